@@ -1,0 +1,80 @@
+"""What every cluster backend (`http`, `local`, later `ray`) offers the scheduler.
+
+Backends translate their own failures into the exceptions below, so the scheduler applies the
+rules of SPEC §4 once, whatever the backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class ClusterError(Exception):
+    """Base of every cluster failure; the message is fit for a user."""
+
+
+class ClusterTransientError(ClusterError):
+    """408, 429, 5xx, timeouts, refused connections, malformed answers: try again later."""
+
+
+class ClusterAuthError(ClusterError):
+    """401/403: the credentials are wrong or revoked. Nothing about the job changes."""
+
+
+class ClusterRejectedError(ClusterError):
+    """Any other 4xx on submit: the cluster refuses this job; the message is the cluster's."""
+
+
+class ClusterJobNotFoundError(ClusterError):
+    """404 on status or cancel: the cluster does not know this job (any more)."""
+
+
+class ClusterConflictError(ClusterError):
+    """409 on cancel: the job is already terminal on the cluster."""
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitRequest:
+    job_id: str  # the idempotency key
+    dataset_url: str
+    hyperparameters: dict[str, Any]
+    gpu_type: str
+    gpu_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    external_job_id: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """One answer of `GET /training/status/{id}`, validated."""
+
+    status: str
+    progress: float | None = None
+    current_epoch: int | None = None
+    total_epochs: int | None = None
+    current_step: int | None = None
+    total_steps: int | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    # None when the cluster left `metrics_history` out; each item carries at least `step`.
+    metrics_history: list[dict[str, Any]] | None = None
+    error_message: str | None = None
+    artifact_url: str | None = None
+
+
+class ClusterBackend(Protocol):
+    """The three calls of SPEC §4. All are coroutines; none touches the database."""
+
+    name: str
+
+    async def submit(self, request: SubmitRequest) -> SubmitResult: ...
+
+    async def status(self, external_job_id: str, since_step: int | None) -> StatusReport: ...
+
+    async def cancel(self, external_job_id: str) -> None: ...
+
+    async def aclose(self) -> None: ...

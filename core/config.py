@@ -1,0 +1,191 @@
+"""Settings: command-line option over environment variable over `settings.toml` over default.
+
+Secrets never pass through here: the cluster token lives in the keyring or the environment
+(see `core.secrets`).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import tomli_w
+
+CLUSTER_BACKENDS = ("local", "http")
+
+# US$ per GPU-hour, used for `hourly_rate` when a job is created. Users override or extend it in
+# the `[gpu_rates]` table of settings.toml.
+DEFAULT_GPU_RATES: dict[str, float] = {
+    "cpu": 0.0,
+    "T4": 0.35,
+    "L4": 0.80,
+    "A10G": 1.10,
+    "L40S": 1.90,
+    "A100-40GB": 2.90,
+    "A100-80GB": 3.70,
+    "H100": 4.50,
+}
+
+
+class ConfigError(Exception):
+    """A setting has a value Loradesk cannot use; the message says which and why."""
+
+
+def default_home() -> Path:
+    return Path(platformdirs.user_data_dir("loradesk", appauthor=False))
+
+
+def default_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (some containers): still a usable identity
+        return "loradesk"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str
+    user: str
+    cluster: str = "local"
+    cluster_url: str | None = None
+    poll_interval: float = 5.0
+    local_max_jobs: int = 1
+    # The Python that runs `core.trainer` for the local backend; empty means this interpreter.
+    trainer_python: str = ""
+    keep_in_tray: bool = True
+    gpu_rates: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_GPU_RATES))
+
+    @property
+    def settings_file(self) -> Path:
+        return self.home / "settings.toml"
+
+    def rate_for(self, gpu_type: str) -> float:
+        try:
+            return self.gpu_rates[gpu_type]
+        except KeyError:
+            known = ", ".join(sorted(self.gpu_rates))
+            raise ConfigError(f"unknown GPU type {gpu_type!r}; known types: {known}") from None
+
+    def with_changes(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+# name in settings.toml / Settings field → environment variable
+_ENV = {
+    "database_url": "LORADESK_DATABASE_URL",
+    "user": "LORADESK_USER",
+    "cluster": "LORADESK_CLUSTER",
+    "cluster_url": "LORADESK_CLUSTER_URL",
+    "poll_interval": "LORADESK_POLL_INTERVAL",
+    "local_max_jobs": "LORADESK_LOCAL_MAX_JOBS",
+    "trainer_python": "LORADESK_TRAINER_PYTHON",
+}
+_SAVED = ("database_url", "user", "cluster", "cluster_url", "poll_interval", "local_max_jobs",
+          "trainer_python", "keep_in_tray")
+
+
+def load_settings(
+    overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None
+) -> Settings:
+    """Settings from options (`overrides`, None values ignored), environment and settings file."""
+    env = os.environ if environ is None else environ
+    options = {k: v for k, v in (overrides or {}).items() if v is not None}
+    home = Path(options.get("home") or env.get("LORADESK_HOME") or default_home()).expanduser()
+    stored = _read_file(home / "settings.toml")
+
+    values: dict[str, Any] = {}
+    for name in _SAVED:
+        if name in options:
+            values[name] = options[name]
+        elif name in _ENV and env.get(_ENV[name]):
+            values[name] = env[_ENV[name]]
+        elif name in stored:
+            values[name] = stored[name]
+    rates = dict(DEFAULT_GPU_RATES)
+    rates.update(_parse_rates(stored.get("gpu_rates", {})))
+
+    settings = Settings(
+        home=home,
+        database_url=values.get("database_url") or f"sqlite:///{home / 'loradesk.db'}",
+        user=str(values.get("user") or default_user()),
+        cluster=str(values.get("cluster", "local")),
+        cluster_url=values.get("cluster_url") or None,
+        poll_interval=_number(values.get("poll_interval", 5.0), "poll interval", float),
+        local_max_jobs=_number(values.get("local_max_jobs", 1), "local max jobs", int),
+        trainer_python=str(values.get("trainer_python", "")),
+        keep_in_tray=bool(values.get("keep_in_tray", True)),
+        gpu_rates=rates,
+    )
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    if settings.cluster not in CLUSTER_BACKENDS:
+        raise ConfigError(
+            f"unknown cluster backend {settings.cluster!r}; use one of {', '.join(CLUSTER_BACKENDS)}"
+        )
+    if settings.cluster == "http" and not settings.cluster_url:
+        raise ConfigError("the http cluster backend needs a cluster URL (LORADESK_CLUSTER_URL)")
+    if settings.cluster_url and not settings.cluster_url.startswith(("http://", "https://")):
+        raise ConfigError(f"cluster URL {settings.cluster_url!r} must start with http:// or https://")
+    if not settings.poll_interval > 0:
+        raise ConfigError("poll interval must be a positive number of seconds")
+    if settings.local_max_jobs < 1:
+        raise ConfigError("local max jobs must be at least 1")
+    if not settings.user.strip():
+        raise ConfigError("user must not be empty")
+
+
+def save_settings(settings: Settings) -> Path:
+    """Write the non-secret settings to settings.toml (never a token)."""
+    stored = _read_file(settings.settings_file)
+    for name in _SAVED:
+        value = getattr(settings, name)
+        if value is None or value == "":
+            stored.pop(name, None)
+        else:
+            stored[name] = value
+    custom = {k: v for k, v in settings.gpu_rates.items() if DEFAULT_GPU_RATES.get(k) != v}
+    if custom:
+        stored["gpu_rates"] = custom
+    settings.home.mkdir(parents=True, exist_ok=True)
+    tmp = settings.settings_file.with_suffix(".toml.tmp")
+    tmp.write_text(tomli_w.dumps(stored), encoding="utf-8")
+    tmp.replace(settings.settings_file)
+    return settings.settings_file
+
+
+def setting_names() -> list[str]:
+    return [f.name for f in fields(Settings)]
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+
+
+def _parse_rates(raw: Any) -> dict[str, float]:
+    if not isinstance(raw, dict):
+        raise ConfigError("[gpu_rates] in settings.toml must be a table of GPU type = US$ per hour")
+    return {str(k): _number(v, f"GPU rate for {k}", float) for k, v in raw.items()}
+
+
+def _number(value: Any, what: str, kind: type) -> Any:
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what} must be a number, not {value!r}") from None
+    if number < 0:
+        raise ConfigError(f"{what} must not be negative")
+    return number

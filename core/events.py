@@ -1,0 +1,70 @@
+"""Typed events the scheduler and services publish after a change is committed.
+
+The desktop subscribes through one small adapter that turns them into Qt signals; the core never
+knows who listens. Handlers run on the publishing thread and must be quick.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from core.records import Dataset, Job, MetricPoint, Notification
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class JobUpdated:
+    job: Job
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsAppended:
+    job_id: str
+    points: tuple[MetricPoint, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationCreated:
+    notification: Notification
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetAdded:
+    dataset: Dataset
+
+
+Event = JobUpdated | MetricsAppended | NotificationCreated | DatasetAdded
+Handler = Callable[[Event], None]
+
+
+class EventBus:
+    """Fan-out of events to subscribers; safe to publish from any thread."""
+
+    def __init__(self) -> None:
+        self._handlers: list[Handler] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, handler: Handler) -> Callable[[], None]:
+        """Add a handler; returns a function that removes it again."""
+        with self._lock:
+            self._handlers.append(handler)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if handler in self._handlers:
+                    self._handlers.remove(handler)
+
+        return unsubscribe
+
+    def publish(self, event: Event) -> None:
+        with self._lock:
+            handlers = list(self._handlers)
+        for handler in handlers:
+            try:
+                handler(event)
+            except Exception:  # a broken listener must not break the scheduler
+                log.exception("event handler %r failed on %s", handler, type(event).__name__)

@@ -1,0 +1,171 @@
+"""Plain, frozen records that cross layers (services → CLI, desktop, events).
+
+They are snapshots of rows: never live ORM objects, so a caller on another thread can hold them safely.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    INITIALIZING = "initializing"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+    @property
+    def is_cancellable(self) -> bool:
+        return self in CANCELLABLE_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+ACTIVE_STATUSES = frozenset({JobStatus.INITIALIZING, JobStatus.RUNNING})
+CANCELLABLE_STATUSES = frozenset({JobStatus.QUEUED, *ACTIVE_STATUSES})
+
+
+class NotificationType(enum.StrEnum):
+    JOB_STARTED = "job_started"
+    JOB_PROGRESS = "job_progress"
+    JOB_COMPLETED = "job_completed"
+    JOB_FAILED = "job_failed"
+    JOB_CANCELLED = "job_cancelled"
+    JOB_WARNING = "job_warning"
+    CLUSTER_AUTH_FAILED = "cluster_auth_failed"
+
+
+BUCKETS = ("training-files", "lora-datasets")
+DEFAULT_BUCKET = "lora-datasets"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+class _Record:
+    def to_json(self) -> dict[str, Any]:
+        """The record keyed by its column names, ready for json.dumps."""
+        return {key: _jsonable(value) for key, value in asdict(self).items()}  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset(_Record):
+    id: str
+    user_id: str
+    name: str
+    storage_bucket: str | None
+    storage_path: str
+    training_ready: bool
+    total_pairs: int
+    created_at: datetime
+
+    @property
+    def bucket(self) -> str:
+        return self.storage_bucket or DEFAULT_BUCKET
+
+
+@dataclass(frozen=True, slots=True)
+class Job(_Record):
+    id: str
+    user_id: str
+    dataset_id: str
+    name: str
+    status: JobStatus
+    progress: float
+    current_epoch: int
+    total_epochs: int
+    current_step: int
+    total_steps: int | None
+    current_metrics: dict[str, Any]
+    hyperparameters: dict[str, Any]
+    gpu_type: str
+    gpu_count: int
+    hourly_rate: float
+    current_cost: float
+    final_cost: float | None
+    external_job_id: str | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    updated_at: datetime
+    error_message: str | None
+    artifact_url: str | None
+    cancel_requested_at: datetime | None = None
+
+    @property
+    def is_cancelling(self) -> bool:
+        """A cancel was asked for and is waiting on the cluster."""
+        return self.cancel_requested_at is not None and not self.status.is_terminal
+
+    @property
+    def cost(self) -> float:
+        return self.final_cost if self.final_cost is not None else self.current_cost
+
+
+@dataclass(frozen=True, slots=True)
+class MetricPoint(_Record):
+    job_id: str
+    step: int
+    epoch: int | None = None
+    training_loss: float | None = None
+    validation_loss: float | None = None
+    learning_rate: float | None = None
+    throughput: float | None = None
+    gpu_utilization: float | None = None
+    gpu_memory_used: float | None = None
+    recorded_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CostRecord(_Record):
+    job_id: str
+    user_id: str
+    cost_type: str
+    amount: float
+    billing_period: str
+    details: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Notification(_Record):
+    id: str
+    user_id: str
+    job_id: str | None
+    type: NotificationType
+    title: str
+    message: str
+    priority: str
+    read: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class JobDetail(_Record):
+    """One job with everything `jobs show` and the monitor need."""
+
+    job: Job
+    metrics: tuple[MetricPoint, ...] = field(default_factory=tuple)
+    cost_records: tuple[CostRecord, ...] = field(default_factory=tuple)
+    notifications: tuple[Notification, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.job.to_json(),
+            "metrics": [point.to_json() for point in self.metrics],
+            "cost_records": [record.to_json() for record in self.cost_records],
+            "notifications": [note.to_json() for note in self.notifications],
+        }

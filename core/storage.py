@@ -1,0 +1,121 @@
+"""Dataset storage: the seed's two buckets behind a small interface, and a local backend.
+
+The local backend keeps `<bucket>/<path>` under `$LORADESK_HOME/storage/`. Its signed URLs are
+`file://` URLs carrying an expiry and an HMAC signature, so the trainer (another process) can check
+a URL before reading it, the way an object store checks its own signed URLs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import shutil
+import time
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+
+from core.records import BUCKETS, DEFAULT_BUCKET
+
+SIGNED_URL_TTL = 24 * 3600
+
+
+class StorageError(Exception):
+    """A file cannot be stored, found or signed; the message says which and why."""
+
+
+class Storage(Protocol):
+    def put(self, bucket: str, path: str, source: Path) -> None: ...
+
+    def signed_url(self, bucket: str | None, path: str, expires_in: int = SIGNED_URL_TTL) -> str: ...
+
+
+def check_bucket(bucket: str | None) -> str:
+    bucket = bucket or DEFAULT_BUCKET
+    if bucket not in BUCKETS:
+        raise StorageError(f"unknown bucket {bucket!r}; use one of {', '.join(BUCKETS)}")
+    return bucket
+
+
+def check_object_path(path: str) -> PurePosixPath:
+    """Refuse paths that could escape their bucket."""
+    pure = PurePosixPath(path)
+    if not path or pure.is_absolute() or "\\" in path or any(p in ("..", "") for p in pure.parts):
+        raise StorageError(f"storage path {path!r} is not a plain relative path inside a bucket")
+    return pure
+
+
+class LocalStorage:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def object_file(self, bucket: str | None, path: str) -> Path:
+        bucket_dir = (self.root / check_bucket(bucket)).resolve()
+        target = (bucket_dir / check_object_path(path)).resolve()
+        if not target.is_relative_to(bucket_dir):  # a symlink pointing out of the bucket
+            raise StorageError(f"storage path {path!r} leaves its bucket")
+        return target
+
+    def put(self, bucket: str, path: str, source: Path) -> None:
+        target = self.object_file(bucket, path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".part")
+        shutil.copyfile(source, tmp)
+        tmp.replace(target)
+
+    def signed_url(self, bucket: str | None, path: str, expires_in: int = SIGNED_URL_TTL) -> str:
+        target = self.object_file(bucket, path)
+        if not target.is_file():
+            raise StorageError(f"dataset file {check_bucket(bucket)}/{path} is missing from storage")
+        expires = int(time.time()) + expires_in
+        query = urlencode({"expires": expires, "signature": self._sign(target, expires)})
+        return f"{target.as_uri()}?{query}"
+
+    def open_signed_url(self, url: str) -> Path:
+        """The file a signed URL names, after checking its signature and expiry."""
+        return verify_signed_url(url, self._key())
+
+    def _sign(self, target: Path, expires: int) -> str:
+        return _signature(self._key(), target, expires)
+
+    def _key(self) -> bytes:
+        key_file = self.root / ".signing-key"
+        if not key_file.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_hex(32))
+        return key_file.read_text().strip().encode()
+
+
+def verify_signed_url(url: str, key: bytes) -> Path:
+    parts = urlsplit(url)
+    if parts.scheme != "file":
+        raise StorageError(f"not a local storage URL: {url}")
+    query = parse_qs(parts.query)
+    try:
+        expires = int(query["expires"][0])
+        signature = query["signature"][0]
+    except (KeyError, ValueError, IndexError):
+        raise StorageError("the dataset URL is not signed") from None
+    target = Path(unquote(parts.path))
+    if not hmac.compare_digest(signature, _signature(key, target, expires)):
+        raise StorageError("the dataset URL's signature does not match")
+    if expires < time.time():
+        raise StorageError("the dataset URL has expired")
+    return target
+
+
+def file_url_path(url: str) -> Path:
+    """The local path of a `file://` URL, ignoring its query (for readers that trust the URL)."""
+    parts = urlsplit(url)
+    if parts.scheme != "file":
+        raise StorageError(f"not a file URL: {url}")
+    return Path(unquote(parts.path))
+
+
+def _signature(key: bytes, target: Path, expires: int) -> str:
+    message = f"{quote(str(target))}\n{expires}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
