@@ -16,6 +16,8 @@ from typing import Any
 import platformdirs
 import tomli_w
 
+from core.errors import LoradeskError
+
 CLUSTER_BACKENDS = ("local", "http")
 
 # US$ per GPU-hour, used for `hourly_rate` when a job is created. Users override or extend it in
@@ -32,7 +34,7 @@ DEFAULT_GPU_RATES: dict[str, float] = {
 }
 
 
-class ConfigError(Exception):
+class ConfigError(LoradeskError):
     """A setting has a value Loradesk cannot use; the message says which and why."""
 
 

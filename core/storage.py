@@ -17,12 +17,13 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
+from core.errors import LoradeskError
 from core.records import BUCKETS, DEFAULT_BUCKET
 
 SIGNED_URL_TTL = 24 * 3600
 
 
-class StorageError(Exception):
+class StorageError(LoradeskError):
     """A file cannot be stored, found or signed; the message says which and why."""
 
 

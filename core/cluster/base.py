@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from core.errors import LoradeskError
 
-class ClusterError(Exception):
+
+class ClusterError(LoradeskError):
     """Base of every cluster failure; the message is fit for a user."""
 
 
