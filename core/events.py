@@ -37,10 +37,6 @@ class DatasetAdded:
     dataset: Dataset
 
 
-Event = JobUpdated | MetricsAppended | NotificationCreated | DatasetAdded
-Handler = Callable[[Event], None]
-
-
 class EventBus:
     """Fan-out of events to subscribers; safe to publish from any thread."""
 
@@ -68,3 +64,12 @@ class EventBus:
                 handler(event)
             except Exception:  # a broken listener must not break the scheduler
                 log.exception("event handler %r failed on %s", handler, type(event).__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkAvailable:
+    """A job was queued or a cancel requested here: a scheduler should run a cycle now."""
+
+
+Event = JobUpdated | MetricsAppended | NotificationCreated | DatasetAdded | WorkAvailable
+Handler = Callable[[Event], None]

@@ -20,6 +20,10 @@ class ClusterTransientError(ClusterError):
     """408, 429, 5xx, timeouts, refused connections, malformed answers: try again later."""
 
 
+class ClusterBusyError(ClusterTransientError):
+    """The cluster has no free slot now: the job stays queued without using up an attempt."""
+
+
 class ClusterAuthError(ClusterError):
     """401/403: the credentials are wrong or revoked. Nothing about the job changes."""
 

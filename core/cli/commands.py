@@ -1,0 +1,172 @@
+"""What each `loradesk` command does: open a workspace, call one service, print the result."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from core import datasets, jobs, notifications
+from core.cli.output import print_datasets, print_job_detail, print_jobs, print_notifications
+from core.config import Settings, load_settings
+from core.db.engine import Database
+from core.db.migrate import upgrade
+from core.workspace import Workspace
+
+SETTING_OPTIONS = ("home", "database_url", "user", "cluster", "cluster_url", "poll_interval")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return load_settings({name: getattr(args, name, None) for name in SETTING_OPTIONS})
+
+
+@contextmanager
+def workspace(args: argparse.Namespace) -> Iterator[Workspace]:
+    ws = Workspace.open(settings_from(args))
+    try:
+        yield ws
+    finally:
+        ws.close()
+
+
+def emit_json(document: Any) -> None:
+    json.dump(document, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def gui(args: argparse.Namespace) -> int:
+    from desktop.app import run_gui  # the only place core reaches for the desktop, lazily
+
+    screenshot = getattr(args, "screenshot", None)
+    return run_gui(
+        settings_from(args),
+        screenshot=Path(screenshot) if screenshot else None,
+        job_id=getattr(args, "job", None),
+    )
+
+
+def scheduler(args: argparse.Namespace) -> int:
+    from core.scheduler import Scheduler
+
+    async def run(ws: Workspace) -> None:
+        sched = Scheduler(ws, all_users=args.all_users)
+        try:
+            if args.once:
+                await sched.run_once()
+                return
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, sched.stop)
+            await sched.run_forever()
+        finally:
+            await ws.aclose()
+
+    with workspace(args) as ws:
+        asyncio.run(run(ws))
+    return 0
+
+
+def db_upgrade(args: argparse.Namespace) -> int:
+    db = Database(settings_from(args).database_url)
+    try:
+        revision = upgrade(db)
+        print(f"{db.display_url} is at schema revision {revision}")
+    finally:
+        db.dispose()
+    return 0
+
+
+def datasets_add(args: argparse.Namespace) -> int:
+    with workspace(args) as ws:
+        dataset = datasets.add_dataset(ws, file=Path(args.file), name=args.name, bucket=args.bucket)
+    if args.json:
+        emit_json(dataset.to_json())
+    else:
+        print(dataset.id)
+    return 0
+
+
+def datasets_list(args: argparse.Namespace) -> int:
+    with workspace(args) as ws:
+        rows = datasets.list_datasets(ws)
+    if args.json:
+        emit_json([d.to_json() for d in rows])
+    else:
+        print_datasets(rows)
+    return 0
+
+
+def jobs_submit(args: argparse.Namespace) -> int:
+    with workspace(args) as ws:
+        job = jobs.create_job(
+            ws,
+            dataset_id=args.dataset,
+            name=args.name,
+            epochs=args.epochs,
+            learning_rate=args.learning_rate,
+            lora_rank=args.lora_rank,
+            lora_alpha=args.lora_alpha,
+            batch_size=args.batch_size,
+            gpu_type=args.gpu_type,
+            gpu_count=args.gpu_count,
+        )
+    print(job.id)
+    return 0
+
+
+def jobs_list(args: argparse.Namespace) -> int:
+    with workspace(args) as ws:
+        rows = jobs.list_jobs(ws, status=args.status)
+    if args.json:
+        emit_json([j.to_json() for j in rows])
+    else:
+        print_jobs(rows)
+    return 0
+
+
+def jobs_show(args: argparse.Namespace) -> int:
+    with workspace(args) as ws:
+        detail = jobs.get_job(ws, job_id=args.id)
+    if args.json:
+        emit_json(detail.to_json())
+    else:
+        print_job_detail(detail)
+    return 0
+
+
+def jobs_cancel(args: argparse.Namespace) -> int:
+    async def run(ws: Workspace) -> str:
+        try:
+            job = await jobs.cancel_job(ws, job_id=args.id)
+        finally:
+            await ws.aclose()
+        if job.is_cancelling:
+            return "cancelling: the cluster could not be reached; a scheduler retries every cycle"
+        return job.status.value
+
+    with workspace(args) as ws:
+        print(asyncio.run(run(ws)))
+    return 0
+
+
+def notifications_list(args: argparse.Namespace) -> int:
+    with workspace(args) as ws:
+        rows = notifications.list_notifications(ws, unread_only=args.unread)
+    if args.json:
+        emit_json([n.to_json() for n in rows])
+    else:
+        print_notifications(rows)
+    return 0
+
+
+def notifications_read(args: argparse.Namespace) -> int:
+    with workspace(args) as ws:
+        changed = notifications.mark_read(ws, ids=args.ids or None)
+    print(f"{changed} marked read")
+    return 0

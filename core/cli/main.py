@@ -1,0 +1,127 @@
+"""`loradesk`: the command line of SPEC §6.
+
+Exit 0 on success, 1 on an error (one line on stderr, never a traceback), 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from core.cli import commands
+from core.errors import LoradeskError
+from core.records import JobStatus
+
+log = logging.getLogger("loradesk")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # SUPPRESS: an option given before the command must survive the subcommand's own parse.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    opts = common.add_argument_group("settings (override LORADESK_* variables and settings.toml)")
+    opts.add_argument("--home", help="folder for the SQLite file, storage and settings (LORADESK_HOME)")
+    opts.add_argument("--database-url", help="SQLAlchemy URL of the database (LORADESK_DATABASE_URL)")
+    opts.add_argument("--user", help="the user to act as (LORADESK_USER)")
+    opts.add_argument("--cluster", choices=["local", "http"], help="cluster backend (LORADESK_CLUSTER)")
+    opts.add_argument("--cluster-url", help="base URL of the GPU cluster API (LORADESK_CLUSTER_URL)")
+    opts.add_argument("--poll-interval", type=float, help="seconds between scheduler cycles")
+    opts.add_argument("-v", "--verbose", action="store_true", help="log debugging detail to stderr")
+
+    parser = argparse.ArgumentParser(
+        prog="loradesk", parents=[common], description="Watch and steer LoRA fine-tuning jobs."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    gui = sub.add_parser("gui", parents=[common], help="open the desktop app (the default)")
+    gui.add_argument("--screenshot", metavar="PNG", help="render the main window to PNG and exit")
+    gui.add_argument("--job", metavar="ID", help="the job to select")
+    gui.set_defaults(handler=commands.gui)
+
+    sched = sub.add_parser("scheduler", parents=[common], help="run the scheduler headless")
+    sched.add_argument("--once", action="store_true", help="run one cycle and exit")
+    sched.add_argument("--all-users", action="store_true", help="work on every user's jobs")
+    sched.set_defaults(handler=commands.scheduler)
+
+    db = sub.add_parser("db", parents=[common], help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    db_sub.add_parser("upgrade", parents=[common], help="apply migrations").set_defaults(
+        handler=commands.db_upgrade
+    )
+
+    ds = sub.add_parser("datasets", parents=[common], help="training datasets")
+    ds_sub = ds.add_subparsers(dest="datasets_command", metavar="ACTION", required=True)
+    add = ds_sub.add_parser("add", parents=[common], help="validate and store a JSONL dataset")
+    add.add_argument("file", metavar="FILE")
+    add.add_argument("--name")
+    add.add_argument("--bucket", choices=["training-files", "lora-datasets"])
+    add.add_argument("--json", action="store_true")
+    add.set_defaults(handler=commands.datasets_add)
+    ds_list = ds_sub.add_parser("list", parents=[common], help="list your datasets")
+    ds_list.add_argument("--json", action="store_true")
+    ds_list.set_defaults(handler=commands.datasets_list)
+
+    jobs = sub.add_parser("jobs", parents=[common], help="training jobs")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
+    submit = jobs_sub.add_parser("submit", parents=[common], help="queue a job; prints its id")
+    submit.add_argument("--dataset", required=True, metavar="ID|NAME")
+    submit.add_argument("--name")
+    submit.add_argument("--epochs", type=int, default=3)
+    submit.add_argument("--learning-rate", type=float, default=2e-4)
+    submit.add_argument("--lora-rank", type=int, default=8)
+    submit.add_argument("--lora-alpha", type=int)
+    submit.add_argument("--batch-size", type=int, default=8)
+    submit.add_argument("--gpu-type")
+    submit.add_argument("--gpu-count", type=int, default=1)
+    submit.set_defaults(handler=commands.jobs_submit)
+    jobs_list = jobs_sub.add_parser("list", parents=[common], help="list your jobs")
+    jobs_list.add_argument("--status", choices=[s.value for s in JobStatus])
+    jobs_list.add_argument("--json", action="store_true")
+    jobs_list.set_defaults(handler=commands.jobs_list)
+    show = jobs_sub.add_parser("show", parents=[common], help="one job with metrics, cost, notifications")
+    show.add_argument("id", metavar="ID")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=commands.jobs_show)
+    cancel = jobs_sub.add_parser("cancel", parents=[common], help="cancel a queued or active job")
+    cancel.add_argument("id", metavar="ID")
+    cancel.set_defaults(handler=commands.jobs_cancel)
+
+    notes = sub.add_parser("notifications", parents=[common], help="notifications")
+    notes_sub = notes.add_subparsers(dest="notifications_command", metavar="ACTION", required=True)
+    notes_list = notes_sub.add_parser("list", parents=[common], help="list your notifications")
+    notes_list.add_argument("--unread", action="store_true", help="only unread ones")
+    notes_list.add_argument("--json", action="store_true")
+    notes_list.set_defaults(handler=commands.notifications_list)
+    read = notes_sub.add_parser("read", parents=[common], help="mark notifications read")
+    read.add_argument("ids", nargs="*", metavar="ID", help="the notifications (default: all)")
+    read.set_defaults(handler=commands.notifications_read)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)  # exits 2 on a usage error
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "httpcore", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    handler = getattr(args, "handler", commands.gui)
+    try:
+        return int(handler(args) or 0)
+    except LoradeskError as exc:
+        print(f"loradesk: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug: keep the traceback for -v, one line otherwise
+        log.debug("unexpected error", exc_info=True)
+        print(f"loradesk: internal error: {type(exc).__name__}: {exc} (run with -v for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

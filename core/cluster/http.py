@@ -1,0 +1,284 @@
+"""The `http` backend: the GPU cluster API of SPEC §4 over one shared `httpx.AsyncClient`.
+
+Every failure leaves this module as one of the `ClusterError` classes of `base.py`, with a
+one-line message fit for a user that never contains the token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from core.cluster.base import (
+    ClusterAuthError,
+    ClusterConflictError,
+    ClusterError,
+    ClusterJobNotFoundError,
+    ClusterRejectedError,
+    ClusterTransientError,
+    StatusReport,
+    SubmitRequest,
+    SubmitResult,
+)
+
+NO_TOKEN_MESSAGE = "no API token: set one in Settings or LORADESK_CLUSTER_TOKEN"
+METRIC_KEYS = (
+    "training_loss",
+    "validation_loss",
+    "learning_rate",
+    "throughput",
+    "gpu_utilization",
+    "gpu_memory_used",
+)
+_MAX_MESSAGE = 300  # characters of a cluster's own message kept in ours
+_TIMEOUT_PHASES: dict[type[Exception], str] = {
+    httpx.ConnectTimeout: "connecting to",
+    httpx.ReadTimeout: "waiting for an answer from",
+    httpx.WriteTimeout: "sending a request to",
+    httpx.PoolTimeout: "waiting for a free connection to",
+}
+
+T = TypeVar("T")
+
+
+class HttpCluster:
+    """ClusterBackend over HTTP. Use it from one event loop; `aclose()` it when done."""
+
+    name = "http"
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        write_timeout: float = 10.0,
+        pool_timeout: float = 10.0,
+        max_in_flight: int = 100,
+    ) -> None:
+        self._token = token or None
+        self._host = httpx.URL(base_url).netloc.decode("ascii", "replace").rpartition("@")[2]
+        # The semaphore bounds requests in flight; the pool as large keeps that many sockets alive,
+        # so a thousand polls per cycle reuse a hundred connections instead of opening a thousand.
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._client = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(
+                connect=connect_timeout, read=read_timeout, write=write_timeout, pool=pool_timeout
+            ),
+            limits=httpx.Limits(
+                max_connections=max_in_flight,
+                max_keepalive_connections=max_in_flight,
+                keepalive_expiry=30.0,
+            ),
+            headers={"Accept": "application/json", "User-Agent": "loradesk"},
+        )
+
+    async def submit(self, request: SubmitRequest) -> SubmitResult:
+        payload = {
+            "job_id": request.job_id,
+            "dataset_url": request.dataset_url,
+            "hyperparameters": request.hyperparameters,
+            "gpu_config": {"gpu_type": request.gpu_type, "gpu_count": request.gpu_count},
+        }
+        return await self._call("POST", "/training/submit", "submit", _submit_result, json=payload)
+
+    async def status(self, external_job_id: str, since_step: int | None) -> StatusReport:
+        params = None if since_step is None else {"since_step": since_step}
+        path = f"/training/status/{quote(external_job_id, safe='')}"
+        return await self._call("GET", path, "status", _status_report, params=params)
+
+    async def cancel(self, external_job_id: str) -> None:
+        path = f"/training/cancel/{quote(external_job_id, safe='')}"
+        await self._call("POST", path, "cancel", _cancel_answer)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> HttpCluster:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _call(
+        self, method: str, path: str, endpoint: str, parse: Callable[[Any], T], **kwargs: Any
+    ) -> T:
+        if self._token is None:
+            raise ClusterAuthError(NO_TOKEN_MESSAGE)
+        headers = {"Authorization": f"Bearer {self._token}"}
+        async with self._in_flight:
+            try:
+                response = await self._client.request(method, path, headers=headers, **kwargs)
+            except httpx.TimeoutException as exc:
+                phase = _TIMEOUT_PHASES.get(type(exc), "talking to")
+                raise ClusterTransientError(f"timed out {phase} the cluster at {self._host}") from exc
+            except httpx.TransportError as exc:
+                reason = self._clean(str(exc)) or type(exc).__name__
+                raise ClusterTransientError(f"could not reach the cluster at {self._host}: {reason}") from exc
+            except httpx.RequestError as exc:  # e.g. a body that fails to decompress
+                raise ClusterTransientError(
+                    f"malformed answer from the cluster: {type(exc).__name__}"
+                ) from exc
+        error = self._error_for(response, endpoint)
+        if error is not None:
+            raise error
+        try:
+            return parse(response.json())
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError and _Malformed
+            reason = str(exc) if isinstance(exc, _Malformed) else "not JSON"
+            raise ClusterTransientError(f"malformed answer from the cluster: {reason}") from None
+
+    def _error_for(self, response: httpx.Response, endpoint: str) -> ClusterError | None:
+        """The exception SPEC §4 assigns to a non-2xx answer, None for a 2xx."""
+        code = response.status_code
+        if 200 <= code < 300:
+            return None
+        message = self._cluster_message(response)
+        suffix = f": {message}" if message else ""
+        if code in (401, 403):
+            return ClusterAuthError(
+                f"the cluster refused the API token (HTTP {code}); "
+                "set a valid one in Settings or LORADESK_CLUSTER_TOKEN"
+            )
+        if code in (408, 429) or code >= 500:
+            return ClusterTransientError(f"the cluster is busy or unavailable (HTTP {code}){suffix}")
+        if code == 404 and endpoint in ("status", "cancel"):
+            return ClusterJobNotFoundError("job not found on the cluster")
+        if code == 409 and endpoint == "cancel":
+            return ClusterConflictError(f"the job has already finished on the cluster{suffix}")
+        if endpoint == "submit" and 400 <= code < 500:
+            return ClusterRejectedError(f"the cluster rejected the job: {message or f'HTTP {code}'}")
+        # Redirects, or a 4xx the contract does not name for status/cancel: nothing is decided
+        # from an answer we do not understand, so it is retried like an outage.
+        return ClusterTransientError(f"unexpected answer from the cluster (HTTP {code}){suffix}")
+
+    def _cluster_message(self, response: httpx.Response) -> str:
+        """The cluster's own explanation: `error`/`message`/`detail` of a JSON body, else the text."""
+        try:
+            body = response.json()
+        except ValueError:
+            return self._clean(response.text)
+        if isinstance(body, dict):
+            for key in ("error", "message", "detail"):
+                if body.get(key):
+                    value = body[key]
+                    return self._clean(value if isinstance(value, str) else str(value))
+        return self._clean(response.text)
+
+    def _clean(self, text: str) -> str:
+        """One line, the token masked (before trimming, so no part of it survives), trimmed."""
+        line = " ".join(text.split())
+        if self._token:
+            line = line.replace(self._token, "***")
+        return line if len(line) <= _MAX_MESSAGE else line[: _MAX_MESSAGE - 1] + "…"
+
+
+class _Malformed(ValueError):
+    """A 2xx answer that breaks the contract; the message names the field."""
+
+
+def _submit_result(data: Any) -> SubmitResult:
+    data = _object(data)
+    external_id = data.get("external_job_id")
+    if isinstance(external_id, int) and not isinstance(external_id, bool):
+        external_id = str(external_id)  # some clusters number their jobs
+    if not isinstance(external_id, str) or not external_id:
+        raise _Malformed("external_job_id is missing or not a string")
+    return SubmitResult(external_job_id=external_id, status=_status_text(data))
+
+
+def _status_report(data: Any) -> StatusReport:
+    data = _object(data)
+    history = data.get("metrics_history")
+    return StatusReport(
+        status=_status_text(data),
+        progress=_float(data.get("progress"), "progress"),
+        current_epoch=_int(data.get("current_epoch"), "current_epoch"),
+        total_epochs=_int(data.get("total_epochs"), "total_epochs"),
+        current_step=_int(data.get("current_step"), "current_step"),
+        total_steps=_int(data.get("total_steps"), "total_steps"),
+        metrics=_metrics(data.get("metrics"), "metrics"),
+        metrics_history=None if history is None else _history(history),
+        error_message=_optional_text(data.get("error_message"), "error_message"),
+        artifact_url=_optional_text(data.get("artifact_url"), "artifact_url"),
+    )
+
+
+def _cancel_answer(data: Any) -> None:
+    _status_text(_object(data))
+
+
+def _object(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise _Malformed(f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _status_text(data: dict[str, Any]) -> str:
+    status = data.get("status")
+    if not isinstance(status, str) or not status:
+        raise _Malformed("status is missing or not a string")
+    return status
+
+
+def _optional_text(value: Any, name: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise _Malformed(f"{name} is not a string")
+
+
+def _float(value: Any, name: str) -> float | None:
+    """A number, or a numeric string; NaN and infinities pass through (the scheduler nulls them)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise _Malformed(f"{name} is not a number")
+    try:
+        return float(value)
+    except ValueError:
+        raise _Malformed(f"{name} is not a number") from None
+
+
+def _int(value: Any, name: str) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    number = _float(value, name)
+    if number is None:
+        return None
+    if not math.isfinite(number):
+        raise _Malformed(f"{name} is not a whole number")
+    return int(number)  # a fractional epoch counts as the one under way
+
+
+def _metrics(value: Any, name: str) -> dict[str, Any]:
+    """The metrics SPEC §4 names, as floats; keys it does not name are dropped."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _Malformed(f"{name} is not an object")
+    return {key: _float(value[key], f"{name}.{key}") for key in METRIC_KEYS if key in value}
+
+
+def _history(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise _Malformed("metrics_history is not a list")
+    points = []
+    for index, item in enumerate(value):
+        where = f"metrics_history[{index}]"
+        if not isinstance(item, dict):
+            raise _Malformed(f"{where} is not an object")
+        step = _int(item.get("step"), f"{where}.step")
+        if step is None:
+            raise _Malformed(f"{where}.step is missing")
+        point: dict[str, Any] = {"step": step, **_metrics(item, where)}
+        if item.get("epoch") is not None:
+            point["epoch"] = _int(item["epoch"], f"{where}.epoch")
+        points.append(point)
+    return points

@@ -1,0 +1,174 @@
+"""The five tables of SPEC §3 as SQLAlchemy 2 typed models.
+
+Column names are fixed by the spec; the scheduler's bookkeeping columns (claims, attempts,
+cancel requests) sit beside them on `training_jobs`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timestamps stored as UTC and always read back timezone-aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON}
+
+
+class DatasetRow(Base):
+    __tablename__ = "datasets"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    storage_bucket: Mapped[str | None] = mapped_column(String(64))
+    storage_path: Mapped[str] = mapped_column(Text)
+    training_ready: Mapped[bool] = mapped_column(Boolean, default=True)
+    total_pairs: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JobRow(Base):
+    __tablename__ = "training_jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(String(255))
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"))
+    name: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32), default="queued")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    current_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    total_epochs: Mapped[int] = mapped_column(Integer, default=1)
+    current_step: Mapped[int] = mapped_column(Integer, default=0)
+    total_steps: Mapped[int | None] = mapped_column(Integer)
+    current_metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    hyperparameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    gpu_type: Mapped[str] = mapped_column(String(64))
+    gpu_count: Mapped[int] = mapped_column(Integer, default=1)
+    hourly_rate: Mapped[float] = mapped_column(Float, default=0.0)
+    current_cost: Mapped[float] = mapped_column(Float, default=0.0)
+    final_cost: Mapped[float | None] = mapped_column(Float)
+    external_job_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    completed_at: Mapped[datetime | None] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    artifact_url: Mapped[str | None] = mapped_column(Text)
+
+    # Scheduler bookkeeping. A claim is an owner plus an expiry: a scheduler that dies loses its
+    # claims when they expire and another picks the work up.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claim_expires_at: Mapped[datetime | None] = mapped_column()
+    submit_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    not_found_polls: Mapped[int] = mapped_column(Integer, default=0)
+    last_metric_step: Mapped[int | None] = mapped_column(Integer)
+    progress_notified: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        Index("ix_training_jobs_user_status", "user_id", "status"),
+        Index("ix_training_jobs_status_claim", "status", "claim_expires_at"),
+        Index("ix_training_jobs_updated_at", "updated_at"),
+    )
+
+
+class MetricPointRow(Base):
+    __tablename__ = "metrics_points"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("training_jobs.id", ondelete="CASCADE"))
+    epoch: Mapped[int | None] = mapped_column(Integer)
+    step: Mapped[int] = mapped_column(Integer)
+    training_loss: Mapped[float | None] = mapped_column(Float)
+    validation_loss: Mapped[float | None] = mapped_column(Float)
+    learning_rate: Mapped[float | None] = mapped_column(Float)
+    throughput: Mapped[float | None] = mapped_column(Float)
+    gpu_utilization: Mapped[float | None] = mapped_column(Float)
+    gpu_memory_used: Mapped[float | None] = mapped_column(Float)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("job_id", "step", name="uq_metrics_points_job_step"),)
+
+
+class CostRecordRow(Base):
+    __tablename__ = "cost_records"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    job_id: Mapped[str] = mapped_column(ForeignKey("training_jobs.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(255), index=True)
+    cost_type: Mapped[str] = mapped_column(String(32), default="compute")
+    amount: Mapped[float] = mapped_column(Float)
+    billing_period: Mapped[str] = mapped_column(String(7))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    # At most one record of each type per job: the database itself refuses a second one.
+    __table_args__ = (UniqueConstraint("job_id", "cost_type", name="uq_cost_records_job_type"),)
+
+
+class NotificationRow(Base):
+    __tablename__ = "notifications"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(String(255))
+    job_id: Mapped[str | None] = mapped_column(
+        ForeignKey("training_jobs.id", ondelete="CASCADE")
+    )
+    type: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(255))
+    message: Mapped[str] = mapped_column(Text)
+    priority: Mapped[str] = mapped_column(String(8), default="normal")
+    read: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set for notifications that may exist once per job (terminal ones, progress milestones);
+    # the unique index makes "one job_completed per job" hold across racing schedulers.
+    dedupe_key: Mapped[str | None] = mapped_column(String(128))
+
+    __table_args__ = (
+        Index("ix_notifications_user_created", "user_id", "created_at"),
+        Index("uq_notifications_dedupe", "dedupe_key", unique=True),
+    )

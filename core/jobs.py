@@ -1,0 +1,169 @@
+"""Training jobs: create, list, show, watch for changes, cancel."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from core.config import Settings
+from core.datasets import find_dataset
+from core.db.convert import to_cost_record, to_job, to_metric_point, to_notification
+from core.db.models import CostRecordRow, JobRow, MetricPointRow, NotificationRow, new_id, utcnow
+from core.errors import InvalidRequestError, NotFoundError
+from core.events import JobUpdated, WorkAvailable
+from core.notifications import WATERMARK_OVERLAP
+from core.records import Job, JobDetail, JobStatus, MetricPoint
+from core.workspace import Workspace
+
+DEFAULT_HYPERPARAMETERS = {
+    "epochs": 3,
+    "learning_rate": 2e-4,
+    "lora_rank": 8,
+    "lora_alpha": 16,
+    "batch_size": 8,
+}
+
+
+def create_job(
+    ws: Workspace,
+    *,
+    dataset_id: str,
+    name: str | None = None,
+    epochs: int = 3,
+    learning_rate: float = 2e-4,
+    lora_rank: int = 8,
+    lora_alpha: int | None = None,
+    batch_size: int = 8,
+    gpu_type: str | None = None,
+    gpu_count: int = 1,
+    extra_hyperparameters: dict[str, object] | None = None,
+) -> Job:
+    """Queue a new job on one of the user's datasets (by id or name); returns it."""
+    dataset = find_dataset(ws, ref=dataset_id)
+    _check_positive(epochs=epochs, lora_rank=lora_rank, batch_size=batch_size, gpu_count=gpu_count)
+    if not 0 < learning_rate < 1:
+        raise InvalidRequestError(f"learning rate must be between 0 and 1, not {learning_rate}")
+    gpu_type = gpu_type or default_gpu_type(ws.settings)
+    hourly_rate = ws.settings.rate_for(gpu_type)
+    hyperparameters = {
+        **(extra_hyperparameters or {}),
+        "epochs": epochs,
+        "learning_rate": learning_rate,
+        "lora_rank": lora_rank,
+        "lora_alpha": lora_alpha if lora_alpha is not None else 2 * lora_rank,
+        "batch_size": batch_size,
+    }
+    now = utcnow()
+    row = JobRow(
+        id=new_id(),
+        user_id=ws.user,
+        dataset_id=dataset.id,
+        name=name or f"{dataset.name} · r{lora_rank} · {epochs} ep",
+        status=JobStatus.QUEUED.value,
+        progress=0.0,
+        current_epoch=0,
+        total_epochs=epochs,
+        current_step=0,
+        current_metrics={},
+        hyperparameters=hyperparameters,
+        gpu_type=gpu_type,
+        gpu_count=gpu_count,
+        hourly_rate=hourly_rate,
+        current_cost=0.0,
+        created_at=now,
+        updated_at=now,
+        submit_attempts=0,
+        not_found_polls=0,
+        progress_notified=0,
+    )
+    with ws.db.write() as session:
+        session.add(row)
+    job = to_job(row)
+    ws.events.publish(JobUpdated(job))
+    ws.events.publish(WorkAvailable())
+    return job
+
+
+def default_gpu_type(settings: Settings) -> str:
+    return "cpu" if settings.cluster == "local" else "A10G"
+
+
+def estimate_cost(settings: Settings, *, gpu_type: str, gpu_count: int, hours: float) -> float:
+    return settings.rate_for(gpu_type) * gpu_count * hours
+
+
+def list_jobs(ws: Workspace, *, status: JobStatus | str | None = None) -> list[Job]:
+    query = select(JobRow).where(JobRow.user_id == ws.user).order_by(JobRow.created_at.desc())
+    if status is not None:
+        query = query.where(JobRow.status == JobStatus(status).value)
+    with ws.db.read() as session:
+        return [to_job(row) for row in session.scalars(query)]
+
+
+def get_job(ws: Workspace, *, job_id: str) -> JobDetail:
+    """The job with its metric points (by step), cost records and notifications."""
+    with ws.db.read() as session:
+        row = session.get(JobRow, job_id)
+        if row is None or row.user_id != ws.user:
+            raise NotFoundError(f"no job {job_id!r} (see `loradesk jobs list`)")
+        points = session.scalars(
+            select(MetricPointRow).where(MetricPointRow.job_id == job_id).order_by(MetricPointRow.step)
+        )
+        costs = session.scalars(select(CostRecordRow).where(CostRecordRow.job_id == job_id))
+        notes = session.scalars(
+            select(NotificationRow)
+            .where(NotificationRow.job_id == job_id)
+            .order_by(NotificationRow.created_at)
+        )
+        return JobDetail(
+            job=to_job(row),
+            metrics=tuple(to_metric_point(p) for p in points),
+            cost_records=tuple(to_cost_record(c) for c in costs),
+            notifications=tuple(to_notification(n) for n in notes),
+        )
+
+
+def metrics_since(ws: Workspace, *, job_id: str, after_step: int | None) -> list[MetricPoint]:
+    """The job's metric points with step > after_step (all when None), ascending."""
+    query = (
+        select(MetricPointRow)
+        .join(JobRow, JobRow.id == MetricPointRow.job_id)
+        .where(MetricPointRow.job_id == job_id, JobRow.user_id == ws.user)
+        .order_by(MetricPointRow.step)
+    )
+    if after_step is not None:
+        query = query.where(MetricPointRow.step > after_step)
+    with ws.db.read() as session:
+        return [to_metric_point(row) for row in session.scalars(query)]
+
+
+def jobs_changed_since(ws: Workspace, *, since: datetime | None) -> tuple[list[Job], datetime | None]:
+    """The cheap watermark query: the user's jobs updated after `since`, and the next watermark.
+
+    It looks WATERMARK_OVERLAP further back than `since` (another process may commit a slightly
+    older timestamp late), so callers must apply the rows idempotently.
+    """
+    query = select(JobRow).where(JobRow.user_id == ws.user)
+    if since is not None:
+        query = query.where(JobRow.updated_at > since - WATERMARK_OVERLAP)
+    with ws.db.read() as session:
+        jobs = [to_job(row) for row in session.scalars(query.order_by(JobRow.updated_at))]
+    return jobs, max((job.updated_at for job in jobs), default=since)
+
+
+async def cancel_job(ws: Workspace, *, job_id: str) -> Job:
+    """Cancel a queued or active job (SPEC §5). Returns the job as it now stands: cancelled, or
+    still active with `is_cancelling` when the cluster could not be reached yet."""
+    from core.scheduler.cancelling import attempt_cancel, request_cancel
+
+    job = request_cancel(ws, job_id=job_id)
+    if not job.status.is_terminal and job.external_job_id is not None:
+        job = await attempt_cancel(ws, job)
+    return job
+
+
+def _check_positive(**values: int) -> None:
+    for what, value in values.items():
+        if value < 1:
+            raise InvalidRequestError(f"{what.replace('_', ' ')} must be at least 1, not {value}")

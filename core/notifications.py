@@ -1,0 +1,116 @@
+"""Notifications: the services that list and mark them, and the one function that creates them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.orm import Session
+
+from core.db.convert import to_notification
+from core.db.models import NotificationRow, new_id, utcnow
+from core.db.upsert import insert_ignoring_conflicts
+from core.records import Notification, NotificationType
+from core.workspace import Workspace
+
+# How far a watermark query looks back past its watermark (commit order ≠ timestamp order).
+WATERMARK_OVERLAP = timedelta(seconds=5)
+
+PRIORITY = {
+    NotificationType.JOB_STARTED: "normal",
+    NotificationType.JOB_PROGRESS: "low",
+    NotificationType.JOB_COMPLETED: "normal",
+    NotificationType.JOB_FAILED: "high",
+    NotificationType.JOB_CANCELLED: "normal",
+    NotificationType.JOB_WARNING: "high",
+    NotificationType.CLUSTER_AUTH_FAILED: "high",
+}
+
+
+def add_notification(
+    session: Session,
+    *,
+    user_id: str,
+    type: NotificationType,
+    title: str,
+    message: str,
+    job_id: str | None = None,
+    once_key: str | None = None,
+) -> Notification | None:
+    """Insert a notification; with `once_key`, only if none with that key exists yet.
+
+    Returns the notification, or None when another writer already created it.
+    """
+    row = {
+        "id": new_id(),
+        "user_id": user_id,
+        "job_id": job_id,
+        "type": type.value,
+        "title": title,
+        "message": message,
+        "priority": PRIORITY[type],
+        "read": False,
+        "created_at": utcnow(),
+        "dedupe_key": once_key,
+    }
+    stmt = insert_ignoring_conflicts(session, NotificationRow).values(row).returning(NotificationRow.id)
+    if session.execute(stmt).scalar_one_or_none() is None:
+        return None
+    return to_notification(NotificationRow(**row))
+
+
+def list_notifications(ws: Workspace, *, unread_only: bool = False, limit: int = 500) -> list[Notification]:
+    query = select(NotificationRow).where(NotificationRow.user_id == ws.user)
+    if unread_only:
+        query = query.where(NotificationRow.read.is_(False))
+    query = query.order_by(NotificationRow.created_at.desc()).limit(limit)
+    with ws.db.read() as session:
+        return [to_notification(row) for row in session.scalars(query)]
+
+
+def notifications_since(
+    ws: Workspace, *, since: datetime | None
+) -> tuple[list[Notification], datetime | None]:
+    """Notifications created after `since`, oldest first, and the watermark to pass next time.
+
+    The window reaches WATERMARK_OVERLAP back, because another process may commit a row stamped
+    a little earlier than rows already seen; callers drop ids they already hold.
+    """
+    query = select(NotificationRow).where(NotificationRow.user_id == ws.user)
+    if since is not None:
+        query = query.where(NotificationRow.created_at > since - WATERMARK_OVERLAP)
+    with ws.db.read() as session:
+        rows = [to_notification(row) for row in session.scalars(query.order_by(NotificationRow.created_at))]
+    return rows, max((row.created_at for row in rows), default=since)
+
+
+def unread_count(ws: Workspace) -> int:
+    query = select(func.count()).where(NotificationRow.user_id == ws.user, NotificationRow.read.is_(False))
+    with ws.db.read() as session:
+        return session.scalar(query) or 0
+
+
+def mark_read(ws: Workspace, *, ids: list[str] | None = None) -> int:
+    """Mark the given notifications (None: all of the user's) read; returns how many changed."""
+    stmt = (
+        update(NotificationRow)
+        .where(NotificationRow.user_id == ws.user, NotificationRow.read.is_(False))
+        # An auth warning that was read may be raised again; job milestones stay once-only.
+        .values(
+            read=True,
+            dedupe_key=case(
+                (NotificationRow.type == NotificationType.CLUSTER_AUTH_FAILED.value, None),
+                else_=NotificationRow.dedupe_key,
+            ),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if ids is not None:
+        stmt = stmt.where(NotificationRow.id.in_(ids))
+    with ws.db.write() as session:
+        return session.execute(stmt).rowcount  # type: ignore[attr-defined, no-any-return]
+
+
+def auth_once_key(user_id: str) -> str:
+    """The key that keeps `cluster_auth_failed` to one unread notification per user."""
+    return f"auth:{user_id}"

@@ -1,0 +1,429 @@
+"""Recording what the cluster said: every job state change the scheduler writes.
+
+Each function runs inside the caller's write transaction and returns what changed (the job record
+and the notifications created) so the caller can publish events after commit. Updates are guarded:
+they only touch a job that is not yet terminal and, where given, still claimed by `owner` — so a
+scheduler whose claim expired cannot overwrite the work of the one that took over, and terminal
+bookkeeping (final cost, cost record, notification) happens exactly once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from core.cluster.base import StatusReport
+from core.db.convert import to_job
+from core.db.models import CostRecordRow, JobRow, MetricPointRow, new_id
+from core.db.upsert import insert_ignoring_conflicts
+from core.notifications import add_notification, auth_once_key
+from core.records import TERMINAL_STATUSES, Job, JobStatus, MetricPoint, Notification
+from core.records import NotificationType as N
+from core.scheduler.claims import ClaimedJob
+
+MILESTONES = (25, 50, 75)
+NOT_FOUND_LIMIT = 3
+METRIC_FIELDS = (
+    "training_loss",
+    "validation_loss",
+    "learning_rate",
+    "throughput",
+    "gpu_utilization",
+    "gpu_memory_used",
+)
+LOSS_FIELDS = ("training_loss", "validation_loss")
+
+# What clusters call their states → ours. Anything else is a malformed answer.
+CLUSTER_STATUS = {
+    "queued": JobStatus.INITIALIZING,
+    "pending": JobStatus.INITIALIZING,
+    "submitted": JobStatus.INITIALIZING,
+    "initializing": JobStatus.INITIALIZING,
+    "starting": JobStatus.INITIALIZING,
+    "running": JobStatus.RUNNING,
+    "completed": JobStatus.COMPLETED,
+    "succeeded": JobStatus.COMPLETED,
+    "failed": JobStatus.FAILED,
+    "error": JobStatus.FAILED,
+    "cancelled": JobStatus.CANCELLED,
+    "canceled": JobStatus.CANCELLED,
+}
+
+
+@dataclass
+class Change:
+    """What one transition wrote: the job as it now stands, new points and notifications."""
+
+    job: Job | None = None
+    points: list[MetricPoint] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+
+    def notify(self, note: Notification | None) -> None:
+        if note is not None:
+            self.notifications.append(note)
+
+
+def cluster_status(value: str) -> JobStatus | None:
+    return CLUSTER_STATUS.get(str(value).lower())
+
+
+def cost_at(job: Job, now: datetime) -> float:
+    """hourly_rate × gpu_count × hours since started_at (SPEC §5)."""
+    if job.started_at is None:
+        return 0.0
+    hours = max((now - job.started_at).total_seconds(), 0.0) / 3600
+    return round(job.hourly_rate * job.gpu_count * hours, 6)
+
+
+def guarded_update(
+    session: Session, job_id: str, values: dict[str, Any], *, now: datetime, owner: str | None = None
+) -> Job | None:
+    """Update a non-terminal job (still claimed by `owner`, if given); None if it no longer is."""
+    stmt = update(JobRow).where(
+        JobRow.id == job_id, JobRow.status.not_in([s.value for s in TERMINAL_STATUSES])
+    )
+    if owner is not None:
+        stmt = stmt.where(JobRow.claimed_by == owner)
+    stmt = (
+        stmt.values(**values, updated_at=now)
+        .returning(*JobRow.__table__.columns)
+        .execution_options(synchronize_session=False)
+    )
+    row = session.execute(stmt).first()
+    return to_job(row) if row is not None else None
+
+
+def release(values: dict[str, Any]) -> dict[str, Any]:
+    return {**values, "claimed_by": None, "claim_expires_at": None}
+
+
+def finish_job(
+    session: Session,
+    job: Job,
+    status: JobStatus,
+    *,
+    now: datetime,
+    owner: str | None = None,
+    error_message: str | None = None,
+    values: dict[str, Any] | None = None,
+) -> Change:
+    """Move a job to a terminal status with its final cost, cost record and one notification."""
+    final_cost = cost_at(job, now)
+    finished = guarded_update(
+        session,
+        job.id,
+        release(
+            {
+                **(values or {}),
+                "status": status.value,
+                "current_cost": final_cost,
+                "final_cost": final_cost,
+                "completed_at": now,
+                "error_message": error_message if status is JobStatus.FAILED else None,
+            }
+        ),
+        now=now,
+        owner=owner,
+    )
+    change = Change(job=finished)
+    if finished is None:
+        return change  # another writer finished it first
+    session.execute(
+        insert_ignoring_conflicts(session, CostRecordRow).values(
+            id=new_id(),
+            job_id=job.id,
+            user_id=job.user_id,
+            cost_type="compute",
+            amount=final_cost,
+            billing_period=now.strftime("%Y-%m"),
+            details={
+                "gpu_type": job.gpu_type,
+                "gpu_count": job.gpu_count,
+                "hourly_rate": job.hourly_rate,
+                "hours": round((now - job.started_at).total_seconds() / 3600, 6) if job.started_at else 0,
+                "status": status.value,
+            },
+            created_at=now,
+        )
+    )
+    type_, title, message = _terminal_message(finished, status, error_message)
+    change.notify(
+        add_notification(
+            session,
+            user_id=job.user_id,
+            job_id=job.id,
+            type=type_,
+            title=title,
+            message=message,
+            once_key=f"{job.id}:terminal",
+        )
+    )
+    return change
+
+
+def _terminal_message(job: Job, status: JobStatus, error: str | None) -> tuple[N, str, str]:
+    cost = f"${job.final_cost or 0:.2f}"
+    if status is JobStatus.COMPLETED:
+        return N.JOB_COMPLETED, f"{job.name} completed", f"Training finished at step {job.current_step}; cost {cost}."
+    if status is JobStatus.FAILED:
+        return N.JOB_FAILED, f"{job.name} failed", f"{error or 'The cluster reported a failure.'} Cost {cost}."
+    return N.JOB_CANCELLED, f"{job.name} cancelled", f"The job was cancelled; cost {cost}."
+
+
+def record_submitted(
+    session: Session, claimed: ClaimedJob, external_job_id: str, cluster_state: str, *, owner: str, now: datetime
+) -> Change:
+    status = cluster_status(cluster_state) or JobStatus.INITIALIZING
+    if status.is_terminal:  # a cluster that finished the job at once: polling records the end
+        status = JobStatus.INITIALIZING
+    job = guarded_update(
+        session,
+        claimed.job.id,
+        release(
+            {
+                "external_job_id": external_job_id,
+                "status": status.value,
+                "started_at": now,
+                "submit_attempts": claimed.submit_attempts + 1,
+                "next_attempt_at": None,
+                "error_message": None,
+            }
+        ),
+        now=now,
+        owner=owner,
+    )
+    change = Change(job=job)
+    if job is not None:
+        change.notify(
+            add_notification(
+                session,
+                user_id=job.user_id,
+                job_id=job.id,
+                type=N.JOB_STARTED,
+                title=f"{job.name} started",
+                message=f"Submitted on {job.gpu_count}× {job.gpu_type}; cluster job {external_job_id}.",
+                once_key=f"{job.id}:started",
+            )
+        )
+    return change
+
+
+def record_submit_retry(
+    session: Session,
+    claimed: ClaimedJob,
+    error: str,
+    *,
+    owner: str,
+    now: datetime,
+    max_attempts: int,
+    backoff: timedelta,
+) -> Change:
+    """A transient submit failure: back off and retry, or fail after `max_attempts`."""
+    attempts = claimed.submit_attempts + 1
+    if attempts >= max_attempts:
+        return finish_job(
+            session,
+            claimed.job,
+            JobStatus.FAILED,
+            now=now,
+            owner=owner,
+            error_message=f"could not submit after {attempts} attempts: {error}",
+            values={"submit_attempts": attempts},
+        )
+    values = {"submit_attempts": attempts, "next_attempt_at": now + backoff, "error_message": error}
+    return Change(job=guarded_update(session, claimed.job.id, release(values), now=now, owner=owner))
+
+
+def release_claim(session: Session, claimed: ClaimedJob, *, owner: str, now: datetime) -> Change:
+    """Give a job back unchanged (busy cluster, transient poll failure, auth problem)."""
+    stmt = (
+        update(JobRow)
+        .where(JobRow.id == claimed.job.id, JobRow.claimed_by == owner)
+        .values(claimed_by=None, claim_expires_at=None, updated_at=JobRow.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(stmt)
+    return Change()
+
+
+def record_auth_failure(session: Session, user_id: str, cluster: str, error: str) -> Change:
+    """At most one unread `cluster_auth_failed` per user, however many jobs and cycles hit it."""
+    change = Change()
+    change.notify(
+        add_notification(
+            session,
+            user_id=user_id,
+            type=N.CLUSTER_AUTH_FAILED,
+            title="The GPU cluster refused the API token",
+            message=(
+                f"{error} Jobs stay where they are until a valid token is set "
+                f"(Settings, or LORADESK_CLUSTER_TOKEN) for the {cluster} cluster."
+            ),
+            once_key=auth_once_key(user_id),
+        )
+    )
+    return change
+
+
+def record_not_found(session: Session, claimed: ClaimedJob, *, owner: str, now: datetime) -> Change:
+    polls = claimed.not_found_polls + 1
+    if polls >= NOT_FOUND_LIMIT:
+        return finish_job(
+            session,
+            claimed.job,
+            JobStatus.FAILED,
+            now=now,
+            owner=owner,
+            error_message="job not found on the cluster",
+            values={"not_found_polls": polls},
+        )
+    return Change(job=guarded_update(session, claimed.job.id, release({"not_found_polls": polls}), now=now, owner=owner))
+
+
+def record_status(session: Session, claimed: ClaimedJob, report: StatusReport, *, owner: str, now: datetime) -> Change:
+    """Store a status answer: new metric points, progress, cost, milestones, the end."""
+    job = claimed.job
+    status = cluster_status(report.status)
+    if status is None:
+        raise ValueError(f"the cluster reported an unknown status {report.status!r}")
+    points, non_finite = metric_points(job.id, report, after_step=claimed.last_metric_step, now=now)
+    store_metric_points(session, points)
+
+    progress = _progress(report, job)
+    milestone = max((m for m in MILESTONES if claimed.progress_notified < m <= progress), default=None)
+    last_step = max([p.step for p in points], default=claimed.last_metric_step)
+    values: dict[str, Any] = {
+        "progress": progress,
+        "current_epoch": _int(report.current_epoch, job.current_epoch),
+        "total_epochs": _int(report.total_epochs, job.total_epochs),
+        "current_step": _int(report.current_step, job.current_step),
+        "total_steps": _int(report.total_steps, job.total_steps),
+        "current_metrics": {k: _finite(report.metrics.get(k)) for k in METRIC_FIELDS if k in report.metrics}
+        or job.current_metrics,
+        "last_metric_step": last_step,
+        "not_found_polls": 0,
+        "current_cost": cost_at(job, now),
+        "progress_notified": milestone or claimed.progress_notified,
+    }
+    if report.artifact_url:
+        values["artifact_url"] = report.artifact_url
+    if status.is_terminal:
+        if status is JobStatus.COMPLETED:
+            values["progress"] = 100.0
+        change = finish_job(
+            session, job, status, now=now, owner=owner, error_message=report.error_message, values=values
+        )
+    else:
+        updated = guarded_update(session, job.id, release({**values, "status": status.value}), now=now, owner=owner)
+        change = Change(job=updated)
+    if change.job is None:
+        return change
+    change.points = points
+    if milestone is not None and not status.is_terminal:
+        change.notify(_milestone_note(session, change.job, milestone))
+    if non_finite:
+        change.notify(
+            add_notification(
+                session,
+                user_id=job.user_id,
+                job_id=job.id,
+                type=N.JOB_WARNING,
+                title=f"{job.name}: loss is not a number",
+                message=f"The loss turned NaN or infinite at step {non_finite}; it is stored as empty.",
+                once_key=f"{job.id}:non-finite-loss",
+            )
+        )
+    return change
+
+
+def _milestone_note(session: Session, job: Job, milestone: int) -> Notification | None:
+    loss = job.current_metrics.get("training_loss")
+    loss_text = f", training loss {loss:.4g}" if isinstance(loss, float) else ""
+    return add_notification(
+        session,
+        user_id=job.user_id,
+        job_id=job.id,
+        type=N.JOB_PROGRESS,
+        title=f"{job.name} is {milestone}% done",
+        message=f"Step {job.current_step} of {job.total_steps or '?'}{loss_text}.",
+        once_key=f"{job.id}:progress:{milestone}",
+    )
+
+
+def metric_points(
+    job_id: str, report: StatusReport, *, after_step: int | None, now: datetime
+) -> tuple[list[MetricPoint], int | None]:
+    """The answer's new points (history, or the current metrics at current_step), and the first
+    step whose loss was NaN or infinite (None if none)."""
+    if report.metrics_history is not None:
+        raw = list(report.metrics_history)
+    elif report.metrics and report.current_step is not None:
+        raw = [{**report.metrics, "step": report.current_step, "epoch": report.current_epoch}]
+    else:
+        raw = []
+    points: dict[int, MetricPoint] = {}
+    non_finite: int | None = None
+    for item in raw:
+        step = _int(item.get("step"), None)
+        if step is None or (after_step is not None and step <= after_step):
+            continue
+        if non_finite is None and any(_is_non_finite(item.get(k)) for k in LOSS_FIELDS):
+            non_finite = step
+        points[step] = MetricPoint(
+            job_id=job_id,
+            step=step,
+            epoch=_int(item.get("epoch"), None),
+            recorded_at=now,
+            **{k: _finite(item.get(k)) for k in METRIC_FIELDS},
+        )
+    return [points[s] for s in sorted(points)], non_finite
+
+
+def store_metric_points(session: Session, points: list[MetricPoint]) -> None:
+    """Insert points; a (job, step) already stored is left as it is."""
+    if not points:
+        return
+    rows = [
+        {
+            "job_id": p.job_id,
+            "step": p.step,
+            "epoch": p.epoch,
+            "recorded_at": p.recorded_at,
+            **{k: getattr(p, k) for k in METRIC_FIELDS},
+        }
+        for p in points
+    ]
+    session.execute(insert_ignoring_conflicts(session, MetricPointRow), rows)
+
+
+def _progress(report: StatusReport, job: Job) -> float:
+    if report.progress is not None and math.isfinite(report.progress):
+        return min(max(float(report.progress), 0.0), 100.0)
+    step, total = report.current_step, report.total_steps or job.total_steps
+    if step is not None and total:
+        return min(100.0 * step / total, 100.0)
+    return job.progress
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _is_non_finite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def _int(value: Any, default: Any) -> Any:
+    if isinstance(value, bool) or value is None:
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default

@@ -1,0 +1,293 @@
+"""The scheduler: the seed's processQueuedJobs() and updateRunningJobs() as an asyncio component.
+
+A cycle is claim → commit → call the cluster → record, in that order, so no HTTP call ever runs
+inside a database transaction. Database work runs in worker threads; cluster calls run
+concurrently on the event loop. One job's failure is logged and never stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeVar
+
+from sqlalchemy.orm import Session
+
+from core.cluster.base import (
+    ClusterAuthError,
+    ClusterBusyError,
+    ClusterJobNotFoundError,
+    ClusterRejectedError,
+    ClusterTransientError,
+    StatusReport,
+    SubmitRequest,
+    SubmitResult,
+)
+from core.db.models import utcnow
+from core.events import Event, WorkAvailable
+from core.records import JobStatus
+from core.scheduler import transitions as t
+from core.scheduler.cancelling import attempt_cancel, cancel_unsubmitted, pending_cancels
+from core.scheduler.claims import ClaimedJob, claim_active, claim_queued
+from core.scheduler.publish import publish
+from core.storage import StorageError
+from core.workspace import Workspace
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class CycleReport:
+    """What one cycle did, for logs, tests and benchmarks."""
+
+    submitted: int = 0
+    polled: int = 0
+    finished: int = 0
+    cancelled: int = 0
+    errors: int = 0
+
+
+class Scheduler:
+    def __init__(
+        self,
+        ws: Workspace,
+        *,
+        all_users: bool = False,
+        batch_size: int = 1000,
+        lease: timedelta = timedelta(minutes=2),
+        max_submit_attempts: int = 5,
+        backoff_base: float = 5.0,
+        backoff_cap: float = 300.0,
+    ) -> None:
+        self.ws = ws
+        self.user_id = None if all_users else ws.user
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.batch_size = batch_size
+        self.lease = lease
+        self.max_submit_attempts = max_submit_attempts
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.paused = False
+        self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._unsubscribe = ws.events.subscribe(self._on_event)
+
+    # --- running ---------------------------------------------------------------------------
+
+    async def run_forever(self) -> None:
+        """Run a cycle every poll interval (or at once when woken) until `stop()`."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        log.info("scheduler %s started (%s)", self.owner, "all users" if self.user_id is None else self.user_id)
+        while not self._stopping:
+            self._wake.clear()
+            if not self.paused:
+                try:
+                    await self.run_once()
+                except Exception:  # the loop must survive anything one cycle meets
+                    log.exception("scheduler cycle failed; retrying next interval")
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.ws.settings.poll_interval)
+            except TimeoutError:
+                pass
+        self._unsubscribe()
+        log.info("scheduler %s stopped", self.owner)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.wake()
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+        self.wake()
+
+    def wake(self) -> None:
+        """Run a cycle now; safe to call from any thread."""
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(wake.set)
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, WorkAvailable):
+            self.wake()
+
+    async def run_once(self) -> CycleReport:
+        report = CycleReport()
+        await self.process_cancels(report)
+        await self.process_queued(report)
+        await self.update_active(report)
+        return report
+
+    # --- queued jobs -----------------------------------------------------------------------
+
+    async def process_queued(self, report: CycleReport) -> None:
+        limit = self.batch_size
+        free = getattr(self.ws.backend(), "free_slots", None)
+        if callable(free):
+            limit = min(limit, await free())
+        if limit <= 0:
+            return
+        claimed = await self._write(
+            lambda s: claim_queued(
+                s, owner=self.owner, user_id=self.user_id, limit=limit, lease=self.lease, now=utcnow()
+            )
+        )
+        if not claimed:
+            return
+        outcomes = await asyncio.gather(*(self._submit(c) for c in claimed), return_exceptions=True)
+        changes = await self._record_each(claimed, outcomes, self._record_submit, report)
+        report.submitted += sum(1 for c in changes if c.job is not None and c.job.external_job_id)
+
+    async def _submit(self, claimed: ClaimedJob) -> SubmitResult:
+        job = claimed.job
+        assert claimed.dataset_path is not None
+        url = self.ws.storage.signed_url(claimed.dataset_bucket, claimed.dataset_path)
+        request = SubmitRequest(
+            job_id=job.id,
+            dataset_url=url,
+            hyperparameters=job.hyperparameters,
+            gpu_type=job.gpu_type,
+            gpu_count=job.gpu_count,
+        )
+        return await self.ws.backend().submit(request)
+
+    def _record_submit(self, s: Session, claimed: ClaimedJob, outcome: object) -> t.Change:
+        now = utcnow()
+        if isinstance(outcome, SubmitResult):
+            change = t.record_submitted(s, claimed, outcome.external_job_id, outcome.status, owner=self.owner, now=now)
+            self._log_change(claimed, change, f"submitted as {outcome.external_job_id}")
+            return change
+        if isinstance(outcome, StorageError | ClusterRejectedError):
+            change = t.finish_job(s, claimed.job, JobStatus.FAILED, now=now, owner=self.owner, error_message=str(outcome))
+        elif isinstance(outcome, ClusterAuthError):
+            t.release_claim(s, claimed, owner=self.owner, now=now)
+            return t.record_auth_failure(s, claimed.job.user_id, self.ws.backend().name, str(outcome))
+        elif isinstance(outcome, ClusterBusyError):
+            return t.release_claim(s, claimed, owner=self.owner, now=now)
+        elif isinstance(outcome, ClusterTransientError):
+            backoff = min(self.backoff_base * 2**claimed.submit_attempts, self.backoff_cap)
+            change = t.record_submit_retry(
+                s,
+                claimed,
+                str(outcome),
+                owner=self.owner,
+                now=now,
+                max_attempts=self.max_submit_attempts,
+                backoff=timedelta(seconds=backoff),
+            )
+        else:
+            raise outcome if isinstance(outcome, BaseException) else TypeError(outcome)
+        self._log_change(claimed, change, str(outcome))
+        return change
+
+    # --- active jobs -----------------------------------------------------------------------
+
+    async def update_active(self, report: CycleReport) -> None:
+        claimed = await self._write(
+            lambda s: claim_active(
+                s, owner=self.owner, user_id=self.user_id, limit=self.batch_size, lease=self.lease, now=utcnow()
+            )
+        )
+        if not claimed:
+            return
+        backend = self.ws.backend()
+        outcomes = await asyncio.gather(
+            *(backend.status(c.job.external_job_id or "", c.last_metric_step) for c in claimed),
+            return_exceptions=True,
+        )
+        report.polled += len(claimed)
+        changes = await self._record_each(claimed, outcomes, self._record_poll, report)
+        report.finished += sum(1 for c in changes if c.job is not None and c.job.status.is_terminal)
+
+    def _record_poll(self, s: Session, claimed: ClaimedJob, outcome: object) -> t.Change:
+        now = utcnow()
+        if isinstance(outcome, StatusReport):
+            change = t.record_status(s, claimed, outcome, owner=self.owner, now=now)
+        elif isinstance(outcome, ClusterJobNotFoundError):
+            change = t.record_not_found(s, claimed, owner=self.owner, now=now)
+        elif isinstance(outcome, ClusterAuthError):
+            t.release_claim(s, claimed, owner=self.owner, now=now)
+            return t.record_auth_failure(s, claimed.job.user_id, self.ws.backend().name, str(outcome))
+        elif isinstance(outcome, ClusterTransientError):
+            log.debug("job %s: poll failed (%s); unchanged", claimed.job.id, outcome)
+            return t.release_claim(s, claimed, owner=self.owner, now=now)
+        else:
+            raise outcome if isinstance(outcome, BaseException) else TypeError(outcome)
+        self._log_change(claimed, change, change.job.error_message if change.job else None)
+        return change
+
+    # --- cancels ---------------------------------------------------------------------------
+
+    async def process_cancels(self, report: CycleReport) -> None:
+        pending = await self._read(lambda s: pending_cancels(s, user_id=self.user_id))
+        for job, claimed_now in pending:
+            if job.external_job_id is None:
+                if not claimed_now:
+                    change = await self._write(lambda s, job=job: cancel_unsubmitted(s, job))  # type: ignore[misc]
+                    publish(self.ws, [change])
+                    report.cancelled += change.job is not None
+        submitted = [job for job, _ in pending if job.external_job_id is not None]
+        results = await asyncio.gather(*(attempt_cancel(self.ws, job) for job in submitted), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                report.errors += 1
+                log.error("cancel failed: %s", result)
+            elif result.status is JobStatus.CANCELLED:
+                report.cancelled += 1
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    async def _record_each(
+        self,
+        claimed: Sequence[ClaimedJob],
+        outcomes: Sequence[object],
+        record: Callable[[Session, ClaimedJob, object], t.Change],
+        report: CycleReport,
+    ) -> list[t.Change]:
+        """Record every job's outcome in one transaction, each in its own savepoint."""
+
+        def work(session: Session) -> list[t.Change]:
+            changes = []
+            for item, outcome in zip(claimed, outcomes, strict=True):
+                try:
+                    with session.begin_nested():
+                        changes.append(record(session, item, outcome))
+                except Exception:
+                    report.errors += 1
+                    log.exception("job %s: could not record the cluster's answer; retried later", item.job.id)
+            return changes
+
+        changes = await self._write(work)
+        publish(self.ws, changes)
+        return changes
+
+    async def _write(self, action: Callable[[Session], T]) -> T:
+        def run() -> T:
+            with self.ws.db.write() as session:
+                return action(session)
+
+        return await asyncio.to_thread(run)
+
+    async def _read(self, action: Callable[[Session], T]) -> T:
+        def run() -> T:
+            with self.ws.db.read() as session:
+                return action(session)
+
+        return await asyncio.to_thread(run)
+
+    def _log_change(self, claimed: ClaimedJob, change: t.Change, detail: str | None) -> None:
+        before, after = claimed.job.status, change.job.status if change.job else None
+        if after is not None and after != before:
+            suffix = f" ({detail})" if detail else ""
+            log.info("job %s %r: %s → %s%s", claimed.job.id, claimed.job.name, before.value, after.value, suffix)

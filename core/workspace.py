@@ -1,0 +1,62 @@
+"""The opened Loradesk home: settings, database, storage, events and the cluster backend.
+
+Every service takes a Workspace as its first argument; the CLI opens one per command, the desktop
+one for its lifetime.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from core.cluster.base import ClusterBackend
+from core.config import Settings
+from core.db.engine import Database
+from core.db.migrate import upgrade
+from core.events import EventBus
+from core.storage import LocalStorage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Workspace:
+    settings: Settings
+    db: Database
+    storage: LocalStorage
+    events: EventBus = field(default_factory=EventBus)
+    _backend: ClusterBackend | None = None
+
+    @classmethod
+    def open(cls, settings: Settings, *, migrate: bool = True) -> Workspace:
+        """Open the database (applying migrations unless told not to) and local storage."""
+        db = Database(settings.database_url)
+        if migrate:
+            upgrade(db)
+        else:
+            db.check_connection()
+        return cls(settings=settings, db=db, storage=LocalStorage(settings.home / "storage"))
+
+    @property
+    def user(self) -> str:
+        return self.settings.user
+
+    def backend(self) -> ClusterBackend:
+        """The cluster backend of the settings, made on first use."""
+        if self._backend is None:
+            from core.cluster import make_backend
+
+            self._backend = make_backend(self.settings)
+        return self._backend
+
+    def use_backend(self, backend: ClusterBackend) -> None:
+        """Put in a backend made elsewhere (tests, benchmarks, a settings change)."""
+        self._backend = backend
+
+    async def aclose(self) -> None:
+        if self._backend is not None:
+            await self._backend.aclose()
+            self._backend = None
+
+    def close(self) -> None:
+        self.db.dispose()

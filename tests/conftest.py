@@ -1,0 +1,90 @@
+"""Fixtures shared by every suite: databases (SQLite and PostgreSQL), workspaces, the fake cluster."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from core.cluster.http import HttpCluster
+from core.config import load_settings
+from core.workspace import Workspace
+from tests.fakes.cluster import FakeCluster
+
+POSTGRES_URL = os.environ.get(
+    "LORADESK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+TOKEN = "test-token"
+
+
+def _reset_postgres() -> None:
+    engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using this runs twice: on a fresh SQLite file and on a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'loradesk.db'}"
+    _reset_postgres()
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("LORADESK_HOME", str(home))
+    for name in ("LORADESK_DATABASE_URL", "LORADESK_USER", "LORADESK_CLUSTER", "LORADESK_CLUSTER_URL",
+                 "LORADESK_CLUSTER_TOKEN", "LORADESK_POLL_INTERVAL"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture
+def fake_cluster() -> Iterator[FakeCluster]:
+    with FakeCluster(TOKEN) as cluster:
+        yield cluster
+
+
+WorkspaceFactory = Callable[..., Workspace]
+
+
+@pytest.fixture
+async def make_workspace(
+    home: Path, database_url: str, fake_cluster: FakeCluster
+) -> AsyncIterator[WorkspaceFactory]:
+    """Open workspaces on the test database, talking to the fake cluster over HTTP."""
+    opened: list[Workspace] = []
+
+    def make(user: str = "alice", token: str = TOKEN, read_timeout: float = 5.0, **settings: object) -> Workspace:
+        ws = Workspace.open(
+            load_settings({"home": str(home), "database_url": database_url, "user": user,
+                           "cluster": "http", "cluster_url": fake_cluster.url, **settings})
+        )
+        ws.use_backend(HttpCluster(fake_cluster.url, token, read_timeout=read_timeout, connect_timeout=2))
+        opened.append(ws)
+        return ws
+
+    yield make
+    for ws in opened:
+        await ws.aclose()
+        ws.close()
+
+
+@pytest.fixture
+def dataset_file(tmp_path: Path) -> Path:
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(
+        "".join(f'{{"prompt": "What is {i} + {i}?", "completion": "{2 * i}"}}\n' for i in range(20)),
+        encoding="utf-8",
+    )
+    return path
