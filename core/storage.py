@@ -43,7 +43,8 @@ def check_bucket(bucket: str | None) -> str:
 def check_object_path(path: str) -> PurePosixPath:
     """Refuse paths that could escape their bucket."""
     pure = PurePosixPath(path)
-    if not path or pure.is_absolute() or "\\" in path or any(p in ("..", "") for p in pure.parts):
+    raw_parts = path.split("/")
+    if not path or pure.is_absolute() or "\\" in path or any(p in ("..", ".", "") for p in raw_parts):
         raise StorageError(f"storage path {path!r} is not a plain relative path inside a bucket")
     return pure
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -88,9 +89,11 @@ def _create_engine(url: str) -> Engine:
 
 def _sqlite_engine(url: Any) -> Engine:
     if url.database and url.database != ":memory:":
-        from pathlib import Path
-
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(url.database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseError(f"cannot create the database folder {folder}: {exc.strerror}") from None
     engine = create_engine(
         url,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},

@@ -1,0 +1,55 @@
+"""Settings precedence: option over variable over settings file over default; no secrets saved."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.config import ConfigError, load_settings, save_settings
+
+
+def test_precedence(home, monkeypatch):
+    home.mkdir(parents=True)
+    (home / "settings.toml").write_text('cluster = "http"\ncluster_url = "http://file:1"\npoll_interval = 7\n')
+    assert load_settings().cluster_url == "http://file:1"
+    monkeypatch.setenv("LORADESK_CLUSTER_URL", "http://env:1")
+    assert load_settings().cluster_url == "http://env:1"
+    assert load_settings({"cluster_url": "http://option:1"}).cluster_url == "http://option:1"
+    assert load_settings().poll_interval == 7
+
+
+def test_defaults(home):
+    settings = load_settings()
+    assert settings.cluster == "local" and settings.poll_interval == 5
+    assert settings.database_url == f"sqlite:///{home / 'loradesk.db'}"
+    assert settings.user
+
+
+def test_save_writes_no_token(home, monkeypatch):
+    monkeypatch.setenv("LORADESK_CLUSTER_TOKEN", "tok-123")
+    settings = load_settings({"cluster": "http", "cluster_url": "http://c:1"})
+    path = save_settings(settings.with_changes(gpu_rates={**settings.gpu_rates, "B200": 6.0}))
+    text = path.read_text()
+    assert "tok-123" not in text and "B200 = 6.0" in text
+    assert load_settings().rate_for("B200") == 6.0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"cluster": "ray-someday"}, "unknown cluster backend"),
+        ({"cluster": "http"}, "needs a cluster URL"),
+        ({"cluster_url": "ftp://x"}, "must start with http"),
+        ({"poll_interval": "soon"}, "must be a number"),
+        ({"poll_interval": 0}, "positive"),
+    ],
+)
+def test_bad_values_are_clear_errors(home, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(overrides)
+
+
+def test_broken_settings_file(home):
+    home.mkdir(parents=True)
+    (home / "settings.toml").write_text("cluster = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings()

@@ -1,0 +1,130 @@
+"""The command line of SPEC §6, run as a user runs it: separate processes, exit codes, stdout/stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TOKEN
+from tests.fakes.cluster import FakeCluster, JobPlan
+
+
+@pytest.fixture
+def cli(home: Path, database_url: str, fake_cluster: FakeCluster):
+    env = {
+        **os.environ,
+        "LORADESK_HOME": str(home),
+        "LORADESK_DATABASE_URL": database_url,
+        "LORADESK_USER": "carol",
+        "LORADESK_CLUSTER": "http",
+        "LORADESK_CLUSTER_URL": fake_cluster.url,
+        "LORADESK_CLUSTER_TOKEN": TOKEN,
+    }
+
+    def run(*args: str, expect: int = 0, **extra_env: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "core.cli.main", *args],
+            env={**env, **extra_env}, capture_output=True, text=True, timeout=120,
+        )
+        assert result.returncode == expect, (result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr
+        return result
+
+    return run
+
+
+def show(cli, job_id: str) -> dict:
+    return json.loads(cli("jobs", "show", job_id, "--json").stdout)
+
+
+def test_jobs_reach_every_terminal_state_through_the_cli(cli, fake_cluster, dataset_file):
+    dataset_id = cli("datasets", "add", str(dataset_file), "--name", "sums", "--bucket", "training-files").stdout.strip()
+    listed = json.loads(cli("datasets", "list", "--json").stdout)
+    assert listed[0]["id"] == dataset_id and listed[0]["total_pairs"] == 20
+    assert listed[0]["storage_bucket"] == "training-files"
+
+    ok = cli("jobs", "submit", "--dataset", "sums", "--epochs", "2", "--lora-rank", "16",
+             "--gpu-type", "A100-80GB", "--gpu-count", "2").stdout.strip()
+    bad = cli("jobs", "submit", "--dataset", dataset_id, "--name", "doomed").stdout.strip()
+    stop = cli("jobs", "submit", "--dataset", dataset_id, "--name", "stopped").stdout.strip()
+    fake_cluster.plan_job(ok, JobPlan(total_steps=20, steps_per_poll=10))
+    fake_cluster.plan_job(bad, JobPlan(total_steps=20, steps_per_poll=10, outcome="failed",
+                                       error_message="NCCL timeout"))
+    fake_cluster.plan_job(stop, JobPlan(total_steps=1000, steps_per_poll=1))
+    queued = json.loads(cli("jobs", "list", "--status", "queued", "--json").stdout)
+    assert {j["id"] for j in queued} == {ok, bad, stop}
+    assert show(cli, ok)["hyperparameters"]["lora_rank"] == 16
+
+    cli("scheduler", "--once")
+    assert show(cli, stop)["status"] in ("initializing", "running")
+    assert cli("jobs", "cancel", stop).stdout.strip() == "cancelled"
+    for _ in range(3):
+        cli("scheduler", "--once")
+
+    done, failed, cancelled = show(cli, ok), show(cli, bad), show(cli, stop)
+    assert done["status"] == "completed" and len(done["metrics"]) == 20
+    assert done["metrics"][0]["step"] == 1 and "training_loss" in done["metrics"][0]
+    assert done["cost_records"][0]["amount"] == done["final_cost"] > 0
+    assert failed["status"] == "failed" and failed["error_message"] == "NCCL timeout"
+    assert cancelled["status"] == "cancelled"
+    assert [n["type"] for n in cancelled["notifications"]] == ["job_started", "job_cancelled"]
+
+    notes = json.loads(cli("notifications", "list", "--json").stdout)
+    assert {"job_completed", "job_failed", "job_cancelled"} <= {n["type"] for n in notes}
+    assert set(notes[0]) >= {"id", "user_id", "job_id", "type", "title", "message", "priority", "read", "created_at"}
+    table = cli("jobs", "list").stdout
+    assert "completed" in table and "failed" in table and "cancelled" in table
+
+
+def test_cli_acts_on_the_current_users_rows_only(cli, dataset_file):
+    dataset_id = cli("datasets", "add", str(dataset_file)).stdout.strip()
+    job_id = cli("jobs", "submit", "--dataset", dataset_id).stdout.strip()
+    assert json.loads(cli("jobs", "list", "--json", LORADESK_USER="dave").stdout) == []
+    result = cli("jobs", "show", job_id, expect=1, LORADESK_USER="dave")
+    assert result.stderr.startswith("loradesk: no job")
+
+
+def test_errors_are_one_clear_line(cli, tmp_path, dataset_file):
+    missing = cli("datasets", "add", str(tmp_path / "nope.jsonl"), expect=1)
+    assert missing.stderr.strip().count("\n") == 0 and "does not exist" in missing.stderr
+
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"prompt": "a", "completion": "b"}\n{"prompt": "a"}\n')
+    result = cli("datasets", "add", str(broken), expect=1)
+    assert result.stderr.strip() == 'loradesk: broken.jsonl line 2: "completion" must be a string'
+    assert json.loads(cli("datasets", "list", "--json").stdout) == []
+
+    dataset_id = cli("datasets", "add", str(dataset_file)).stdout.strip()
+    job_id = cli("jobs", "submit", "--dataset", dataset_id).stdout.strip()
+    cli("jobs", "cancel", job_id)
+    again = cli("jobs", "cancel", job_id, expect=1)
+    assert "already cancelled" in again.stderr
+
+    assert "unknown GPU type" in cli("jobs", "submit", "--dataset", dataset_id, "--gpu-type", "TPU", expect=1).stderr
+    assert "no dataset" in cli("jobs", "submit", "--dataset", "nothing", expect=1).stderr
+    wrong_url = cli("jobs", "list", "--database-url", "postgresql+psycopg://nobody@127.0.0.1:1/x", expect=1)
+    assert wrong_url.stderr.startswith("loradesk: cannot open the database") and wrong_url.stderr.count("\n") == 1
+    assert "not a database URL" in cli("jobs", "list", "--database-url", "::nonsense", expect=1).stderr
+
+
+def test_usage_errors_exit_2(cli):
+    assert cli("jobs", "frobnicate", expect=2).stderr.startswith("usage:")
+    cli("jobs", "submit", expect=2)  # --dataset is required
+    cli("jobs", "list", "--status", "sleeping", expect=2)
+
+
+def test_revoked_token_through_the_cli(cli, fake_cluster, dataset_file):
+    dataset_id = cli("datasets", "add", str(dataset_file)).stdout.strip()
+    job_id = cli("jobs", "submit", "--dataset", dataset_id).stdout.strip()
+    fake_cluster.revoke_token()
+    cli("scheduler", "--once")
+    cli("scheduler", "--once")
+    assert show(cli, job_id)["status"] == "queued"
+    notes = json.loads(cli("notifications", "list", "--unread", "--json").stdout)
+    assert [n["type"] for n in notes] == ["cluster_auth_failed"]
+    assert TOKEN not in json.dumps(notes)
