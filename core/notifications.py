@@ -108,7 +108,7 @@ def mark_read(ws: Workspace, *, ids: list[str] | None = None) -> int:
     if ids is not None:
         stmt = stmt.where(NotificationRow.id.in_(ids))
     with ws.db.write() as session:
-        return session.execute(stmt).rowcount  # type: ignore[attr-defined, no-any-return]
+        return session.execute(stmt).rowcount  # type: ignore[attr-defined]
 
 
 def auth_once_key(user_id: str) -> str:

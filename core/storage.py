@@ -52,6 +52,7 @@ def check_object_path(path: str) -> PurePosixPath:
 class LocalStorage:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._signing_key: bytes | None = None
 
     def object_file(self, bucket: str | None, path: str) -> Path:
         bucket_dir = (self.root / check_bucket(bucket)).resolve()
@@ -83,13 +84,23 @@ class LocalStorage:
         return _signature(self._key(), target, expires)
 
     def _key(self) -> bytes:
-        key_file = self.root / ".signing-key"
-        if not key_file.exists():
-            self.root.mkdir(parents=True, exist_ok=True)
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_hex(32))
-        return key_file.read_text().strip().encode()
+        """This storage's signing key, made on first use; readable by its owner only."""
+        if self._signing_key is None:
+            key_file = self.root / ".signing-key"
+            if not key_file.exists():
+                self.root.mkdir(parents=True, exist_ok=True)
+                tmp = self.root / f".signing-key.{secrets.token_hex(4)}"
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as out:
+                    out.write(secrets.token_hex(32))
+                try:  # link is atomic: racing processes all end up reading the one winner's key
+                    os.link(tmp, key_file)
+                except FileExistsError:
+                    pass
+                finally:
+                    tmp.unlink()
+            self._signing_key = key_file.read_text().strip().encode()
+        return self._signing_key
 
 
 def verify_signed_url(url: str, key: bytes) -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -126,7 +127,7 @@ def _drop_request(ws: Workspace, job: Job) -> Job:
         return to_job(row) if row is not None else job
 
 
-def _write(ws: Workspace, action) -> Change:  # type: ignore[no-untyped-def]
+def _write(ws: Workspace, action: Callable[[Session], Change]) -> Change:
     with ws.db.write() as session:
         change: Change = action(session)
     publish(ws, [change])

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import ColumnElement, Select, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.db.convert import to_job
@@ -32,7 +32,7 @@ class ClaimedJob:
     dataset_path: str | None = None
 
 
-def _unclaimed(now: datetime):  # type: ignore[no-untyped-def]
+def _unclaimed(now: datetime) -> ColumnElement[bool]:
     return or_(JobRow.claimed_by.is_(None), JobRow.claim_expires_at < now)
 
 
@@ -93,7 +93,7 @@ def claim_active(
 
 def _claim(
     session: Session,
-    candidates: Select[tuple[str]],
+    candidates: Select[str],
     *,
     owner: str,
     user_id: str | None,

@@ -255,9 +255,14 @@ class Scheduler:
         record: Callable[[Session, ClaimedJob, object], t.Change],
         report: CycleReport,
     ) -> list[t.Change]:
-        """Record every job's outcome in one transaction, each in its own savepoint."""
+        """Record every job's outcome in one transaction. If one job's record fails, the batch is
+        redone with a savepoint per job, so the failure costs that job alone."""
 
-        def work(session: Session) -> list[t.Change]:
+        def all_at_once(session: Session) -> list[t.Change]:
+            with session.begin_nested():
+                return [record(session, item, outcome) for item, outcome in zip(claimed, outcomes, strict=True)]
+
+        def one_by_one(session: Session) -> list[t.Change]:
             changes = []
             for item, outcome in zip(claimed, outcomes, strict=True):
                 try:
@@ -267,6 +272,12 @@ class Scheduler:
                     report.errors += 1
                     log.exception("job %s: could not record the cluster's answer; retried later", item.job.id)
             return changes
+
+        def work(session: Session) -> list[t.Change]:
+            try:
+                return all_at_once(session)
+            except Exception:
+                return one_by_one(session)
 
         changes = await self._write(work)
         publish(self.ws, changes)

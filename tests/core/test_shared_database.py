@@ -36,7 +36,8 @@ def assert_each_job_done_once(ws, fake_cluster, jobs) -> None:
         ends = Counter(session.scalars(select(NotificationRow.job_id).where(NotificationRow.type == "job_completed")))
         starts = Counter(session.scalars(select(NotificationRow.job_id).where(NotificationRow.type == "job_started")))
         statuses = set(session.scalars(select(JobRow.status)))
-    assert statuses == {"completed"}
+        failures = list(session.scalars(select(JobRow.error_message).where(JobRow.status != "completed")))
+    assert statuses == {"completed"}, failures
     assert points == {job.id: STEPS for job in jobs}
     assert costs == ends == starts == {job.id: 1 for job in jobs}
 

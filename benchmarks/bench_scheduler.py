@@ -1,0 +1,166 @@
+"""Scheduler figures of SPEC §8, printed side by side with their targets.
+
+    python benchmarks/bench_scheduler.py [--jobs 1000] [--latency 0.05] [--database-url URL]
+
+The fake GPU cluster runs in its own process (so its CPU is not charged to the scheduler) and
+answers every request after `--latency` seconds. Figures:
+
+1. 1,000 queued jobs submitted (one scheduler pass over the queue);
+2. one poll cycle over 1,000 active jobs, and the same work done one job after another;
+3. 100,000 metric points of one job written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.cluster.http import HttpCluster  # noqa: E402
+from core.config import load_settings  # noqa: E402
+from core.datasets import add_dataset  # noqa: E402
+from core.db.models import JobRow, utcnow  # noqa: E402
+from core.jobs import create_job  # noqa: E402
+from core.records import MetricPoint  # noqa: E402
+from core.scheduler import CycleReport, Scheduler  # noqa: E402
+from core.scheduler import transitions as t  # noqa: E402
+from core.scheduler.claims import claim_active  # noqa: E402
+from core.workspace import Workspace  # noqa: E402
+
+TOKEN = "bench-token"
+
+
+@contextmanager
+def fake_cluster_process(latency: float, steps_per_poll: int):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.cluster", "--latency", str(latency), "--token", TOKEN,
+         "--total-steps", "1000000", "--steps-per-poll", str(steps_per_poll)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout.readline().strip()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def open_workspace(home: Path, database_url: str | None, cluster_url: str) -> Workspace:
+    settings = load_settings({"home": str(home), "database_url": database_url, "user": "bench",
+                              "cluster": "http", "cluster_url": cluster_url})
+    ws = Workspace.open(settings)
+    ws.use_backend(HttpCluster(cluster_url, TOKEN))
+    return ws
+
+
+def reset_postgres(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+async def bench_submit(ws: Workspace, jobs: int, dataset: Path) -> float:
+    data = add_dataset(ws, file=dataset, name="bench")
+    for i in range(jobs):
+        create_job(ws, dataset_id=data.id, name=f"bench {i}", gpu_type="A10G")
+    scheduler = Scheduler(ws, batch_size=jobs)
+    report = CycleReport()
+    start = time.perf_counter()
+    await scheduler.process_queued(report)
+    elapsed = time.perf_counter() - start
+    assert report.submitted == jobs, report
+    return elapsed
+
+
+async def bench_poll_cycle(ws: Workspace, jobs: int) -> float:
+    scheduler = Scheduler(ws, batch_size=jobs)
+    report = CycleReport()
+    start = time.perf_counter()
+    await scheduler.update_active(report)
+    elapsed = time.perf_counter() - start
+    assert report.polled == jobs and report.errors == 0, report
+    return elapsed
+
+
+async def bench_poll_one_by_one(ws: Workspace, jobs: int) -> float:
+    """The same work as one cycle, one job after another: poll, record, commit, next."""
+    scheduler = Scheduler(ws, batch_size=jobs)
+    with ws.db.write() as session:
+        claimed = claim_active(session, owner=scheduler.owner, user_id=None, limit=jobs,
+                               lease=timedelta(minutes=10), now=utcnow())
+    backend = ws.backend()
+    start = time.perf_counter()
+    for item in claimed:
+        answer = await backend.status(item.job.external_job_id or "", item.last_metric_step)
+        with ws.db.write() as session:
+            t.record_status(session, item, answer, owner=scheduler.owner, now=utcnow())
+    return time.perf_counter() - start
+
+
+def bench_metric_points(ws: Workspace, points: int) -> float:
+    with ws.db.read() as session:
+        job_id = session.query(JobRow.id).first()[0]
+    now = utcnow()
+    rows = [
+        MetricPoint(job_id=job_id, step=10_000_000 + i, epoch=1, training_loss=1.0 / (i + 1),
+                    validation_loss=None, learning_rate=2e-4, throughput=1234.5, gpu_utilization=91.0,
+                    gpu_memory_used=20.5, recorded_at=now)
+        for i in range(points)
+    ]
+    start = time.perf_counter()
+    with ws.db.write() as session:
+        t.store_metric_points(session, rows)
+    return time.perf_counter() - start
+
+
+def line(name: str, value: str, target: str, ok: bool) -> None:
+    print(f"{name:<58} {value:>12}   target {target:<24} {'ok' if ok else 'MISSED'}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--points", type=int, default=100_000)
+    parser.add_argument("--database-url", help="default: a fresh SQLite file")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp, fake_cluster_process(args.latency, 10) as cluster_url:
+        home = Path(tmp)
+        if args.database_url and args.database_url.startswith("postgresql"):
+            reset_postgres(args.database_url)
+        dataset = home / "pairs.jsonl"
+        dataset.write_text('{"prompt": "1 + 1", "completion": "2"}\n' * 50)
+        ws = open_workspace(home, args.database_url, cluster_url)
+        print(f"database {ws.db.display_url}; fake cluster answering after {args.latency * 1000:.0f} ms\n")
+
+        submit = await bench_submit(ws, args.jobs, dataset)
+        line(f"{args.jobs} queued jobs submitted", f"{submit:.2f} s", "< 3 s", submit < 3)
+        await bench_poll_cycle(ws, args.jobs)  # initializing → running, warms the connections
+        cycle = await bench_poll_cycle(ws, args.jobs)
+        line(f"one poll cycle over {args.jobs} active jobs", f"{cycle:.2f} s", "< 2 s", cycle < 2)
+        sequential = await bench_poll_one_by_one(ws, args.jobs)
+        ratio = sequential / cycle
+        line(f"the same {args.jobs} polls one job after another", f"{sequential:.2f} s", "", True)
+        line("  concurrent speed-up", f"{ratio:.1f}×", "≥ 25×", ratio >= 25)
+        write = bench_metric_points(ws, args.points)
+        line(f"{args.points} metric points of one job written", f"{write:.2f} s", "< 2 s on SQLite", write < 2)
+        await ws.aclose()
+        ws.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

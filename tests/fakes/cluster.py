@@ -1,0 +1,433 @@
+"""FakeCluster: a real HTTP server on loopback that speaks the GPU cluster API of SPEC §4.
+
+Jobs follow a deterministic plan (`JobPlan`): every status poll moves a job `steps_per_poll`
+steps (0 = only `advance()` moves it) until `total_steps`, where it ends `completed` with an
+`artifact_url` or `failed` with the plan's `error_message`. Losses follow a fixed curve unless the
+plan (or `set_loss`) says otherwise, which is how a test injects NaN or infinity at a step.
+
+Faults (`fail_with`, `stall`, `answer_garbage`, `reject_submissions`) apply to one endpoint
+(`"submit"`, `"status"`, `"cancel"`) or to all (`endpoint=None`), for the next `times` requests
+(`times=None`: until `clear_faults()`). They act before the token check, as a proxy or a broken
+server would. Counters:
+
+- `requests_by_endpoint`: every request received, faulted and unauthorised ones included;
+- `submit_calls`, `status_calls`, `cancel_calls`: requests that reached the cluster's logic;
+- `max_concurrent`: the most requests the server was answering at one moment.
+
+In-process: `with FakeCluster(token="t") as fake: HttpCluster(fake.url, "t")`. As its own process
+(benchmarks, so the client's CPU is measured alone), it prints its URL on the first line:
+`python -m tests.fakes.cluster --port 0 --latency 0.05 --token T --steps-per-poll 10`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import math
+import signal
+import socket
+import sys
+import threading
+from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+ENDPOINTS = ("submit", "status", "cancel")
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+
+
+@dataclass
+class JobPlan:
+    total_steps: int = 100
+    total_epochs: int = 1
+    steps_per_poll: int = 10
+    outcome: str = "completed"  # or "failed"
+    error_message: str = "training diverged"
+    losses: dict[int, float] = field(default_factory=dict)  # step → training loss override
+
+
+@dataclass
+class FakeJob:
+    external_id: str
+    job_id: str
+    request: dict[str, Any]
+    plan: JobPlan
+    status: str = "initializing"
+    current_step: int = 0
+    forgotten: bool = False
+
+    def metrics_at(self, step: int) -> dict[str, Any]:
+        loss = self.plan.losses.get(step, round(2.5 * math.exp(-3 * step / self.plan.total_steps), 6))
+        return {
+            "step": step,
+            "epoch": self.epoch_at(step),
+            "training_loss": loss,
+            "validation_loss": loss + 0.05 if math.isfinite(loss) else loss,
+            "learning_rate": 2e-4,
+            "throughput": 1200.0 + step % 7,
+            "gpu_utilization": 92.0,
+            "gpu_memory_used": 21.5,
+        }
+
+    def epoch_at(self, step: int) -> int:
+        if step <= 0:
+            return 0
+        return min(self.plan.total_epochs, 1 + (step - 1) * self.plan.total_epochs // self.plan.total_steps)
+
+    def move(self, steps: int) -> None:
+        if self.status in TERMINAL or steps <= 0:
+            return
+        self.current_step = min(self.plan.total_steps, self.current_step + steps)
+        self.status = "running"
+        if self.current_step >= self.plan.total_steps:
+            self.status = self.plan.outcome
+
+
+@dataclass
+class _Fault:
+    endpoint: str | None
+    remaining: int | None
+    status: int = 200
+    body: bytes = b""
+    stall: float = 0.0
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # the benchmark opens a hundred-odd connections at once
+    fake: FakeCluster
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up (timeouts, shutdown) is expected here; anything else is a bug.
+        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: the client reuses its connections
+    disable_nagle_algorithm = True
+    wbufsize = -1  # headers and body leave in one write, flushed by the base class
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.fake._track(self.connection, add=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.fake._track(self.connection, add=False)
+
+    def do_GET(self) -> None:
+        self.server.fake._handle(self)
+
+    def do_POST(self) -> None:
+        self.server.fake._handle(self)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def reply(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class FakeCluster:
+    def __init__(
+        self,
+        token: str | None = "test-token",
+        *,
+        plan: JobPlan | None = None,
+        latency: float = 0.0,
+        port: int = 0,
+    ) -> None:
+        self.default_plan = plan or JobPlan()
+        self._token = token
+        self._latency = latency
+        self._lock = threading.Lock()
+        self._closing = threading.Event()  # cuts stalls and latency short on close()
+        self._jobs: dict[str, FakeJob] = {}
+        self._by_job_id: dict[str, str] = {}
+        self._plans: dict[str, JobPlan] = {}
+        self._faults: list[_Fault] = []
+        self._omit_history = False
+        self._connections: set[socket.socket] = set()
+        self._in_flight = 0
+        self.max_concurrent = 0
+        self.submit_calls = self.status_calls = self.cancel_calls = 0
+        self.requests_by_endpoint: collections.Counter[str] = collections.Counter()
+        # (method, path with query) of recent requests, for tests that check what was sent
+        self.recent_requests: collections.deque[tuple[str, str]] = collections.deque(maxlen=1000)
+        self._server = _Server(("127.0.0.1", port), _Handler)
+        self._server.fake = self
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> FakeCluster:
+        # A short poll interval, as shutdown() waits for the serving loop to look up.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="fake-cluster", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._closing.set()
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+        self._server.server_close()
+        with self._lock:  # idle keep-alive connections would hold their threads otherwise
+            for conn in self._connections:
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def __enter__(self) -> FakeCluster:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- scripting jobs --------------------------------------------------------------------------
+
+    @property
+    def jobs(self) -> dict[str, FakeJob]:
+        with self._lock:
+            return dict(self._jobs)
+
+    def plan_job(self, job_id: str, plan: JobPlan) -> None:
+        """The plan for the job submitted later under `job_id` (else `default_plan`)."""
+        with self._lock:
+            self._plans[job_id] = plan
+
+    def advance(self, external_id: str, steps: int) -> None:
+        with self._lock:
+            self._jobs[external_id].move(steps)
+
+    def set_loss(self, external_id: str, step: int, loss: float) -> None:
+        with self._lock:
+            self._jobs[external_id].plan.losses[step] = loss
+
+    def forget_job(self, external_id: str) -> None:
+        with self._lock:
+            self._jobs[external_id].forgotten = True
+
+    def revoke_token(self) -> None:
+        self.set_token(None)
+
+    def set_token(self, token: str | None) -> None:
+        with self._lock:
+            self._token = token
+
+    # -- faults ----------------------------------------------------------------------------------
+
+    def fail_with(
+        self, status_code: int, body: Any = None, times: int | None = 1, endpoint: str | None = None
+    ) -> None:
+        """Answer `status_code` with `body` (a dict/list is sent as JSON, str/bytes as is)."""
+        if body is None:
+            body = {"error": f"injected HTTP {status_code}"}
+        if isinstance(body, str):
+            body = body.encode()
+        elif not isinstance(body, bytes):
+            body = json.dumps(body).encode()
+        self._add_fault(_Fault(endpoint, times, status=status_code, body=body))
+
+    def stall(self, seconds: float, times: int | None = 1, endpoint: str | None = None) -> None:
+        """Wait `seconds` before answering normally, long enough for a client to time out."""
+        self._add_fault(_Fault(endpoint, times, status=0, stall=seconds))
+
+    def answer_garbage(self, times: int | None = 1, endpoint: str | None = None) -> None:
+        self.fail_with(200, b"<html>502 Bad Gateway</html>\x00\xff", times, endpoint)
+
+    def reject_submissions(
+        self, status: int = 422, message: str = "invalid job", times: int | None = None
+    ) -> None:
+        self.fail_with(status, {"error": message}, times, endpoint="submit")
+
+    def omit_history(self, omit: bool = True) -> None:
+        with self._lock:
+            self._omit_history = omit
+
+    def latency(self, seconds: float) -> None:
+        """Wait `seconds` before every answer (the benchmark's 50 ms cluster)."""
+        with self._lock:
+            self._latency = seconds
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def _add_fault(self, fault: _Fault) -> None:
+        if fault.endpoint not in (None, *ENDPOINTS):
+            raise ValueError(f"endpoint must be one of {ENDPOINTS} or None")
+        with self._lock:
+            self._faults.append(fault)
+
+    def _take_fault(self, endpoint: str | None) -> _Fault | None:
+        for fault in self._faults:
+            if fault.endpoint in (None, endpoint):
+                if fault.remaining is not None:
+                    fault.remaining -= 1
+                    if fault.remaining <= 0:
+                        self._faults.remove(fault)
+                return fault
+        return None
+
+    # -- serving ---------------------------------------------------------------------------------
+
+    def _track(self, conn: socket.socket, *, add: bool) -> None:
+        with self._lock:
+            (self._connections.add if add else self._connections.discard)(conn)
+
+    def _handle(self, handler: _Handler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length) if length else b""  # read it all: the socket is reused
+        url = urlsplit(handler.path)
+        parts = url.path.strip("/").split("/")
+        endpoint = parts[1] if len(parts) >= 2 and parts[0] == "training" else None
+        endpoint = endpoint if endpoint in ENDPOINTS else None
+        with self._lock:
+            self._in_flight += 1
+            self.max_concurrent = max(self.max_concurrent, self._in_flight)
+            self.requests_by_endpoint[endpoint or "other"] += 1
+            self.recent_requests.append((handler.command, handler.path))
+            fault = self._take_fault(endpoint)
+            latency = self._latency
+        try:
+            self._closing.wait(latency + (fault.stall if fault else 0.0))
+            if fault is not None and fault.status:
+                status, body = fault.status, fault.body
+            else:
+                status, answer = self._answer(handler, endpoint, parts, url.query, raw)
+                body = json.dumps(answer).encode()  # NaN and Infinity as Python writes them
+            handler.reply(status, body)
+        except (ConnectionError, TimeoutError):
+            handler.close_connection = True
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _answer(
+        self, handler: _Handler, endpoint: str | None, parts: list[str], query: str, raw: bytes
+    ) -> tuple[int, Any]:
+        with self._lock:
+            token = self._token
+        if token is None or handler.headers.get("Authorization") != f"Bearer {token}":
+            return 401, {"error": "invalid or missing API token"}
+        expected = {"submit": ("POST", 2), "status": ("GET", 3), "cancel": ("POST", 3)}
+        if endpoint is None or (handler.command, len(parts)) != expected[endpoint]:
+            return 404, {"error": f"no route for {handler.command} {urlsplit(handler.path).path}"}
+        if endpoint == "submit":
+            return self._submit(raw)
+        external_id = unquote(parts[2])
+        if endpoint == "status":
+            since = parse_qs(query).get("since_step", [None])[0]
+            try:
+                since_step = None if since is None else int(since)
+            except ValueError:
+                return 400, {"error": "since_step must be an integer"}
+            return self._status(external_id, since_step)
+        return self._cancel(external_id)
+
+    def _submit(self, raw: bytes) -> tuple[int, Any]:
+        try:
+            request = json.loads(raw)
+            gpu = request["gpu_config"]
+            valid = (
+                isinstance(request["job_id"], str)
+                and isinstance(request["dataset_url"], str)
+                and isinstance(request["hyperparameters"], dict)
+                and isinstance(gpu["gpu_type"], str)
+                and isinstance(gpu["gpu_count"], int)
+            )
+        except (ValueError, KeyError, TypeError):
+            valid = False
+        if not valid:
+            return 422, {"error": "body must hold job_id, dataset_url, hyperparameters, gpu_config"}
+        with self._lock:
+            self.submit_calls += 1
+            external_id = self._by_job_id.get(request["job_id"])
+            if external_id is None:  # job_id is the idempotency key
+                external_id = f"fake-{len(self._jobs) + 1:06d}"
+                plan = self._plans.get(request["job_id"], self.default_plan)
+                plan = replace(plan, losses=dict(plan.losses))
+                self._jobs[external_id] = FakeJob(external_id, request["job_id"], request, plan)
+                self._by_job_id[request["job_id"]] = external_id
+            return 200, {"external_job_id": external_id, "status": self._jobs[external_id].status}
+
+    def _status(self, external_id: str, since_step: int | None) -> tuple[int, Any]:
+        with self._lock:
+            self.status_calls += 1
+            job = self._jobs.get(external_id)
+            if job is None or job.forgotten:
+                return 404, {"error": "job not found"}
+            job.move(job.plan.steps_per_poll)
+            step, plan = job.current_step, job.plan
+            answer: dict[str, Any] = {
+                "status": job.status,
+                "progress": round(100.0 * step / plan.total_steps, 2),
+                "current_epoch": job.epoch_at(step),
+                "total_epochs": plan.total_epochs,
+                "current_step": step,
+                "total_steps": plan.total_steps,
+                "metrics": {k: v for k, v in job.metrics_at(step).items() if k not in ("step", "epoch")}
+                if step
+                else {},
+                "error_message": plan.error_message if job.status == "failed" else None,
+                "artifact_url": f"{self.url}/artifacts/{external_id}/adapter"
+                if job.status == "completed"
+                else None,
+            }
+            if not self._omit_history:
+                first = 1 if since_step is None else max(1, since_step + 1)
+                answer["metrics_history"] = [job.metrics_at(s) for s in range(first, step + 1)]
+            return 200, answer
+
+    def _cancel(self, external_id: str) -> tuple[int, Any]:
+        with self._lock:
+            self.cancel_calls += 1
+            job = self._jobs.get(external_id)
+            if job is None or job.forgotten:
+                return 404, {"error": "job not found"}
+            if job.status in TERMINAL:
+                return 409, {"error": f"job already {job.status}"}
+            job.status = "cancelled"
+            return 200, {"status": "cancelled"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the fake GPU cluster on loopback.")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before every answer")
+    parser.add_argument("--token", default="test-token")
+    parser.add_argument("--steps-per-poll", type=int, default=10)
+    parser.add_argument("--total-steps", type=int, default=100)
+    parser.add_argument("--total-epochs", type=int, default=1)
+    args = parser.parse_args(argv)
+    plan = JobPlan(args.total_steps, args.total_epochs, args.steps_per_poll)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with FakeCluster(args.token, plan=plan, latency=args.latency, port=args.port) as fake:
+        print(fake.url, flush=True)  # the parent reads this line to know where to connect
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
