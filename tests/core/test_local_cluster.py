@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -247,9 +248,18 @@ async def test_a_half_written_metrics_line_waits_for_the_next_poll(settings: Set
     assert report.metrics == {"training_loss": 2.0}
 
 
-async def test_bad_hyperparameters_are_rejected_at_submit(settings: Settings, submit: Any) -> None:
-    with pytest.raises(ClusterRejectedError, match="hyperparameter lora_rank must be a whole number"):
-        await submit(LocalCluster(settings), "job-bad", {"lora_rank": "eight"})
+@pytest.mark.parametrize(
+    ("hyperparameters", "message"),
+    [
+        ({"lora_rank": "eight"}, "hyperparameter lora_rank must be a whole number"),
+        ({"base_model": "/no/such/model"}, "base model '/no/such/model' is neither 'tiny' nor"),
+    ],
+)
+async def test_bad_hyperparameters_are_rejected_at_submit(
+    settings: Settings, submit: Any, hyperparameters: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ClusterRejectedError, match=re.escape(message)):
+        await submit(LocalCluster(settings), "job-bad", hyperparameters)
     assert not (settings.home / "jobs" / "job-bad" / "process.json").exists()
 
 
