@@ -42,9 +42,22 @@ TOKEN = "bench-token"
 @contextmanager
 def fake_cluster_process(latency: float, steps_per_poll: int):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.cluster", "--latency", str(latency), "--token", TOKEN,
-         "--total-steps", "1000000", "--steps-per-poll", str(steps_per_poll)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tests.fakes.cluster",
+            "--latency",
+            str(latency),
+            "--token",
+            TOKEN,
+            "--total-steps",
+            "1000000",
+            "--steps-per-poll",
+            str(steps_per_poll),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -55,8 +68,15 @@ def fake_cluster_process(latency: float, steps_per_poll: int):
 
 
 def open_workspace(home: Path, database_url: str | None, cluster_url: str) -> Workspace:
-    settings = load_settings({"home": str(home), "database_url": database_url, "user": "bench",
-                              "cluster": "http", "cluster_url": cluster_url})
+    settings = load_settings(
+        {
+            "home": str(home),
+            "database_url": database_url,
+            "user": "bench",
+            "cluster": "http",
+            "cluster_url": cluster_url,
+        }
+    )
     ws = Workspace.open(settings)
     ws.use_backend(HttpCluster(cluster_url, TOKEN))
     return ws
@@ -99,8 +119,14 @@ async def bench_poll_one_by_one(ws: Workspace, jobs: int) -> float:
     """The same work as one cycle, one job after another: poll, record, commit, next."""
     scheduler = Scheduler(ws, batch_size=jobs)
     with ws.db.write() as session:
-        claimed = claim_active(session, owner=scheduler.owner, user_id=None, limit=jobs,
-                               lease=timedelta(minutes=10), now=utcnow())
+        claimed = claim_active(
+            session,
+            owner=scheduler.owner,
+            user_id=None,
+            limit=jobs,
+            lease=timedelta(minutes=10),
+            now=utcnow(),
+        )
     backend = ws.backend()
     start = time.perf_counter()
     for item in claimed:
@@ -115,9 +141,18 @@ def bench_metric_points(ws: Workspace, points: int) -> float:
         job_id = session.query(JobRow.id).first()[0]
     now = utcnow()
     rows = [
-        MetricPoint(job_id=job_id, step=10_000_000 + i, epoch=1, training_loss=1.0 / (i + 1),
-                    validation_loss=None, learning_rate=2e-4, throughput=1234.5, gpu_utilization=91.0,
-                    gpu_memory_used=20.5, recorded_at=now)
+        MetricPoint(
+            job_id=job_id,
+            step=10_000_000 + i,
+            epoch=1,
+            training_loss=1.0 / (i + 1),
+            validation_loss=None,
+            learning_rate=2e-4,
+            throughput=1234.5,
+            gpu_utilization=91.0,
+            gpu_memory_used=20.5,
+            recorded_at=now,
+        )
         for i in range(points)
     ]
     start = time.perf_counter()
@@ -131,7 +166,9 @@ def line(name: str, value: str, target: str, ok: bool) -> None:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--points", type=int, default=100_000)
@@ -157,7 +194,9 @@ async def main() -> None:
         line(f"the same {args.jobs} polls one job after another", f"{sequential:.2f} s", "", True)
         line("  concurrent speed-up", f"{ratio:.1f}×", "≥ 25×", ratio >= 25)
         write = bench_metric_points(ws, args.points)
-        line(f"{args.points} metric points of one job written", f"{write:.2f} s", "< 2 s on SQLite", write < 2)
+        line(
+            f"{args.points} metric points of one job written", f"{write:.2f} s", "< 2 s on SQLite", write < 2
+        )
         await ws.aclose()
         ws.close()
 

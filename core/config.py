@@ -88,13 +88,19 @@ _ENV = {
     "local_max_jobs": "LORADESK_LOCAL_MAX_JOBS",
     "trainer_python": "LORADESK_TRAINER_PYTHON",
 }
-_SAVED = ("database_url", "user", "cluster", "cluster_url", "poll_interval", "local_max_jobs",
-          "trainer_python", "keep_in_tray")
+_SAVED = (
+    "database_url",
+    "user",
+    "cluster",
+    "cluster_url",
+    "poll_interval",
+    "local_max_jobs",
+    "trainer_python",
+    "keep_in_tray",
+)
 
 
-def load_settings(
-    overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None
-) -> Settings:
+def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> Settings:
     """Settings from options (`overrides`, None values ignored), environment and settings file."""
     env = os.environ if environ is None else environ
     options = {k: v for k, v in (overrides or {}).items() if v is not None}

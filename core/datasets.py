@@ -52,9 +52,7 @@ def _check_pair(line: str, number: int, file: Path) -> None:
             raise DatasetFormatError(f'{where}: "{key}" must be a string')
 
 
-def add_dataset(
-    ws: Workspace, *, file: Path, name: str | None = None, bucket: str | None = None
-) -> Dataset:
+def add_dataset(ws: Workspace, *, file: Path, name: str | None = None, bucket: str | None = None) -> Dataset:
     """Validate `file`, copy it into its bucket and record it for the current user."""
     bucket = check_bucket(bucket)
     file = Path(file).expanduser()

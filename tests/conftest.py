@@ -43,8 +43,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     monkeypatch.setenv("LORADESK_HOME", str(home))
-    for name in ("LORADESK_DATABASE_URL", "LORADESK_USER", "LORADESK_CLUSTER", "LORADESK_CLUSTER_URL",
-                 "LORADESK_CLUSTER_TOKEN", "LORADESK_POLL_INTERVAL"):
+    for name in (
+        "LORADESK_DATABASE_URL",
+        "LORADESK_USER",
+        "LORADESK_CLUSTER",
+        "LORADESK_CLUSTER_URL",
+        "LORADESK_CLUSTER_TOKEN",
+        "LORADESK_POLL_INTERVAL",
+    ):
         monkeypatch.delenv(name, raising=False)
     return home
 
@@ -65,10 +71,20 @@ async def make_workspace(
     """Open workspaces on the test database, talking to the fake cluster over HTTP."""
     opened: list[Workspace] = []
 
-    def make(user: str = "alice", token: str = TOKEN, read_timeout: float = 5.0, **settings: object) -> Workspace:
+    def make(
+        user: str = "alice", token: str = TOKEN, read_timeout: float = 5.0, **settings: object
+    ) -> Workspace:
         ws = Workspace.open(
-            load_settings({"home": str(home), "database_url": database_url, "user": user,
-                           "cluster": "http", "cluster_url": fake_cluster.url, **settings})
+            load_settings(
+                {
+                    "home": str(home),
+                    "database_url": database_url,
+                    "user": user,
+                    "cluster": "http",
+                    "cluster_url": fake_cluster.url,
+                    **settings,
+                }
+            )
         )
         ws.use_backend(HttpCluster(fake_cluster.url, token, read_timeout=read_timeout, connect_timeout=2))
         opened.append(ws)

@@ -119,7 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # a bug: keep the traceback for -v, one line otherwise
         log.debug("unexpected error", exc_info=True)
-        print(f"loradesk: internal error: {type(exc).__name__}: {exc} (run with -v for details)", file=sys.stderr)
+        print(
+            f"loradesk: internal error: {type(exc).__name__}: {exc} (run with -v for details)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -20,8 +20,12 @@ def when(value: datetime | None) -> str:
 
 
 def print_datasets(rows: Sequence[Dataset]) -> None:
-    print(table(["ID", "NAME", "BUCKET", "PAIRS", "CREATED"],
-                [(d.id, d.name, d.bucket, d.total_pairs, when(d.created_at)) for d in rows]))
+    print(
+        table(
+            ["ID", "NAME", "BUCKET", "PAIRS", "CREATED"],
+            [(d.id, d.name, d.bucket, d.total_pairs, when(d.created_at)) for d in rows],
+        )
+    )
 
 
 def _status(job: Job) -> str:
@@ -34,24 +38,46 @@ def _loss(job: Job) -> str:
 
 
 def print_jobs(rows: Sequence[Job]) -> None:
-    print(table(
-        ["ID", "NAME", "STATUS", "PROGRESS", "LOSS", "GPU", "COST", "CREATED"],
-        [(j.id, j.name, _status(j), f"{j.progress:.0f}%", _loss(j), f"{j.gpu_count}× {j.gpu_type}",
-          f"${j.cost:.2f}", when(j.created_at)) for j in rows],
-    ))
+    print(
+        table(
+            ["ID", "NAME", "STATUS", "PROGRESS", "LOSS", "GPU", "COST", "CREATED"],
+            [
+                (
+                    j.id,
+                    j.name,
+                    _status(j),
+                    f"{j.progress:.0f}%",
+                    _loss(j),
+                    f"{j.gpu_count}× {j.gpu_type}",
+                    f"${j.cost:.2f}",
+                    when(j.created_at),
+                )
+                for j in rows
+            ],
+        )
+    )
 
 
 def print_job_detail(detail: JobDetail) -> None:
     job = detail.job
     fields = [
-        ("id", job.id), ("name", job.name), ("status", _status(job)),
-        ("progress", f"{job.progress:.1f}% (step {job.current_step}/{job.total_steps or '?'}, "
-                     f"epoch {job.current_epoch}/{job.total_epochs})"),
-        ("training loss", _loss(job)), ("gpu", f"{job.gpu_count}× {job.gpu_type} at ${job.hourly_rate}/h"),
+        ("id", job.id),
+        ("name", job.name),
+        ("status", _status(job)),
+        (
+            "progress",
+            f"{job.progress:.1f}% (step {job.current_step}/{job.total_steps or '?'}, "
+            f"epoch {job.current_epoch}/{job.total_epochs})",
+        ),
+        ("training loss", _loss(job)),
+        ("gpu", f"{job.gpu_count}× {job.gpu_type} at ${job.hourly_rate}/h"),
         ("cost", f"${job.cost:.4f}" + (" (final)" if job.final_cost is not None else "")),
-        ("cluster job", job.external_job_id), ("created", when(job.created_at)),
-        ("started", when(job.started_at)), ("completed", when(job.completed_at)),
-        ("error", job.error_message), ("artifact", job.artifact_url),
+        ("cluster job", job.external_job_id),
+        ("created", when(job.created_at)),
+        ("started", when(job.started_at)),
+        ("completed", when(job.completed_at)),
+        ("error", job.error_message),
+        ("artifact", job.artifact_url),
         ("metric points", len(detail.metrics)),
     ]
     print(table(["FIELD", "VALUE"], [(k, v) for k, v in fields if v not in (None, "")]))
@@ -61,5 +87,9 @@ def print_job_detail(detail: JobDetail) -> None:
 
 
 def print_notifications(rows: Sequence[Notification]) -> None:
-    print(table(["", "WHEN", "TYPE", "TITLE", "MESSAGE"],
-                [("" if n.read else "●", when(n.created_at), n.type.value, n.title, n.message) for n in rows]))
+    print(
+        table(
+            ["", "WHEN", "TYPE", "TITLE", "MESSAGE"],
+            [("" if n.read else "●", when(n.created_at), n.type.value, n.title, n.message) for n in rows],
+        )
+    )

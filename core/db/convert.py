@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.db.models import CostRecordRow, DatasetRow, JobRow, MetricPointRow, NotificationRow
+from core.db.models import CostRecordRow, DatasetRow, MetricPointRow
 from core.records import (
     CostRecord,
     Dataset,

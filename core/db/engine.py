@@ -36,9 +36,7 @@ class Database:
         self.engine = _create_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._read = sessionmaker(self.engine, expire_on_commit=False)
-        self._write = sessionmaker(
-            self.engine.execution_options(loradesk_write=True), expire_on_commit=False
-        )
+        self._write = sessionmaker(self.engine.execution_options(loradesk_write=True), expire_on_commit=False)
 
     @property
     def display_url(self) -> str:
@@ -50,9 +48,7 @@ class Database:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
-            raise DatabaseError(
-                f"cannot open the database {self.display_url}: {_first_line(exc)}"
-            ) from None
+            raise DatabaseError(f"cannot open the database {self.display_url}: {_first_line(exc)}") from None
 
     @contextmanager
     def read(self) -> Iterator[Session]:

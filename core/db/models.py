@@ -155,9 +155,7 @@ class NotificationRow(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     user_id: Mapped[str] = mapped_column(String(255))
-    job_id: Mapped[str | None] = mapped_column(
-        ForeignKey("training_jobs.id", ondelete="CASCADE")
-    )
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("training_jobs.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(String(255))
     message: Mapped[str] = mapped_column(Text)

@@ -57,7 +57,9 @@ def _cancel_or_request(session: Session, row: JobRow) -> Change:
     if never_submitted and unclaimed:
         return finish_job(session, job, JobStatus.CANCELLED, now=now)
     # A scheduler may be submitting it right now: it will see the request when it records.
-    return Change(job=guarded_update(session, job.id, {"cancel_requested_at": job.cancel_requested_at or now}, now=now))
+    return Change(
+        job=guarded_update(session, job.id, {"cancel_requested_at": job.cancel_requested_at or now}, now=now)
+    )
 
 
 async def attempt_cancel(ws: Workspace, job: Job) -> Job:
@@ -72,7 +74,10 @@ async def attempt_cancel(ws: Workspace, job: Job) -> Job:
     except ClusterJobNotFoundError:
         log.info("job %s: unknown to the cluster; recorded as cancelled", job.id)
     except ClusterAuthError as exc:
-        await asyncio.to_thread(_write, ws, lambda s: record_auth_failure(s, job.user_id, ws.backend().name, str(exc)))
+        reason = str(exc)
+        await asyncio.to_thread(
+            _write, ws, lambda s: record_auth_failure(s, job.user_id, ws.backend().name, reason)
+        )
         return job
     except ClusterError as exc:
         log.warning("job %s: cancel waits for the cluster (%s); retried every cycle", job.id, exc)
@@ -95,7 +100,10 @@ def pending_cancels(session: Session, *, user_id: str | None) -> list[tuple[Job,
     if user_id is not None:
         query = query.where(JobRow.user_id == user_id)
     return [
-        (to_job(row), row.claimed_by is not None and row.claim_expires_at is not None and row.claim_expires_at >= now)
+        (
+            to_job(row),
+            row.claimed_by is not None and row.claim_expires_at is not None and row.claim_expires_at >= now,
+        )
         for row in session.scalars(query)
     ]
 

@@ -178,14 +178,28 @@ def finish_job(
 def _terminal_message(job: Job, status: JobStatus, error: str | None) -> tuple[N, str, str]:
     cost = f"${job.final_cost or 0:.2f}"
     if status is JobStatus.COMPLETED:
-        return N.JOB_COMPLETED, f"{job.name} completed", f"Training finished at step {job.current_step}; cost {cost}."
+        return (
+            N.JOB_COMPLETED,
+            f"{job.name} completed",
+            f"Training finished at step {job.current_step}; cost {cost}.",
+        )
     if status is JobStatus.FAILED:
-        return N.JOB_FAILED, f"{job.name} failed", f"{error or 'The cluster reported a failure.'} Cost {cost}."
+        return (
+            N.JOB_FAILED,
+            f"{job.name} failed",
+            f"{error or 'The cluster reported a failure.'} Cost {cost}.",
+        )
     return N.JOB_CANCELLED, f"{job.name} cancelled", f"The job was cancelled; cost {cost}."
 
 
 def record_submitted(
-    session: Session, claimed: ClaimedJob, external_job_id: str, cluster_state: str, *, owner: str, now: datetime
+    session: Session,
+    claimed: ClaimedJob,
+    external_job_id: str,
+    cluster_state: str,
+    *,
+    owner: str,
+    now: datetime,
 ) -> Change:
     status = cluster_status(cluster_state) or JobStatus.INITIALIZING
     if status.is_terminal:  # a cluster that finished the job at once: polling records the end
@@ -291,10 +305,14 @@ def record_not_found(session: Session, claimed: ClaimedJob, *, owner: str, now: 
             error_message="job not found on the cluster",
             values={"not_found_polls": polls},
         )
-    return Change(job=guarded_update(session, claimed.job.id, release({"not_found_polls": polls}), now=now, owner=owner))
+    return Change(
+        job=guarded_update(session, claimed.job.id, release({"not_found_polls": polls}), now=now, owner=owner)
+    )
 
 
-def record_status(session: Session, claimed: ClaimedJob, report: StatusReport, *, owner: str, now: datetime) -> Change:
+def record_status(
+    session: Session, claimed: ClaimedJob, report: StatusReport, *, owner: str, now: datetime
+) -> Change:
     """Store a status answer: new metric points, progress, cost, milestones, the end."""
     job = claimed.job
     status = cluster_status(report.status)
@@ -328,7 +346,9 @@ def record_status(session: Session, claimed: ClaimedJob, report: StatusReport, *
             session, job, status, now=now, owner=owner, error_message=report.error_message, values=values
         )
     else:
-        updated = guarded_update(session, job.id, release({**values, "status": status.value}), now=now, owner=owner)
+        updated = guarded_update(
+            session, job.id, release({**values, "status": status.value}), now=now, owner=owner
+        )
         change = Change(job=updated)
     if change.job is None:
         return change

@@ -86,7 +86,9 @@ class Scheduler:
         """Run a cycle every poll interval (or at once when woken) until `stop()`."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        log.info("scheduler %s started (%s)", self.owner, "all users" if self.user_id is None else self.user_id)
+        log.info(
+            "scheduler %s started (%s)", self.owner, "all users" if self.user_id is None else self.user_id
+        )
         while not self._stopping:
             self._wake.clear()
             if not self.paused:
@@ -127,6 +129,8 @@ class Scheduler:
         await self.process_cancels(report)
         await self.process_queued(report)
         await self.update_active(report)
+        if report.finished and hasattr(self.ws.backend(), "free_slots"):
+            await self.process_queued(report)  # a finished job freed a slot: fill it now
         return report
 
     # --- queued jobs -----------------------------------------------------------------------
@@ -165,11 +169,15 @@ class Scheduler:
     def _record_submit(self, s: Session, claimed: ClaimedJob, outcome: object) -> t.Change:
         now = utcnow()
         if isinstance(outcome, SubmitResult):
-            change = t.record_submitted(s, claimed, outcome.external_job_id, outcome.status, owner=self.owner, now=now)
+            change = t.record_submitted(
+                s, claimed, outcome.external_job_id, outcome.status, owner=self.owner, now=now
+            )
             self._log_change(claimed, change, f"submitted as {outcome.external_job_id}")
             return change
         if isinstance(outcome, StorageError | ClusterRejectedError):
-            change = t.finish_job(s, claimed.job, JobStatus.FAILED, now=now, owner=self.owner, error_message=str(outcome))
+            change = t.finish_job(
+                s, claimed.job, JobStatus.FAILED, now=now, owner=self.owner, error_message=str(outcome)
+            )
         elif isinstance(outcome, ClusterAuthError):
             t.release_claim(s, claimed, owner=self.owner, now=now)
             return t.record_auth_failure(s, claimed.job.user_id, self.ws.backend().name, str(outcome))
@@ -196,7 +204,12 @@ class Scheduler:
     async def update_active(self, report: CycleReport) -> None:
         claimed = await self._write(
             lambda s: claim_active(
-                s, owner=self.owner, user_id=self.user_id, limit=self.batch_size, lease=self.lease, now=utcnow()
+                s,
+                owner=self.owner,
+                user_id=self.user_id,
+                limit=self.batch_size,
+                lease=self.lease,
+                now=utcnow(),
             )
         )
         if not claimed:
@@ -232,13 +245,14 @@ class Scheduler:
     async def process_cancels(self, report: CycleReport) -> None:
         pending = await self._read(lambda s: pending_cancels(s, user_id=self.user_id))
         for job, claimed_now in pending:
-            if job.external_job_id is None:
-                if not claimed_now:
-                    change = await self._write(lambda s, job=job: cancel_unsubmitted(s, job))  # type: ignore[misc]
-                    publish(self.ws, [change])
-                    report.cancelled += change.job is not None
+            if job.external_job_id is None and not claimed_now:
+                change = await self._write(lambda s, job=job: cancel_unsubmitted(s, job))  # type: ignore[misc]
+                publish(self.ws, [change])
+                report.cancelled += change.job is not None
         submitted = [job for job, _ in pending if job.external_job_id is not None]
-        results = await asyncio.gather(*(attempt_cancel(self.ws, job) for job in submitted), return_exceptions=True)
+        results = await asyncio.gather(
+            *(attempt_cancel(self.ws, job) for job in submitted), return_exceptions=True
+        )
         for result in results:
             if isinstance(result, BaseException):
                 report.errors += 1
@@ -260,7 +274,9 @@ class Scheduler:
 
         def all_at_once(session: Session) -> list[t.Change]:
             with session.begin_nested():
-                return [record(session, item, outcome) for item, outcome in zip(claimed, outcomes, strict=True)]
+                return [
+                    record(session, item, outcome) for item, outcome in zip(claimed, outcomes, strict=True)
+                ]
 
         def one_by_one(session: Session) -> list[t.Change]:
             changes = []
@@ -301,4 +317,6 @@ class Scheduler:
         before, after = claimed.job.status, change.job.status if change.job else None
         if after is not None and after != before:
             suffix = f" ({detail})" if detail else ""
-            log.info("job %s %r: %s → %s%s", claimed.job.id, claimed.job.name, before.value, after.value, suffix)
+            log.info(
+                "job %s %r: %s → %s%s", claimed.job.id, claimed.job.name, before.value, after.value, suffix
+            )

@@ -1,5 +1,6 @@
 """The local LoRA trainer: `python -m core.trainer SPEC.json`.
 
-Only `spec` and `report` are importable without the `trainer` extra (torch, transformers, peft);
-the rest load those libraries, so nothing outside this package imports them at import time.
+`spec`, `report`, `run`, `data`, `tokenizer` and `gpu` import without the `trainer` extra, so the
+`local` backend shares them; `model` and `loop` load torch, transformers and peft, and only the
+trainer process imports them.
 """

@@ -19,8 +19,9 @@ def queue_jobs(ws: Workspace, dataset_file: Path, count: int = 1, **options: obj
     return [create_job(ws, dataset_id=dataset.id, name=f"job {i}", **options) for i in range(count)]  # type: ignore[arg-type]
 
 
-async def run_cycles(scheduler: Scheduler, ws: Workspace, job_id: str, *, until: str | tuple[str, ...],
-                     limit: int = 30) -> JobDetail:
+async def run_cycles(
+    scheduler: Scheduler, ws: Workspace, job_id: str, *, until: str | tuple[str, ...], limit: int = 30
+) -> JobDetail:
     """Run cycles until the job's status is one of `until` (at most `limit` cycles)."""
     wanted = (until,) if isinstance(until, str) else until
     for _ in range(limit):
@@ -52,5 +53,13 @@ def set_job_columns(ws: Workspace, job_id: str, **values: object) -> None:
         session.execute(update(JobRow).where(JobRow.id == job_id).values(**values))
 
 
-__all__ = ["CostRecordRow", "MetricPointRow", "NotificationRow", "count", "notification_types",
-           "queue_jobs", "run_cycles", "set_job_columns"]
+__all__ = [
+    "CostRecordRow",
+    "MetricPointRow",
+    "NotificationRow",
+    "count",
+    "notification_types",
+    "queue_jobs",
+    "run_cycles",
+    "set_job_columns",
+]

@@ -16,7 +16,9 @@ from tests.core.helpers import notification_types, queue_jobs, run_cycles
 from tests.fakes.cluster import JobPlan
 
 
-async def test_queued_job_is_cancelled_without_calling_the_cluster(make_workspace, fake_cluster, dataset_file):
+async def test_queued_job_is_cancelled_without_calling_the_cluster(
+    make_workspace, fake_cluster, dataset_file
+):
     ws = make_workspace()
     (job,) = queue_jobs(ws, dataset_file)
     cancelled = await cancel_job(ws, job_id=job.id)
@@ -60,7 +62,9 @@ async def test_terminal_job_cannot_be_cancelled(make_workspace, fake_cluster, da
         await cancel_job(ws, job_id=job.id)
 
 
-async def test_cancel_while_the_cluster_is_unreachable_is_kept_and_retried(make_workspace, fake_cluster, dataset_file):
+async def test_cancel_while_the_cluster_is_unreachable_is_kept_and_retried(
+    make_workspace, fake_cluster, dataset_file
+):
     ws = make_workspace()
     (job,) = queue_jobs(ws, dataset_file)
     fake_cluster.plan_job(job.id, JobPlan(total_steps=100, steps_per_poll=5))
@@ -86,8 +90,9 @@ async def test_cancel_of_a_job_being_submitted_is_not_lost(make_workspace, fake_
     (job,) = queue_jobs(ws, dataset_file)
     scheduler = Scheduler(ws)
     with ws.db.write() as session:
-        (claimed,) = claim_queued(session, owner=scheduler.owner, user_id=None, limit=1,
-                                  lease=timedelta(minutes=1), now=utcnow())
+        (claimed,) = claim_queued(
+            session, owner=scheduler.owner, user_id=None, limit=1, lease=timedelta(minutes=1), now=utcnow()
+        )
 
     pending = await cancel_job(ws, job_id=job.id)
     assert pending.status is JobStatus.QUEUED and pending.is_cancelling
@@ -96,8 +101,9 @@ async def test_cancel_of_a_job_being_submitted_is_not_lost(make_workspace, fake_
     from core.scheduler import transitions
 
     with ws.db.write() as session:
-        transitions.record_submitted(session, claimed, result.external_job_id, result.status,
-                                     owner=scheduler.owner, now=utcnow())
+        transitions.record_submitted(
+            session, claimed, result.external_job_id, result.status, owner=scheduler.owner, now=utcnow()
+        )
     detail = await run_cycles(scheduler, ws, job.id, until="cancelled", limit=2)
     assert fake_cluster.jobs[detail.job.external_job_id].status == "cancelled"
 

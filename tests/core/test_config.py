@@ -9,7 +9,9 @@ from core.config import ConfigError, load_settings, save_settings
 
 def test_precedence(home, monkeypatch):
     home.mkdir(parents=True)
-    (home / "settings.toml").write_text('cluster = "http"\ncluster_url = "http://file:1"\npoll_interval = 7\n')
+    (home / "settings.toml").write_text(
+        'cluster = "http"\ncluster_url = "http://file:1"\npoll_interval = 7\n'
+    )
     assert load_settings().cluster_url == "http://file:1"
     monkeypatch.setenv("LORADESK_CLUSTER_URL", "http://env:1")
     assert load_settings().cluster_url == "http://env:1"

@@ -6,9 +6,9 @@ import math
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from core.db.models import DatasetRow, JobRow, MetricPointRow, utcnow
+from core.db.models import DatasetRow, JobRow, utcnow
 from core.jobs import get_job
 from core.records import JobStatus
 from core.scheduler import Scheduler
@@ -49,7 +49,11 @@ async def test_job_runs_from_queued_to_completed(make_workspace, fake_cluster, d
     assert detail.cost_records[0].amount == detail.job.final_cost
     assert detail.cost_records[0].billing_period == detail.job.completed_at.strftime("%Y-%m")
     assert notification_types(ws, job.id) == [
-        "job_started", "job_progress", "job_progress", "job_progress", "job_completed"
+        "job_started",
+        "job_progress",
+        "job_progress",
+        "job_progress",
+        "job_completed",
     ]
     assert fake_cluster.submit_calls == 1
 
@@ -159,7 +163,9 @@ async def test_transient_failure_then_success_submits(make_workspace, fake_clust
 
 
 @pytest.mark.parametrize("endpoint", ["submit", "status"])
-async def test_revoked_token_changes_nothing_and_notifies_once(make_workspace, fake_cluster, dataset_file, endpoint):
+async def test_revoked_token_changes_nothing_and_notifies_once(
+    make_workspace, fake_cluster, dataset_file, endpoint
+):
     ws = make_workspace()
     jobs = queue_jobs(ws, dataset_file, count=3)
     scheduler = Scheduler(ws)
@@ -246,7 +252,9 @@ async def test_404s_not_in_a_row_do_not_fail(make_workspace, fake_cluster, datas
 async def test_cluster_reported_failure(make_workspace, fake_cluster, dataset_file):
     ws = make_workspace()
     (job,) = queue_jobs(ws, dataset_file)
-    fake_cluster.plan_job(job.id, JobPlan(total_steps=20, outcome="failed", error_message="CUDA out of memory"))
+    fake_cluster.plan_job(
+        job.id, JobPlan(total_steps=20, outcome="failed", error_message="CUDA out of memory")
+    )
     detail = await run_cycles(Scheduler(ws), ws, job.id, until="failed")
     assert detail.job.error_message == "CUDA out of memory"
     assert notification_types(ws, job.id)[-1] == "job_failed"
@@ -254,7 +262,9 @@ async def test_cluster_reported_failure(make_workspace, fake_cluster, dataset_fi
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
-async def test_non_finite_loss_is_stored_empty_with_one_warning(make_workspace, fake_cluster, dataset_file, bad):
+async def test_non_finite_loss_is_stored_empty_with_one_warning(
+    make_workspace, fake_cluster, dataset_file, bad
+):
     ws = make_workspace()
     (job,) = queue_jobs(ws, dataset_file)
     fake_cluster.plan_job(job.id, JobPlan(total_steps=30, steps_per_poll=10, losses={12: bad, 25: bad}))
@@ -265,14 +275,18 @@ async def test_non_finite_loss_is_stored_empty_with_one_warning(make_workspace, 
     assert notification_types(ws, job.id).count("job_warning") == 1
 
 
-async def test_without_history_the_current_metrics_become_the_point(make_workspace, fake_cluster, dataset_file):
+async def test_without_history_the_current_metrics_become_the_point(
+    make_workspace, fake_cluster, dataset_file
+):
     ws = make_workspace()
     (job,) = queue_jobs(ws, dataset_file)
     fake_cluster.plan_job(job.id, JobPlan(total_steps=30, steps_per_poll=10))
     fake_cluster.omit_history()
     detail = await run_cycles(Scheduler(ws), ws, job.id, until="completed")
     assert [p.step for p in detail.metrics] == [10, 20, 30]
-    assert detail.metrics[0].training_loss == pytest.approx(fake_cluster.jobs[detail.job.external_job_id].metrics_at(10)["training_loss"])
+    assert detail.metrics[0].training_loss == pytest.approx(
+        fake_cluster.jobs[detail.job.external_job_id].metrics_at(10)["training_loss"]
+    )
 
 
 async def test_polls_ask_only_for_new_steps(make_workspace, fake_cluster, dataset_file):
@@ -296,7 +310,9 @@ async def test_scheduler_works_on_its_own_users_jobs_only(make_workspace, fake_c
     assert get_job(bob, job_id=bob_job.id).job.status is not JobStatus.QUEUED
 
 
-async def test_one_broken_job_does_not_stop_the_others(make_workspace, fake_cluster, dataset_file, monkeypatch):
+async def test_one_broken_job_does_not_stop_the_others(
+    make_workspace, fake_cluster, dataset_file, monkeypatch
+):
     from core.scheduler import transitions
 
     ws = make_workspace()

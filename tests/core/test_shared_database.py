@@ -31,10 +31,16 @@ def assert_each_job_done_once(ws, fake_cluster, jobs) -> None:
     assert fake_cluster.submit_calls == len(jobs), "a job reached the cluster twice"
     assert set(submits) == {job.id for job in jobs} and set(submits.values()) == {1}
     with ws.db.read() as session:
-        points = dict(session.execute(select(MetricPointRow.job_id, func.count()).group_by(MetricPointRow.job_id)).all())
+        points = dict(
+            session.execute(select(MetricPointRow.job_id, func.count()).group_by(MetricPointRow.job_id)).all()
+        )
         costs = Counter(session.scalars(select(CostRecordRow.job_id)))
-        ends = Counter(session.scalars(select(NotificationRow.job_id).where(NotificationRow.type == "job_completed")))
-        starts = Counter(session.scalars(select(NotificationRow.job_id).where(NotificationRow.type == "job_started")))
+        ends = Counter(
+            session.scalars(select(NotificationRow.job_id).where(NotificationRow.type == "job_completed"))
+        )
+        starts = Counter(
+            session.scalars(select(NotificationRow.job_id).where(NotificationRow.type == "job_started"))
+        )
         statuses = set(session.scalars(select(JobRow.status)))
         failures = list(session.scalars(select(JobRow.error_message).where(JobRow.status != "completed")))
     assert statuses == {"completed"}, failures
@@ -60,8 +66,10 @@ async def test_three_schedulers_racing_in_one_process(make_workspace, fake_clust
     assert_each_job_done_once(workspaces[0], fake_cluster, jobs)
 
 
-async def test_three_headless_scheduler_processes(make_workspace, fake_cluster, dataset_file, database_url, home):
-    """`loradesk scheduler --all-users` three times over, as separate processes; SIGTERM stops each cleanly."""
+async def test_three_headless_scheduler_processes(
+    make_workspace, fake_cluster, dataset_file, database_url, home
+):
+    """`loradesk scheduler --all-users` three times, as separate processes; SIGTERM stops each cleanly."""
     fake_cluster.default_plan = JobPlan(total_steps=STEPS, steps_per_poll=6)
     ws = make_workspace()
     jobs = queue_jobs(ws, dataset_file, count=JOBS)
@@ -93,7 +101,9 @@ async def test_three_headless_scheduler_processes(make_workspace, fake_cluster, 
     assert_each_job_done_once(ws, fake_cluster, jobs)
 
 
-async def test_scheduler_killed_between_submit_and_record_is_repaired(make_workspace, fake_cluster, dataset_file):
+async def test_scheduler_killed_between_submit_and_record_is_repaired(
+    make_workspace, fake_cluster, dataset_file
+):
     """A claims the job and submits it, then dies before recording. Its claim expires; B
     resubmits with the same job_id, gets the same cluster job, and finishes the work."""
     fake_cluster.default_plan = JobPlan(total_steps=STEPS, steps_per_poll=12)
@@ -101,8 +111,9 @@ async def test_scheduler_killed_between_submit_and_record_is_repaired(make_works
     (job,) = queue_jobs(ws_a, dataset_file)
     dead = Scheduler(ws_a)
     with ws_a.db.write() as session:
-        (claimed,) = claim_queued(session, owner=dead.owner, user_id=None, limit=1,
-                                  lease=timedelta(seconds=30), now=utcnow())
+        (claimed,) = claim_queued(
+            session, owner=dead.owner, user_id=None, limit=1, lease=timedelta(seconds=30), now=utcnow()
+        )
     first = await dead._submit(claimed)  # ...and then the process is gone
 
     survivor = Scheduler(ws_b)
@@ -117,7 +128,9 @@ async def test_scheduler_killed_between_submit_and_record_is_repaired(make_works
     assert len(detail.metrics) == STEPS and len(detail.cost_records) == 1
 
 
-async def test_scheduler_killed_while_polling_leaves_nothing_stuck(make_workspace, fake_cluster, dataset_file):
+async def test_scheduler_killed_while_polling_leaves_nothing_stuck(
+    make_workspace, fake_cluster, dataset_file
+):
     fake_cluster.default_plan = JobPlan(total_steps=STEPS, steps_per_poll=12)
     ws_a, ws_b = make_workspace(), make_workspace()
     (job,) = queue_jobs(ws_a, dataset_file)
@@ -126,7 +139,8 @@ async def test_scheduler_killed_while_polling_leaves_nothing_stuck(make_workspac
 
     dead = Scheduler(ws_a)
     with ws_a.db.write() as session:  # claimed for polling, then the process dies
-        claim_active(session, owner=dead.owner, user_id=None, limit=10,
-                     lease=timedelta(seconds=-1), now=utcnow())  # (already expired)
+        claim_active(
+            session, owner=dead.owner, user_id=None, limit=10, lease=timedelta(seconds=-1), now=utcnow()
+        )  # (already expired)
     detail = await run_cycles(Scheduler(ws_b), ws_b, job.id, until="completed")
     assert len(detail.metrics) == STEPS

@@ -29,7 +29,10 @@ def cli(home: Path, database_url: str, fake_cluster: FakeCluster):
     def run(*args: str, expect: int = 0, **extra_env: str) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [sys.executable, "-m", "core.cli.main", *args],
-            env={**env, **extra_env}, capture_output=True, text=True, timeout=120,
+            env={**env, **extra_env},
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert result.returncode == expect, (result.stdout, result.stderr)
         assert "Traceback" not in result.stderr
@@ -43,18 +46,33 @@ def show(cli, job_id: str) -> dict:
 
 
 def test_jobs_reach_every_terminal_state_through_the_cli(cli, fake_cluster, dataset_file):
-    dataset_id = cli("datasets", "add", str(dataset_file), "--name", "sums", "--bucket", "training-files").stdout.strip()
+    dataset_id = cli(
+        "datasets", "add", str(dataset_file), "--name", "sums", "--bucket", "training-files"
+    ).stdout.strip()
     listed = json.loads(cli("datasets", "list", "--json").stdout)
     assert listed[0]["id"] == dataset_id and listed[0]["total_pairs"] == 20
     assert listed[0]["storage_bucket"] == "training-files"
 
-    ok = cli("jobs", "submit", "--dataset", "sums", "--epochs", "2", "--lora-rank", "16",
-             "--gpu-type", "A100-80GB", "--gpu-count", "2").stdout.strip()
+    ok = cli(
+        "jobs",
+        "submit",
+        "--dataset",
+        "sums",
+        "--epochs",
+        "2",
+        "--lora-rank",
+        "16",
+        "--gpu-type",
+        "A100-80GB",
+        "--gpu-count",
+        "2",
+    ).stdout.strip()
     bad = cli("jobs", "submit", "--dataset", dataset_id, "--name", "doomed").stdout.strip()
     stop = cli("jobs", "submit", "--dataset", dataset_id, "--name", "stopped").stdout.strip()
     fake_cluster.plan_job(ok, JobPlan(total_steps=20, steps_per_poll=10))
-    fake_cluster.plan_job(bad, JobPlan(total_steps=20, steps_per_poll=10, outcome="failed",
-                                       error_message="NCCL timeout"))
+    fake_cluster.plan_job(
+        bad, JobPlan(total_steps=20, steps_per_poll=10, outcome="failed", error_message="NCCL timeout")
+    )
     fake_cluster.plan_job(stop, JobPlan(total_steps=1000, steps_per_poll=1))
     queued = json.loads(cli("jobs", "list", "--status", "queued", "--json").stdout)
     assert {j["id"] for j in queued} == {ok, bad, stop}
@@ -76,7 +94,17 @@ def test_jobs_reach_every_terminal_state_through_the_cli(cli, fake_cluster, data
 
     notes = json.loads(cli("notifications", "list", "--json").stdout)
     assert {"job_completed", "job_failed", "job_cancelled"} <= {n["type"] for n in notes}
-    assert set(notes[0]) >= {"id", "user_id", "job_id", "type", "title", "message", "priority", "read", "created_at"}
+    assert set(notes[0]) >= {
+        "id",
+        "user_id",
+        "job_id",
+        "type",
+        "title",
+        "message",
+        "priority",
+        "read",
+        "created_at",
+    }
     table = cli("jobs", "list").stdout
     assert "completed" in table and "failed" in table and "cancelled" in table
 
@@ -105,10 +133,16 @@ def test_errors_are_one_clear_line(cli, tmp_path, dataset_file):
     again = cli("jobs", "cancel", job_id, expect=1)
     assert "already cancelled" in again.stderr
 
-    assert "unknown GPU type" in cli("jobs", "submit", "--dataset", dataset_id, "--gpu-type", "TPU", expect=1).stderr
+    assert (
+        "unknown GPU type"
+        in cli("jobs", "submit", "--dataset", dataset_id, "--gpu-type", "TPU", expect=1).stderr
+    )
     assert "no dataset" in cli("jobs", "submit", "--dataset", "nothing", expect=1).stderr
     wrong_url = cli("jobs", "list", "--database-url", "postgresql+psycopg://nobody@127.0.0.1:1/x", expect=1)
-    assert wrong_url.stderr.startswith("loradesk: cannot open the database") and wrong_url.stderr.count("\n") == 1
+    assert (
+        wrong_url.stderr.startswith("loradesk: cannot open the database")
+        and wrong_url.stderr.count("\n") == 1
+    )
     assert "not a database URL" in cli("jobs", "list", "--database-url", "::nonsense", expect=1).stderr
 
 

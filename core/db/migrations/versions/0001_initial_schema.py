@@ -77,9 +77,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("training_jobs", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_training_jobs_status_claim", ["status", "claim_expires_at"], unique=False
-        )
+        batch_op.create_index("ix_training_jobs_status_claim", ["status", "claim_expires_at"], unique=False)
         batch_op.create_index("ix_training_jobs_updated_at", ["updated_at"], unique=False)
         batch_op.create_index("ix_training_jobs_user_status", ["user_id", "status"], unique=False)
 
@@ -133,9 +131,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("notifications", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_notifications_user_created", ["user_id", "created_at"], unique=False
-        )
+        batch_op.create_index("ix_notifications_user_created", ["user_id", "created_at"], unique=False)
         batch_op.create_index("uq_notifications_dedupe", ["dedupe_key"], unique=True)
 
     # ### end Alembic commands ###

@@ -1,0 +1,426 @@
+"""The `local` backend: LoRA training as detached processes on this machine.
+
+Each job lives in `$LORADESK_HOME/jobs/<job id>/`, which is its whole state:
+
+- `spec.json`: what `python -m core.trainer` runs (written here);
+- `process.json`: the trainer's pid and start time (written here), so a later process that got
+  the same pid is not taken for the trainer;
+- `stdout.log`, `stderr.log`: the trainer's output;
+- `metrics.jsonl`, `status.json`, `exit.json`, `adapter/`: written by the trainer
+  (`core.trainer.report`).
+
+Trainers run in their own session, so they outlive the app, and a new `LocalCluster` re-attaches
+to them by reading their folders. POSIX only: cancel signals the trainer's process group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from bisect import bisect_right
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+import core
+from core.cluster.base import (
+    ClusterBusyError,
+    ClusterConflictError,
+    ClusterJobNotFoundError,
+    ClusterRejectedError,
+    StatusReport,
+    SubmitRequest,
+    SubmitResult,
+)
+from core.config import Settings
+from core.trainer.report import (
+    EXIT_FILE,
+    METRICS_FILE,
+    STATUS_FILE,
+    write_json_atomic,
+)
+from core.trainer.run import TRAINER_EXTRA_HINT
+from core.trainer.spec import SpecError, base_model_folder, parse_hyperparameters
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock between app instances sharing a home
+    fcntl = None  # type: ignore[assignment]
+
+SPEC_FILE = "spec.json"
+PROCESS_FILE = "process.json"
+STDOUT_FILE = "stdout.log"
+STDERR_FILE = "stderr.log"
+_JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_TRAINER_MODULES = ("torch", "transformers", "peft")
+# Larger unread metric backlogs (a re-attach to a long run) are read off the event loop.
+_INLINE_READ_LIMIT = 1 << 20
+
+
+@dataclass(frozen=True)
+class _Process:
+    pid: int
+    create_time: float
+
+
+class LocalCluster:
+    """ClusterBackend running `core.trainer` processes; at most `settings.local_max_jobs` at once."""
+
+    name = "local"
+
+    def __init__(self, settings: Settings, *, cancel_grace: float = 10.0) -> None:
+        self._jobs_dir = settings.home / "jobs"
+        self._storage_root = settings.home / "storage"
+        self._max_jobs = settings.local_max_jobs
+        self._python = settings.trainer_python or sys.executable
+        self._cancel_grace = cancel_grace
+        # Processes started by this instance, kept so that their exit is reaped (no zombies).
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._metrics: dict[str, _MetricsIndex] = {}
+
+    # -- submit ---------------------------------------------------------------------------------
+
+    async def submit(self, request: SubmitRequest) -> SubmitResult:
+        return await asyncio.to_thread(self._submit, request)
+
+    def _submit(self, request: SubmitRequest) -> SubmitResult:
+        if not _JOB_ID.fullmatch(request.job_id):
+            raise ClusterRejectedError(f"job id {request.job_id!r} cannot name a job folder")
+        job_dir = self._jobs_dir / request.job_id
+        with self._submit_lock():
+            if (job_dir / SPEC_FILE).exists() and self._process_of(request.job_id) is None:
+                orphan = _find_trainer(job_dir / SPEC_FILE)
+                if orphan is not None:
+                    self._record_process(job_dir, orphan)
+            if self._process_of(request.job_id) is not None:  # submitted before: same job
+                return SubmitResult(request.job_id, self._quick_status(job_dir))
+            self._check_runnable(request)
+            if self._busy_slots() >= self._max_jobs:
+                raise ClusterBusyError(f"all {self._max_jobs} local training slots are busy")
+            self._start(request, job_dir)
+        return SubmitResult(request.job_id, "initializing")
+
+    async def free_slots(self) -> int:
+        """How many more jobs may start now; the scheduler claims no more than that."""
+        return max(0, self._max_jobs - await asyncio.to_thread(self._busy_slots))
+
+    def _busy_slots(self) -> int:
+        return sum(1 for job_id in self._unfinished_jobs() if self._is_alive(job_id))
+
+    def _check_runnable(self, request: SubmitRequest) -> None:
+        try:
+            hyperparameters, _ = parse_hyperparameters(request.hyperparameters)
+            base_model_folder(hyperparameters.base_model)
+        except SpecError as exc:
+            raise ClusterRejectedError(str(exc)) from None
+        # Another interpreter is checked by the trainer itself, which reports the same hint.
+        if self._python == sys.executable:
+            missing = [m for m in _TRAINER_MODULES if importlib.util.find_spec(m) is None]
+            if missing:
+                raise ClusterRejectedError(f"{TRAINER_EXTRA_HINT} ({', '.join(missing)} missing)")
+
+    def _start(self, request: SubmitRequest, job_dir: Path) -> None:
+        job_dir.mkdir(parents=True, exist_ok=True)
+        for stale in (EXIT_FILE, STATUS_FILE, METRICS_FILE):  # from a launch that never ran
+            (job_dir / stale).unlink(missing_ok=True)
+        spec_path = job_dir / SPEC_FILE
+        spec = {
+            "job_id": request.job_id,
+            "dataset_url": request.dataset_url,
+            "storage_root": str(self._storage_root),
+            "output_dir": str(job_dir),
+            "hyperparameters": request.hyperparameters,
+        }
+        write_json_atomic(spec_path, spec)
+        # The trainer runs the same `core` as this app, installed or not.
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        source_root = str(Path(core.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [source_root, env.get("PYTHONPATH")]))
+        with (job_dir / STDOUT_FILE).open("wb") as out, (job_dir / STDERR_FILE).open("wb") as err:
+            try:
+                child = subprocess.Popen(
+                    [self._python, "-m", "core.trainer", str(spec_path)],
+                    cwd=job_dir,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,  # survives the app; cancel signals the whole group
+                )
+            except OSError as exc:
+                raise ClusterRejectedError(
+                    f"cannot start the trainer with {self._python}: {exc.strerror}"
+                ) from None
+        self._children[request.job_id] = child
+        self._record_process(job_dir, child.pid)
+
+    def _record_process(self, job_dir: Path, pid: int) -> None:
+        try:
+            create_time = psutil.Process(pid).create_time()
+        except psutil.Error:
+            create_time = time.time()  # already gone: any value; it is never alive again
+        record = {"pid": pid, "create_time": create_time, "python": self._python}
+        write_json_atomic(job_dir / PROCESS_FILE, record)
+
+    @contextlib.contextmanager
+    def _submit_lock(self) -> Iterator[None]:
+        """Serialises submits of all app instances sharing this home: slots are counted once."""
+        self._jobs_dir.mkdir(parents=True, exist_ok=True)
+        with (self._jobs_dir / ".submit.lock").open("a") as handle:
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+            yield
+
+    def _unfinished_jobs(self) -> Iterator[str]:
+        for job_dir in self._jobs_dir.iterdir():
+            if (job_dir / PROCESS_FILE).exists() and not (job_dir / EXIT_FILE).exists():
+                yield job_dir.name
+
+    def _quick_status(self, job_dir: Path) -> str:
+        record = _read_json(job_dir / EXIT_FILE)
+        if record is not None:
+            return str(record.get("status", "failed"))
+        metrics = job_dir / METRICS_FILE
+        return "running" if metrics.exists() and metrics.stat().st_size else "initializing"
+
+    # -- status ---------------------------------------------------------------------------------
+
+    async def status(self, external_job_id: str, since_step: int | None) -> StatusReport:
+        job_dir = self._job_dir(external_job_id)
+        index = self._metrics.setdefault(external_job_id, _MetricsIndex(job_dir / METRICS_FILE))
+        if index.unread_bytes() > _INLINE_READ_LIMIT:
+            return await asyncio.to_thread(self._status, external_job_id, job_dir, since_step)
+        return self._status(external_job_id, job_dir, since_step)
+
+    def _status(self, job_id: str, job_dir: Path, since_step: int | None) -> StatusReport:
+        outcome = self._outcome(job_id, job_dir)
+        state = _read_json(job_dir / STATUS_FILE) or {}
+        index = self._metrics.setdefault(job_id, _MetricsIndex(job_dir / METRICS_FILE))
+        history, last = index.read_after(since_step)
+        total_steps = state.get("total_steps")
+        step = last["step"] if last else state.get("current_step")
+        if outcome is not None:
+            status = str(outcome.get("status") or "failed")
+            self._forget(job_id)  # a terminal job is not polled again; free its index
+        else:
+            status = "running" if last else "initializing"
+        if status == "completed":
+            progress = 100.0
+        elif step and total_steps:
+            progress = min(100.0, 100.0 * step / total_steps)
+        else:
+            progress = 0.0
+        artifact = (outcome or {}).get("artifact_dir") if status == "completed" else None
+        return StatusReport(
+            status=status,
+            progress=progress,
+            current_epoch=last["epoch"] if last else state.get("current_epoch"),
+            total_epochs=state.get("total_epochs"),
+            current_step=step,
+            total_steps=total_steps,
+            metrics={k: v for k, v in (last or {}).items() if k not in ("step", "epoch")},
+            metrics_history=history,
+            error_message=(outcome or {}).get("error_message") if status == "failed" else None,
+            artifact_url=Path(artifact).as_uri() if artifact else None,
+        )
+
+    def _outcome(self, job_id: str, job_dir: Path) -> dict[str, Any] | None:
+        """The exit record; one saying `failed` when the process died without writing it."""
+        record = _read_json(job_dir / EXIT_FILE)
+        if record is not None or self._is_alive(job_id):
+            return record
+        # Read again: the trainer may have written it and exited between the two looks.
+        return _read_json(job_dir / EXIT_FILE) or {
+            "status": "failed",
+            "error_message": "the training process ended without reporting a result"
+            f" (see {job_dir / STDERR_FILE})",
+        }
+
+    # -- cancel ---------------------------------------------------------------------------------
+
+    async def cancel(self, external_job_id: str) -> None:
+        job_dir = self._job_dir(external_job_id)
+        record = _read_json(job_dir / EXIT_FILE)
+        process = self._process_of(external_job_id)
+        if record is None and (process is None or not self._is_alive(external_job_id)):
+            record = _read_json(job_dir / EXIT_FILE) or {"status": "failed"}
+        if record is not None:
+            raise ClusterConflictError(f"the job has already {_ended(record)}")
+        assert process is not None
+        _signal_group(process, signal.SIGTERM)
+        if not await self._wait_for_exit(external_job_id, process, self._cancel_grace):
+            _signal_group(process, signal.SIGKILL)
+            await self._wait_for_exit(external_job_id, process, 5.0)
+        record = _read_json(job_dir / EXIT_FILE)
+        if record is None:  # killed before it could write one
+            record = {"status": "cancelled", "error_message": None, "artifact_dir": None}
+            write_json_atomic(job_dir / EXIT_FILE, record)
+        elif record.get("status") != "cancelled":  # it ended on its own as the signal came
+            raise ClusterConflictError(f"the job has already {_ended(record)}")
+
+    async def _wait_for_exit(self, job_id: str, process: _Process, timeout: float) -> bool:
+        child = self._children.get(job_id)
+        try:
+            if child is not None:
+                await asyncio.to_thread(child.wait, timeout)
+            else:
+                await asyncio.to_thread(psutil.Process(process.pid).wait, timeout)
+        except (subprocess.TimeoutExpired, psutil.TimeoutExpired):
+            return False
+        except psutil.NoSuchProcess:
+            pass
+        return True
+
+    async def aclose(self) -> None:
+        """Trainers keep running: they are detached, and a later instance re-attaches."""
+        self._metrics.clear()
+
+    # -- the job folder -------------------------------------------------------------------------
+
+    def _job_dir(self, job_id: str) -> Path:
+        job_dir = self._jobs_dir / job_id
+        if not _JOB_ID.fullmatch(job_id) or not (job_dir / SPEC_FILE).is_file():
+            raise ClusterJobNotFoundError(f"no local job {job_id!r} in {self._jobs_dir}")
+        return job_dir
+
+    def _process_of(self, job_id: str) -> _Process | None:
+        record = _read_json(self._jobs_dir / job_id / PROCESS_FILE)
+        if record is None:
+            return None
+        return _Process(int(record["pid"]), float(record["create_time"]))
+
+    def _is_alive(self, job_id: str) -> bool:
+        child = self._children.get(job_id)
+        if child is not None:
+            return child.poll() is None  # also reaps it
+        process = self._process_of(job_id)
+        if process is None:
+            return False
+        try:
+            found = psutil.Process(process.pid)
+            # A start time more than a second off is another process that reused the pid.
+            same = abs(found.create_time() - process.create_time) < 1.0
+            return same and found.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:  # includes zombies psutil cannot read
+            return False
+        except psutil.AccessDenied:
+            return True  # it exists and is someone's: assume it is ours, still running
+
+    def _forget(self, job_id: str) -> None:
+        self._metrics.pop(job_id, None)
+        child = self._children.pop(job_id, None)
+        if child is not None:
+            child.poll()
+
+
+class _MetricsIndex:
+    """Where each step's line starts in `metrics.jsonl`, grown as the trainer appends.
+
+    Each poll reads only the bytes added since the last one, plus the lines after `since_step`;
+    a half-written last line is left for the next poll.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.steps: list[int] = []
+        self.offsets: list[int] = []
+        self.end = 0  # bytes indexed so far, always at the end of a whole line
+
+    def unread_bytes(self) -> int:
+        try:
+            return max(0, self.path.stat().st_size - self.end)
+        except FileNotFoundError:
+            return 0
+
+    def read_after(self, since_step: int | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """(the points with step > since_step, the last point), both from whole lines only."""
+        self._grow()
+        if not self.steps:
+            return [], None
+        first = 0 if since_step is None else bisect_right(self.steps, since_step)
+        start = self.offsets[min(first, len(self.offsets) - 1)]
+        points = self._parse(start)
+        history = points if first < len(self.steps) else []
+        return history, points[-1] if points else None
+
+    def _grow(self) -> None:
+        try:
+            with self.path.open("rb") as metrics:
+                size = os.fstat(metrics.fileno()).st_size
+                if size < self.end:  # rewritten by a new run of the job
+                    self.steps, self.offsets, self.end = [], [], 0
+                metrics.seek(self.end)
+                chunk = metrics.read(size - self.end)
+        except FileNotFoundError:
+            return
+        position = self.end
+        for line in chunk[: chunk.rfind(b"\n") + 1].splitlines(keepends=True):
+            step = _step_of(line)
+            if step is not None and (not self.steps or step > self.steps[-1]):
+                self.steps.append(step)
+                self.offsets.append(position)
+            position += len(line)
+        self.end = position
+
+    def _parse(self, start: int) -> list[dict[str, Any]]:
+        with self.path.open("rb") as metrics:
+            metrics.seek(start)
+            chunk = metrics.read(self.end - start)
+        points = []
+        for line in chunk.splitlines():
+            with contextlib.suppress(ValueError):
+                point = json.loads(line)
+                if isinstance(point, dict) and isinstance(point.get("step"), int):
+                    points.append(point)
+        return points
+
+
+def _find_trainer(spec_path: Path) -> int | None:
+    """A trainer started for this spec but never recorded: the app died right after starting it."""
+    target = str(spec_path)
+    for found in psutil.process_iter(["cmdline"]):
+        cmdline = found.info.get("cmdline") or []
+        if target in cmdline and "core.trainer" in cmdline:
+            return int(found.pid)
+    return None
+
+
+def _step_of(line: bytes) -> int | None:
+    try:
+        step = json.loads(line).get("step")
+    except (ValueError, AttributeError):
+        return None
+    return step if isinstance(step, int) else None
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_bytes())
+    except (FileNotFoundError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _ended(record: dict[str, Any]) -> str:
+    return {"completed": "completed", "cancelled": "been cancelled"}.get(str(record.get("status")), "failed")
+
+
+def _signal_group(process: _Process, signum: int) -> None:
+    """Signal the trainer's session (it leads its own group), unless its pid was reused."""
+    try:
+        if abs(psutil.Process(process.pid).create_time() - process.create_time) >= 1.0:
+            return
+        os.killpg(process.pid, signum)
+    except (psutil.NoSuchProcess, ProcessLookupError):
+        pass

@@ -1,0 +1,101 @@
+"""The dataset: find it, read its prompt/completion pairs, hold out a validation split, encode."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from core.storage import LocalStorage, StorageError, file_url_path
+from core.trainer.spec import TrainerError
+from core.trainer.tokenizer import TextCodec
+
+IGNORE_INDEX = -100  # label value the loss skips: prompt tokens and padding
+
+
+class DatasetError(TrainerError):
+    pass
+
+
+@dataclass(frozen=True)
+class Example:
+    input_ids: list[int]
+    labels: list[int]
+
+
+def dataset_path(url: str, storage_root: Path | None) -> Path:
+    """The local file behind a dataset URL; a signed URL is checked when the storage is known."""
+    scheme = urlsplit(url).scheme
+    try:
+        if scheme == "file" and storage_root is not None:
+            if not storage_root.is_dir():
+                raise DatasetError(f"the storage folder {storage_root} does not exist")
+            path = LocalStorage(storage_root).open_signed_url(url)
+        elif scheme == "file":
+            path = file_url_path(url)  # nobody to check a signature with: trust the URL
+        elif scheme and len(scheme) > 1:  # len 1: a Windows drive letter, still a path
+            raise DatasetError(f"the local trainer reads files, not {scheme}:// URLs")
+        else:
+            path = Path(url).expanduser()
+    except StorageError as exc:
+        raise DatasetError(f"dataset URL: {exc}") from None
+    if not path.is_file():
+        raise DatasetError(f"the dataset file {path} does not exist")
+    return path
+
+
+def read_pairs(path: Path) -> list[tuple[str, str]]:
+    """Every pair of a JSON Lines file; the first bad line stops it, named by its number."""
+    pairs: list[tuple[str, str]] = []
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DatasetError(f"dataset line {number}: not valid UTF-8") from None
+            if not text.strip():
+                continue  # blank lines, typically a trailing one, carry nothing
+            try:
+                row = json.loads(text)
+            except ValueError:
+                raise DatasetError(f"dataset line {number}: not valid JSON") from None
+            if not isinstance(row, dict):
+                raise DatasetError(f"dataset line {number}: expected a JSON object")
+            for key in ("prompt", "completion"):
+                if not isinstance(row.get(key), str):
+                    raise DatasetError(f'dataset line {number}: "{key}" must be a string')
+            pairs.append((row["prompt"], row["completion"]))
+    if not pairs:
+        raise DatasetError("the dataset has no prompt/completion pairs")
+    return pairs
+
+
+def split_pairs(
+    pairs: list[tuple[str, str]], validation_split: float, seed: int
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(training, validation): a seeded shuffle, so a rerun holds out the same pairs."""
+    order = list(range(len(pairs)))
+    random.Random(seed).shuffle(order)
+    held_out = min(round(len(pairs) * validation_split), len(pairs) - 1)
+    validation = [pairs[i] for i in order[:held_out]]
+    training = [pairs[i] for i in order[held_out:]]
+    return training, validation
+
+
+def encode_pairs(pairs: list[tuple[str, str]], codec: TextCodec, max_length: int) -> list[Example]:
+    """Examples whose loss covers the completion only: the model learns to answer, not to ask."""
+    examples = []
+    for prompt, completion in pairs:
+        prefix = ([codec.bos_id] if codec.bos_id is not None else []) + codec.encode(prompt)
+        answer = [*codec.encode(completion), codec.eos_id]
+        input_ids = (prefix + answer)[:max_length]
+        labels = ([IGNORE_INDEX] * len(prefix) + answer)[:max_length]
+        if any(label != IGNORE_INDEX for label in labels):
+            examples.append(Example(input_ids, labels))
+    if pairs and not examples:
+        raise DatasetError(
+            f"every prompt fills max_length ({max_length} tokens) before its completion starts"
+        )
+    return examples

@@ -1,0 +1,71 @@
+"""What a run writes into its output folder, which is how the `local` backend watches it.
+
+- `metrics.jsonl`: one JSON line per optimizer step, flushed as it is written, so a reader sees
+  whole lines and at most one half-written last line;
+- `status.json`: where the run is (replaced atomically, so it is never seen half-written);
+- `exit.json`: how the run ended, written once, last;
+- `adapter/`: the LoRA adapter, saved by peft.
+
+Standard library only, so the backend shares these names and writers without torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+METRICS_FILE = "metrics.jsonl"
+STATUS_FILE = "status.json"
+EXIT_FILE = "exit.json"
+ADAPTER_DIR = "adapter"
+EXIT_STATUSES = ("completed", "cancelled", "failed")
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class RunReport:
+    def __init__(self, output_dir: Path) -> None:
+        self.output_dir = output_dir
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / EXIT_FILE).unlink(missing_ok=True)  # left by an earlier run in this folder
+        # A new run in the same folder starts a new history.
+        self._metrics = (output_dir / METRICS_FILE).open("w", encoding="utf-8")
+        self._status: dict[str, Any] = {
+            "status": "initializing",
+            "current_step": 0,
+            "total_steps": None,
+            "current_epoch": 0,
+            "total_epochs": None,
+            "pid": os.getpid(),
+        }
+        write_json_atomic(output_dir / STATUS_FILE, self._status)
+
+    @property
+    def adapter_dir(self) -> Path:
+        return self.output_dir / ADAPTER_DIR
+
+    def update_status(self, **changes: Any) -> None:
+        self._status.update(changes)
+        write_json_atomic(self.output_dir / STATUS_FILE, self._status)
+
+    def add_metrics(self, point: dict[str, Any]) -> None:
+        # NaN and infinity stay as Python's json writes them, so the reader can tell a diverged
+        # loss from a missing one.
+        self._metrics.write(json.dumps(point) + "\n")
+        self._metrics.flush()
+
+    def finish(self, status: str, error_message: str | None, artifact_dir: Path | None) -> None:
+        assert status in EXIT_STATUSES
+        self._metrics.close()
+        record = {
+            "status": status,
+            "error_message": error_message,
+            "artifact_dir": str(artifact_dir) if artifact_dir else None,
+        }
+        write_json_atomic(self.output_dir / EXIT_FILE, record)

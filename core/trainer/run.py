@@ -1,0 +1,110 @@
+"""One training run from start to exit record: the process's `main`.
+
+The order matters for the user: the spec and the dataset are checked before torch is imported,
+so their mistakes are reported in a fraction of a second instead of after seconds of imports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import traceback
+import warnings
+from pathlib import Path
+from types import FrameType
+
+from core.trainer.data import dataset_path, read_pairs, split_pairs
+from core.trainer.report import EXIT_FILE, RunReport, write_json_atomic
+from core.trainer.spec import SpecError, TrainerError, TrainerSpec, base_model_folder, load_spec
+
+TRAINER_EXTRA_HINT = "install the trainer extra: pip install 'loradesk[trainer]'"
+_TRAINER_MODULES = {"torch", "transformers", "peft", "safetensors", "accelerate"}
+
+
+class StopFlag:
+    """Set by SIGTERM (or Ctrl-C); the loop finishes its step, saves and exits as cancelled."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def install(self) -> StopFlag:
+        signal.signal(signal.SIGTERM, self._request)
+        signal.signal(signal.SIGINT, self._request)
+        return self
+
+    def _request(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+
+
+def log(message: str) -> None:
+    print(f"loradesk-trainer: {message}", flush=True)
+
+
+def main(argv: list[str]) -> int:
+    stop = StopFlag().install()  # first: a SIGTERM during the slow imports must not kill us
+    if len(argv) != 1:
+        print("usage: python -m core.trainer SPEC.json", file=sys.stderr)
+        return 2
+    spec_path = Path(argv[0])
+    try:
+        spec = load_spec(spec_path)
+        report = RunReport(spec.output_dir)
+    except (SpecError, OSError) as exc:
+        message = str(exc) if isinstance(exc, SpecError) else f"cannot write the run's files: {exc}"
+        # Without a usable output folder, report beside the spec: the local backend's job folder.
+        with contextlib.suppress(OSError):
+            record = {"status": "failed", "error_message": message, "artifact_dir": None}
+            write_json_atomic(spec_path.parent / EXIT_FILE, record)
+        print(f"loradesk-trainer: failed: {message}", file=sys.stderr)
+        return 1
+    status, error = "failed", None
+    try:
+        status = _train(spec, report, stop)
+    except TrainerError as exc:
+        error = str(exc)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in _TRAINER_MODULES:
+            error = _unexpected(exc, report)
+        else:
+            error = f"{TRAINER_EXTRA_HINT} (module {exc.name!r} is missing)"
+    except Exception as exc:
+        error = _unexpected(exc, report)
+    adapter = report.adapter_dir if status != "failed" else None
+    report.finish(status, error, adapter)
+    if error:
+        print(f"loradesk-trainer: job {spec.job_id} failed: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _train(spec: TrainerSpec, report: RunReport, stop: StopFlag) -> str:
+    hp = spec.hyperparameters
+    if spec.ignored_hyperparameters:
+        log(f"ignoring unknown hyperparameters: {', '.join(spec.ignored_hyperparameters)}")
+    base_model_folder(hp.base_model)
+    pairs = read_pairs(dataset_path(spec.dataset_url, spec.storage_root))
+    split = split_pairs(pairs, hp.validation_split, hp.seed)
+    _quiet_libraries()
+    from core.trainer.loop import train  # torch, transformers, peft: seconds of imports
+
+    return train(hp, split, report, stop, log)
+
+
+def _quiet_libraries() -> None:
+    """Quiet, offline libraries: stderr.log is where users look for errors."""
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    # Base models are local folders or built in: never reach for a model hub.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _unexpected(exc: BaseException, report: RunReport) -> str:
+    """A one-line message for the user; the traceback goes to a file for whoever debugs it."""
+    trace = "".join(traceback.format_exception(exc))
+    (report.output_dir / "traceback.log").write_text(trace, encoding="utf-8")
+    text = str(exc).strip()
+    detail = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
