@@ -183,6 +183,8 @@ class LocalCluster:
             yield
 
     def _unfinished_jobs(self) -> Iterator[str]:
+        if not self._jobs_dir.is_dir():  # nothing ever ran here
+            return
         for job_dir in self._jobs_dir.iterdir():
             if (job_dir / PROCESS_FILE).exists() and not (job_dir / EXIT_FILE).exists():
                 yield job_dir.name

@@ -1,0 +1,123 @@
+"""Real LoRA runs on this machine through the scheduler and the `local` backend (SQLite)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from core.config import load_settings
+from core.datasets import add_dataset
+from core.jobs import cancel_job, create_job, get_job
+from core.records import JobDetail
+from core.scheduler import Scheduler
+from core.storage import file_url_path
+from core.workspace import Workspace
+
+pytestmark = pytest.mark.trainer
+
+SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample-dataset.jsonl"
+
+
+@pytest.fixture
+def local_workspace(home: Path):
+    opened: list[Workspace] = []
+
+    def make() -> Workspace:
+        ws = Workspace.open(load_settings({"home": str(home), "user": "erin", "cluster": "local"}))
+        opened.append(ws)
+        return ws
+
+    yield make
+    for ws in opened:  # each test closes its backend on its own event loop
+        ws.close()
+
+
+def queue_sample_job(ws: Workspace, **hyperparameters: object) -> str:
+    dataset = add_dataset(ws, file=SAMPLE, name="sample")
+    job = create_job(ws, dataset_id=dataset.id, epochs=1, batch_size=8, extra_hyperparameters=hyperparameters)
+    return job.id
+
+
+async def cycle_until(
+    scheduler: Scheduler, ws: Workspace, job_id: str, statuses: set[str], timeout: float = 180
+) -> JobDetail:
+    """Run scheduler cycles until the job reaches one of `statuses` (the trainer runs in real time)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        await scheduler.run_once()
+        detail = get_job(ws, job_id=job_id)
+        if detail.job.status.value in statuses:
+            return detail
+        assert time.monotonic() < deadline, f"job stuck in {detail.job.status.value}"
+        await asyncio.sleep(0.3)
+
+
+async def test_local_job_runs_to_completion(local_workspace):
+    ws = local_workspace()
+    job_id = queue_sample_job(ws, max_steps=12, eval_interval=4)
+    scheduler = Scheduler(ws)
+    running = await cycle_until(scheduler, ws, job_id, {"running", "completed"})
+    assert running.job.external_job_id == job_id
+    detail = await cycle_until(scheduler, ws, job_id, {"completed", "failed"})
+    await ws.aclose()
+
+    assert detail.job.status.value == "completed", detail.job.error_message
+    assert [p.step for p in detail.metrics] == list(range(1, 13))
+    assert all(p.training_loss is not None and p.throughput for p in detail.metrics)
+    assert any(p.validation_loss is not None for p in detail.metrics)
+    assert all(p.gpu_utilization is None for p in detail.metrics)  # no GPU here: null, not zero
+    adapter = file_url_path(detail.job.artifact_url)
+    assert (adapter / "adapter_model.safetensors").is_file()
+    assert detail.job.final_cost == 0  # the `cpu` rate
+    assert len(detail.cost_records) == 1
+
+
+async def test_local_job_cancelled_mid_run(local_workspace):
+    ws = local_workspace()
+    job_id = queue_sample_job(ws, max_steps=400)
+    scheduler = Scheduler(ws)
+    detail = await cycle_until(scheduler, ws, job_id, {"running"})
+    while not get_job(ws, job_id=job_id).metrics:
+        await scheduler.run_once()
+        await asyncio.sleep(0.2)
+
+    cancelled = await cancel_job(ws, job_id=job_id)
+    await ws.aclose()
+    assert cancelled.status.value == "cancelled"
+    adapter_dir = ws.settings.home / "jobs" / job_id / "adapter"
+    assert (adapter_dir / "adapter_model.safetensors").is_file(), "SIGTERM saves the adapter"
+    assert detail.job.current_step < 400
+
+
+async def test_restarted_scheduler_reattaches_and_finishes(local_workspace):
+    first = local_workspace()
+    job_id = queue_sample_job(first, max_steps=20)
+    await cycle_until(Scheduler(first), first, job_id, {"running"})
+    await first.aclose()  # the app closes; the trainer keeps running on its own
+
+    second = local_workspace()  # a new app: new scheduler, new backend instance
+    detail = await cycle_until(Scheduler(second), second, job_id, {"completed", "failed"})
+    await second.aclose()
+    assert detail.job.status.value == "completed", detail.job.error_message
+    assert [p.step for p in detail.metrics] == list(range(1, 21))
+
+
+async def test_second_local_job_waits_for_the_slot(local_workspace):
+    ws = local_workspace()
+    first = queue_sample_job(ws, max_steps=10)
+    second = create_job(
+        ws,
+        dataset_id=get_job(ws, job_id=first).job.dataset_id,
+        epochs=1,
+        extra_hyperparameters={"max_steps": 5},
+    ).id
+    scheduler = Scheduler(ws)
+    await cycle_until(scheduler, ws, first, {"running", "completed"})
+    assert get_job(ws, job_id=second).job.status.value == "queued"
+    detail = await cycle_until(scheduler, ws, second, {"completed", "failed"})
+    await ws.aclose()
+    assert detail.job.status.value == "completed", detail.job.error_message
+    assert get_job(ws, job_id=first).job.status.value == "completed"
