@@ -35,6 +35,7 @@ from core.scheduler import CycleReport, Scheduler  # noqa: E402
 from core.scheduler import transitions as t  # noqa: E402
 from core.scheduler.claims import claim_active  # noqa: E402
 from core.workspace import Workspace  # noqa: E402
+from tests.conftest import postgres_schema  # noqa: E402
 
 TOKEN = "bench-token"
 
@@ -82,14 +83,14 @@ def open_workspace(home: Path, database_url: str | None, cluster_url: str) -> Wo
     return ws
 
 
-def reset_postgres(url: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+@contextmanager
+def database(url: str | None):
+    """SQLite in the temporary home by default; on PostgreSQL, a scratch schema dropped afterwards."""
+    if not url or not url.startswith("postgresql"):
+        yield url
+        return
+    with postgres_schema(url) as scratch_url:
+        yield scratch_url
 
 
 async def bench_submit(ws: Workspace, jobs: int, dataset: Path) -> float:
@@ -132,7 +133,8 @@ async def bench_poll_one_by_one(ws: Workspace, jobs: int) -> float:
     for item in claimed:
         answer = await backend.status(item.job.external_job_id or "", item.last_metric_step)
         with ws.db.write() as session:
-            t.record_status(session, item, answer, owner=scheduler.owner, now=utcnow())
+            change = t.record_status(session, item, answer, owner=scheduler.owner, now=utcnow())
+            t.store_metric_points(session, change.points)
     return time.perf_counter() - start
 
 
@@ -175,13 +177,15 @@ async def main() -> None:
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp, fake_cluster_process(args.latency, 10) as cluster_url:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        fake_cluster_process(args.latency, 10) as cluster_url,
+        database(args.database_url) as database_url,
+    ):
         home = Path(tmp)
-        if args.database_url and args.database_url.startswith("postgresql"):
-            reset_postgres(args.database_url)
         dataset = home / "pairs.jsonl"
         dataset.write_text('{"prompt": "1 + 1", "completion": "2"}\n' * 50)
-        ws = open_workspace(home, args.database_url, cluster_url)
+        ws = open_workspace(home, database_url, cluster_url)
         print(f"database {ws.db.display_url}; fake cluster answering after {args.latency * 1000:.0f} ms\n")
 
         submit = await bench_submit(ws, args.jobs, dataset)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from core.cluster.http import HttpCluster
 from core.config import load_settings
@@ -20,23 +23,34 @@ POSTGRES_URL = os.environ.get(
 TOKEN = "test-token"
 
 
-def _reset_postgres() -> None:
-    engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+@contextmanager
+def postgres_schema(url: str = POSTGRES_URL) -> Iterator[str]:
+    """A URL whose connections live in a fresh schema of their own, dropped afterwards, so test
+    runs (and benchmarks) sharing the server never see each other's tables."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
     try:
-        with engine.connect() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
+        yield (
+            make_url(url)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+        )
     finally:
-        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Each test using this runs twice: on a fresh SQLite file and on a fresh PostgreSQL schema."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'loradesk.db'}"
-    _reset_postgres()
-    return POSTGRES_URL
+        yield f"sqlite:///{tmp_path / 'loradesk.db'}"
+        return
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture

@@ -313,13 +313,14 @@ def record_not_found(session: Session, claimed: ClaimedJob, *, owner: str, now: 
 def record_status(
     session: Session, claimed: ClaimedJob, report: StatusReport, *, owner: str, now: datetime
 ) -> Change:
-    """Store a status answer: new metric points, progress, cost, milestones, the end."""
+    """Store a status answer: progress, cost, milestones, the end. The new metric points come
+    back in `Change.points` for the caller to store (with `store_metric_points`) in the same
+    transaction: a cycle writes all its jobs' points in one go."""
     job = claimed.job
     status = cluster_status(report.status)
     if status is None:
         raise ValueError(f"the cluster reported an unknown status {report.status!r}")
     points, non_finite = metric_points(job.id, report, after_step=claimed.last_metric_step, now=now)
-    store_metric_points(session, points)
 
     progress = _progress(report, job)
     milestone = max((m for m in MILESTONES if claimed.progress_notified < m <= progress), default=None)

@@ -274,16 +274,19 @@ class Scheduler:
 
         def all_at_once(session: Session) -> list[t.Change]:
             with session.begin_nested():
-                return [
-                    record(session, item, outcome) for item, outcome in zip(claimed, outcomes, strict=True)
-                ]
+                pairs = zip(claimed, outcomes, strict=True)
+                changes = [record(session, item, outcome) for item, outcome in pairs]
+                t.store_metric_points(session, [point for change in changes for point in change.points])
+                return changes
 
         def one_by_one(session: Session) -> list[t.Change]:
             changes = []
             for item, outcome in zip(claimed, outcomes, strict=True):
                 try:
                     with session.begin_nested():
-                        changes.append(record(session, item, outcome))
+                        change = record(session, item, outcome)
+                        t.store_metric_points(session, change.points)
+                        changes.append(change)
                 except Exception:
                     report.errors += 1
                     log.exception("job %s: could not record the cluster's answer; retried later", item.job.id)
