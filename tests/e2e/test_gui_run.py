@@ -59,6 +59,8 @@ def test_a_job_runs_to_completion_on_screen(desktop_app, fake_cluster, dataset_f
     # the scheduler submits at once, so the plan must be in place before the job exists
     fake_cluster.default_plan = JobPlan(total_steps=STEPS, total_epochs=2, steps_per_poll=10)
     seen: list[JobStatus] = []
+    window.pause_button.click()  # hold the scheduler so the queued job is seen queued
+    assert session.scheduler.paused and window.state_label.text() == "Scheduler paused"
     window.new_job()
     dialog = window.findChild(NewJobDialog)
     qtbot.waitUntil(lambda: dialog.dataset_combo.count() == 1, timeout=5000)
@@ -74,6 +76,9 @@ def test_a_job_runs_to_completion_on_screen(desktop_app, fake_cluster, dataset_f
 
     record()
     window.model.dataChanged.connect(record)
+    assert seen == [JobStatus.QUEUED]
+    window.pause_button.click()  # resume
+    assert not session.scheduler.paused
     qtbot.waitUntil(lambda: window.model.job(job_id).status == JobStatus.COMPLETED, timeout=30_000)
 
     assert seen[0] == JobStatus.QUEUED

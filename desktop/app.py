@@ -1,0 +1,233 @@
+"""Start the desktop app: qasync's loop, the window at once, the database and scheduler behind it.
+
+`run_gui` shows the main window first (so it appears within the start budget), then opens the
+workspace off the UI thread. A database that cannot be opened leads to the settings dialog with
+the reason. In screenshot mode it renders the window at 1280×800 once the chosen job's charts
+are filled, writes the PNG and exits, without starting the scheduler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+
+from core.config import ConfigError, Settings, load_settings
+from core.workspace import Workspace
+from desktop import theme
+from desktop.core_events import CoreEvents
+from desktop.dialogs.settings_dialog import SettingsDialog
+from desktop.main_window import MainWindow
+from desktop.notifications_panel import Notifier
+from desktop.operations import Runner, describe
+from desktop.session import Session, open_workspace
+from desktop.tray import AppTray
+
+log = logging.getLogger(__name__)
+SCREENSHOT_SIZE = (1280, 800)
+SCREENSHOT_TIMEOUT_MS = 60_000
+
+
+class DesktopApp(QObject):
+    """Owns the window, the session and the tray for the app's lifetime."""
+
+    def __init__(
+        self,
+        app: QApplication,
+        settings: Settings,
+        *,
+        screenshot: Path | None = None,
+        job_id: str | None = None,
+    ) -> None:
+        super().__init__(app)
+        self.app = app
+        self.settings = settings
+        self.screenshot = screenshot
+        self.job_id = job_id
+        self.exit_code = 0
+        self.runner = Runner(self)
+        self.events = CoreEvents(self)
+        self.session: Session | None = None
+        self.window = MainWindow()
+        self.tray = self._make_tray()
+        self.window.notifier = Notifier(self.window.banner, self.tray, parent=self)
+        self.window.settings_requested.connect(self.edit_settings)
+        self.window.quit_requested.connect(self.quit)
+        self.runner.failed.connect(lambda text: self.window.banner.show_message(text, kind="error"))
+
+    def _make_tray(self) -> AppTray | None:
+        if self.screenshot is not None or not QSystemTrayIcon.isSystemTrayAvailable():
+            return None
+        tray = AppTray(self)
+        tray.show_requested.connect(self.show_window)
+        tray.pause_toggled.connect(self.window.set_scheduler_paused)
+        tray.quit_requested.connect(self.quit)
+        self.window.pause_button.toggled.connect(tray.set_paused)
+        tray.show()
+        return tray
+
+    def start(self) -> None:
+        if self.screenshot is not None:
+            self.window.resize(*SCREENSHOT_SIZE)
+            QTimer.singleShot(
+                SCREENSHOT_TIMEOUT_MS, lambda: self._fail("timed out waiting for the job's data")
+            )
+        else:
+            self.window.resize(1280, 800)
+        self.window.show()
+        self.open(self.settings)
+
+    def open(self, settings: Settings) -> None:
+        self.settings = settings
+        self.window.state_label.setText("Opening the database…")
+        open_workspace(self.runner, settings, on_done=self._opened, on_error=self._open_failed)
+
+    def _opened(self, ws: Workspace) -> None:
+        self.session = Session(ws, self.runner, self.events)
+        if self.screenshot is None:
+            self.session.start_scheduler()
+        else:
+            self.window.loaded.connect(self._select_for_screenshot)
+        self.window.attach(self.session, live=self.screenshot is None)
+        if self.tray is not None:
+            self.tray.set_paused(False)
+
+    def _open_failed(self, error: BaseException) -> None:
+        reason = describe(error)
+        log.error("could not open the database: %s", reason)
+        if self.screenshot is not None:
+            self._fail(f"could not open the database: {reason}")
+            return
+        self.window.state_label.setText("No database")
+        dialog = SettingsDialog(self.settings, self.runner, reason=reason, parent=self.window)
+        dialog.saved.connect(self.open)
+        dialog.rejected.connect(lambda: self.session is None and self.quit(1))
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
+    def edit_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self.runner, parent=self.window)
+        dialog.saved.connect(self.reopen)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
+    def reopen(self, settings: Settings) -> None:
+        """Close the workspace (off the UI thread: the scheduler may be mid-cycle) and open anew."""
+        session = self.window.detach()
+        self.session = None
+        if session is None:
+            self.open(settings)
+            return
+        self.runner.run(
+            session.close, on_done=lambda _r: self.open(settings), on_error=lambda _e: self.open(settings)
+        )
+
+    def show_window(self) -> None:
+        self.window.showNormal()
+        self.window.raise_()
+        self.window.activateWindow()
+
+    # -- screenshot ------------------------------------------------------------------------------
+    def _select_for_screenshot(self) -> None:
+        if self.job_id is None:
+            if self.window.proxy.rowCount() == 0:
+                QTimer.singleShot(300, self._grab)  # nothing to select: the empty window it is
+                return
+            self.window.table.selectRow(0)
+        elif not self.window.select_job(self.job_id):
+            self._fail(f"no job {self.job_id!r} for user {self.settings.user}")
+            return
+        self.window.detail_shown.connect(lambda _id: QTimer.singleShot(300, self._grab))
+
+    def _grab(self) -> None:
+        assert self.screenshot is not None
+        self.screenshot.parent.mkdir(parents=True, exist_ok=True)
+        if not self.window.grab().save(str(self.screenshot), "PNG"):
+            self._fail(f"could not write {self.screenshot}")
+            return
+        self.quit(0)
+
+    def _fail(self, message: str) -> None:
+        if self.exit_code == 0 and not self.window.quitting:
+            print(f"loradesk: {message}", file=sys.stderr)
+            self.quit(1)
+
+    # -- leaving ---------------------------------------------------------------------------------
+    def quit(self, code: int = 0) -> None:
+        if self.window.quitting:
+            return
+        self.shutdown(code)
+        self.app.quit()
+
+    def shutdown(self, code: int = 0) -> None:
+        """Hide everything, stop the scheduler and close the database (the event loop goes on)."""
+        self.exit_code = code
+        self.window.quitting = True
+        self.window.hide()
+        if self.tray is not None:
+            self.tray.hide()
+        self.window.detach()  # stops the polls before the session goes
+        session, self.session = self.session, None
+        if session is not None:
+            session.close()
+        self.runner.shutdown()
+
+
+def run_gui(settings: Settings, *, screenshot: Path | None = None, job_id: str | None = None) -> int:
+    """Run the desktop app until it quits; returns the exit code."""
+    import qasync
+
+    if screenshot is not None and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("Loradesk")
+    app.setOrganizationName("Loradesk")
+    app.setDesktopFileName("loradesk")
+    app.setWindowIcon(theme.app_icon())
+    app.setQuitOnLastWindowClosed(False)  # the tray may keep the app; DesktopApp.quit ends it
+    theme.install(app)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    desktop = DesktopApp(app, settings, screenshot=Path(screenshot) if screenshot else None, job_id=job_id)
+    quit_event = asyncio.Event()
+    app.aboutToQuit.connect(quit_event.set)
+    with loop:
+        loop.call_soon(desktop.start)
+        loop.run_until_complete(quit_event.wait())
+    return desktop.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`loradesk-gui [--screenshot PNG] [--job ID]` with the usual setting options."""
+    parser = argparse.ArgumentParser(prog="loradesk-gui", description="Open the Loradesk desktop app.")
+    parser.add_argument(
+        "--screenshot", metavar="PNG", type=Path, help="render the main window to PNG and exit"
+    )
+    parser.add_argument("--job", metavar="ID", help="the job to select")
+    for option in ("home", "database-url", "user", "cluster", "cluster-url", "poll-interval"):
+        parser.add_argument(f"--{option}")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"
+    )
+    overrides = {
+        name: getattr(args, name)
+        for name in ("home", "database_url", "user", "cluster", "cluster_url", "poll_interval")
+    }
+    try:
+        settings = load_settings(overrides)
+    except ConfigError as exc:
+        print(f"loradesk: {exc}", file=sys.stderr)
+        return 1
+    return run_gui(settings, screenshot=args.screenshot, job_id=args.job)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""The monitor's charts of one job: loss (smoothed, log-y), GPU utilisation, throughput."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QCheckBox, QLabel, QSlider, QWidget
+
+from desktop import formatting as fmt
+from desktop import theme
+from desktop.metric_chart import MetricChart, make_curve
+from desktop.metric_series import MetricSeries, smooth
+
+__all__ = ["GpuChart", "LossChart", "MetricChart", "ThroughputChart"]
+DEFAULT_SMOOTHING = 0.8
+
+
+class _Smoothed:
+    """The smoothed copy of a growing column, extended in O(new points) as the column grows."""
+
+    def __init__(self) -> None:
+        self.values = np.empty(0)
+        self._state = (0.0, 0.0)
+
+    def update(self, column: np.ndarray, weight: float, *, full: bool) -> np.ndarray:
+        done = len(self.values)
+        if full or done > len(column):
+            self.values, self._state = smooth(column, weight)
+        elif done < len(column):
+            more, self._state = smooth(column[done:], weight, self._state)
+            self.values = np.concatenate([self.values, more])
+        return self.values
+
+
+class LossChart(MetricChart):
+    """Training and validation loss, smoothed with the raw curves faint beneath; optional log y.
+
+    Validation loss reported at a few steps is drawn as it is, with markers; reported at every
+    step it is smoothed like the training loss.
+    """
+
+    title = "Loss"
+    SPARSE = 200
+
+    def __init__(self, series: MetricSeries, parent: QWidget | None = None) -> None:
+        self.raw = make_curve(1.0, antialias=False)  # a dense zigzag: antialiasing it costs ~30 ms a frame
+        self.validation_raw = make_curve(1.0, antialias=False)
+        self.validation = make_curve(1.8)
+        self.smoothed = make_curve(2.0)
+        self.smoothing = DEFAULT_SMOOTHING
+        self._training = _Smoothed()
+        self._validation = _Smoothed()
+        super().__init__(series, parent)
+        for item in (self.raw, self.validation_raw, self.validation, self.smoothed):
+            self.plot_item.addItem(item)
+        # Smoothed curves have no spikes for "peak" to keep; one point per pixel halves the
+        # antialiased path that dominates a redraw.
+        for item in (self.validation, self.smoothed):
+            item.setDownsampling(auto=True, method="subsample")
+        self.plot_item.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        self.plot_item.legend.addItem(self.smoothed, "training")
+        self.plot_item.legend.addItem(self.validation, "validation")
+        self._add_controls()
+
+    def _add_controls(self) -> None:
+        self.smoothing_slider = QSlider(Qt.Orientation.Horizontal)
+        self.smoothing_slider.setRange(0, 99)
+        self.smoothing_slider.setValue(round(self.smoothing * 100))
+        self.smoothing_slider.setFixedWidth(110)
+        self.smoothing_slider.setToolTip("Exponential moving average of the loss (0: raw values)")
+        self.smoothing_label = QLabel(objectName="Muted")
+        self.smoothing_slider.valueChanged.connect(lambda value: self.set_smoothing(value / 100))
+        self.log_check = QCheckBox("Log scale")
+        self.log_check.toggled.connect(self.set_log_y)
+        self.header.addWidget(QLabel("Smoothing", objectName="Muted"))
+        self.header.addWidget(self.smoothing_slider)
+        self.header.addWidget(self.smoothing_label)
+        self.header.addSpacing(8)
+        self.header.addWidget(self.log_check)
+        self._show_smoothing()
+
+    def color_curves(self, colours: theme.ChartColors) -> None:
+        for raw, line, colour, width in (
+            (self.raw, self.smoothed, colours.training, 2.0),
+            (self.validation_raw, self.validation, colours.validation, 1.8),
+        ):
+            faint = pg.mkColor(colour)
+            faint.setAlpha(60)
+            raw.setPen(pg.mkPen(faint, width=1.0))
+            line.setPen(pg.mkPen(colour, width=width))
+        self.validation.setSymbolBrush(colours.validation)
+        self.validation.setSymbolPen(pg.mkPen(colours.validation))
+
+    def set_smoothing(self, weight: float) -> None:
+        """0 draws the raw loss; towards 1 smooths harder."""
+        self.smoothing = max(0.0, min(0.99, weight))
+        self._show_smoothing()
+        self.draw(self.series.steps, full=True)
+
+    def _show_smoothing(self) -> None:
+        self.smoothing_label.setText(f"{self.smoothing:.2f}")
+        if self.smoothing_slider.value() != round(self.smoothing * 100):
+            self.smoothing_slider.setValue(round(self.smoothing * 100))
+
+    def set_log_y(self, on: bool) -> None:
+        self.plot_item.setLogMode(y=on)
+        if self.log_check.isChecked() != on:
+            self.log_check.setChecked(on)
+
+    @property
+    def log_y(self) -> bool:
+        return bool(self.plot_item.getAxis("left").logMode)
+
+    def draw(self, steps: np.ndarray, *, full: bool) -> None:
+        loss = self.series.column("training_loss")
+        smoothed = self._training.update(loss, self.smoothing, full=full)
+        self.raw.setData(steps, loss)
+        self.raw.setVisible(self.smoothing > 0)
+        self.smoothed.setData(steps, smoothed)
+        validation = self.series.column("validation_loss")
+        present = np.isfinite(validation)
+        v_steps, v_values = steps[present], validation[present]
+        sparse = len(v_values) <= self.SPARSE
+        weight = 0.0 if sparse else self.smoothing
+        self.validation.setData(v_steps, self._validation.update(v_values, weight, full=full or sparse))
+        self.validation.setSymbol("o" if sparse and len(v_values) else None)
+        self.validation.setSymbolSize(5)
+        self.validation_raw.setData(v_steps, v_values)
+        self.validation_raw.setVisible(not sparse and self.smoothing > 0)
+
+    @property
+    def smoothed_values(self) -> np.ndarray:
+        return self._training.values
+
+    def value_at(self, index: int) -> float:
+        values = self._training.values
+        return float(values[index]) if index < len(values) else float("nan")
+
+    def readout_text(self, step: int, value: float) -> str:
+        index = min(int(np.searchsorted(self.series.steps, step)), len(self.series) - 1)
+        raw = self.series.column("training_loss")[index]
+        validation = self.series.column("validation_loss")[index]
+        text = f"step {step:,} · loss {fmt.loss(raw)}"
+        if self.smoothing > 0:
+            text += f" (smoothed {fmt.loss(value)})"
+        if np.isfinite(validation):
+            text += f" · validation {fmt.loss(validation)}"
+        return text
+
+    def empty_message(self) -> str | None:
+        if not len(self.series):
+            return "Waiting for the first metrics…"
+        if not np.isfinite(self.series.column("training_loss")).any():
+            return "No loss reported yet"
+        return None
+
+
+class GpuChart(MetricChart):
+    """GPU utilisation in percent; says so when the machine has no GPU rather than drawing zeros."""
+
+    title = "GPU utilisation"
+    unit = "%"
+    NO_GPU = "No GPU on this machine"
+
+    def __init__(self, series: MetricSeries, parent: QWidget | None = None) -> None:
+        self.curve = make_curve(1.6)
+        super().__init__(series, parent)
+        self.plot_item.addItem(self.curve)
+        self.curve.setDownsampling(auto=True, method="mean")  # see ThroughputChart
+
+    def color_curves(self, colours: theme.ChartColors) -> None:
+        self.curve.setPen(pg.mkPen(colours.gpu, width=1.6))
+        fill = pg.mkColor(colours.gpu)
+        fill.setAlpha(40)
+        self.curve.setFillLevel(0)
+        self.curve.setBrush(fill)
+
+    def fit_y(self) -> None:
+        self.plot_item.setYRange(0, 100, padding=0.02)
+
+    def draw(self, steps: np.ndarray, *, full: bool) -> None:
+        self.curve.setData(steps, self.series.column("gpu_utilization"))
+
+    def value_at(self, index: int) -> float:
+        return float(self.series.column("gpu_utilization")[index])
+
+    def readout_text(self, step: int, value: float) -> str:
+        memory = self.series.column("gpu_memory_used")[
+            min(int(np.searchsorted(self.series.steps, step)), len(self.series) - 1)
+        ]
+        text = f"step {step:,} · {fmt.percent(value)}"
+        return text + (f" · {memory:.1f} GB" if np.isfinite(memory) else "")
+
+    def empty_message(self) -> str | None:
+        if not len(self.series):
+            return "Waiting for the first metrics…"
+        if not np.isfinite(self.series.column("gpu_utilization")).any():
+            return self.NO_GPU
+        return None
+
+
+class ThroughputChart(MetricChart):
+    """Tokens per second."""
+
+    title = "Throughput"
+
+    def __init__(self, series: MetricSeries, parent: QWidget | None = None) -> None:
+        self.curve = make_curve(1.6)
+        super().__init__(series, parent)
+        self.plot_item.addItem(self.curve)
+        # The mean of each pixel's points: a readable line where "peak" would draw a solid band of
+        # noise, and a quarter of the drawing time on a million points.
+        self.curve.setDownsampling(auto=True, method="mean")
+
+    def color_curves(self, colours: theme.ChartColors) -> None:
+        self.curve.setPen(pg.mkPen(colours.throughput, width=1.6))
+
+    def draw(self, steps: np.ndarray, *, full: bool) -> None:
+        self.curve.setData(steps, self.series.column("throughput"))
+
+    def fit_y(self) -> None:
+        values = self.series.column("throughput")
+        finite = values[np.isfinite(values)]
+        if len(finite):  # from zero: a 0.5 % wobble should not fill the chart
+            self.plot_item.setYRange(0, float(finite.max()) * 1.15 or 1.0, padding=0)
+
+    def value_at(self, index: int) -> float:
+        return float(self.series.column("throughput")[index])
+
+    def readout_text(self, step: int, value: float) -> str:
+        return f"step {step:,} · {fmt.throughput(value)}"
+
+    def empty_message(self) -> str | None:
+        if not len(self.series):
+            return "Waiting for the first metrics…"
+        if not np.isfinite(self.series.column("throughput")).any():
+            return "No throughput reported"
+        return None

@@ -1,0 +1,1 @@
+"""The app's dialogs: add a dataset, create a job, edit the settings."""

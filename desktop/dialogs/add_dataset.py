@@ -1,0 +1,99 @@
+"""Add a dataset: a JSON Lines file of prompt/completion pairs, its name and bucket."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.records import BUCKETS, DEFAULT_BUCKET, Dataset
+from desktop.dialogs.form import FormDialog
+from desktop.session import Session
+
+
+class AddDatasetDialog(FormDialog):
+    """Signals:
+    dataset_added(Dataset): the dataset was checked, stored and recorded.
+    """
+
+    dataset_added = Signal(object)
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__("Add dataset", parent)
+        self.session = session
+        self.file_edit = QLineEdit(placeholderText='a .jsonl file, one {"prompt", "completion"} per line')
+        self.file_edit.textChanged.connect(self._file_changed)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        file_row = QHBoxLayout()
+        file_row.addWidget(self.file_edit, 1)
+        file_row.addWidget(browse)
+        self.name_edit = QLineEdit(placeholderText="defaults to the file name")
+        self.bucket_combo = QComboBox()
+        self.bucket_combo.addItems(BUCKETS)
+        self.bucket_combo.setCurrentText(DEFAULT_BUCKET)
+        form = QFormLayout()
+        form.addRow("File", file_row)
+        form.addRow("Name", self.name_edit)
+        form.addRow("Bucket", self.bucket_combo)
+        hint = QLabel("Each line is checked; a bad line is reported by its number.", objectName="Muted")
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(hint)
+        layout.addWidget(self.error)
+        layout.addWidget(self.buttons)
+        self.set_ok_text("Add dataset")
+        self.resize(560, self.sizeHint().height())
+
+    def _browse(self) -> None:
+        dialog = QFileDialog(
+            self, "Choose a dataset", str(Path.home()), "JSON Lines (*.jsonl *.json);;All files (*)"
+        )
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.fileSelected.connect(self.file_edit.setText)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
+    def _file_changed(self, text: str) -> None:
+        self.name_edit.setPlaceholderText(Path(text).stem if text.strip() else "defaults to the file name")
+        self.show_error("")
+
+    def validate(self) -> str | None:
+        text = self.file_edit.text().strip()
+        if not text:
+            return "Choose the dataset file."
+        path = Path(text).expanduser()
+        if not path.is_file():
+            return f"There is no file at {path}."
+        return None
+
+    def submit(self) -> None:
+        problem = self.validate()
+        if problem:
+            self.show_error(problem)
+            return
+        self.show_error("")
+        self.set_busy(True, "Adding…")
+        self.session.add_dataset(
+            file=Path(self.file_edit.text().strip()).expanduser(),
+            name=self.name_edit.text().strip() or None,
+            bucket=self.bucket_combo.currentText(),
+            on_done=self._added,
+            on_error=self.failed,
+        )
+
+    def _added(self, dataset: Dataset) -> None:
+        self.set_busy(False)
+        self.dataset_added.emit(dataset)
+        self.accept()

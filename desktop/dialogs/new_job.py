@@ -1,0 +1,150 @@
+"""New job: dataset, name, hyperparameters and GPUs, with the cost estimate following each edit."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.records import Dataset, Job
+from desktop import formatting as fmt
+from desktop.dialogs.form import FormDialog
+from desktop.session import Session
+
+
+def _spin(low: int, high: int, value: int) -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(low, high)
+    spin.setValue(value)
+    return spin
+
+
+class NewJobDialog(FormDialog):
+    """Signals:
+    job_created(Job): the job was recorded as queued (the scheduler submits it).
+    """
+
+    job_created = Signal(object)
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__("New training job", parent)
+        self.session = session
+        self.dataset_combo = QComboBox()
+        self.dataset_combo.setMinimumWidth(280)
+        self.dataset_combo.setPlaceholderText("Loading datasets…")
+        self.name_edit = QLineEdit(placeholderText="defaults to “dataset · rank · epochs”")
+        self.epochs = _spin(1, 1000, 3)
+        self.learning_rate = QLineEdit("2e-4")
+        self.rank = _spin(1, 512, 8)
+        self.alpha = _spin(1, 4096, 16)
+        self.batch_size = _spin(1, 4096, 8)
+        self.gpu_type = QComboBox()
+        rates = session.settings.gpu_rates
+        for name in sorted(rates, key=lambda n: (rates[n], n)):
+            self.gpu_type.addItem(f"{name}  ({fmt.money(rates[name])}/h)", name)
+        self.gpu_type.setCurrentIndex(self.gpu_type.findData(session.default_gpu_type()))
+        self.gpu_count = _spin(1, 64, 1)
+        self.hours = QDoubleSpinBox(decimals=1, minimum=0.1, maximum=10_000, value=1.0, suffix=" h")
+        self.estimate = QLabel(objectName="MonitorTitle")
+        self._build()
+        for signal in (
+            self.gpu_type.currentIndexChanged,
+            self.gpu_count.valueChanged,
+            self.hours.valueChanged,
+        ):
+            signal.connect(self.update_estimate)
+        self.learning_rate.textChanged.connect(lambda _text: self.show_error(""))
+        # alpha follows 2 × rank, the usual choice, until the user sets it
+        self._alpha_set = False
+        self.alpha.editingFinished.connect(lambda: setattr(self, "_alpha_set", True))
+        self.rank.valueChanged.connect(lambda rank: self._alpha_set or self.alpha.setValue(2 * rank))
+        self.update_estimate()
+        self.set_ok_text("Create job")
+        session.list_datasets(on_done=self.set_datasets, on_error=self.failed)
+
+    def _build(self) -> None:
+        form = QFormLayout()
+        form.addRow("Dataset", self.dataset_combo)
+        form.addRow("Name", self.name_edit)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Learning rate", self.learning_rate)
+        form.addRow("LoRA rank", self.rank)
+        form.addRow("LoRA alpha", self.alpha)
+        form.addRow("Batch size", self.batch_size)
+        form.addRow("GPU type", self.gpu_type)
+        form.addRow("GPU count", self.gpu_count)
+        form.addRow("Expected run time", self.hours)
+        form.addRow("Estimated cost", self.estimate)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.error)
+        layout.addWidget(self.buttons)
+
+    def set_datasets(self, datasets: list[Dataset]) -> None:
+        self.dataset_combo.clear()
+        for dataset in sorted(datasets, key=lambda d: fmt.utc(d.created_at), reverse=True):
+            self.dataset_combo.addItem(f"{dataset.name}  ({dataset.total_pairs:,} pairs)", dataset.id)
+        if not datasets:
+            self.dataset_combo.setPlaceholderText("No datasets yet")
+            self.show_error("Add a dataset first (Datasets → Add dataset).")
+        self.dataset_combo.setCurrentIndex(0 if datasets else -1)
+
+    def select_dataset(self, dataset_id: str) -> None:
+        index = self.dataset_combo.findData(dataset_id)
+        if index >= 0:
+            self.dataset_combo.setCurrentIndex(index)
+
+    def update_estimate(self) -> None:
+        gpu_type = self.gpu_type.currentData()
+        hourly = self.session.estimate_cost(gpu_type=gpu_type, gpu_count=self.gpu_count.value(), hours=1.0)
+        total = self.session.estimate_cost(
+            gpu_type=gpu_type, gpu_count=self.gpu_count.value(), hours=self.hours.value()
+        )
+        self.estimate.setText(f"{fmt.money(total)}  ({fmt.money(hourly)}/h)")
+
+    def parameters(self) -> dict[str, object]:
+        """The create_job arguments, or ValueError with a message naming the field."""
+        if self.dataset_combo.currentIndex() < 0:
+            raise ValueError("Choose a dataset (add one first if the list is empty).")
+        try:
+            rate = float(self.learning_rate.text().strip())
+        except ValueError:
+            raise ValueError("Learning rate must be a number, e.g. 2e-4.") from None
+        if not (math.isfinite(rate) and 0 < rate < 1):
+            raise ValueError("Learning rate must be greater than 0 and less than 1.")
+        return {
+            "dataset_id": self.dataset_combo.currentData(),
+            "name": self.name_edit.text().strip() or None,
+            "epochs": self.epochs.value(),
+            "learning_rate": rate,
+            "lora_rank": self.rank.value(),
+            "lora_alpha": self.alpha.value(),
+            "batch_size": self.batch_size.value(),
+            "gpu_type": self.gpu_type.currentData(),
+            "gpu_count": self.gpu_count.value(),
+        }
+
+    def submit(self) -> None:
+        try:
+            params = self.parameters()
+        except ValueError as exc:
+            self.show_error(str(exc))
+            return
+        self.show_error("")
+        self.set_busy(True, "Creating…")
+        self.session.create_job(on_done=self._created, on_error=self.failed, **params)
+
+    def _created(self, job: Job) -> None:
+        self.set_busy(False)
+        self.job_created.emit(job)
+        self.accept()

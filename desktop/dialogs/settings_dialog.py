@@ -1,0 +1,193 @@
+"""Settings: database, cluster, API token, poll interval, user, tray behaviour.
+
+The token goes to the OS keyring (service `loradesk`, user = cluster URL) and never into
+settings.toml; the other fields are written there. A field whose environment variable is set
+says so, since the variable wins over the file.
+"""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.config import CLUSTER_BACKENDS, ConfigError, Settings, save_settings, validate
+from core.secrets import TOKEN_ENV, SecretStoreError, get_cluster_token, set_cluster_token
+from core.workspace import Workspace
+from desktop.dialogs.form import FormDialog
+from desktop.operations import Runner, describe
+
+_ENV = {
+    "database_url": "LORADESK_DATABASE_URL",
+    "cluster": "LORADESK_CLUSTER",
+    "cluster_url": "LORADESK_CLUSTER_URL",
+    "poll_interval": "LORADESK_POLL_INTERVAL",
+    "user": "LORADESK_USER",
+}
+
+
+def check_database(settings: Settings) -> str:
+    """Connect without migrating; the answer for the "Test connection" button."""
+    ws = Workspace.open(settings, migrate=False)
+    ws.close()
+    return "Connected."
+
+
+def store(settings: Settings, token: str) -> Settings:
+    """Write settings.toml and, when a token was typed, put it in the keyring (worker thread)."""
+    if token and settings.cluster_url:
+        try:
+            set_cluster_token(settings.cluster_url, token)
+        except SecretStoreError as exc:
+            raise ConfigError(str(exc)) from None
+    save_settings(settings)
+    return settings
+
+
+class SettingsDialog(FormDialog):
+    """Signals:
+    saved(Settings): the settings were written (and the token stored); the app reopens with them.
+    """
+
+    saved = Signal(object)
+
+    def __init__(
+        self, settings: Settings, runner: Runner, *, reason: str | None = None, parent: QWidget | None = None
+    ) -> None:
+        super().__init__("Settings", parent)
+        self.settings = settings
+        self.runner = runner
+        self.database_url = QLineEdit(settings.database_url)
+        self.test_button = QPushButton("Test connection")
+        self.test_button.clicked.connect(self.test_connection)
+        self.test_result = QLabel(objectName="Muted", wordWrap=True)
+        self.test_result.hide()
+        self.cluster = QComboBox()
+        self.cluster.addItems(CLUSTER_BACKENDS)
+        self.cluster.setCurrentText(settings.cluster)
+        self.cluster_url = QLineEdit(
+            settings.cluster_url or "", placeholderText="https://gpu.example.com/api"
+        )
+        self.token = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
+        self.token.setPlaceholderText("kept in the OS keyring")
+        self.poll_interval = QDoubleSpinBox(decimals=1, minimum=0.5, maximum=3600, suffix=" s")
+        self.poll_interval.setValue(settings.poll_interval)
+        self.user = QLineEdit(settings.user)
+        self.keep_in_tray = QCheckBox("Keep running in the tray when the window is closed")
+        self.keep_in_tray.setChecked(settings.keep_in_tray)
+        self.cluster.currentTextChanged.connect(self._cluster_changed)
+        self._build(reason)
+        self._cluster_changed(settings.cluster)
+        self.set_ok_text("Save")
+        self.resize(620, self.sizeHint().height())
+        if settings.cluster_url:
+            runner.run(
+                get_cluster_token, settings.cluster_url, on_done=self._token_known, on_error=lambda e: None
+            )
+
+    def _build(self, reason: str | None) -> None:
+        layout = QVBoxLayout(self)
+        if reason:
+            problem = QLabel(f"Loradesk could not open its database:\n{reason}", objectName="FieldError")
+            problem.setWordWrap(True)
+            layout.addWidget(problem)
+        database = QHBoxLayout()
+        database.addWidget(self.database_url, 1)
+        database.addWidget(self.test_button)
+        form = QFormLayout()
+        form.addRow("Database URL", self._with_env_note(database, "database_url"))
+        form.addRow("", self.test_result)
+        form.addRow("Cluster backend", self._with_env_note(self.cluster, "cluster"))
+        form.addRow("Cluster URL", self._with_env_note(self.cluster_url, "cluster_url"))
+        form.addRow("API token", self.token)
+        form.addRow("Poll interval", self._with_env_note(self.poll_interval, "poll_interval"))
+        form.addRow("User", self._with_env_note(self.user, "user"))
+        form.addRow("", self.keep_in_tray)
+        form.addRow("Home", QLabel(str(self.settings.home), objectName="Muted"))
+        layout.addLayout(form)
+        layout.addWidget(self.error)
+        layout.addWidget(self.buttons)
+
+    def _with_env_note(self, field: QWidget | QHBoxLayout, name: str) -> QWidget:
+        box = QWidget()
+        column = QVBoxLayout(box)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        if isinstance(field, QHBoxLayout):
+            column.addLayout(field)
+        else:
+            column.addWidget(field)
+        if os.environ.get(_ENV[name]):
+            column.addWidget(QLabel(f"{_ENV[name]} is set and wins over this value", objectName="Muted"))
+        return box
+
+    def _cluster_changed(self, backend: str) -> None:
+        remote = backend == "http"
+        self.cluster_url.setEnabled(remote)
+        self.token.setEnabled(remote)
+
+    def _token_known(self, token: str | None) -> None:
+        if os.environ.get(TOKEN_ENV):
+            self.token.setPlaceholderText(f"{TOKEN_ENV} is set and is used")
+        elif token:
+            self.token.setPlaceholderText("a token is stored in the keyring; type to replace it")
+
+    def edited(self) -> Settings:
+        """The settings as edited; ConfigError names a field Loradesk cannot use."""
+        url = self.database_url.text().strip()
+        if not url:
+            raise ConfigError("database URL must not be empty")
+        settings = self.settings.with_changes(
+            database_url=url,
+            cluster=self.cluster.currentText(),
+            cluster_url=self.cluster_url.text().strip() or None,
+            poll_interval=float(self.poll_interval.value()),
+            user=self.user.text().strip(),
+            keep_in_tray=self.keep_in_tray.isChecked(),
+        )
+        validate(settings)
+        return settings
+
+    def test_connection(self) -> None:
+        try:
+            settings = self.edited()
+        except ConfigError as exc:
+            self.show_error(str(exc))
+            return
+        self.test_button.setEnabled(False)
+        self.test_result.setText("Connecting…")
+        self.test_result.show()
+        self.runner.run(check_database, settings, on_done=self._tested, on_error=self._tested)
+
+    def _tested(self, result: str | BaseException) -> None:
+        self.test_button.setEnabled(True)
+        self.test_result.setText(result if isinstance(result, str) else f"Failed: {describe(result)}")
+
+    def submit(self) -> None:
+        try:
+            settings = self.edited()
+        except ConfigError as exc:
+            self.show_error(str(exc))
+            return
+        self.show_error("")
+        self.set_busy(True, "Saving…")
+        token = self.token.text().strip() if settings.cluster == "http" else ""
+        self.runner.run(store, settings, token, on_done=self._stored, on_error=self.failed)
+
+    def _stored(self, settings: Settings) -> None:
+        self.set_busy(False)
+        self.token.clear()
+        self.saved.emit(settings)
+        self.accept()

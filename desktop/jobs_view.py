@@ -1,0 +1,206 @@
+"""The job table on screen: status badges, progress bars, and a view that keeps its place.
+
+Pairs with `core/jobs.py`. The view reports the selected job by id; rows inserted above the
+viewport do not push what the user is looking at out of sight.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPainter, QPalette
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableView,
+    QWidget,
+)
+
+from core.records import Job
+from desktop import theme
+from desktop.jobs_model import JOB_ROLE, Column, JobFilterProxy, JobTableModel
+
+ROW_HEIGHT = 30
+_WIDTHS = {
+    Column.NAME: 220,
+    Column.STATUS: 112,
+    Column.PROGRESS: 130,
+    Column.LOSS: 80,
+    Column.THROUGHPUT: 110,
+    Column.GPU: 120,
+    Column.COST: 80,
+    Column.ELAPSED: 84,
+    Column.ETA: 84,
+    Column.CREATED: 120,
+}
+
+
+class RowDelegate(QStyledItemDelegate):
+    """Plain cells without the focus frame: the whole row is what is selected."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        super().initStyleOption(option, index)
+        option.state &= ~QStyle.StateFlag.State_HasFocus
+
+
+class StatusBadgeDelegate(QStyledItemDelegate):
+    """A rounded badge in the status's colour."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        _paint_background(painter, option)
+        job: Job | None = index.data(JOB_ROLE)
+        if job is None:
+            return
+        text = index.data()
+        colour = theme.current().status_color(job.status)
+        font = option.font
+        font.setPointSizeF(font.pointSizeF() * 0.9)
+        font.setWeight(font.Weight.DemiBold)
+        painter.save()
+        painter.setFont(font)
+        width = painter.fontMetrics().horizontalAdvance(text) + 18
+        height = min(20, option.rect.height() - 8)
+        rect = QRectF(option.rect.left() + 6, option.rect.center().y() - height / 2 + 1, width, height)
+        fill = QColor(colour)
+        fill.setAlpha(40)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(fill)
+        painter.drawRoundedRect(rect, height / 2, height / 2)
+        painter.setPen(colour)
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+        painter.restore()
+
+
+class ProgressDelegate(QStyledItemDelegate):
+    """A thin bar with the percentage beside it."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        _paint_background(painter, option)
+        job: Job | None = index.data(JOB_ROLE)
+        if job is None:
+            return
+        palette = option.palette
+        rect = option.rect.adjusted(8, 0, -8, 0)
+        text_width = 40
+        bar = QRectF(rect.left(), rect.center().y() - 2.5, rect.width() - text_width - 6, 6)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(palette.color(QPalette.ColorRole.Midlight))
+        painter.drawRoundedRect(bar, 3, 3)
+        fraction = max(0.0, min(1.0, job.progress / 100.0))
+        if fraction > 0:
+            done = QRectF(bar.left(), bar.top(), max(6.0, bar.width() * fraction), bar.height())
+            painter.setBrush(theme.current().status_color(job.status))
+            painter.drawRoundedRect(done, 3, 3)
+        painter.setPen(palette.color(QPalette.ColorRole.Text))
+        text_rect = QRectF(rect.right() - text_width, rect.top(), text_width, rect.height())
+        painter.drawText(text_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, index.data())
+        painter.restore()
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+        return QSize(_WIDTHS[Column.PROGRESS], ROW_HEIGHT)
+
+
+def _paint_background(painter: QPainter, option: QStyleOptionViewItem) -> None:
+    style = option.widget.style() if option.widget else None
+    if style is not None:
+        opt = QStyleOptionViewItem(option)
+        opt.text = ""
+        opt.state &= ~QStyle.StateFlag.State_HasFocus
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, option.widget)
+
+
+class JobTableView(QTableView):
+    """The table of jobs.
+
+    Signals:
+        job_selected(str): the id of the job the user selected ("" when none is).
+    """
+
+    job_selected = Signal(str)
+
+    def __init__(self, model: JobTableModel, proxy: JobFilterProxy, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("JobTable")
+        self._model, self._proxy = model, proxy
+        proxy.setSourceModel(model)
+        self.setModel(proxy)
+        self._setup_look()
+        self.setItemDelegate(RowDelegate(self))
+        self.setItemDelegateForColumn(Column.STATUS, StatusBadgeDelegate(self))
+        self.setItemDelegateForColumn(Column.PROGRESS, ProgressDelegate(self))
+        self.horizontalHeader().setSortIndicator(model.sort_column, model.sort_order)
+        self.setSortingEnabled(True)  # sorts by the indicator set just above
+        self.selectionModel().currentRowChanged.connect(self._current_changed)
+        self._anchor: QPersistentModelIndex | None = None
+        proxy.rowsAboutToBeInserted.connect(self._remember_top_row)
+        proxy.rowsInserted.connect(self._restore_top_row)
+        self._ticker = QTimer(self, interval=1000, timeout=self._tick)
+        self._ticker.start()
+
+    def _setup_look(self) -> None:
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setAlternatingRowColors(True)
+        self.setShowGrid(False)
+        self.setWordWrap(False)
+        self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        vertical = self.verticalHeader()
+        vertical.setVisible(False)
+        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # no measuring 100,000 rows
+        vertical.setDefaultSectionSize(ROW_HEIGHT)
+        header = self.horizontalHeader()
+        header.setHighlightSections(False)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        for column, width in _WIDTHS.items():
+            header.resizeSection(column, width)
+        header.setSectionResizeMode(Column.NAME, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(60)
+
+    def _tick(self) -> None:
+        """Elapsed and ETA are computed when painted: repainting their visible cells moves them on.
+
+        (A `dataChanged` per running job would cost a second per 100,000 jobs.)
+        """
+        viewport = self.viewport()
+        for column in (Column.ELAPSED, Column.ETA):
+            left = self.columnViewportPosition(column)
+            if left >= 0:
+                viewport.update(QRect(left, 0, self.columnWidth(column), viewport.height()))
+
+    def selected_job_id(self) -> str | None:
+        index = self.selectionModel().currentIndex()
+        if not index.isValid() or not self.selectionModel().isRowSelected(index.row(), QModelIndex()):
+            return None
+        job: Job | None = index.data(JOB_ROLE)
+        return job.id if job else None
+
+    def select_job(self, job_id: str) -> bool:
+        """Select the job's row and scroll to it; False when it is not in the (filtered) table."""
+        index = self._proxy.index_of(job_id)
+        if not index.isValid():
+            return False
+        flags = self.selectionModel().SelectionFlag
+        self.selectionModel().setCurrentIndex(index, flags.ClearAndSelect | flags.Rows)
+        self.scrollTo(index)
+        return True
+
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        job: Job | None = current.data(JOB_ROLE) if current.isValid() else None
+        self.job_selected.emit(job.id if job else "")
+
+    def _remember_top_row(self, _parent: Any, first: int, _last: int) -> None:
+        top = self.indexAt(self.viewport().rect().topLeft())
+        # At the very top the user wants to see new jobs arrive; further down, keep their place.
+        self._anchor = QPersistentModelIndex(top) if top.isValid() and top.row() > 0 else None
+
+    def _restore_top_row(self, *_args: Any) -> None:
+        if self._anchor is not None and self._anchor.isValid():
+            self.scrollTo(QModelIndex(self._anchor), QAbstractItemView.ScrollHint.PositionAtTop)
+        self._anchor = None

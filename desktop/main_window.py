@@ -1,0 +1,402 @@
+"""The main window: toolbar, job table, monitor, notifications dock, status bar, shortcuts.
+
+It is shown before the database is open (`attach` comes later), so the first window appears at
+once. Every change reaches it as a record: events from this process, polls for other processes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QSizePolicy,
+    QSplitter,
+    QToolBar,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.records import Job, JobDetail, JobStatus, MetricPoint, Notification
+from desktop import theme
+from desktop.banner import Banner
+from desktop.dialogs.add_dataset import AddDatasetDialog
+from desktop.dialogs.new_job import NewJobDialog
+from desktop.jobs_model import JobFilterProxy, JobTableModel
+from desktop.jobs_view import JobTableView
+from desktop.live_updates import LiveUpdates
+from desktop.metric_series import MetricSeries
+from desktop.monitor import JobMonitor
+from desktop.notifications_panel import NotificationsPanel, Notifier
+from desktop.operations import describe
+from desktop.session import Session
+
+_FILTERS = [
+    ("All statuses", None),
+    ("Active", {JobStatus.QUEUED, JobStatus.INITIALIZING, JobStatus.RUNNING}),
+    *[(status.value.capitalize(), {status}) for status in JobStatus],
+]
+
+
+class MainWindow(QMainWindow):
+    """Signals:
+    loaded(): the first jobs and notifications are on screen.
+    detail_shown(str): the selected job's points are loaded and drawn.
+    settings_requested(): the user asked for the settings dialog.
+    quit_requested(): the window was closed for good (not hidden to the tray).
+    """
+
+    loaded = Signal()
+    detail_shown = Signal(str)
+    settings_requested = Signal()
+    quit_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Loradesk")
+        self.setWindowIcon(theme.app_icon())
+        self.session: Session | None = None
+        self.live: LiveUpdates | None = None
+        self.notifier: Notifier | None = None
+        self.keep_in_tray = False
+        self.quitting = False
+        self._pending_loads: set[str] = set()
+        self._loaded_jobs: list[Job] = []
+        self._notes: list[Notification] = []
+        self.model = JobTableModel(self)
+        self.proxy = JobFilterProxy(self)
+        self.table = JobTableView(self.model, self.proxy)
+        self.monitor = JobMonitor()
+        self.banner = Banner()
+        self.panel = NotificationsPanel()
+        self._build()
+        self._build_actions()
+        self.table.job_selected.connect(self._job_selected)
+        self.monitor.cancel_confirmed.connect(self._cancel)
+        self.monitor.export_requested.connect(self._export_csv)
+        self.monitor.message.connect(lambda text: self.banner.show_message(text))
+        self.panel.unread_changed.connect(self._unread_changed)
+        self.panel.job_activated.connect(self.select_job)
+        QTimer(self, interval=1000, timeout=self.monitor.tick).start()
+
+    # -- layout ----------------------------------------------------------------------------------
+    def _build(self) -> None:
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.table)
+        splitter.addWidget(self.monitor)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 5)
+        splitter.setSizes([230, 520])  # six rows of jobs above the monitor at 1280×800
+        splitter.setChildrenCollapsible(False)
+        self.table.setMinimumHeight(120)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(8, 0, 8, 4)
+        layout.setSpacing(6)
+        layout.addWidget(self.banner)
+        layout.addWidget(splitter, 1)
+        self.setCentralWidget(central)
+        self.dock = QDockWidget("Notifications", self)
+        self.dock.setObjectName("NotificationsDock")
+        self.dock.setWidget(self.panel)
+        self.dock.setMinimumWidth(300)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+        self.dock.hide()
+        self.state_label = QLabel("Opening the database…")
+        self.where_label = QLabel(objectName="Muted")
+        self.pause_button = QToolButton(text="Pause", checkable=True, autoRaise=True)
+        self.pause_button.setToolTip("Pause or resume the embedded scheduler")
+        self.pause_button.toggled.connect(self.set_scheduler_paused)
+        self.pause_button.setVisible(False)
+        self.statusBar().addWidget(self.state_label, 1)
+        self.statusBar().addPermanentWidget(self.where_label)
+        self.statusBar().addPermanentWidget(self.pause_button)
+
+    def _build_actions(self) -> None:
+        bar = QToolBar("Main", objectName="MainToolBar", movable=False)
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.addToolBar(bar)
+        self.new_job_action = self._action(bar, "New job", "add", QKeySequence.StandardKey.New, self.new_job)
+        self.add_dataset_action = self._action(bar, "Add dataset", "dataset", None, self.add_dataset)
+        self.refresh_action = self._action(bar, "Refresh", "refresh", QKeySequence("F5"), self.refresh)
+        bar.addSeparator()
+        self.search = QLineEdit(placeholderText="Search jobs (Ctrl+F)", clearButtonEnabled=True)
+        self.search.addAction(theme.icon("search"), QLineEdit.ActionPosition.LeadingPosition)
+        self.search.setMaximumWidth(280)
+        self.search_timer = QTimer(self, singleShot=True, interval=150)
+        self.search_timer.timeout.connect(lambda: self.proxy.set_text(self.search.text()))
+        self.search.textChanged.connect(lambda _text: self.search_timer.start())
+        bar.addWidget(self.search)
+        self.status_filter = QComboBox()
+        for label, statuses in _FILTERS:
+            self.status_filter.addItem(label, statuses)
+        self.status_filter.currentIndexChanged.connect(
+            lambda _i: self.proxy.set_statuses(self.status_filter.currentData())
+        )
+        bar.addWidget(self.status_filter)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        bar.addWidget(spacer)
+        self.notifications_action = self._action(
+            bar, "Notifications", "bell", None, self.toggle_notifications
+        )
+        self._action(
+            bar, "Settings", "settings", QKeySequence.StandardKey.Preferences, self.settings_requested.emit
+        )
+        find = QAction("Find", self, shortcut=QKeySequence.StandardKey.Find)
+        find.triggered.connect(self.focus_search)
+        self.addAction(find)
+        self.cancel_action = QAction("Cancel job", self, shortcut=QKeySequence(Qt.Key.Key_Delete))
+        self.cancel_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.cancel_action.triggered.connect(self.monitor.request_cancel)
+        for widget in (self.table, self.monitor):  # not in the search field, where Del edits text
+            widget.addAction(self.cancel_action)
+        for action in (self.new_job_action, self.add_dataset_action, self.refresh_action):
+            action.setEnabled(False)
+
+    def _action(self, bar: QToolBar, text: str, icon: str, key: object, slot: object) -> QAction:
+        action = QAction(theme.icon(icon), text, self)
+        if key is not None:
+            action.setShortcut(key)  # type: ignore[arg-type]
+            action.setToolTip(
+                f"{text} ({action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)})"
+            )
+        action.triggered.connect(slot)  # type: ignore[arg-type]
+        bar.addAction(action)
+        return action
+
+    # -- the workspace ---------------------------------------------------------------------------
+    def attach(self, session: Session, *, live: bool = True) -> None:
+        """Show this workspace's jobs and follow its changes."""
+        self.session = session
+        events = session.events
+        events.jobs_updated.connect(self.apply_jobs)
+        events.metrics_appended.connect(self.apply_metrics)
+        events.notification_created.connect(lambda note: self.apply_notifications([note]))
+        self.live = LiveUpdates(session, self) if live else None
+        if self.live is not None:
+            self.live.jobs_changed.connect(self.apply_jobs)
+            self.live.metrics_polled.connect(self.apply_metrics)
+            self.live.notifications_found.connect(self.apply_notifications)
+        settings = session.settings
+        self.keep_in_tray = settings.keep_in_tray
+        self.where_label.setText(
+            f"{settings.user} · {_short_url(settings.database_url)} · {settings.cluster}"
+        )
+        self.show_scheduler_state()
+        for action in (self.new_job_action, self.add_dataset_action, self.refresh_action):
+            action.setEnabled(True)
+        self._load()
+
+    def detach(self) -> Session | None:
+        """Stop following the workspace (before the settings reopen another one)."""
+        session, self.session = self.session, None
+        if self.live is not None:
+            self.live.stop()
+            self.live.deleteLater()
+            self.live = None
+        if session is not None:
+            for signal in (
+                session.events.jobs_updated,
+                session.events.metrics_appended,
+                session.events.notification_created,
+            ):
+                signal.disconnect()
+        self.model.set_jobs([])
+        self.monitor.clear()
+        self.state_label.setText("Opening the database…")
+        return session
+
+    def _load(self) -> None:
+        assert self.session is not None
+        self._pending_loads = {"jobs", "notifications"}
+        self.session.list_jobs(on_done=self._jobs_loaded, on_error=self._load_failed)
+        self.session.list_notifications(on_done=self._notes_loaded, on_error=self._load_failed)
+
+    def _jobs_loaded(self, jobs: list[Job]) -> None:
+        selected = self.table.selected_job_id()
+        self.model.set_jobs(jobs)
+        self._loaded_jobs = jobs
+        if selected:
+            self.table.select_job(selected)  # reloads the monitor through the selection signal
+        self._load_done("jobs")
+
+    def _notes_loaded(self, notes: list[Notification]) -> None:
+        self.panel.set_notifications(notes)
+        self._notes = notes
+        self._load_done("notifications")
+
+    def _load_done(self, what: str) -> None:
+        self._pending_loads.discard(what)
+        if self._pending_loads:
+            return
+        if self.live is not None and not self.live.active:
+            self.live.start(jobs=self._loaded_jobs, notifications=self._notes)
+        self._loaded_jobs, self._notes = [], []
+        self.loaded.emit()
+
+    def _load_failed(self, error: BaseException) -> None:
+        self.banner.show_message(f"Could not load: {describe(error)}", kind="error", sticky=True)
+
+    # -- changes ---------------------------------------------------------------------------------
+    def apply_jobs(self, jobs: list[Job]) -> None:
+        self.model.apply_jobs(jobs)
+        shown = self.monitor.job
+        if shown is not None:
+            latest = self.model.job(shown.id)
+            if latest is not None and latest is not shown:
+                self.monitor.update_job(latest)
+
+    def apply_metrics(self, job_id: str, points: tuple[MetricPoint, ...] | list[MetricPoint]) -> None:
+        self.monitor.append_metrics(job_id, points)
+
+    def apply_notifications(self, notes: list[Notification]) -> None:
+        for note in self.panel.add(notes):
+            if self.notifier is not None:
+                self.notifier.announce(note)
+
+    # -- selection -------------------------------------------------------------------------------
+    def select_job(self, job_id: str) -> bool:
+        return self.table.select_job(job_id)
+
+    def _job_selected(self, job_id: str) -> None:
+        job = self.model.job(job_id) if job_id else None
+        if job is None or self.session is None:
+            self.monitor.clear()
+            if self.live is not None:
+                self.live.watch(None)
+            return
+        self.monitor.show_job(job)
+        if self.live is not None:
+            self.live.watch(None)  # until the first load says where the points end
+        self.session.get_job(job_id=job_id, on_done=self._detail_loaded, on_error=self._load_failed)
+
+    def _detail_loaded(self, detail: JobDetail) -> None:
+        if self.table.selected_job_id() != detail.job.id:
+            return  # the user moved on while it loaded
+        self.model.apply_jobs([detail.job])
+        self.monitor.show_detail(detail)
+        if self.live is not None:
+            self.live.watch(detail.job.id, lambda: self.monitor.series.last_step)
+        self.detail_shown.emit(detail.job.id)
+
+    # -- actions ---------------------------------------------------------------------------------
+    def new_job(self) -> None:
+        if self.session is None:
+            return
+        dialog = NewJobDialog(self.session, self)
+        dialog.job_created.connect(self._job_created)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
+    def _job_created(self, job: Job) -> None:
+        self.model.apply_jobs([job])
+        self.proxy.set_text("")
+        self.search.clear()
+        self.select_job(job.id)
+        self.banner.show_message(f"Queued “{job.name}”; the scheduler submits it now.")
+
+    def add_dataset(self) -> None:
+        if self.session is None:
+            return
+        dialog = AddDatasetDialog(self.session, self)
+        dialog.dataset_added.connect(
+            lambda ds: self.banner.show_message(f"Added dataset “{ds.name}” with {ds.total_pairs:,} pairs.")
+        )
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
+    def refresh(self) -> None:
+        if self.session is None:
+            return
+        if self.session.scheduler is not None:
+            self.session.scheduler.wake()
+        self._load()
+
+    def focus_search(self) -> None:
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.selectAll()
+
+    def toggle_notifications(self) -> None:
+        self.dock.setVisible(not self.dock.isVisible())
+
+    def _unread_changed(self, count: int) -> None:
+        self.notifications_action.setText(f"Notifications ({count})" if count else "Notifications")
+
+    def _cancel(self, job_id: str) -> None:
+        if self.session is None:
+            return
+        self.session.cancel_job(
+            job_id=job_id, on_done=self._cancelled, on_error=lambda error: self._cancel_failed(job_id, error)
+        )
+
+    def _cancelled(self, job: Job) -> None:
+        self.apply_jobs([job])
+        if job.is_cancelling:
+            self.banner.show_message(
+                f"Cancel of “{job.name}” requested; the cluster could not be reached, retrying each cycle.",
+                kind="warning",
+            )
+
+    def _cancel_failed(self, job_id: str, error: BaseException) -> None:
+        self.banner.show_message(f"Could not cancel: {describe(error)}", kind="error")
+        self.monitor.cancel_failed(job_id)
+
+    def _export_csv(self, series: MetricSeries, path: Path) -> None:
+        if self.session is None:
+            return
+        self.session.runner.run(
+            series.write_csv,
+            path,
+            on_done=lambda rows: self.banner.show_message(f"Wrote {rows:,} points to {path}"),
+            on_error=lambda error: self.banner.show_message(
+                f"Could not export: {describe(error)}", kind="error"
+            ),
+        )
+
+    # -- scheduler -------------------------------------------------------------------------------
+    def set_scheduler_paused(self, paused: bool) -> None:
+        scheduler = self.session.scheduler if self.session else None
+        if scheduler is not None and scheduler.paused != paused:
+            scheduler.pause() if paused else scheduler.resume()
+        self.show_scheduler_state()
+
+    def show_scheduler_state(self) -> None:
+        scheduler = self.session.scheduler if self.session else None
+        if scheduler is None:
+            text = "Scheduler off"
+        elif scheduler.paused:
+            text = "Scheduler paused"
+        else:
+            text = f"Scheduler running · every {self.session.settings.poll_interval:g} s"  # type: ignore[union-attr]
+        self.state_label.setText(text)
+        self.pause_button.setVisible(scheduler is not None)
+        self.pause_button.blockSignals(True)
+        self.pause_button.setChecked(bool(scheduler and scheduler.paused))
+        self.pause_button.setText("Resume" if scheduler and scheduler.paused else "Pause")
+        self.pause_button.blockSignals(False)
+
+    # -- closing ---------------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.quitting and self.keep_in_tray and self.notifier is not None and self.notifier.uses_tray:
+            event.ignore()
+            self.hide()
+            return
+        event.accept()
+        self.quit_requested.emit()
+
+
+def _short_url(url: str) -> str:
+    """The database URL without a password, shortened for the status bar."""
+    scheme, _, rest = url.partition("://")
+    if "@" in rest:
+        rest = rest.split("@", 1)[1]
+    text = f"{scheme}://{rest}"
+    return text if len(text) <= 48 else f"{text[:20]}…{text[-24:]}"

@@ -1,0 +1,368 @@
+"""The job monitor: the selected job's header, progress, metric cards, charts and Cancel button.
+
+It holds the job's points in one `MetricSeries` that the three charts read. Points come from the
+first load (`show_detail`), then from events and the once-a-second poll (`append_metrics`), which
+may overlap: the series drops what it already holds. Redraws are coalesced to one per 30 ms.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QStackedLayout,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.records import Job, JobDetail, MetricPoint
+from desktop import formatting as fmt
+from desktop import theme
+from desktop.charts import GpuChart, LossChart, MetricChart, ThroughputChart
+from desktop.metric_cards import MetricCard, StatusBadge
+from desktop.metric_series import MetricSeries
+
+REDRAW_DELAY_MS = 30
+
+
+class JobMonitor(QWidget):
+    """Everything about the selected job.
+
+    Signals:
+        cancel_confirmed(str): the user confirmed cancelling this job id.
+        export_requested(object, object): a copy of the series and the CSV Path to write it to;
+            the caller writes it off the UI thread.
+        message(str): something to tell the user (export written, export failed).
+    """
+
+    cancel_confirmed = Signal(str)
+    export_requested = Signal(object, object)
+    message = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.job: Job | None = None
+        self.series = MetricSeries()
+        self.loaded = False  # the first load of the selected job's points has arrived
+        self._early: list[MetricPoint] = []  # points that arrived while the first load ran
+        self._cancel_box: QMessageBox | None = None
+        self._redraw = QTimer(self, singleShot=True, interval=REDRAW_DELAY_MS, timeout=self._redraw_charts)
+        self._build()
+        self.clear()
+
+    # -- layout ----------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.loss_chart = LossChart(self.series)
+        self.gpu_chart = GpuChart(self.series)
+        self.throughput_chart = ThroughputChart(self.series)
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(12, 10, 12, 10)
+        layout.setSpacing(8)
+        layout.addLayout(self._build_header())
+        layout.addLayout(self._build_progress())
+        layout.addLayout(self._build_cards())
+        self.error_label = QLabel(objectName="FieldError", wordWrap=True)
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.error_label)
+        charts = QSplitter(Qt.Orientation.Horizontal)
+        side = QSplitter(Qt.Orientation.Vertical)
+        side.addWidget(self.gpu_chart)
+        side.addWidget(self.throughput_chart)
+        charts.addWidget(self.loss_chart)
+        charts.addWidget(side)
+        charts.setStretchFactor(0, 3)
+        charts.setStretchFactor(1, 2)
+        charts.setChildrenCollapsible(False)
+        layout.addWidget(charts, 1)
+        self.empty = QLabel("Select a job to watch its progress", objectName="EmptyState")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.pages = QStackedLayout(self)
+        self.pages.addWidget(page)
+        self.pages.addWidget(self.empty)
+
+    def _build_header(self) -> QHBoxLayout:
+        self.title = QLabel(objectName="MonitorTitle")
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.badge = StatusBadge()
+        self.subtitle = QLabel(objectName="MonitorSubtitle")
+        self.export_button = QToolButton(text="Export", icon=theme.icon("export"))
+        self.export_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.export_button)
+        menu.addAction("Metrics as CSV…", self._choose_csv)
+        for chart in (self.loss_chart, self.gpu_chart, self.throughput_chart):
+            menu.addAction(f"{chart.title} chart as PNG…", lambda c=chart: self._choose_png(c))
+        self.export_button.setMenu(menu)
+        self.cancel_button = QPushButton(theme.icon("cancel"), "Cancel job")
+        self.cancel_button.setToolTip("Cancel this job (Del)")
+        self.cancel_button.clicked.connect(self.request_cancel)
+        titles = QVBoxLayout()
+        titles.setSpacing(2)
+        row = QHBoxLayout()
+        row.addWidget(self.title)
+        row.addWidget(self.badge)
+        row.addStretch(1)
+        titles.addLayout(row)
+        titles.addWidget(self.subtitle)
+        header = QHBoxLayout()
+        header.addLayout(titles, 1)
+        header.addWidget(self.export_button, 0, Qt.AlignmentFlag.AlignTop)
+        header.addWidget(self.cancel_button, 0, Qt.AlignmentFlag.AlignTop)
+        return header
+
+    def _build_progress(self) -> QHBoxLayout:
+        self.progress = QProgressBar(objectName="MonitorProgress", textVisible=False)
+        self.progress.setRange(0, 1000)
+        self.progress_text = QLabel(objectName="ProgressText")
+        row = QHBoxLayout()
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.progress_text)
+        return row
+
+    def _build_cards(self) -> QGridLayout:
+        self.cards = {
+            "training_loss": MetricCard("Training loss"),
+            "validation_loss": MetricCard("Validation loss"),
+            "throughput": MetricCard("Throughput"),
+            "gpu_utilization": MetricCard("GPU utilisation"),
+            "cost": MetricCard("Cost"),
+        }
+        grid = QGridLayout()
+        grid.setSpacing(8)
+        for column, card in enumerate(self.cards.values()):
+            grid.addWidget(card, 0, column)
+            grid.setColumnStretch(column, 1)
+        return grid
+
+    @property
+    def charts(self) -> tuple[MetricChart, ...]:
+        return (self.loss_chart, self.gpu_chart, self.throughput_chart)
+
+    # -- showing a job ---------------------------------------------------------------------------
+    def clear(self) -> None:
+        """No job selected."""
+        self.job = None
+        self.loaded = False
+        self._early = []
+        self.series.clear()
+        self.pages.setCurrentWidget(self.empty)
+
+    def show_job(self, job: Job) -> None:
+        """Show a job; a different job than before starts with empty charts until its points load."""
+        if self.job is None or self.job.id != job.id:
+            self.series.clear()
+            self._early = []
+            self.loaded = False
+            for chart in self.charts:
+                chart.readout.setText("Point at the chart to read a value")
+                chart.vline.hide()
+                chart.refresh(full=True)
+        self.pages.setCurrentIndex(0)
+        self.update_job(job)
+
+    def show_detail(self, detail: JobDetail) -> None:
+        """The job with all its points (first load or refresh)."""
+        if self.job is not None and self.job.id != detail.job.id:
+            return  # the user moved on while it loaded
+        self.show_job(detail.job)
+        self.series.clear()
+        self.series.append(detail.metrics)
+        # The load may have read the database before or after these were written: keep the new ones.
+        self.series.append(sorted(self._early, key=lambda point: point.step))
+        self._early = []
+        self.loaded = True
+        for chart in self.charts:
+            chart.refresh(full=True)
+        self._update_cards()
+
+    def update_job(self, job: Job) -> None:
+        """A new snapshot of the job on screen (ignored for any other job)."""
+        if self.job is not None and self.job.id != job.id:
+            return
+        self.job = job
+        self.title.setText(job.name)
+        self.badge.show_job(job)
+        self.subtitle.setText(_subtitle(job))
+        self.progress.setValue(round(job.progress * 10))
+        self.progress_text.setText(_progress_text(job))
+        self.error_label.setText(job.error_message or "")
+        self.error_label.setVisible(bool(job.error_message))
+        self._update_cancel_button()
+        self._update_cards()
+
+    def append_metrics(self, job_id: str, points: tuple[MetricPoint, ...] | list[MetricPoint]) -> int:
+        """New points of a job; kept when it is the job on screen. Returns how many were new."""
+        if self.job is None or job_id != self.job.id:
+            return 0
+        if not self.loaded:
+            self._early.extend(points)
+            return 0
+        added = self.series.append(points)
+        if added and not self._redraw.isActive():
+            self._redraw.start()
+        return added
+
+    def tick(self) -> None:
+        """Once a second: the ETA and elapsed time move on."""
+        if self.job is not None:
+            self.progress_text.setText(_progress_text(self.job))
+
+    def _redraw_charts(self) -> None:
+        for chart in self.charts:
+            chart.refresh()
+        self._update_cards()
+
+    def _update_cards(self) -> None:
+        job = self.job
+        if job is None:
+            return
+        steps = self.series.steps
+        for name in ("training_loss", "validation_loss", "throughput", "gpu_utilization"):
+            value, step = _latest(self.series, name, steps)
+            if value is None:
+                value, step = fmt.metric(job, name), None
+            hint = f"step {step:,}" if step is not None else ""
+            self.cards[name].set(_card_text(name, value, job), hint)
+        if job.final_cost is not None:
+            self.cards["cost"].set(fmt.money(job.final_cost), "final")
+        else:
+            rate = job.hourly_rate * job.gpu_count
+            self.cards["cost"].set(fmt.money(job.current_cost), f"{fmt.money(rate)}/h" if rate else "")
+
+    # -- cancel ----------------------------------------------------------------------------------
+    def _update_cancel_button(self) -> None:
+        job = self.job
+        cancelling = job is not None and job.is_cancelling
+        self.cancel_button.setText("Cancelling…" if cancelling else "Cancel job")
+        self.cancel_button.setEnabled(
+            job is not None and job.status.is_cancellable and not cancelling and self._cancel_box is None
+        )
+
+    def request_cancel(self) -> None:
+        """Ask for confirmation (without blocking the event loop); confirmed → cancel_confirmed."""
+        job = self.job
+        if job is None or not self.cancel_button.isEnabled():
+            return
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Cancel job",
+            f"Cancel “{job.name}”?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            self,
+        )
+        box.setInformativeText("The cluster stops the job; the cost so far is still charged.")
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        box.button(QMessageBox.StandardButton.Yes).setText("Cancel job")
+        box.button(QMessageBox.StandardButton.No).setText("Keep running")
+        box.finished.connect(lambda result, job_id=job.id: self._cancel_answered(job_id, result))
+        self._cancel_box = box
+        self._update_cancel_button()
+        box.open()
+
+    def _cancel_answered(self, job_id: str, result: int) -> None:
+        box, self._cancel_box = self._cancel_box, None
+        if box is not None:
+            box.deleteLater()
+        if result == QMessageBox.StandardButton.Yes and self.job is not None and self.job.id == job_id:
+            self.cancel_button.setEnabled(False)
+            self.cancel_button.setText("Cancelling…")
+            self.cancel_confirmed.emit(job_id)
+        else:
+            self._update_cancel_button()
+
+    def cancel_failed(self, job_id: str) -> None:
+        """The cancel could not be asked for; let the user try again."""
+        if self.job is not None and self.job.id == job_id:
+            self._update_cancel_button()
+
+    # -- export ----------------------------------------------------------------------------------
+    def _choose_csv(self) -> None:
+        if self.job is not None:
+            self._save_dialog(f"{_safe(self.job.name)}-metrics.csv", "CSV (*.csv)", self._export_csv)
+
+    def _choose_png(self, chart: MetricChart) -> None:
+        if self.job is not None:
+            name = f"{_safe(self.job.name)}-{_safe(chart.title.lower())}.png"
+            self._save_dialog(name, "PNG image (*.png)", lambda path: self.export_png(chart, path))
+
+    def _save_dialog(self, name: str, filter_: str, then: object) -> None:
+        dialog = QFileDialog(self, "Export", str(Path.home() / name), filter_)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.fileSelected.connect(lambda path: then(Path(path)))  # type: ignore[operator]
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
+    def _export_csv(self, path: Path) -> None:
+        self.export_requested.emit(self.series.copy(), path)
+
+    def export_png(self, chart: MetricChart, path: Path) -> bool:
+        ok = chart.export_png(path)
+        self.message.emit(f"Saved {path.name}" if ok else f"Could not write {path}")
+        return ok
+
+
+def _latest(series: MetricSeries, name: str, steps: np.ndarray) -> tuple[float | None, int | None]:
+    values = series.column(name)
+    finite = np.flatnonzero(np.isfinite(values))
+    if not len(finite):
+        return None, None
+    last = finite[-1]
+    return float(values[last]), int(steps[last])
+
+
+def _card_text(name: str, value: float | None, job: Job) -> str:
+    if name == "throughput":
+        return fmt.throughput(value)
+    if name == "gpu_utilization":
+        if value is None and (job.gpu_type == "cpu" or not job.gpu_type):
+            return "No GPU"
+        return fmt.percent(value)
+    return fmt.loss(value)
+
+
+def _subtitle(job: Job) -> str:
+    params = job.hyperparameters or {}
+    parts = [fmt.gpu(job)]
+    if "learning_rate" in params:
+        parts.append(f"lr {fmt.learning_rate(float(params['learning_rate']))}")
+    if "lora_rank" in params:
+        parts.append(f"rank {params['lora_rank']}")
+    if "batch_size" in params:
+        parts.append(f"batch {params['batch_size']}")
+    parts.append(f"created {fmt.timestamp(job.created_at)}")
+    parts.append(job.id[:8])
+    return " · ".join(parts)
+
+
+def _progress_text(job: Job) -> str:
+    parts = []
+    if job.total_steps:
+        parts.append(f"step {job.current_step:,} / {job.total_steps:,}")
+    if job.total_epochs:
+        parts.append(f"epoch {job.current_epoch} of {job.total_epochs}")
+    parts.append(f"{job.progress:.0f}%")
+    if job.status.is_terminal:
+        parts.append(f"took {fmt.duration(fmt.elapsed_seconds(job))}")
+    elif job.started_at is not None:
+        parts.append(f"elapsed {fmt.duration(fmt.elapsed_seconds(job))}")
+        parts.append(f"ETA {fmt.duration(fmt.eta_seconds(job))}")
+    else:
+        parts.append("waiting to start")
+    return " · ".join(parts)
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in text).strip("-") or "job"

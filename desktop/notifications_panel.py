@@ -1,0 +1,222 @@
+"""Notifications: the panel with the unread count and mark-as-read, and where new ones are shown.
+
+A notification can reach the app twice (the scheduler's event, then the watermark poll); the
+panel keys them by id, so each is listed and announced once.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+
+from PySide6.QtCore import QModelIndex, QObject, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QFont, QPainter, QPalette
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QSystemTrayIcon,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.records import Notification, NotificationType
+from desktop import formatting as fmt
+from desktop import theme
+from desktop.banner import Banner
+
+_ICONS = {
+    NotificationType.JOB_STARTED: "play",
+    NotificationType.JOB_PROGRESS: "refresh",
+    NotificationType.JOB_COMPLETED: "check",
+    NotificationType.JOB_FAILED: "cancel",
+    NotificationType.JOB_CANCELLED: "cancel",
+    NotificationType.JOB_WARNING: "bell",
+    NotificationType.CLUSTER_AUTH_FAILED: "settings",
+}
+ID_ROLE = Qt.ItemDataRole.UserRole + 1
+NOTE_ROLE = Qt.ItemDataRole.UserRole + 2
+ITEM_HEIGHT = 62
+
+
+class NotificationDelegate(QStyledItemDelegate):
+    """Icon, title (bold while unread) and time on one line, the message muted beneath."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        note: Notification | None = index.data(NOTE_ROLE)
+        style = option.widget.style() if option.widget else None
+        if style is not None:
+            style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelItemViewItem, option, painter, option.widget)
+        if note is None:
+            return
+        rect = option.rect.adjusted(10, 8, -10, -8)
+        palette = option.palette
+        painter.save()
+        index.data(Qt.ItemDataRole.DecorationRole).paint(painter, QRect(rect.left(), rect.top(), 18, 18))
+        text_left = rect.left() + 28
+        title_font = QFont(option.font)
+        title_font.setBold(not note.read)
+        painter.setFont(option.font)
+        when = fmt.timestamp(note.created_at)
+        when_width = painter.fontMetrics().horizontalAdvance(when)
+        painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
+        painter.drawText(
+            QRect(rect.right() - when_width, rect.top(), when_width, 18), Qt.AlignmentFlag.AlignRight, when
+        )
+        message = QRect(text_left, rect.top() + 20, rect.right() - text_left, rect.height() - 20)
+        flags = Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap
+        painter.drawText(message, int(flags), note.message)
+        painter.setFont(title_font)
+        painter.setPen(palette.color(QPalette.ColorRole.Text))
+        title_width = rect.right() - when_width - 8 - text_left
+        title = painter.fontMetrics().elidedText(note.title, Qt.TextElideMode.ElideRight, title_width)
+        painter.drawText(QRect(text_left, rect.top(), title_width, 18), Qt.AlignmentFlag.AlignLeft, title)
+        painter.restore()
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+        return QSize(0, ITEM_HEIGHT)  # as wide as the list: no horizontal scrolling
+
+
+class NotificationsPanel(QWidget):
+    """The list of notifications, newest first, unread in bold.
+
+    Signals:
+        unread_changed(int): the number of unread notifications.
+        mark_read_requested(object): ids to mark read in the database (None: all).
+        job_activated(str): the user double-clicked a notification about this job.
+    """
+
+    unread_changed = Signal(int)
+    mark_read_requested = Signal(object)
+    job_activated = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._notes: dict[str, Notification] = {}
+        self._items: dict[str, QListWidgetItem] = {}
+        self.count_label = QLabel(objectName="Muted")
+        self.mark_all = QPushButton("Mark all read")
+        self.mark_all.clicked.connect(self.mark_all_read)
+        self.list = QListWidget()
+        self.list.setItemDelegate(NotificationDelegate(self.list))
+        self.list.setUniformItemSizes(True)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setAlternatingRowColors(True)
+        self.list.itemDoubleClicked.connect(self._activated)
+        header = QHBoxLayout()
+        header.addWidget(self.count_label, 1)
+        header.addWidget(self.mark_all)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addLayout(header)
+        layout.addWidget(self.list, 1)
+        self._show_count()
+
+    @property
+    def unread_count(self) -> int:
+        return sum(1 for note in self._notes.values() if not note.read)
+
+    def notifications(self) -> list[Notification]:
+        return sorted(self._notes.values(), key=lambda n: fmt.utc(n.created_at), reverse=True)
+
+    def set_notifications(self, notes: Iterable[Notification]) -> None:
+        """Replace the list (first load)."""
+        self._notes.clear()
+        self._items.clear()
+        self.list.clear()
+        self.add(notes)
+
+    def add(self, notes: Iterable[Notification]) -> list[Notification]:
+        """Add notifications; returns those that were not listed yet."""
+        fresh = [note for note in notes if note.id not in self._notes]
+        for note in sorted(fresh, key=lambda n: fmt.utc(n.created_at)):
+            self._notes[note.id] = note
+            item = QListWidgetItem(theme.icon(_ICONS.get(note.type, "bell")), "")
+            item.setData(ID_ROLE, note.id)
+            self._items[note.id] = item
+            self.list.insertItem(0, item)
+            self._paint(item, note)
+        if fresh:
+            self._show_count()
+        return fresh
+
+    def mark_all_read(self) -> None:
+        ids = [note_id for note_id, note in self._notes.items() if not note.read]
+        if ids:
+            self.mark_read_locally(ids)
+            self.mark_read_requested.emit(None)
+
+    def mark_read(self, ids: list[str]) -> None:
+        unread = [i for i in ids if i in self._notes and not self._notes[i].read]
+        if unread:
+            self.mark_read_locally(unread)
+            self.mark_read_requested.emit(unread)
+
+    def mark_read_locally(self, ids: Iterable[str]) -> None:
+        for note_id in ids:
+            note = self._notes.get(note_id)
+            if note is not None and not note.read:
+                self._notes[note_id] = replace(note, read=True)
+                self._paint(self._items[note_id], self._notes[note_id])
+        self._show_count()
+
+    def _paint(self, item: QListWidgetItem, note: Notification) -> None:
+        item.setText(f"{note.title}\n{note.message}")  # for accessibility and search; drawn by the delegate
+        item.setData(NOTE_ROLE, note)
+        item.setToolTip(note.message)
+
+    def _show_count(self) -> None:
+        unread = self.unread_count
+        self.count_label.setText(f"{unread} unread" if unread else "All caught up")
+        self.mark_all.setEnabled(unread > 0)
+        self.unread_changed.emit(unread)
+
+    def _activated(self, item: QListWidgetItem) -> None:
+        note = self._notes.get(item.data(ID_ROLE))
+        if note is None:
+            return
+        self.mark_read([note.id])
+        if note.job_id:
+            self.job_activated.emit(note.job_id)
+
+
+class Notifier(QObject):
+    """Announces new notifications: a tray message when a tray exists, the banner otherwise."""
+
+    def __init__(
+        self,
+        banner: Banner,
+        tray: QSystemTrayIcon | None,
+        *,
+        tray_available: Callable[[], bool] = QSystemTrayIcon.isSystemTrayAvailable,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.banner = banner
+        self.tray = tray
+        self._tray_available = tray_available
+
+    @property
+    def uses_tray(self) -> bool:
+        return self.tray is not None and self._tray_available()
+
+    def announce(self, note: Notification) -> None:
+        if self.uses_tray:
+            assert self.tray is not None
+            icon = QSystemTrayIcon.MessageIcon
+            level = icon.Warning if note.priority == "high" else icon.Information
+            self.tray.showMessage(note.title, note.message, level, 8000)
+        else:
+            kind = (
+                "error"
+                if note.type == NotificationType.JOB_FAILED
+                else ("warning" if note.priority == "high" else "info")
+            )
+            text = f"<b>{html.escape(note.title)}</b> — {html.escape(note.message)}"
+            self.banner.show_message(text, kind=kind)

@@ -1,0 +1,116 @@
+"""An opened workspace as the desktop uses it: the core's services, each run off the UI thread.
+
+Like Anki's `aqt.operations`, every method takes keyword arguments and callbacks, hands the core
+call to the `Runner`, and the callbacks run on the UI thread. Nothing here builds a query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from core import datasets, jobs, notifications
+from core.config import Settings
+from core.workspace import Workspace
+from desktop.core_events import CoreEvents
+from desktop.operations import Callback, Runner
+from desktop.scheduler_thread import SchedulerThread
+
+
+def open_workspace(runner: Runner, settings: Settings, *, on_done: Callback, on_error: Callback) -> None:
+    """Open the database (applying migrations) off the UI thread."""
+    runner.run(Workspace.open, settings, on_done=on_done, on_error=on_error)
+
+
+class Session:
+    """One workspace, its event adapter and (unless in screenshot mode) its embedded scheduler."""
+
+    def __init__(self, ws: Workspace, runner: Runner, events: CoreEvents) -> None:
+        self.ws = ws
+        self.runner = runner
+        self.events = events
+        self.scheduler: SchedulerThread | None = None
+        events.attach(ws.events)
+
+    @property
+    def settings(self) -> Settings:
+        return self.ws.settings
+
+    def start_scheduler(self, make: Callable[[Workspace], Any] | None = None) -> SchedulerThread:
+        self.scheduler = SchedulerThread(self.ws, make=make) if make else SchedulerThread(self.ws)
+        self.scheduler.start()
+        self.runner.async_loop = self.scheduler.running_loop
+        return self.scheduler
+
+    def close(self) -> None:
+        """Stop the scheduler and close the database; blocks until the scheduler's cycle ends."""
+        self.events.detach()
+        self.runner.async_loop = lambda: None
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
+        self.ws.close()
+
+    def _run(
+        self, fn: Callable[..., Any], on_done: Callback | None, on_error: Callback | None, **kwargs: Any
+    ) -> None:
+        self.runner.run(fn, self.ws, on_done=on_done, on_error=on_error, **kwargs)
+
+    # -- jobs ------------------------------------------------------------------------------------
+    def list_jobs(self, *, on_done: Callback, on_error: Callback | None = None) -> None:
+        self._run(jobs.list_jobs, on_done, on_error)
+
+    def get_job(self, *, job_id: str, on_done: Callback, on_error: Callback | None = None) -> None:
+        self._run(jobs.get_job, on_done, on_error, job_id=job_id)
+
+    def metrics_since(
+        self, *, job_id: str, after_step: int | None, on_done: Callback, on_error: Callback | None = None
+    ) -> None:
+        self._run(jobs.metrics_since, on_done, on_error, job_id=job_id, after_step=after_step)
+
+    def jobs_changed_since(
+        self, *, since: datetime | None, on_done: Callback, on_error: Callback | None = None
+    ) -> None:
+        self._run(jobs.jobs_changed_since, on_done, on_error, since=since)
+
+    def create_job(self, *, on_done: Callback, on_error: Callback | None = None, **params: Any) -> None:
+        self._run(jobs.create_job, on_done, on_error, **params)
+
+    def cancel_job(self, *, job_id: str, on_done: Callback, on_error: Callback | None = None) -> None:
+        self._run(jobs.cancel_job, on_done, on_error, job_id=job_id)
+
+    def estimate_cost(self, *, gpu_type: str, gpu_count: int, hours: float) -> float:
+        """Arithmetic on the settings' rates: no database, safe on the UI thread."""
+        return jobs.estimate_cost(self.settings, gpu_type=gpu_type, gpu_count=gpu_count, hours=hours)
+
+    def default_gpu_type(self) -> str:
+        return jobs.default_gpu_type(self.settings)
+
+    # -- datasets --------------------------------------------------------------------------------
+    def list_datasets(self, *, on_done: Callback, on_error: Callback | None = None) -> None:
+        self._run(datasets.list_datasets, on_done, on_error)
+
+    def add_dataset(
+        self,
+        *,
+        file: Path,
+        name: str | None,
+        bucket: str | None,
+        on_done: Callback,
+        on_error: Callback | None = None,
+    ) -> None:
+        self._run(datasets.add_dataset, on_done, on_error, file=file, name=name, bucket=bucket)
+
+    # -- notifications ---------------------------------------------------------------------------
+    def list_notifications(self, *, on_done: Callback, on_error: Callback | None = None) -> None:
+        self._run(notifications.list_notifications, on_done, on_error)
+
+    def notifications_since(
+        self, *, since: datetime | None, on_done: Callback, on_error: Callback | None = None
+    ) -> None:
+        self._run(notifications.notifications_since, on_done, on_error, since=since)
+
+    def mark_read(self, *, ids: list[str] | None, on_done: Callback | None = None) -> None:
+        self._run(notifications.mark_read, on_done, None, ids=ids)

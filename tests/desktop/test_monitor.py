@@ -1,0 +1,166 @@
+"""The job monitor: cards, chart data, Cancel per status, confirmation, export."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from core.records import JobDetail, JobStatus
+from desktop.monitor import JobMonitor
+from tests.desktop.factories import bump, make_job, make_points
+
+
+@pytest.fixture
+def monitor(qtbot):
+    widget = JobMonitor()
+    qtbot.addWidget(widget)
+    widget.resize(1100, 600)
+    widget.show()
+    return widget
+
+
+def loaded(monitor, steps=range(1, 301), **changes):
+    job = make_job(1, **changes)
+    monitor.show_job(job)
+    monitor.show_detail(JobDetail(job=job, metrics=tuple(make_points(job.id, steps))))
+    return job
+
+
+def test_empty_until_a_job_is_shown(monitor):
+    assert monitor.pages.currentWidget() is monitor.empty
+    loaded(monitor)
+    assert monitor.pages.currentIndex() == 0
+
+
+def test_header_progress_and_cards(monitor):
+    job = loaded(monitor, current_cost=3.5)
+    points = make_points(job.id, range(300, 301))
+    assert monitor.title.text() == "run 1"
+    assert monitor.badge.text() == "Running"
+    assert monitor.progress.value() == 400  # 40.0 % in tenths
+    assert "step 400 / 1,000" in monitor.progress_text.text()
+    assert "ETA" in monitor.progress_text.text()
+    assert monitor.cards["training_loss"].text() == f"{points[0].training_loss:.4f}"
+    assert monitor.cards["validation_loss"].text() == f"{points[0].validation_loss:.4f}"  # step 300
+    assert monitor.cards["throughput"].text() == f"{points[0].throughput:,.0f} tok/s"
+    assert monitor.cards["gpu_utilization"].text() == "80%"
+    assert monitor.cards["cost"].text() == "$3.50"
+    assert monitor.cards["cost"].hint.text() == "$3.70/h"
+
+
+def test_final_cost_card(monitor):
+    loaded(monitor, status=JobStatus.COMPLETED, final_cost=12.0)
+    assert monitor.cards["cost"].text() == "$12.00"
+    assert monitor.cards["cost"].hint.text() == "final"
+
+
+def test_charts_hold_the_loaded_and_appended_points(monitor, qtbot):
+    job = loaded(monitor)
+    assert len(monitor.loss_chart.raw.getOriginalDataset()[0]) == 300
+    assert monitor.append_metrics(job.id, make_points(job.id, range(250, 351))) == 50
+    assert monitor.append_metrics("another-job", make_points("another-job", range(1, 10))) == 0
+    qtbot.waitUntil(lambda: len(monitor.loss_chart.raw.getOriginalDataset()[0]) == 350)
+    for chart in monitor.charts:
+        assert list(chart.series.steps) == list(range(1, 351))
+    assert len(monitor.throughput_chart.curve.getOriginalDataset()[0]) == 350
+    assert monitor.cards["training_loss"].hint.text() == "step 350"
+
+
+def test_smoothing_and_log_controls_reach_the_loss_chart(monitor):
+    loaded(monitor)
+    chart = monitor.loss_chart
+    chart.smoothing_slider.setValue(0)
+    raw = chart.raw.getOriginalDataset()[1]
+    assert list(chart.smoothed.getOriginalDataset()[1]) == list(raw)
+    chart.log_check.click()
+    assert chart.log_y
+
+
+def test_switching_jobs_starts_with_empty_charts(monitor):
+    loaded(monitor)
+    other = make_job(2)
+    monitor.show_job(other)
+    assert len(monitor.series) == 0
+    assert monitor.loss_chart.stack.currentWidget() is monitor.loss_chart.placeholder
+
+
+@pytest.mark.parametrize(
+    ("status", "enabled"),
+    [
+        (JobStatus.QUEUED, True),
+        (JobStatus.INITIALIZING, True),
+        (JobStatus.RUNNING, True),
+        (JobStatus.COMPLETED, False),
+        (JobStatus.FAILED, False),
+        (JobStatus.CANCELLED, False),
+    ],
+)
+def test_cancel_enabled_only_for_cancellable_statuses(monitor, status, enabled):
+    monitor.show_job(make_job(3, status=status))
+    assert monitor.cancel_button.isEnabled() is enabled
+
+
+def answer_cancel_box(monitor, qtbot, button):
+    monitor.cancel_button.click()
+    qtbot.waitUntil(lambda: isinstance(monitor._cancel_box, QMessageBox) and monitor._cancel_box.isVisible())
+    box = monitor._cancel_box
+    assert box.isModal() and not monitor.cancel_button.isEnabled()  # open(), not exec()
+    box.button(button).click()
+
+
+def test_confirmed_cancel_is_asked_for(monitor, qtbot):
+    job = loaded(monitor)
+    with qtbot.waitSignal(monitor.cancel_confirmed) as signal:
+        answer_cancel_box(monitor, qtbot, QMessageBox.StandardButton.Yes)
+    assert signal.args == [job.id]
+    assert monitor.cancel_button.text() == "Cancelling…"
+    assert not monitor.cancel_button.isEnabled()
+
+
+def test_declined_cancel_asks_nothing(monitor, qtbot):
+    loaded(monitor)
+    with qtbot.assertNotEmitted(monitor.cancel_confirmed):
+        answer_cancel_box(monitor, qtbot, QMessageBox.StandardButton.No)
+        qtbot.waitUntil(lambda: monitor._cancel_box is None)
+    assert monitor.cancel_button.isEnabled()
+    assert monitor.cancel_button.text() == "Cancel job"
+
+
+def test_cancelling_job_says_so(monitor):
+    job = loaded(monitor)
+    monitor.update_job(bump(job, cancel_requested_at=job.updated_at))
+    assert monitor.cancel_button.text() == "Cancelling…"
+    assert not monitor.cancel_button.isEnabled()
+    assert monitor.badge.text() == "Cancelling…"
+
+
+def test_export_csv_has_every_point(monitor, qtbot, tmp_path):
+    job = loaded(monitor, steps=range(1, 121))
+    with qtbot.waitSignal(monitor.export_requested) as signal:
+        monitor._export_csv(tmp_path / "m.csv")
+    series, path = signal.args
+    assert series.write_csv(path) == 120
+    rows = list(csv.DictReader(path.open()))
+    assert [int(r["step"]) for r in rows] == list(range(1, 121))
+    assert float(rows[0]["training_loss"]) == pytest.approx(make_points(job.id, [1])[0].training_loss)
+    assert rows[0]["validation_loss"] == ""  # not reported at step 1
+
+
+def test_export_chart_png(monitor, tmp_path):
+    loaded(monitor)
+    assert monitor.export_png(monitor.loss_chart, tmp_path / "loss.png")
+    assert (tmp_path / "loss.png").stat().st_size > 1000
+
+
+def test_points_arriving_during_the_first_load_are_kept(monitor, qtbot):
+    job = make_job(5)
+    monitor.show_job(job)
+    monitor.append_metrics(job.id, make_points(job.id, range(1, 11)))  # while get_job runs
+    monitor.append_metrics(job.id, make_points(job.id, range(11, 21)))
+    # the load read the database before the second batch was written
+    monitor.show_detail(JobDetail(job=job, metrics=tuple(make_points(job.id, range(1, 11)))))
+    assert list(monitor.series.steps) == list(range(1, 21))
+    monitor.append_metrics(job.id, make_points(job.id, range(21, 31)))
+    assert list(monitor.series.steps) == list(range(1, 31))

@@ -1,0 +1,100 @@
+"""Settings: the token lands in the keyring and never in settings.toml; fields are validated."""
+
+from __future__ import annotations
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+
+from core.config import load_settings
+from desktop.dialogs.settings_dialog import SettingsDialog
+from desktop.operations import Runner
+
+URL = "https://gpu.example.com/api"
+
+
+class MemoryKeyring(KeyringBackend):
+    priority = 1
+
+    def __init__(self):
+        super().__init__()
+        self.entries = {}
+
+    def get_password(self, service, username):
+        return self.entries.get((service, username))
+
+    def set_password(self, service, username, password):
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service, username):
+        self.entries.pop((service, username), None)
+
+
+@pytest.fixture
+def memory_keyring(monkeypatch):
+    monkeypatch.delenv("LORADESK_CLUSTER_TOKEN", raising=False)
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def dialog(qtbot, tmp_path, memory_keyring, monkeypatch):
+    for name in ("LORADESK_DATABASE_URL", "LORADESK_CLUSTER", "LORADESK_CLUSTER_URL", "LORADESK_USER"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings({"home": str(tmp_path), "user": "alice"}, environ={})
+    runner = Runner()
+    widget = SettingsDialog(settings, runner)
+    qtbot.addWidget(widget)
+    yield widget
+    runner.shutdown()
+
+
+def test_token_goes_to_the_keyring_not_the_settings_file(dialog, qtbot, memory_keyring, tmp_path):
+    dialog.cluster.setCurrentText("http")
+    dialog.cluster_url.setText(URL)
+    dialog.token.setText("s3cret-token")
+    with qtbot.waitSignal(dialog.saved, timeout=5000) as signal:
+        dialog.ok_button.click()
+    assert memory_keyring.entries == {("loradesk", URL): "s3cret-token"}
+    stored = (tmp_path / "settings.toml").read_text()
+    assert f'cluster_url = "{URL}"' in stored
+    assert "s3cret" not in stored
+    assert signal.args[0].cluster == "http"
+    assert load_settings({"home": str(tmp_path)}, environ={}).cluster_url == URL
+
+
+def test_invalid_fields_are_refused_with_a_message(dialog, qtbot, tmp_path):
+    dialog.cluster.setCurrentText("http")
+    dialog.cluster_url.setText("")
+    with qtbot.assertNotEmitted(dialog.saved, wait=100):
+        dialog.ok_button.click()
+    assert "cluster URL" in dialog.error.text()
+    dialog.cluster_url.setText("ftp://nope")
+    dialog.ok_button.click()
+    assert "must start with http" in dialog.error.text()
+    dialog.database_url.setText("")
+    dialog.ok_button.click()
+    assert "database URL" in dialog.error.text()
+    assert not (tmp_path / "settings.toml").exists()
+
+
+def test_test_connection_reports_success_and_failure(dialog, qtbot, tmp_path):
+    dialog.database_url.setText(f"sqlite:///{tmp_path / 'ok.db'}")
+    dialog.test_button.click()
+    qtbot.waitUntil(lambda: dialog.test_result.text() == "Connected.", timeout=5000)
+    dialog.database_url.setText("nosuchdialect://x")
+    dialog.test_button.click()
+    qtbot.waitUntil(lambda: dialog.test_result.text().startswith("Failed:"), timeout=5000)
+
+
+def test_reason_is_shown_when_the_database_could_not_be_opened(qtbot, tmp_path, memory_keyring):
+    settings = load_settings({"home": str(tmp_path), "user": "alice"}, environ={})
+    runner = Runner()
+    widget = SettingsDialog(settings, runner, reason="could not connect to server")
+    qtbot.addWidget(widget)
+    labels = [label.text() for label in widget.findChildren(type(widget.error))]
+    assert any("could not connect to server" in text for text in labels)
+    runner.shutdown()
