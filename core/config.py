@@ -61,6 +61,8 @@ class Settings:
     # The Python that runs `core.trainer` for the local backend; empty means this interpreter.
     trainer_python: str = ""
     keep_in_tray: bool = True
+    # Set once the first-run demo was offered, so it is offered only once.
+    demo_offered: bool = False
     gpu_rates: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_GPU_RATES))
 
     @property
@@ -97,6 +99,7 @@ _SAVED = (
     "local_max_jobs",
     "trainer_python",
     "keep_in_tray",
+    "demo_offered",
 )
 
 
@@ -128,6 +131,7 @@ def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, st
         local_max_jobs=_number(values.get("local_max_jobs", 1), "local max jobs", int),
         trainer_python=str(values.get("trainer_python", "")),
         keep_in_tray=bool(values.get("keep_in_tray", True)),
+        demo_offered=bool(values.get("demo_offered", False)),
         gpu_rates=rates,
     )
     validate(settings)

@@ -23,6 +23,7 @@ from core.workspace import Workspace
 from desktop import theme
 from desktop.core_events import CoreEvents
 from desktop.dialogs.settings_dialog import SettingsDialog
+from desktop.first_run import offer_demo, wants_demo
 from desktop.main_window import MainWindow
 from desktop.notifications_panel import Notifier
 from desktop.operations import Runner, describe
@@ -92,11 +93,20 @@ class DesktopApp(QObject):
         self.session = Session(ws, self.runner, self.events)
         if self.screenshot is None:
             self.session.start_scheduler()
+            self.window.loaded.connect(self._offer_demo)
         else:
             self.window.loaded.connect(self._select_for_screenshot)
         self.window.attach(self.session, live=self.screenshot is None)
         if self.tray is not None:
             self.tray.set_paused(False)
+
+    def _offer_demo(self) -> None:
+        self.window.loaded.disconnect(self._offer_demo)
+        if self.session is not None and wants_demo(self.settings, jobs_shown=self.window.model.rowCount()):
+            offer_demo(self.window, self.session, on_answered=self._demo_answered)
+
+    def _demo_answered(self, settings: Settings) -> None:
+        self.settings = settings
 
     def _open_failed(self, error: BaseException) -> None:
         reason = describe(error)

@@ -245,6 +245,9 @@ class MainWindow(QMainWindow):
     def _load_failed(self, error: BaseException) -> None:
         self.banner.show_message(f"Could not load: {describe(error)}", kind="error", sticky=True)
 
+    def show_error(self, error: BaseException) -> None:
+        self.banner.show_message(describe(error), kind="error", sticky=True)
+
     # -- changes ---------------------------------------------------------------------------------
     def apply_jobs(self, jobs: list[Job]) -> None:
         self.model.apply_jobs(jobs)
@@ -292,11 +295,11 @@ class MainWindow(QMainWindow):
         if self.session is None:
             return
         dialog = NewJobDialog(self.session, self)
-        dialog.job_created.connect(self._job_created)
+        dialog.job_created.connect(self.show_created_job)
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
 
-    def _job_created(self, job: Job) -> None:
+    def show_created_job(self, job: Job) -> None:
         self.model.apply_jobs([job])
         self.proxy.set_text("")
         self.search.clear()

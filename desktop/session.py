@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from core import datasets, jobs, notifications
+from core import datasets, demo, jobs, notifications
 from core.config import Settings
 from core.workspace import Workspace
 from desktop.core_events import CoreEvents
@@ -77,6 +77,9 @@ class Session:
 
     def create_job(self, *, on_done: Callback, on_error: Callback | None = None, **params: Any) -> None:
         self._run(jobs.create_job, on_done, on_error, **params)
+
+    def start_demo_job(self, *, on_done: Callback, on_error: Callback | None = None) -> None:
+        self._run(demo.start_demo_job, on_done, on_error)
 
     def cancel_job(self, *, job_id: str, on_done: Callback, on_error: Callback | None = None) -> None:
         self._run(jobs.cancel_job, on_done, on_error, job_id=job_id)

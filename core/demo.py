@@ -1,0 +1,47 @@
+"""The first-run demo: the shipped sample dataset and a small job on the built-in tiny model."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from core.datasets import add_dataset, list_datasets
+from core.errors import LoradeskError
+from core.jobs import create_job
+from core.records import Job
+from core.workspace import Workspace
+
+DEMO_DATASET_NAME = "sample: numbers in words"
+
+
+def resources_dir() -> Path:
+    """`resources/` beside the packages (a checkout) or inside a PyInstaller bundle."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "resources", Path(getattr(sys, "_MEIPASS", here)) / "resources"):
+        if candidate.is_dir():
+            return candidate
+    return here.parent / "resources"
+
+
+def sample_dataset_file() -> Path:
+    return resources_dir() / "sample-dataset.jsonl"
+
+
+def start_demo_job(ws: Workspace) -> Job:
+    """Add the sample dataset (once) and queue a short LoRA run on it."""
+    dataset = next((d for d in list_datasets(ws) if d.name == DEMO_DATASET_NAME), None)
+    if dataset is None:
+        file = sample_dataset_file()
+        if not file.is_file():
+            raise LoradeskError(f"the sample dataset is missing from this installation ({file})")
+        dataset = add_dataset(ws, file=file, name=DEMO_DATASET_NAME)
+    return create_job(
+        ws,
+        dataset_id=dataset.id,
+        name="demo: tiny model · numbers in words",
+        epochs=3,
+        learning_rate=3e-3,
+        lora_rank=8,
+        batch_size=8,
+        extra_hyperparameters={"base_model": "tiny"},
+    )

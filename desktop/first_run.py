@@ -1,0 +1,42 @@
+"""The first-run offer: a new user with no jobs on the local backend gets a real run in one click."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtWidgets import QMessageBox
+
+from core.config import Settings, save_settings
+from desktop.main_window import MainWindow
+from desktop.session import Session
+
+TITLE = "Welcome to Loradesk"
+TEXT = (
+    "Train a small LoRA adapter on this machine now?\n\n"
+    "Loradesk adds its sample dataset (200 prompt/completion pairs) and starts a 3-epoch job on "
+    "the built-in tiny model. It runs on the CPU in about a minute, and you can watch its loss "
+    "fall in the charts below."
+)
+
+
+def wants_demo(settings: Settings, *, jobs_shown: int) -> bool:
+    """Offer once, to someone with no jobs yet, when jobs run on this machine."""
+    return settings.cluster == "local" and not settings.demo_offered and jobs_shown == 0
+
+
+def offer_demo(window: MainWindow, session: Session, *, on_answered: Callable[[Settings], None]) -> None:
+    """Ask without blocking the event loop; either answer is remembered in settings.toml."""
+    box = QMessageBox(QMessageBox.Icon.Question, TITLE, TEXT, parent=window)
+    start = box.addButton("Start demo run", QMessageBox.ButtonRole.AcceptRole)
+    box.addButton("Not now", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(start)
+
+    def answered() -> None:
+        settings = session.settings.with_changes(demo_offered=True)
+        session.runner.run(save_settings, settings, on_done=lambda _path: on_answered(settings))
+        if box.clickedButton() is start:
+            session.start_demo_job(on_done=window.show_created_job, on_error=window.show_error)
+        box.deleteLater()
+
+    box.finished.connect(answered)
+    box.open()
