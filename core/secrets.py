@@ -16,6 +16,8 @@ from keyring.backend import KeyringBackend
 from keyring.backends import fail, null
 from keyring.errors import KeyringError, PasswordDeleteError
 
+from core.errors import LoradeskError
+
 SERVICE = "loradesk"
 TOKEN_ENV = "LORADESK_CLUSTER_TOKEN"
 NO_KEYRING_WARNING = f"no OS keyring available; use {TOKEN_ENV}"
@@ -27,7 +29,7 @@ _warned_no_keyring = False
 _warn_lock = threading.Lock()
 
 
-class SecretStoreError(Exception):
+class SecretStoreError(LoradeskError):
     """The token could not be stored or removed; the message says why, fit for a user."""
 
 

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.config import CLUSTER_BACKENDS, ConfigError, Settings, save_settings, validate
-from core.secrets import TOKEN_ENV, SecretStoreError, get_cluster_token, set_cluster_token
+from core.secrets import TOKEN_ENV, get_cluster_token, set_cluster_token
 from core.workspace import Workspace
 from desktop.dialogs.form import FormDialog
 from desktop.operations import Runner, describe
@@ -48,10 +48,7 @@ def check_database(settings: Settings) -> str:
 def store(settings: Settings, token: str) -> Settings:
     """Write settings.toml and, when a token was typed, put it in the keyring (worker thread)."""
     if token and settings.cluster_url:
-        try:
-            set_cluster_token(settings.cluster_url, token)
-        except SecretStoreError as exc:
-            raise ConfigError(str(exc)) from None
+        set_cluster_token(settings.cluster_url, token)  # SecretStoreError: shown like any other
     save_settings(settings)
     return settings
 
