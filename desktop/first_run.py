@@ -24,7 +24,9 @@ def wants_demo(settings: Settings, *, jobs_shown: int) -> bool:
     return settings.cluster == "local" and not settings.demo_offered and jobs_shown == 0
 
 
-def offer_demo(window: MainWindow, session: Session, *, on_answered: Callable[[Settings], None]) -> None:
+def offer_demo(
+    window: MainWindow, session: Session, *, on_answered: Callable[[Settings], None]
+) -> QMessageBox:
     """Ask without blocking the event loop; either answer is remembered in settings.toml."""
     box = QMessageBox(QMessageBox.Icon.Question, TITLE, TEXT, parent=window)
     start = box.addButton("Start demo run", QMessageBox.ButtonRole.AcceptRole)
@@ -40,3 +42,4 @@ def offer_demo(window: MainWindow, session: Session, *, on_answered: Callable[[S
 
     box.finished.connect(answered)
     box.open()
+    return box

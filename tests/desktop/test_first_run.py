@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core.config import load_settings
 from core.datasets import list_datasets
@@ -49,8 +48,8 @@ def test_answer_is_remembered_and_start_queues_a_job(qtbot, session, home, accep
     window = MainWindow()
     qtbot.addWidget(window)
     answered = []
-    offer_demo(window, session, on_answered=answered.append)
-    box = next(w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible())
+    box = offer_demo(window, session, on_answered=answered.append)
+    assert box.isVisible()
     button = box.buttons()[0 if accept else 1]
     assert button.text() == ("Start demo run" if accept else "Not now")
     button.click()
