@@ -81,7 +81,7 @@ class Settings:
 
 
 # name in settings.toml / Settings field → environment variable
-_ENV = {
+ENV_VARIABLES = {
     "database_url": "LORADESK_DATABASE_URL",
     "user": "LORADESK_USER",
     "cluster": "LORADESK_CLUSTER",
@@ -114,8 +114,8 @@ def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, st
     for name in _SAVED:
         if name in options:
             values[name] = options[name]
-        elif name in _ENV and env.get(_ENV[name]):
-            values[name] = env[_ENV[name]]
+        elif name in ENV_VARIABLES and env.get(ENV_VARIABLES[name]):
+            values[name] = env[ENV_VARIABLES[name]]
         elif name in stored:
             values[name] = stored[name]
     rates = dict(DEFAULT_GPU_RATES)

@@ -19,7 +19,16 @@ from core.db.engine import Database
 from core.db.migrate import upgrade
 from core.workspace import Workspace
 
-SETTING_OPTIONS = ("home", "database_url", "user", "cluster", "cluster_url", "poll_interval")
+SETTING_OPTIONS = (
+    "home",
+    "database_url",
+    "user",
+    "cluster",
+    "cluster_url",
+    "poll_interval",
+    "local_max_jobs",
+    "trainer_python",
+)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

@@ -27,6 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_argument("--cluster", choices=["local", "http"], help="cluster backend (LORADESK_CLUSTER)")
     opts.add_argument("--cluster-url", help="base URL of the GPU cluster API (LORADESK_CLUSTER_URL)")
     opts.add_argument("--poll-interval", type=float, help="seconds between scheduler cycles")
+    opts.add_argument(
+        "--local-max-jobs", type=int, help="local training jobs at once (LORADESK_LOCAL_MAX_JOBS)"
+    )
+    opts.add_argument("--trainer-python", help="Python that runs the local trainer (LORADESK_TRAINER_PYTHON)")
     opts.add_argument("-v", "--verbose", action="store_true", help="log debugging detail to stderr")
 
     parser = argparse.ArgumentParser(

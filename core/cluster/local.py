@@ -64,6 +64,12 @@ STDOUT_FILE = "stdout.log"
 STDERR_FILE = "stderr.log"
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _TRAINER_MODULES = ("torch", "transformers", "peft")
+# The installed app holds no torch: the local backend trains with a Python the user names.
+BUNDLE_TRAINER_HINT = (
+    "this installed Loradesk has no trainer: set Trainer Python in Settings (or LORADESK_TRAINER_PYTHON)"
+    " to a Python 3.11+ with torch, transformers, peft and safetensors"
+    " (python -m pip install torch transformers peft safetensors)"
+)
 # Larger unread metric backlogs (a re-attach to a long run) are read off the event loop.
 _INLINE_READ_LIMIT = 1 << 20
 
@@ -83,7 +89,8 @@ class LocalCluster:
         self._jobs_dir = settings.home / "jobs"
         self._storage_root = settings.home / "storage"
         self._max_jobs = settings.local_max_jobs
-        self._python = settings.trainer_python or sys.executable
+        # In the installed app (a PyInstaller bundle) sys.executable is `loradesk`, not a Python.
+        self._python = settings.trainer_python or ("" if getattr(sys, "frozen", False) else sys.executable)
         self._cancel_grace = cancel_grace
         # Processes started by this instance, kept so that their exit is reaped (no zombies).
         self._children: dict[str, subprocess.Popen[bytes]] = {}
@@ -124,6 +131,8 @@ class LocalCluster:
             base_model_folder(hyperparameters.base_model)
         except SpecError as exc:
             raise ClusterRejectedError(str(exc)) from None
+        if not self._python:
+            raise ClusterRejectedError(BUNDLE_TRAINER_HINT)
         # Another interpreter is checked by the trainer itself, which reports the same hint.
         if self._python == sys.executable:
             missing = [m for m in _TRAINER_MODULES if importlib.util.find_spec(m) is None]
@@ -145,6 +154,8 @@ class LocalCluster:
         write_json_atomic(spec_path, spec)
         # The trainer runs the same `core` as this app, installed or not.
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if getattr(sys, "frozen", False):
+            _leave_bundle_environment(env)
         source_root = str(Path(core.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [source_root, env.get("PYTHONPATH")]))
         with (job_dir / STDOUT_FILE).open("wb") as out, (job_dir / STDERR_FILE).open("wb") as err:
@@ -386,6 +397,18 @@ class _MetricsIndex:
                 if isinstance(point, dict) and isinstance(point.get("step"), int):
                     points.append(point)
         return points
+
+
+def _leave_bundle_environment(env: dict[str, str]) -> None:
+    """The bundle's loader points LD_LIBRARY_PATH at its own libraries; the trainer's Python must
+    load those of its own environment (torch needs a newer libstdc++ than the bundle may hold)."""
+    original = env.pop("LD_LIBRARY_PATH_ORIG", None)
+    if original is None:
+        env.pop("LD_LIBRARY_PATH", None)
+    else:
+        env["LD_LIBRARY_PATH"] = original
+    for name in [name for name in env if name.startswith("_PYI_")]:
+        del env[name]
 
 
 def _find_trainer(spec_path: Path) -> int | None:

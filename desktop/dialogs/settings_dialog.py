@@ -19,23 +19,16 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from core.config import CLUSTER_BACKENDS, ConfigError, Settings, save_settings, validate
+from core.config import CLUSTER_BACKENDS, ENV_VARIABLES, ConfigError, Settings, save_settings, validate
 from core.secrets import TOKEN_ENV, get_cluster_token, set_cluster_token
 from core.workspace import Workspace
 from desktop.dialogs.form import FormDialog
 from desktop.operations import Runner, describe
-
-_ENV = {
-    "database_url": "LORADESK_DATABASE_URL",
-    "cluster": "LORADESK_CLUSTER",
-    "cluster_url": "LORADESK_CLUSTER_URL",
-    "poll_interval": "LORADESK_POLL_INTERVAL",
-    "user": "LORADESK_USER",
-}
 
 
 def check_database(settings: Settings) -> str:
@@ -82,6 +75,11 @@ class SettingsDialog(FormDialog):
         self.poll_interval = QDoubleSpinBox(decimals=1, minimum=0.5, maximum=3600, suffix=" s")
         self.poll_interval.setValue(settings.poll_interval)
         self.user = QLineEdit(settings.user)
+        self.trainer_python = QLineEdit(
+            settings.trainer_python, placeholderText="this Python (needs the trainer extra)"
+        )
+        self.local_max_jobs = QSpinBox(minimum=1, maximum=64)
+        self.local_max_jobs.setValue(settings.local_max_jobs)
         self.keep_in_tray = QCheckBox("Keep running in the tray when the window is closed")
         self.keep_in_tray.setChecked(settings.keep_in_tray)
         self.cluster.currentTextChanged.connect(self._cluster_changed)
@@ -111,6 +109,8 @@ class SettingsDialog(FormDialog):
         form.addRow("API token", self.token)
         form.addRow("Poll interval", self._with_env_note(self.poll_interval, "poll_interval"))
         form.addRow("User", self._with_env_note(self.user, "user"))
+        form.addRow("Trainer Python", self._with_env_note(self.trainer_python, "trainer_python"))
+        form.addRow("Local jobs at once", self._with_env_note(self.local_max_jobs, "local_max_jobs"))
         form.addRow("", self.keep_in_tray)
         form.addRow("Home", QLabel(str(self.settings.home), objectName="Muted"))
         layout.addLayout(form)
@@ -126,14 +126,18 @@ class SettingsDialog(FormDialog):
             column.addLayout(field)
         else:
             column.addWidget(field)
-        if os.environ.get(_ENV[name]):
-            column.addWidget(QLabel(f"{_ENV[name]} is set and wins over this value", objectName="Muted"))
+        if os.environ.get(ENV_VARIABLES[name]):
+            column.addWidget(
+                QLabel(f"{ENV_VARIABLES[name]} is set and wins over this value", objectName="Muted")
+            )
         return box
 
     def _cluster_changed(self, backend: str) -> None:
         remote = backend == "http"
         self.cluster_url.setEnabled(remote)
         self.token.setEnabled(remote)
+        self.trainer_python.setEnabled(not remote)
+        self.local_max_jobs.setEnabled(not remote)
 
     def _token_known(self, token: str | None) -> None:
         if os.environ.get(TOKEN_ENV):
@@ -153,6 +157,8 @@ class SettingsDialog(FormDialog):
             poll_interval=float(self.poll_interval.value()),
             user=self.user.text().strip(),
             keep_in_tray=self.keep_in_tray.isChecked(),
+            trainer_python=self.trainer_python.text().strip(),
+            local_max_jobs=self.local_max_jobs.value(),
         )
         validate(settings)
         return settings

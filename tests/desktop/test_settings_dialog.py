@@ -98,3 +98,14 @@ def test_reason_is_shown_when_the_database_could_not_be_opened(qtbot, tmp_path, 
     labels = [label.text() for label in widget.findChildren(type(widget.error))]
     assert any("could not connect to server" in text for text in labels)
     runner.shutdown()
+
+
+def test_local_trainer_settings_are_saved(dialog, qtbot, tmp_path):
+    dialog.trainer_python.setText("/opt/trainer-env/bin/python")
+    dialog.local_max_jobs.setValue(2)
+    with qtbot.waitSignal(dialog.saved, timeout=5000):
+        dialog.ok_button.click()
+    saved = load_settings({"home": str(tmp_path)}, environ={})
+    assert (saved.trainer_python, saved.local_max_jobs) == ("/opt/trainer-env/bin/python", 2)
+    dialog.cluster.setCurrentText("http")
+    assert not dialog.trainer_python.isEnabled()
