@@ -34,6 +34,7 @@ from core.records import MetricPoint  # noqa: E402
 from core.scheduler import CycleReport, Scheduler  # noqa: E402
 from core.scheduler import transitions as t  # noqa: E402
 from core.scheduler.claims import claim_active  # noqa: E402
+from core.scheduler.metric_points import store_metric_points  # noqa: E402
 from core.workspace import Workspace  # noqa: E402
 from tests.conftest import postgres_schema  # noqa: E402
 
@@ -134,7 +135,7 @@ async def bench_poll_one_by_one(ws: Workspace, jobs: int) -> float:
         answer = await backend.status(item.job.external_job_id or "", item.last_metric_step)
         with ws.db.write() as session:
             change = t.record_status(session, item, answer, owner=scheduler.owner, now=utcnow())
-            t.store_metric_points(session, change.points)
+            store_metric_points(session, change.points)
     return time.perf_counter() - start
 
 
@@ -159,7 +160,7 @@ def bench_metric_points(ws: Workspace, points: int) -> float:
     ]
     start = time.perf_counter()
     with ws.db.write() as session:
-        t.store_metric_points(session, rows)
+        store_metric_points(session, rows)
     return time.perf_counter() - start
 
 

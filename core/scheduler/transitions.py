@@ -20,25 +20,16 @@ from sqlalchemy.orm import Session
 
 from core.cluster.base import StatusReport
 from core.db.convert import to_job
-from core.db.models import CostRecordRow, JobRow, MetricPointRow, new_id
+from core.db.models import CostRecordRow, JobRow, new_id
 from core.db.upsert import insert_ignoring_conflicts
 from core.notifications import add_notification, auth_once_key
 from core.records import TERMINAL_STATUSES, Job, JobStatus, MetricPoint, Notification
 from core.records import NotificationType as N
 from core.scheduler.claims import ClaimedJob
+from core.scheduler.metric_points import METRIC_FIELDS, finite, metric_points, to_int
 
 MILESTONES = (25, 50, 75)
 NOT_FOUND_LIMIT = 3
-METRIC_FIELDS = (
-    "training_loss",
-    "validation_loss",
-    "learning_rate",
-    "throughput",
-    "gpu_utilization",
-    "gpu_memory_used",
-)
-LOSS_FIELDS = ("training_loss", "validation_loss")
-
 # What clusters call their states → ours. Anything else is a malformed answer.
 CLUSTER_STATUS = {
     "queued": JobStatus.INITIALIZING,
@@ -327,11 +318,11 @@ def record_status(
     last_step = max([p.step for p in points], default=claimed.last_metric_step)
     values: dict[str, Any] = {
         "progress": progress,
-        "current_epoch": _int(report.current_epoch, job.current_epoch),
-        "total_epochs": _int(report.total_epochs, job.total_epochs),
-        "current_step": _int(report.current_step, job.current_step),
-        "total_steps": _int(report.total_steps, job.total_steps),
-        "current_metrics": {k: _finite(report.metrics.get(k)) for k in METRIC_FIELDS if k in report.metrics}
+        "current_epoch": to_int(report.current_epoch, job.current_epoch),
+        "total_epochs": to_int(report.total_epochs, job.total_epochs),
+        "current_step": to_int(report.current_step, job.current_step),
+        "total_steps": to_int(report.total_steps, job.total_steps),
+        "current_metrics": {k: finite(report.metrics.get(k)) for k in METRIC_FIELDS if k in report.metrics}
         or job.current_metrics,
         "last_metric_step": last_step,
         "not_found_polls": 0,
@@ -385,60 +376,6 @@ def _milestone_note(session: Session, job: Job, milestone: int) -> Notification 
     )
 
 
-def metric_points(
-    job_id: str, report: StatusReport, *, after_step: int | None, now: datetime
-) -> tuple[list[MetricPoint], int | None]:
-    """The answer's new points (history, or the current metrics at current_step), and the first
-    step whose loss was NaN or infinite (None if none)."""
-    if report.metrics_history is not None:
-        raw = list(report.metrics_history)
-    elif report.metrics and report.current_step is not None:
-        raw = [{**report.metrics, "step": report.current_step, "epoch": report.current_epoch}]
-    else:
-        raw = []
-    points: dict[int, MetricPoint] = {}
-    non_finite: int | None = None
-    for item in raw:
-        step = _int(item.get("step"), None)
-        if step is None or (after_step is not None and step <= after_step):
-            continue
-        if non_finite is None and any(_is_non_finite(item.get(k)) for k in LOSS_FIELDS):
-            non_finite = step
-        points[step] = MetricPoint(
-            job_id=job_id,
-            step=step,
-            epoch=_int(item.get("epoch"), None),
-            recorded_at=now,
-            **{k: _finite(item.get(k)) for k in METRIC_FIELDS},
-        )
-    return [points[s] for s in sorted(points)], non_finite
-
-
-def store_metric_points(session: Session, points: list[MetricPoint]) -> None:
-    """Insert points; a (job, step) already stored is left as it is.
-
-    This is the hot path of a busy cycle (and of a 100,000-point backfill), so it hands plain
-    tuples to the driver's executemany instead of building a statement per row.
-    """
-    if not points:
-        return
-    conn = session.connection()
-    dialect = conn.dialect
-    timestamp = MetricPointRow.__table__.c.recorded_at.type.bind_processor(dialect) or (lambda v: v)
-    stamps = {p.recorded_at: timestamp(p.recorded_at) for p in points}
-    rows = [
-        (p.job_id, p.step, p.epoch, *(getattr(p, k) for k in METRIC_FIELDS), stamps[p.recorded_at])
-        for p in points
-    ]
-    columns = ("job_id", "step", "epoch", *METRIC_FIELDS, "recorded_at")
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = (
-        f"INSERT INTO metrics_points ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}) "
-        "ON CONFLICT (job_id, step) DO NOTHING"
-    )
-    conn.exec_driver_sql(sql, rows)
-
-
 def _progress(report: StatusReport, job: Job) -> float:
     if report.progress is not None and math.isfinite(report.progress):
         return min(max(float(report.progress), 0.0), 100.0)
@@ -446,22 +383,3 @@ def _progress(report: StatusReport, job: Job) -> float:
     if step is not None and total:
         return min(100.0 * step / total, 100.0)
     return job.progress
-
-
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def _is_non_finite(value: Any) -> bool:
-    return isinstance(value, float) and not math.isfinite(value)
-
-
-def _int(value: Any, default: Any) -> Any:
-    if isinstance(value, bool) or value is None:
-        return default
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default

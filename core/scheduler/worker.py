@@ -35,6 +35,7 @@ from core.records import JobStatus
 from core.scheduler import transitions as t
 from core.scheduler.cancelling import attempt_cancel, cancel_unsubmitted, pending_cancels
 from core.scheduler.claims import ClaimedJob, claim_active, claim_queued
+from core.scheduler.metric_points import store_metric_points
 from core.scheduler.publish import publish
 from core.storage import StorageError
 from core.workspace import Workspace
@@ -276,7 +277,7 @@ class Scheduler:
             with session.begin_nested():
                 pairs = zip(claimed, outcomes, strict=True)
                 changes = [record(session, item, outcome) for item, outcome in pairs]
-                t.store_metric_points(session, [point for change in changes for point in change.points])
+                store_metric_points(session, [point for change in changes for point in change.points])
                 return changes
 
         def one_by_one(session: Session) -> list[t.Change]:
@@ -285,7 +286,7 @@ class Scheduler:
                 try:
                     with session.begin_nested():
                         change = record(session, item, outcome)
-                        t.store_metric_points(session, change.points)
+                        store_metric_points(session, change.points)
                         changes.append(change)
                 except Exception:
                     report.errors += 1
