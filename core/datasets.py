@@ -2,54 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 from sqlalchemy import or_, select
 
+from core.dataset_format import read_pairs
 from core.db.convert import to_dataset
 from core.db.models import DatasetRow, new_id, utcnow
-from core.errors import LoradeskError, NotFoundError
+from core.errors import NotFoundError
 from core.events import DatasetAdded
 from core.records import Dataset
 from core.storage import check_bucket
 from core.workspace import Workspace
 
 
-class DatasetFormatError(LoradeskError):
-    """The file is not JSON Lines of {"prompt", "completion"} pairs; the message names the line."""
-
-
 def count_pairs(file: Path) -> int:
     """Validate a dataset file and return how many training pairs it holds."""
-    if not file.is_file():
-        raise DatasetFormatError(f"dataset file {file} does not exist")
-    pairs = 0
-    try:
-        with file.open(encoding="utf-8") as lines:
-            for number, line in enumerate(lines, start=1):
-                if line.strip():
-                    _check_pair(line, number, file)
-                    pairs += 1
-    except UnicodeDecodeError as exc:
-        raise DatasetFormatError(f"{file.name}: not UTF-8 text ({exc.reason})") from None
-    if pairs == 0:
-        raise DatasetFormatError(f"{file.name}: no training pairs (the file is empty)")
-    return pairs
-
-
-def _check_pair(line: str, number: int, file: Path) -> None:
-    where = f"{file.name} line {number}"
-    try:
-        pair = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise DatasetFormatError(f"{where}: not valid JSON ({exc.msg})") from None
-    if not isinstance(pair, dict):
-        raise DatasetFormatError(f'{where}: expected an object {{"prompt": …, "completion": …}}')
-    for key in ("prompt", "completion"):
-        if not isinstance(pair.get(key), str):
-            raise DatasetFormatError(f'{where}: "{key}" must be a string')
+    return sum(1 for _ in read_pairs(file))
 
 
 def add_dataset(ws: Workspace, *, file: Path, name: str | None = None, bucket: str | None = None) -> Dataset:

@@ -43,6 +43,16 @@ class NotificationType(enum.StrEnum):
     CLUSTER_AUTH_FAILED = "cluster_auth_failed"
 
 
+# The measurements of a metric point, in the order of SPEC §3.
+METRIC_FIELDS = (
+    "training_loss",
+    "validation_loss",
+    "learning_rate",
+    "throughput",
+    "gpu_utilization",
+    "gpu_memory_used",
+)
+
 BUCKETS = ("training-files", "lora-datasets")
 DEFAULT_BUCKET = "lora-datasets"
 

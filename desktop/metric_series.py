@@ -15,21 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from core.records import MetricPoint
+from core.records import METRIC_FIELDS, MetricPoint
 
-FIELDS = (
-    "training_loss",
-    "validation_loss",
-    "learning_rate",
-    "throughput",
-    "gpu_utilization",
-    "gpu_memory_used",
-)
-CSV_HEADER = ("step", "epoch", *FIELDS)
+CSV_HEADER = ("step", "epoch", *METRIC_FIELDS)
 
 
 class MetricSeries:
-    """Columns `step`, `epoch` and each of FIELDS, all float64, `len(self)` long."""
+    """Columns `step`, `epoch` and each of METRIC_FIELDS, all float64, `len(self)` long."""
 
     def __init__(self, capacity: int = 1024) -> None:
         self._size = 0
@@ -70,7 +62,7 @@ class MetricSeries:
         if any(a.step >= b.step for a, b in itertools.pairwise(fresh)):
             fresh = _unique_sorted(fresh)
         columns = {"step": [float(p.step) for p in fresh], "epoch": [_num(p.epoch) for p in fresh]}
-        for name in FIELDS:
+        for name in METRIC_FIELDS:
             columns[name] = [_num(getattr(p, name)) for p in fresh]
         return self.extend({name: np.asarray(values) for name, values in columns.items()})
 

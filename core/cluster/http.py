@@ -25,16 +25,9 @@ from core.cluster.base import (
     SubmitRequest,
     SubmitResult,
 )
+from core.records import METRIC_FIELDS
 
 NO_TOKEN_MESSAGE = "no API token: set one in Settings or LORADESK_CLUSTER_TOKEN"
-METRIC_KEYS = (
-    "training_loss",
-    "validation_loss",
-    "learning_rate",
-    "throughput",
-    "gpu_utilization",
-    "gpu_memory_used",
-)
 _CONNECTIONS_PER_POOL = 4
 _MAX_MESSAGE = 300  # characters of a cluster's own message kept in ours
 _TIMEOUT_PHASES: dict[type[Exception], str] = {
@@ -279,7 +272,7 @@ def _metrics(value: Any, name: str) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise _Malformed(f"{name} is not an object")
-    return {key: _float(value[key], f"{name}.{key}") for key in METRIC_KEYS if key in value}
+    return {key: _float(value[key], f"{name}.{key}") for key in METRIC_FIELDS if key in value}
 
 
 def _history(value: Any) -> list[dict[str, Any]]:

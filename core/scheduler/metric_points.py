@@ -10,16 +10,8 @@ from sqlalchemy.orm import Session
 
 from core.cluster.base import StatusReport
 from core.db.models import MetricPointRow
-from core.records import MetricPoint
+from core.records import METRIC_FIELDS, MetricPoint
 
-METRIC_FIELDS = (
-    "training_loss",
-    "validation_loss",
-    "learning_rate",
-    "throughput",
-    "gpu_utilization",
-    "gpu_memory_used",
-)
 LOSS_FIELDS = ("training_loss", "validation_loss")
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from core import dataset_format
 from core.storage import LocalStorage, StorageError, file_url_path
 from core.trainer.spec import TrainerError
 from core.trainer.tokenizer import TextCodec
@@ -48,28 +48,10 @@ def dataset_path(url: str, storage_root: Path | None) -> Path:
 
 def read_pairs(path: Path) -> list[tuple[str, str]]:
     """Every pair of a JSON Lines file; the first bad line stops it, named by its number."""
-    pairs: list[tuple[str, str]] = []
-    with path.open("rb") as lines:
-        for number, raw in enumerate(lines, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise DatasetError(f"dataset line {number}: not valid UTF-8") from None
-            if not text.strip():
-                continue  # blank lines, typically a trailing one, carry nothing
-            try:
-                row = json.loads(text)
-            except ValueError:
-                raise DatasetError(f"dataset line {number}: not valid JSON") from None
-            if not isinstance(row, dict):
-                raise DatasetError(f"dataset line {number}: expected a JSON object")
-            for key in ("prompt", "completion"):
-                if not isinstance(row.get(key), str):
-                    raise DatasetError(f'dataset line {number}: "{key}" must be a string')
-            pairs.append((row["prompt"], row["completion"]))
-    if not pairs:
-        raise DatasetError("the dataset has no prompt/completion pairs")
-    return pairs
+    try:
+        return list(dataset_format.read_pairs(path, label="dataset"))
+    except dataset_format.DatasetFormatError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 def split_pairs(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.datasets import DatasetFormatError, add_dataset, count_pairs, find_dataset, list_datasets
+from core.dataset_format import DatasetFormatError
+from core.datasets import add_dataset, count_pairs, find_dataset, list_datasets
 from core.errors import NotFoundError
 from core.storage import StorageError
 

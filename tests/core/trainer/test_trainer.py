@@ -230,11 +230,11 @@ def test_a_broken_dataset_fails_naming_the_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert read_json(tmp_path / "job" / "out" / "exit.json") == {
         "status": "failed",
-        "error_message": "dataset line 3: not valid JSON",
+        "error_message": "dataset line 3: not valid JSON (Expecting ',' delimiter)",
         "artifact_dir": None,
     }
     assert result.stderr.strip().splitlines() == [
-        "loradesk-trainer: job job failed: dataset line 3: not valid JSON"
+        "loradesk-trainer: job job failed: dataset line 3: not valid JSON (Expecting ',' delimiter)"
     ]
 
 
