@@ -122,3 +122,22 @@ async def test_cancel_of_a_job_already_over_on_the_cluster(make_workspace, fake_
     detail = await run_cycles(scheduler, ws, job.id, until="completed", limit=1)
     assert notification_types(ws, job.id).count("job_completed") == 1
     assert len(detail.cost_records) == 1
+
+
+async def test_cancel_with_a_revoked_token_waits_and_notifies_once(
+    make_workspace, fake_cluster, dataset_file
+):
+    ws = make_workspace()
+    (job,) = queue_jobs(ws, dataset_file)
+    fake_cluster.plan_job(job.id, JobPlan(total_steps=100, steps_per_poll=5))
+    scheduler = Scheduler(ws)
+    await run_cycles(scheduler, ws, job.id, until="running")
+    fake_cluster.revoke_token()
+
+    pending = await cancel_job(ws, job_id=job.id)
+    await scheduler.run_once()
+    assert pending.is_cancelling and get_job(ws, job_id=job.id).job.is_cancelling
+    assert notification_types(ws).count("cluster_auth_failed") == 1
+
+    fake_cluster.set_token("test-token")  # the user fixes the token: the kept request goes through
+    await run_cycles(scheduler, ws, job.id, until="cancelled", limit=1)
