@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from sqlalchemy import select
@@ -157,7 +158,7 @@ async def cancel_job(ws: Workspace, *, job_id: str) -> Job:
     still active with `is_cancelling` when the cluster could not be reached yet."""
     from core.scheduler.cancelling import attempt_cancel, request_cancel
 
-    job = request_cancel(ws, job_id=job_id)
+    job = await asyncio.to_thread(request_cancel, ws, job_id=job_id)  # a write: off the event loop
     if not job.status.is_terminal and job.external_job_id is not None:
         job = await attempt_cancel(ws, job)
     return job
