@@ -33,14 +33,17 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_argument("--trainer-python", help="Python that runs the local trainer (LORADESK_TRAINER_PYTHON)")
     opts.add_argument("-v", "--verbose", action="store_true", help="log debugging detail to stderr")
 
+    # `loradesk [gui] [--screenshot PNG] [--job ID]`: the gui options work with or without `gui`.
+    gui_options = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    gui_options.add_argument("--screenshot", metavar="PNG", help="render the main window to PNG and exit")
+    gui_options.add_argument("--job", metavar="ID", help="the job to select")
+
     parser = argparse.ArgumentParser(
-        prog="loradesk", parents=[common], description="Watch and steer LoRA fine-tuning jobs."
+        prog="loradesk", parents=[common, gui_options], description="Watch and steer LoRA fine-tuning jobs."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    gui = sub.add_parser("gui", parents=[common], help="open the desktop app (the default)")
-    gui.add_argument("--screenshot", metavar="PNG", help="render the main window to PNG and exit")
-    gui.add_argument("--job", metavar="ID", help="the job to select")
+    gui = sub.add_parser("gui", parents=[common, gui_options], help="open the desktop app (the default)")
     gui.set_defaults(handler=commands.gui)
 
     sched = sub.add_parser("scheduler", parents=[common], help="run the scheduler headless")

@@ -20,11 +20,11 @@ def demo(tmp_path_factory):
     return settings, featured
 
 
-def run_gui(settings, *args: str) -> subprocess.CompletedProcess[str]:
+def run_gui(settings, *args: str, command: tuple[str, ...] = ("gui",)) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("LORADESK_")}
     env.update(LORADESK_HOME=str(settings.home), LORADESK_USER=settings.user, QT_QPA_PLATFORM="offscreen")
     return subprocess.run(
-        [sys.executable, "-m", "core.cli.main", "gui", *args],
+        [sys.executable, "-m", "core.cli.main", *command, *args],
         env=env,
         capture_output=True,
         text=True,
@@ -32,10 +32,11 @@ def run_gui(settings, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_screenshot_of_the_selected_job(demo, tmp_path):
+@pytest.mark.parametrize("command", [("gui",), ()], ids=["loradesk gui", "loradesk"])
+def test_screenshot_of_the_selected_job(demo, tmp_path, command):
     settings, featured = demo
     png = tmp_path / "shot.png"
-    result = run_gui(settings, "--screenshot", str(png), "--job", featured)
+    result = run_gui(settings, "--screenshot", str(png), "--job", featured, command=command)
     assert result.returncode == 0, result.stderr
     image = QImage(str(png))
     assert (image.width(), image.height()) == (1280, 800)
