@@ -58,6 +58,8 @@ class Settings:
     cluster_url: str | None = None
     poll_interval: float = 5.0
     local_max_jobs: int = 1
+    # Transient submit failures (cluster down, 5xx, timeouts) tolerated before a job fails.
+    max_submit_attempts: int = 5
     # The Python that runs `core.trainer` for the local backend; empty means this interpreter.
     trainer_python: str = ""
     keep_in_tray: bool = True
@@ -89,6 +91,7 @@ ENV_VARIABLES = {
     "poll_interval": "LORADESK_POLL_INTERVAL",
     "local_max_jobs": "LORADESK_LOCAL_MAX_JOBS",
     "trainer_python": "LORADESK_TRAINER_PYTHON",
+    "max_submit_attempts": "LORADESK_MAX_SUBMIT_ATTEMPTS",
 }
 _SAVED = (
     "database_url",
@@ -98,6 +101,7 @@ _SAVED = (
     "poll_interval",
     "local_max_jobs",
     "trainer_python",
+    "max_submit_attempts",
     "keep_in_tray",
     "demo_offered",
 )
@@ -129,6 +133,7 @@ def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, st
         cluster_url=values.get("cluster_url") or None,
         poll_interval=_number(values.get("poll_interval", 5.0), "poll interval", float),
         local_max_jobs=_number(values.get("local_max_jobs", 1), "local max jobs", int),
+        max_submit_attempts=_number(values.get("max_submit_attempts", 5), "max submit attempts", int),
         trainer_python=str(values.get("trainer_python", "")),
         keep_in_tray=bool(values.get("keep_in_tray", True)),
         demo_offered=bool(values.get("demo_offered", False)),
@@ -151,6 +156,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError("poll interval must be a positive number of seconds")
     if settings.local_max_jobs < 1:
         raise ConfigError("local max jobs must be at least 1")
+    if settings.max_submit_attempts < 1:
+        raise ConfigError("max submit attempts must be at least 1")
     if not settings.user.strip():
         raise ConfigError("user must not be empty")
 

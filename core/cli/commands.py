@@ -28,6 +28,7 @@ SETTING_OPTIONS = (
     "poll_interval",
     "local_max_jobs",
     "trainer_python",
+    "max_submit_attempts",
 )
 
 

@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_argument(
         "--local-max-jobs", type=int, help="local training jobs at once (LORADESK_LOCAL_MAX_JOBS)"
     )
+    opts.add_argument("--max-submit-attempts", type=int, help="transient submit failures before a job fails")
     opts.add_argument("--trainer-python", help="Python that runs the local trainer (LORADESK_TRAINER_PYTHON)")
     opts.add_argument("-v", "--verbose", action="store_true", help="log debugging detail to stderr")
 

@@ -246,7 +246,7 @@ def record_submit_retry(
             JobStatus.FAILED,
             now=now,
             owner=owner,
-            error_message=f"could not submit after {attempts} attempts: {error}",
+            error_message=f"could not submit after {attempts} attempt{'s' if attempts > 1 else ''}: {error}",
             values={"submit_attempts": attempts},
         )
     values = {"submit_attempts": attempts, "next_attempt_at": now + backoff, "error_message": error}

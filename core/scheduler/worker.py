@@ -63,7 +63,7 @@ class Scheduler:
         all_users: bool = False,
         batch_size: int = 1000,
         lease: timedelta = timedelta(minutes=2),
-        max_submit_attempts: int = 5,
+        max_submit_attempts: int | None = None,
         backoff_base: float = 5.0,
         backoff_cap: float = 300.0,
     ) -> None:
@@ -72,7 +72,7 @@ class Scheduler:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.batch_size = batch_size
         self.lease = lease
-        self.max_submit_attempts = max_submit_attempts
+        self.max_submit_attempts = max_submit_attempts or ws.settings.max_submit_attempts
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.paused = False

@@ -80,6 +80,8 @@ class SettingsDialog(FormDialog):
         )
         self.local_max_jobs = QSpinBox(minimum=1, maximum=64)
         self.local_max_jobs.setValue(settings.local_max_jobs)
+        self.max_submit_attempts = QSpinBox(minimum=1, maximum=100)
+        self.max_submit_attempts.setValue(settings.max_submit_attempts)
         self.keep_in_tray = QCheckBox("Keep running in the tray when the window is closed")
         self.keep_in_tray.setChecked(settings.keep_in_tray)
         self.cluster.currentTextChanged.connect(self._cluster_changed)
@@ -108,6 +110,7 @@ class SettingsDialog(FormDialog):
         form.addRow("Cluster URL", self._with_env_note(self.cluster_url, "cluster_url"))
         form.addRow("API token", self.token)
         form.addRow("Poll interval", self._with_env_note(self.poll_interval, "poll_interval"))
+        form.addRow("Submit attempts", self._with_env_note(self.max_submit_attempts, "max_submit_attempts"))
         form.addRow("User", self._with_env_note(self.user, "user"))
         form.addRow("Trainer Python", self._with_env_note(self.trainer_python, "trainer_python"))
         form.addRow("Local jobs at once", self._with_env_note(self.local_max_jobs, "local_max_jobs"))
@@ -159,6 +162,7 @@ class SettingsDialog(FormDialog):
             keep_in_tray=self.keep_in_tray.isChecked(),
             trainer_python=self.trainer_python.text().strip(),
             local_max_jobs=self.local_max_jobs.value(),
+            max_submit_attempts=self.max_submit_attempts.value(),
         )
         validate(settings)
         return settings

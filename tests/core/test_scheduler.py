@@ -337,3 +337,11 @@ async def test_one_broken_job_does_not_stop_the_others(
     set_job_columns(ws, bad.id, claim_expires_at=utcnow() - timedelta(seconds=1))
     await scheduler.run_once()
     assert get_job(ws, job_id=bad.id).job.current_step > bad_step
+
+
+async def test_submit_attempts_come_from_the_settings(make_workspace, fake_cluster, dataset_file):
+    ws = make_workspace(max_submit_attempts=1)
+    (job,) = queue_jobs(ws, dataset_file)
+    fake_cluster.fail_with(503, times=None, endpoint="submit")
+    detail = await run_cycles(Scheduler(ws), ws, job.id, until="failed", limit=1)
+    assert "could not submit after 1 attempt:" in detail.job.error_message
