@@ -14,22 +14,13 @@ from typing import Any
 
 from core import datasets, jobs, notifications
 from core.cli.output import print_datasets, print_job_detail, print_jobs, print_notifications
-from core.config import Settings, load_settings
+from core.config import ENV_VARIABLES, Settings, load_settings
 from core.db.engine import Database
 from core.db.migrate import upgrade
 from core.workspace import Workspace
 
-SETTING_OPTIONS = (
-    "home",
-    "database_url",
-    "user",
-    "cluster",
-    "cluster_url",
-    "poll_interval",
-    "local_max_jobs",
-    "trainer_python",
-    "max_submit_attempts",
-)
+# Every setting with an environment variable has an option too (SPEC §2), plus --home.
+SETTING_OPTIONS = ("home", *ENV_VARIABLES)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
