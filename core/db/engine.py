@@ -48,7 +48,7 @@ class Database:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
-            raise DatabaseError(f"cannot open the database {self.display_url}: {_first_line(exc)}") from None
+            raise DatabaseError(f"cannot open the database {self.display_url}: {error_line(exc)}") from None
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -80,7 +80,7 @@ def _create_engine(url: str) -> Engine:
             parsed = parsed.set(drivername="postgresql+psycopg")
         return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
     except (NoSuchModuleError, ArgumentError) as exc:
-        raise DatabaseError(f"unsupported database URL {url!r}: {_first_line(exc)}") from None
+        raise DatabaseError(f"unsupported database URL {url!r}: {error_line(exc)}") from None
 
 
 def _sqlite_engine(url: Any) -> Engine:
@@ -116,6 +116,7 @@ def _sqlite_engine(url: Any) -> Engine:
     return engine
 
 
-def _first_line(exc: BaseException) -> str:
+def error_line(exc: BaseException) -> str:
+    """The first line of what the database driver said (or of the error itself), for a log or user."""
     orig = getattr(exc, "orig", None) or exc
     return (str(orig).strip().splitlines() or [type(orig).__name__])[0]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.db.engine import Database, DatabaseError
+from core.db.engine import Database, DatabaseError, error_line
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -63,8 +63,7 @@ def upgrade(db: Database) -> str:
 
             command.upgrade(_config(conn), "head")
     except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-        raise DatabaseError(f"cannot migrate {db.display_url}: {reason}") from None
+        raise DatabaseError(f"cannot migrate {db.display_url}: {error_line(exc)}") from None
     return HEAD_REVISION
 
 

@@ -29,6 +29,7 @@ from core.cluster.base import (
     SubmitRequest,
     SubmitResult,
 )
+from core.db.engine import error_line
 from core.db.models import utcnow
 from core.events import Event, WorkAvailable
 from core.records import JobStatus
@@ -95,8 +96,10 @@ class Scheduler:
             if not self.paused:
                 try:
                     await self.run_once()
-                except Exception:  # the loop must survive anything one cycle meets
-                    log.exception("scheduler cycle failed; retrying next interval")
+                except Exception as exc:  # the loop must survive anything one cycle meets
+                    # e.g. the database is down: one line each cycle, the traceback only with -v
+                    log.error("scheduler cycle failed, retried next interval: %s", error_line(exc))
+                    log.debug("cycle failure", exc_info=True)
             try:
                 await asyncio.wait_for(self._wake.wait(), self.ws.settings.poll_interval)
             except TimeoutError:

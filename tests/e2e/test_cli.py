@@ -162,3 +162,39 @@ def test_revoked_token_through_the_cli(cli, fake_cluster, dataset_file):
     notes = json.loads(cli("notifications", "list", "--unread", "--json").stdout)
     assert [n["type"] for n in notes] == ["cluster_auth_failed"]
     assert TOKEN not in json.dumps(notes)
+
+
+def test_headless_scheduler_survives_a_broken_database_without_tracebacks(home, tmp_path):
+    import signal
+    import sqlite3
+    import time
+
+    db = tmp_path / "shared.db"
+    env = {
+        **os.environ,
+        "LORADESK_HOME": str(home),
+        "LORADESK_DATABASE_URL": f"sqlite:///{db}",
+        "LORADESK_POLL_INTERVAL": "0.1",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.cli.main", "scheduler"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (
+            db.exists()
+            and "training_jobs"
+            in {r[0] for r in sqlite3.connect(db).execute("SELECT name FROM sqlite_master")}
+        ):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.1)
+        with sqlite3.connect(db) as conn:  # someone breaks the shared database under it
+            conn.execute("ALTER TABLE training_jobs RENAME TO gone")
+        time.sleep(1)  # ten cycles meet the broken database
+        assert proc.poll() is None, "the scheduler must keep running"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        stderr = proc.communicate(timeout=30)[1]
+    assert proc.returncode == 0
+    assert "scheduler cycle failed, retried next interval: no such table: training_jobs" in stderr
+    assert "Traceback" not in stderr
