@@ -116,6 +116,7 @@ def jobs_submit(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             gpu_type=args.gpu_type,
             gpu_count=args.gpu_count,
+            extra_hyperparameters={"base_model": args.base_model} if args.base_model else None,
         )
     print(job.id)
     return 0

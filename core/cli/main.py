@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit = jobs_sub.add_parser("submit", parents=[common], help="queue a job; prints its id")
     submit.add_argument("--dataset", required=True, metavar="ID|NAME")
     submit.add_argument("--name")
+    submit.add_argument("--base-model", help="tiny (built in), a local model folder, or the cluster's name")
     submit.add_argument("--epochs", type=int, default=3)
     submit.add_argument("--learning-rate", type=float, default=2e-4)
     submit.add_argument("--lora-rank", type=int, default=8)

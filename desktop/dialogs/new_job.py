@@ -43,6 +43,10 @@ class NewJobDialog(FormDialog):
         self.dataset_combo.setMinimumWidth(280)
         self.dataset_combo.setPlaceholderText("Loading datasets…")
         self.name_edit = QLineEdit(placeholderText="defaults to “dataset · rank · epochs”")
+        self.base_model = QLineEdit(
+            "tiny" if session.settings.cluster == "local" else "",
+            placeholderText="tiny (built in), a local model folder, or the cluster's model name",
+        )
         self.epochs = _spin(1, 1000, 3)
         self.learning_rate = QLineEdit("2e-4")
         self.rank = _spin(1, 512, 8)
@@ -76,6 +80,7 @@ class NewJobDialog(FormDialog):
         form = QFormLayout()
         form.addRow("Dataset", self.dataset_combo)
         form.addRow("Name", self.name_edit)
+        form.addRow("Base model", self.base_model)
         form.addRow("Epochs", self.epochs)
         form.addRow("Learning rate", self.learning_rate)
         form.addRow("LoRA rank", self.rank)
@@ -132,6 +137,9 @@ class NewJobDialog(FormDialog):
             "batch_size": self.batch_size.value(),
             "gpu_type": self.gpu_type.currentData(),
             "gpu_count": self.gpu_count.value(),
+            "extra_hyperparameters": {"base_model": base}
+            if (base := self.base_model.text().strip())
+            else None,
         }
 
     def submit(self) -> None:

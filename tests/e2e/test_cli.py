@@ -66,6 +66,8 @@ def test_jobs_reach_every_terminal_state_through_the_cli(cli, fake_cluster, data
         "A100-80GB",
         "--gpu-count",
         "2",
+        "--base-model",
+        "llama3-8b",
     ).stdout.strip()
     bad = cli("jobs", "submit", "--dataset", dataset_id, "--name", "doomed").stdout.strip()
     stop = cli("jobs", "submit", "--dataset", dataset_id, "--name", "stopped").stdout.strip()
@@ -79,6 +81,8 @@ def test_jobs_reach_every_terminal_state_through_the_cli(cli, fake_cluster, data
     assert show(cli, ok)["hyperparameters"]["lora_rank"] == 16
 
     cli("scheduler", "--once")
+    sent = next(job.request for job in fake_cluster.jobs.values() if job.job_id == ok)
+    assert sent["hyperparameters"]["base_model"] == "llama3-8b"
     assert show(cli, stop)["status"] in ("initializing", "running")
     assert cli("jobs", "cancel", stop).stdout.strip() == "cancelled"
     for _ in range(3):
