@@ -8,7 +8,6 @@ are filled, writes the PNG and exits, without starting the scheduler.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import os
@@ -18,7 +17,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
-from core.config import ConfigError, Settings, load_settings
+from core.config import Settings
 from core.workspace import Workspace
 from desktop import theme
 from desktop.core_events import CoreEvents
@@ -215,28 +214,10 @@ def run_gui(settings: Settings, *, screenshot: Path | None = None, job_id: str |
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`loradesk-gui [--screenshot PNG] [--job ID]` with the usual setting options."""
-    parser = argparse.ArgumentParser(prog="loradesk-gui", description="Open the Loradesk desktop app.")
-    parser.add_argument(
-        "--screenshot", metavar="PNG", type=Path, help="render the main window to PNG and exit"
-    )
-    parser.add_argument("--job", metavar="ID", help="the job to select")
-    for option in ("home", "database-url", "user", "cluster", "cluster-url", "poll-interval"):
-        parser.add_argument(f"--{option}")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"
-    )
-    overrides = {
-        name: getattr(args, name)
-        for name in ("home", "database_url", "user", "cluster", "cluster_url", "poll_interval")
-    }
-    try:
-        settings = load_settings(overrides)
-    except ConfigError as exc:
-        print(f"loradesk: {exc}", file=sys.stderr)
-        return 1
-    return run_gui(settings, screenshot=args.screenshot, job_id=args.job)
+    """`loradesk-gui [options]`: the command line's `gui` command, for desktop launchers."""
+    from core.cli.main import main as cli_main
+
+    return cli_main(["gui", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

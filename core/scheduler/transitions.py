@@ -98,6 +98,19 @@ def _guarded_statement(columns: frozenset[str], by_owner: bool) -> Update:
     return stmt.values(assignments).returning(*table.columns)
 
 
+def _job_note(session: Session, job: Job, type: N, title: str, message: str, key: str) -> Notification | None:
+    """A notification about `job` that exists at most once per (job, key)."""
+    return add_notification(
+        session,
+        user_id=job.user_id,
+        job_id=job.id,
+        type=type,
+        title=title,
+        message=message,
+        once_key=f"{job.id}:{key}",
+    )
+
+
 def release(values: dict[str, Any]) -> dict[str, Any]:
     return {**values, "claimed_by": None, "claim_expires_at": None}
 
@@ -152,17 +165,7 @@ def finish_job(
         )
     )
     type_, title, message = _terminal_message(finished, status, error_message)
-    change.notify(
-        add_notification(
-            session,
-            user_id=job.user_id,
-            job_id=job.id,
-            type=type_,
-            title=title,
-            message=message,
-            once_key=f"{job.id}:terminal",
-        )
-    )
+    change.notify(_job_note(session, job, type_, title, message, "terminal"))
     return change
 
 
@@ -213,17 +216,8 @@ def record_submitted(
     )
     change = Change(job=job)
     if job is not None:
-        change.notify(
-            add_notification(
-                session,
-                user_id=job.user_id,
-                job_id=job.id,
-                type=N.JOB_STARTED,
-                title=f"{job.name} started",
-                message=f"Submitted on {job.gpu_count}× {job.gpu_type}; cluster job {external_job_id}.",
-                once_key=f"{job.id}:started",
-            )
-        )
+        message = f"Submitted on {job.gpu_count}× {job.gpu_type}; cluster job {external_job_id}."
+        change.notify(_job_note(session, job, N.JOB_STARTED, f"{job.name} started", message, "started"))
     return change
 
 
@@ -348,31 +342,18 @@ def record_status(
     if milestone is not None and not status.is_terminal:
         change.notify(_milestone_note(session, change.job, milestone))
     if non_finite:
-        change.notify(
-            add_notification(
-                session,
-                user_id=job.user_id,
-                job_id=job.id,
-                type=N.JOB_WARNING,
-                title=f"{job.name}: loss is not a number",
-                message=f"The loss turned NaN or infinite at step {non_finite}; it is stored as empty.",
-                once_key=f"{job.id}:non-finite-loss",
-            )
-        )
+        title = f"{job.name}: loss is not a number"
+        message = f"The loss turned NaN or infinite at step {non_finite}; it is stored as empty."
+        change.notify(_job_note(session, job, N.JOB_WARNING, title, message, "non-finite-loss"))
     return change
 
 
 def _milestone_note(session: Session, job: Job, milestone: int) -> Notification | None:
     loss = job.current_metrics.get("training_loss")
     loss_text = f", training loss {loss:.4g}" if isinstance(loss, float) else ""
-    return add_notification(
-        session,
-        user_id=job.user_id,
-        job_id=job.id,
-        type=N.JOB_PROGRESS,
-        title=f"{job.name} is {milestone}% done",
-        message=f"Step {job.current_step} of {job.total_steps or '?'}{loss_text}.",
-        once_key=f"{job.id}:progress:{milestone}",
+    message = f"Step {job.current_step} of {job.total_steps or '?'}{loss_text}."
+    return _job_note(
+        session, job, N.JOB_PROGRESS, f"{job.name} is {milestone}% done", message, f"progress:{milestone}"
     )
 
 
