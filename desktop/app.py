@@ -93,6 +93,8 @@ class DesktopApp(QObject):
         if self.screenshot is None:
             self.session.start_scheduler()
             self.window.loaded.connect(self._offer_demo)
+            if self.job_id is not None:
+                self.window.loaded.connect(self._select_asked_job)
         else:
             self.window.loaded.connect(self._select_for_screenshot)
         self.window.attach(self.session, live=self.screenshot is None)
@@ -103,6 +105,14 @@ class DesktopApp(QObject):
         self.window.loaded.disconnect(self._offer_demo)
         if self.session is not None and wants_demo(self.settings, jobs_shown=self.window.model.rowCount()):
             offer_demo(self.window, self.session, on_answered=self._demo_answered)
+
+    def _select_asked_job(self) -> None:
+        """`loradesk gui --job ID`: select that job once the table is filled."""
+        self.window.loaded.disconnect(self._select_asked_job)
+        if self.job_id is not None and not self.window.select_job(self.job_id):
+            self.window.banner.show_message(
+                f"No job {self.job_id!r} for user {self.settings.user}.", kind="error", sticky=True
+            )
 
     def _demo_answered(self, settings: Settings) -> None:
         self.settings = settings

@@ -150,7 +150,7 @@ class LossChart(MetricChart):
 
     def empty_message(self) -> str | None:
         if not len(self.series):
-            return "Waiting for the first metrics…"
+            return self.no_points_text
         if not np.isfinite(self.series.column("training_loss")).any():
             return "No loss reported yet"
         return None
@@ -194,7 +194,7 @@ class GpuChart(MetricChart):
 
     def empty_message(self) -> str | None:
         if not len(self.series):
-            return "Waiting for the first metrics…"
+            return self.no_points_text
         if not np.isfinite(self.series.column("gpu_utilization")).any():
             return self.NO_GPU
         return None
@@ -233,7 +233,7 @@ class ThroughputChart(MetricChart):
 
     def empty_message(self) -> str | None:
         if not len(self.series):
-            return "Waiting for the first metrics…"
+            return self.no_points_text
         if not np.isfinite(self.series.column("throughput")).any():
             return "No throughput reported"
         return None

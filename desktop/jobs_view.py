@@ -129,7 +129,10 @@ class JobTableView(QTableView):
         super().__init__(parent)
         self.setObjectName("JobTable")
         self._model, self._proxy = model, proxy
+        self._hidden_selection: str | None = None  # the selected job while a filter hides it
         proxy.setSourceModel(model)
+        # Before setModel, so this runs before the view moves the selection to a neighbouring row.
+        proxy.rowsAboutToBeRemoved.connect(self._selected_row_leaving)
         self.setModel(proxy)
         self._setup_look()
         self.setItemDelegate(RowDelegate(self))
@@ -137,10 +140,13 @@ class JobTableView(QTableView):
         self.setItemDelegateForColumn(Column.PROGRESS, ProgressDelegate(self))
         self.horizontalHeader().setSortIndicator(model.sort_column, model.sort_order)
         self.setSortingEnabled(True)  # sorts by the indicator set just above
-        self.selectionModel().currentRowChanged.connect(self._current_changed)
+        # The selection, not the current index: when a filter hides the selected row, Qt moves the
+        # current index to a neighbour without selecting it, and nothing should follow that.
+        self.selectionModel().selectionChanged.connect(self._selection_changed)
         self._anchor: QPersistentModelIndex | None = None
         proxy.rowsAboutToBeInserted.connect(self._remember_top_row)
         proxy.rowsInserted.connect(self._restore_top_row)
+        proxy.rowsInserted.connect(self._selected_row_back)
         self._ticker = QTimer(self, interval=1000, timeout=self._tick)
         self._ticker.start()
 
@@ -175,10 +181,8 @@ class JobTableView(QTableView):
                 viewport.update(QRect(left, 0, self.columnWidth(column), viewport.height()))
 
     def selected_job_id(self) -> str | None:
-        index = self.selectionModel().currentIndex()
-        if not index.isValid() or not self.selectionModel().isRowSelected(index.row(), QModelIndex()):
-            return None
-        job: Job | None = index.data(JOB_ROLE)
+        rows = self.selectionModel().selectedRows()
+        job: Job | None = rows[0].data(JOB_ROLE) if rows else None
         return job.id if job else None
 
     def select_job(self, job_id: str) -> bool:
@@ -191,9 +195,23 @@ class JobTableView(QTableView):
         self.scrollTo(index)
         return True
 
-    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        job: Job | None = current.data(JOB_ROLE) if current.isValid() else None
-        self.job_selected.emit(job.id if job else "")
+    def _selection_changed(self, *_args: Any) -> None:
+        job_id = self.selected_job_id()
+        if job_id:
+            self._hidden_selection = None
+        self.job_selected.emit(job_id or "")
+
+    def _selected_row_leaving(self, _parent: Any, first: int, last: int) -> None:
+        """A filter hides the selected row: nothing is selected (the user did not pick a neighbour),
+        and the job is selected again when the filter shows it again."""
+        rows = self.selectionModel().selectedRows()
+        if rows and first <= rows[0].row() <= last:
+            self._hidden_selection = self.selected_job_id()
+            self.selectionModel().clear()
+
+    def _selected_row_back(self, *_args: Any) -> None:
+        if self._hidden_selection is not None and self.selected_job_id() is None:
+            self.select_job(self._hidden_selection)
 
     def _remember_top_row(self, _parent: Any, first: int, _last: int) -> None:
         top = self.indexAt(self.viewport().rect().topLeft())

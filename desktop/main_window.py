@@ -155,7 +155,7 @@ class MainWindow(QMainWindow):
         self.addAction(find)
         self.cancel_action = QAction("Cancel job", self, shortcut=QKeySequence(Qt.Key.Key_Delete))
         self.cancel_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self.cancel_action.triggered.connect(self.monitor.request_cancel)
+        self.cancel_action.triggered.connect(self.cancel_selected)
         for widget in (self.table, self.monitor):  # not in the search field, where Del edits text
             widget.addAction(self.cancel_action)
         for action in (self.new_job_action, self.add_dataset_action, self.refresh_action):
@@ -222,10 +222,10 @@ class MainWindow(QMainWindow):
 
     def _jobs_loaded(self, jobs: list[Job]) -> None:
         selected = self.table.selected_job_id()
-        self.model.set_jobs(jobs)
+        self.model.set_jobs(jobs)  # a reset: the selection goes without a signal
         self._loaded_jobs = jobs
-        if selected:
-            self.table.select_job(selected)  # reloads the monitor through the selection signal
+        if selected and not self.table.select_job(selected):  # reselecting reloads the monitor
+            self._job_selected("")  # the job is gone (or filtered out): nothing is selected now
         self._load_done("jobs")
 
     def _notes_loaded(self, notes: list[Notification]) -> None:
@@ -282,7 +282,7 @@ class MainWindow(QMainWindow):
         self.session.get_job(job_id=job_id, on_done=self._detail_loaded, on_error=self._load_failed)
 
     def _detail_loaded(self, detail: JobDetail) -> None:
-        if self.table.selected_job_id() != detail.job.id:
+        if self.table.selected_job_id() != detail.job.id or self.monitor.job is None:
             return  # the user moved on while it loaded
         self.model.apply_jobs([detail.job])
         self.monitor.show_detail(detail)
@@ -291,6 +291,21 @@ class MainWindow(QMainWindow):
         self.detail_shown.emit(detail.job.id)
 
     # -- actions ---------------------------------------------------------------------------------
+    def cancel_selected(self) -> None:
+        """Del: cancel the selected job (after confirmation), or say why it can't be."""
+        job_id = self.table.selected_job_id()
+        job = self.model.job(job_id) if job_id else None
+        if job is None or self.monitor.job is None or self.monitor.job.id != job.id:
+            return
+        if not job.status.is_cancellable:
+            self.banner.show_message(
+                f"“{job.name}” is {job.status.value}: only queued or running jobs can be cancelled."
+            )
+        elif job.is_cancelling:
+            self.banner.show_message(f"“{job.name}” is already being cancelled.")
+        else:
+            self.monitor.request_cancel()
+
     def new_job(self) -> None:
         if self.session is None:
             return

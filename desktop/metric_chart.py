@@ -41,6 +41,7 @@ class MetricChart(QFrame):
     hovered = Signal(int, float)
     title = ""
     unit = ""
+    WAITING = "Waiting for the first metrics…"
 
     def __init__(self, series: MetricSeries, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -49,6 +50,7 @@ class MetricChart(QFrame):
         self._last_x: float | None = None
         self._hovering = False
         self._user_zoomed = False
+        self.no_points_text = self.WAITING  # what an empty series means: the monitor sets it per job
         self._build()
         theme.current().changed.connect(self.apply_colors)
         self.apply_colors()
@@ -69,7 +71,7 @@ class MetricChart(QFrame):
         self.plot_item.setMenuEnabled(True)
         self.plot_item.hideButtons()
         self.plot_item.getViewBox().setMouseMode(pg.ViewBox.RectMode)
-        self.placeholder = QLabel("Waiting for the first metrics…", objectName="EmptyState")
+        self.placeholder = QLabel(self.WAITING, objectName="EmptyState", wordWrap=True)
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.stack = QStackedLayout()
         self.stack.addWidget(self.plot_widget)
@@ -136,7 +138,7 @@ class MetricChart(QFrame):
             self.readout.setText("")
 
     def empty_message(self) -> str | None:
-        return None if len(self.series) else "Waiting for the first metrics…"
+        return None if len(self.series) else self.no_points_text
 
     def value_at(self, index: int) -> float:
         raise NotImplementedError

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.records import Job, JobDetail, MetricPoint
+from core.records import Job, JobDetail, JobStatus, MetricPoint
 from desktop import formatting as fmt
 from desktop import theme
 from desktop.charts import GpuChart, LossChart, MetricChart, ThroughputChart
@@ -161,23 +161,28 @@ class JobMonitor(QWidget):
         self.pages.setCurrentWidget(self.empty)
 
     def show_job(self, job: Job) -> None:
-        """Show a job; a different job than before starts with empty charts until its points load."""
+        """Show the selected job at once: header and cards now, its curves once they load.
+
+        A job other than the one on screen replaces it entirely; its charts say they are loading
+        until `show_detail` brings its points.
+        """
         if self.job is None or self.job.id != job.id:
+            self.job = job
             self.series.clear()
             self._early = []
             self.loaded = False
             for chart in self.charts:
-                chart.readout.setText("Point at the chart to read a value")
+                chart.readout.setText("")
                 chart.vline.hide()
-                chart.refresh(full=True)
         self.pages.setCurrentIndex(0)
         self.update_job(job)
+        self._refresh_empty_charts()
 
     def show_detail(self, detail: JobDetail) -> None:
-        """The job with all its points (first load or refresh)."""
-        if self.job is not None and self.job.id != detail.job.id:
+        """The job with all its points (first load or refresh); ignored unless it is on screen."""
+        if self.job is None or self.job.id != detail.job.id:
             return  # the user moved on while it loaded
-        self.show_job(detail.job)
+        self.update_job(detail.job)
         self.series.clear()
         self.series.append(detail.metrics)
         # The load may have read the database before or after these were written: keep the new ones.
@@ -185,15 +190,18 @@ class JobMonitor(QWidget):
         self._early = []
         self.loaded = True
         for chart in self.charts:
+            chart.no_points_text = no_points_text(detail.job, loaded=True)
             chart.refresh(full=True)
         self._update_cards()
 
     def update_job(self, job: Job) -> None:
         """A new snapshot of the job on screen (ignored for any other job)."""
-        if self.job is not None and self.job.id != job.id:
+        if self.job is None or self.job.id != job.id:
             return
+        status_changed = self.job.status != job.status
         self.job = job
         self.title.setText(job.name)
+        self.title.setToolTip(job.name)
         self.badge.show_job(job)
         self.subtitle.setText(_subtitle(job))
         self.progress.setValue(round(job.progress * 10))
@@ -202,6 +210,17 @@ class JobMonitor(QWidget):
         self.error_label.setVisible(bool(job.error_message))
         self._update_cancel_button()
         self._update_cards()
+        if status_changed:
+            self._refresh_empty_charts()
+
+    def _refresh_empty_charts(self) -> None:
+        """Charts without points say why: loading, not started, or ended before training."""
+        if self.job is None or len(self.series):
+            return
+        text = no_points_text(self.job, loaded=self.loaded)
+        for chart in self.charts:
+            chart.no_points_text = text
+            chart.refresh(full=True)
 
     def append_metrics(self, job_id: str, points: tuple[MetricPoint, ...] | list[MetricPoint]) -> int:
         """New points of a job; kept when it is the job on screen. Returns how many were new."""
@@ -312,6 +331,21 @@ class JobMonitor(QWidget):
         ok = chart.export_png(path)
         self.message.emit(f"Saved {path.name}" if ok else f"Could not write {path}")
         return ok
+
+
+def no_points_text(job: Job, *, loaded: bool) -> str:
+    """What a chart without points says for this job."""
+    if not loaded:
+        return "Loading metrics…"
+    if job.status is JobStatus.QUEUED:
+        return "Queued: charts start with the job's first metrics"
+    if job.status is JobStatus.FAILED:
+        return "Failed before training reported any metrics"
+    if job.status is JobStatus.CANCELLED:
+        return "Cancelled before training reported any metrics"
+    if job.status is JobStatus.COMPLETED:
+        return "This job recorded no metrics"
+    return MetricChart.WAITING
 
 
 def _latest(series: MetricSeries, name: str, steps: np.ndarray) -> tuple[float | None, int | None]:

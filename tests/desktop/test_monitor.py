@@ -78,12 +78,47 @@ def test_smoothing_and_log_controls_reach_the_loss_chart(monitor):
     assert chart.log_y
 
 
-def test_switching_jobs_starts_with_empty_charts(monitor):
+def test_switching_jobs_shows_the_new_job_at_once_then_its_points(monitor):
     loaded(monitor)
-    other = make_job(2)
+    other = make_job(2, status=JobStatus.COMPLETED, current_cost=2.0, final_cost=2.0)
     monitor.show_job(other)
+    assert monitor.title.text() == "run 2"
+    assert monitor.badge.text() == "Completed"
+    assert monitor.cards["cost"].text() == "$2.00"
     assert len(monitor.series) == 0
     assert monitor.loss_chart.stack.currentWidget() is monitor.loss_chart.placeholder
+    assert monitor.loss_chart.placeholder.text() == "Loading metrics…"
+    monitor.show_detail(JobDetail(job=other, metrics=tuple(make_points(other.id, range(1, 51)))))
+    assert monitor.loss_chart.stack.currentWidget() is monitor.loss_chart.plot_widget
+    assert len(monitor.loss_chart.raw.getOriginalDataset()[0]) == 50
+
+
+def test_a_late_load_of_the_previous_job_is_ignored(monitor):
+    first = make_job(1)
+    second = make_job(2)
+    monitor.show_job(first)
+    monitor.show_job(second)
+    monitor.show_detail(JobDetail(job=first, metrics=tuple(make_points(first.id, range(1, 11)))))
+    assert monitor.title.text() == "run 2"
+    assert len(monitor.series) == 0
+    assert monitor.loss_chart.placeholder.text() == "Loading metrics…"
+
+
+@pytest.mark.parametrize(
+    ("status", "text"),
+    [
+        (JobStatus.QUEUED, "Queued: charts start with the job's first metrics"),
+        (JobStatus.RUNNING, "Waiting for the first metrics…"),
+        (JobStatus.FAILED, "Failed before training reported any metrics"),
+        (JobStatus.CANCELLED, "Cancelled before training reported any metrics"),
+    ],
+)
+def test_a_job_without_points_says_why(monitor, status, text):
+    job = make_job(3, status=status, error_message="no GPU free" if status is JobStatus.FAILED else None)
+    monitor.show_job(job)
+    monitor.show_detail(JobDetail(job=job, metrics=()))
+    for chart in monitor.charts:
+        assert chart.placeholder.text() == text
 
 
 @pytest.mark.parametrize(
