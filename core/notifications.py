@@ -13,6 +13,8 @@ from core.db.upsert import insert_ignoring_conflicts
 from core.records import Notification, NotificationType
 from core.workspace import Workspace
 
+# The title column's width on every database; longer titles are shortened, never refused.
+TITLE_MAX = 255
 # How far a watermark query looks back past its watermark (commit order ≠ timestamp order).
 WATERMARK_OVERLAP = timedelta(seconds=5)
 
@@ -46,7 +48,7 @@ def add_notification(
         "user_id": user_id,
         "job_id": job_id,
         "type": type.value,
-        "title": title,
+        "title": shorten(title, TITLE_MAX),
         "message": message,
         "priority": PRIORITY[type],
         "read": False,
@@ -57,6 +59,16 @@ def add_notification(
     if session.execute(stmt).scalar_one_or_none() is None:
         return None
     return to_notification(NotificationRow(**row))
+
+
+def job_title(name: str, event: str) -> str:
+    """`<name><event>` within TITLE_MAX: a long job name gives way, the words of the event stay."""
+    room = TITLE_MAX - len(event)
+    return shorten(name, room) + event
+
+
+def shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
 
 
 def list_notifications(ws: Workspace, *, unread_only: bool = False, limit: int = 500) -> list[Notification]:

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from core.cli import commands
+from core.db.engine import error_line
 from core.errors import LoradeskError
 from core.records import JobStatus
 
@@ -129,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: keep the traceback for -v, one line otherwise
         log.debug("unexpected error", exc_info=True)
         print(
-            f"loradesk: internal error: {type(exc).__name__}: {exc} (run with -v for details)",
+            f"loradesk: internal error: {type(exc).__name__}: {error_line(exc)} (run with -v for details)",
             file=sys.stderr,
         )
         return 1

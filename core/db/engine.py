@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DataError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import LoradeskError
@@ -52,13 +52,13 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with self._read() as session:
+        with _one_line_errors(), self._read() as session:
             yield session
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A session whose transaction commits on success and rolls back on error."""
-        with self._write() as session, session.begin():
+        with _one_line_errors(), self._write() as session, session.begin():
             yield session
 
     def dispose(self) -> None:
@@ -114,6 +114,23 @@ def _sqlite_engine(url: Any) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """A driver's error leaves as a DatabaseError of one line: no SQL, no parameters, which the
+    driver's own message would carry to a user (the original stays chained for -v)."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise DatabaseError(f"database error: {error_line(exc)}") from exc
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """The database refuses these values themselves (too long, out of range, a broken constraint):
+    writing them again can never succeed, unlike a lost connection or a lock timeout."""
+    # SQLite's driver refuses an integer beyond 64 bits before SQLAlchemy sees the statement.
+    return isinstance(exc, DataError | IntegrityError | OverflowError)
 
 
 def error_line(exc: BaseException) -> str:

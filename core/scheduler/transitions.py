@@ -22,7 +22,7 @@ from core.cluster.base import StatusReport
 from core.db.convert import to_job
 from core.db.models import CostRecordRow, JobRow, new_id
 from core.db.upsert import insert_ignoring_conflicts
-from core.notifications import add_notification, auth_once_key
+from core.notifications import add_notification, auth_once_key, job_title
 from core.records import TERMINAL_STATUSES, Job, JobStatus, MetricPoint, Notification
 from core.records import NotificationType as N
 from core.scheduler.claims import ClaimedJob
@@ -174,16 +174,16 @@ def _terminal_message(job: Job, status: JobStatus, error: str | None) -> tuple[N
     if status is JobStatus.COMPLETED:
         return (
             N.JOB_COMPLETED,
-            f"{job.name} completed",
+            job_title(job.name, " completed"),
             f"Training finished at step {job.current_step}; cost {cost}.",
         )
     if status is JobStatus.FAILED:
         return (
             N.JOB_FAILED,
-            f"{job.name} failed",
+            job_title(job.name, " failed"),
             f"{error or 'The cluster reported a failure.'} Cost {cost}.",
         )
-    return N.JOB_CANCELLED, f"{job.name} cancelled", f"The job was cancelled; cost {cost}."
+    return N.JOB_CANCELLED, job_title(job.name, " cancelled"), f"The job was cancelled; cost {cost}."
 
 
 def record_submitted(
@@ -217,7 +217,9 @@ def record_submitted(
     change = Change(job=job)
     if job is not None:
         message = f"Submitted on {job.gpu_count}× {job.gpu_type}; cluster job {external_job_id}."
-        change.notify(_job_note(session, job, N.JOB_STARTED, f"{job.name} started", message, "started"))
+        change.notify(
+            _job_note(session, job, N.JOB_STARTED, job_title(job.name, " started"), message, "started")
+        )
     return change
 
 
@@ -342,7 +344,7 @@ def record_status(
     if milestone is not None and not status.is_terminal:
         change.notify(_milestone_note(session, change.job, milestone))
     if non_finite:
-        title = f"{job.name}: loss is not a number"
+        title = job_title(job.name, ": loss is not a number")
         message = f"The loss turned NaN or infinite at step {non_finite}; it is stored as empty."
         change.notify(_job_note(session, job, N.JOB_WARNING, title, message, "non-finite-loss"))
     return change
@@ -353,7 +355,12 @@ def _milestone_note(session: Session, job: Job, milestone: int) -> Notification 
     loss_text = f", training loss {loss:.4g}" if isinstance(loss, float) else ""
     message = f"Step {job.current_step} of {job.total_steps or '?'}{loss_text}."
     return _job_note(
-        session, job, N.JOB_PROGRESS, f"{job.name} is {milestone}% done", message, f"progress:{milestone}"
+        session,
+        job,
+        N.JOB_PROGRESS,
+        job_title(job.name, f" is {milestone}% done"),
+        message,
+        f"progress:{milestone}",
     )
 
 

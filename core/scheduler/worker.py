@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from core.cluster.base import (
     ClusterAuthError,
     ClusterBusyError,
+    ClusterConflictError,
     ClusterJobNotFoundError,
     ClusterRejectedError,
     ClusterTransientError,
@@ -29,7 +30,7 @@ from core.cluster.base import (
     SubmitRequest,
     SubmitResult,
 )
-from core.db.engine import error_line
+from core.db.engine import error_line, is_data_error
 from core.db.models import utcnow
 from core.events import Event, WorkAvailable
 from core.records import JobStatus
@@ -283,6 +284,8 @@ class Scheduler:
                 store_metric_points(session, [point for change in changes for point in change.points])
                 return changes
 
+        unrecordable: list[str] = []  # cluster jobs whose Loradesk job failed for want of a record
+
         def one_by_one(session: Session) -> list[t.Change]:
             changes = []
             for item, outcome in zip(claimed, outcomes, strict=True):
@@ -291,9 +294,21 @@ class Scheduler:
                         change = record(session, item, outcome)
                         store_metric_points(session, change.points)
                         changes.append(change)
-                except Exception:
+                except Exception as exc:
                     report.errors += 1
-                    log.exception("job %s: could not record the cluster's answer; retried later", item.job.id)
+                    if not is_data_error(exc):
+                        log.error(
+                            "job %s: could not record the cluster's answer, retried: %s",
+                            item.job.id,
+                            error_line(exc),
+                        )
+                        log.debug("record failure", exc_info=True)
+                        continue
+                    failed = self._fail_unrecordable(session, item, exc)
+                    changes.append(failed)
+                    external_id = getattr(outcome, "external_job_id", None) or item.job.external_job_id
+                    if failed.job is not None and external_id:
+                        unrecordable.append(external_id)
             return changes
 
         def work(session: Session) -> list[t.Change]:
@@ -304,7 +319,33 @@ class Scheduler:
 
         changes = await self._write(work)
         publish(self.ws, changes)
+        await self._stop_on_cluster(unrecordable)
         return changes
+
+    def _fail_unrecordable(self, session: Session, item: ClaimedJob, exc: BaseException) -> t.Change:
+        """A record the database refuses every time (a value out of range, say) fails the job with
+        the database's reason, instead of the job being claimed and retried forever."""
+        reason = f"could not store the cluster's answer: {error_line(exc)}"
+        try:
+            with session.begin_nested():
+                change = t.finish_job(
+                    session, item.job, JobStatus.FAILED, now=utcnow(), owner=self.owner, error_message=reason
+                )
+        except Exception as again:
+            log.error("job %s: could not record its failure either: %s", item.job.id, error_line(again))
+            return t.Change()
+        self._log_change(item, change, reason)
+        return change
+
+    async def _stop_on_cluster(self, external_ids: Sequence[str]) -> None:
+        """Cancel the cluster jobs of jobs failed here, so none runs on unwatched and unbilled."""
+        backend = self.ws.backend()
+        results = await asyncio.gather(*(backend.cancel(e) for e in external_ids), return_exceptions=True)
+        for external_id, result in zip(external_ids, results, strict=True):
+            if isinstance(result, BaseException) and not isinstance(
+                result, ClusterConflictError | ClusterJobNotFoundError
+            ):
+                log.error("cluster job %s: could not be cancelled: %s", external_id, result)
 
     async def _write(self, action: Callable[[Session], T]) -> T:
         def run() -> T:
