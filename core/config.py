@@ -15,6 +15,8 @@ from typing import Any
 
 import platformdirs
 import tomli_w
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from core.errors import LoradeskError
 
@@ -162,23 +164,44 @@ def validate(settings: Settings) -> None:
         raise ConfigError("user must not be empty")
 
 
-def save_settings(settings: Settings) -> Path:
-    """Write the non-secret settings to settings.toml (never a token)."""
-    stored = _read_file(settings.settings_file)
-    for name in _SAVED:
-        value = getattr(settings, name)
-        if value is None or value == "":
+def save_settings(home: Path, changes: dict[str, Any]) -> Path:
+    """Write what the person changed into `home`/settings.toml, keeping the rest of the file.
+
+    Only `changes` are written: values that came from the environment or the command line stay
+    where they came from, and a secret (a password in a database URL) is refused, never stored.
+    An empty value removes the line, so the default (or the variable) applies again.
+    """
+    unknown = set(changes) - {*_SAVED, "gpu_rates"}
+    if unknown:
+        raise ValueError(f"not settings that are saved: {sorted(unknown)}")
+    if has_password(changes.get("database_url")):
+        raise ConfigError(
+            "the database URL holds a password, which would be written to settings.toml; "
+            "keep it in ~/.pgpass or PGPASSWORD, or set LORADESK_DATABASE_URL"
+        )
+    path = home / "settings.toml"
+    stored = _read_file(path)
+    for name, value in changes.items():
+        if name == "gpu_rates":
+            stored[name] = {k: v for k, v in value.items() if DEFAULT_GPU_RATES.get(k) != v}
+        elif value is None or value == "":
             stored.pop(name, None)
         else:
             stored[name] = value
-    custom = {k: v for k, v in settings.gpu_rates.items() if DEFAULT_GPU_RATES.get(k) != v}
-    if custom:
-        stored["gpu_rates"] = custom
-    settings.home.mkdir(parents=True, exist_ok=True)
-    tmp = settings.settings_file.with_suffix(".toml.tmp")
+    home.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".toml.tmp")
     tmp.write_text(tomli_w.dumps(stored), encoding="utf-8")
-    tmp.replace(settings.settings_file)
-    return settings.settings_file
+    tmp.replace(path)
+    return path
+
+
+def has_password(database_url: str | None) -> bool:
+    if not database_url:
+        return False
+    try:
+        return make_url(database_url).password is not None
+    except ArgumentError:
+        return False
 
 
 def setting_names() -> list[str]:

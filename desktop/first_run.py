@@ -35,7 +35,9 @@ def offer_demo(
 
     def answered() -> None:
         settings = session.settings.with_changes(demo_offered=True)
-        session.runner.run(save_settings, settings, on_done=lambda _path: on_answered(settings))
+        session.runner.run(
+            save_settings, settings.home, {"demo_offered": True}, on_done=lambda _path: on_answered(settings)
+        )
         if box.clickedButton() is start:
             session.start_demo_job(on_done=window.show_created_job, on_error=window.show_error)
         box.deleteLater()

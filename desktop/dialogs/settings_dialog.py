@@ -8,6 +8,7 @@ says so, since the variable wins over the file.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -24,7 +25,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.config import CLUSTER_BACKENDS, ENV_VARIABLES, ConfigError, Settings, save_settings, validate
+from core.config import (
+    CLUSTER_BACKENDS,
+    ENV_VARIABLES,
+    ConfigError,
+    Settings,
+    has_password,
+    save_settings,
+    validate,
+)
 from core.secrets import TOKEN_ENV, get_cluster_token, set_cluster_token
 from core.workspace import Workspace
 from desktop.dialogs.form import FormDialog
@@ -38,11 +47,12 @@ def check_database(settings: Settings) -> str:
     return "Connected."
 
 
-def store(settings: Settings, token: str) -> Settings:
-    """Write settings.toml and, when a token was typed, put it in the keyring (worker thread)."""
+def store(settings: Settings, changes: dict[str, Any], token: str) -> Settings:
+    """Write the changed fields to settings.toml and, when a token was typed, put it in the
+    keyring (worker thread)."""
     if token and settings.cluster_url:
         set_cluster_token(settings.cluster_url, token)  # SecretStoreError: shown like any other
-    save_settings(settings)
+    save_settings(settings.home, changes)
     return settings
 
 
@@ -87,6 +97,7 @@ class SettingsDialog(FormDialog):
         self.cluster.currentTextChanged.connect(self._cluster_changed)
         self._build(reason)
         self._cluster_changed(settings.cluster)
+        self._shown = self.field_values()
         self.set_ok_text("Save")
         self.resize(620, self.sizeHint().height())
         if settings.cluster_url:
@@ -148,22 +159,31 @@ class SettingsDialog(FormDialog):
         elif token:
             self.token.setPlaceholderText("a token is stored in the keyring; type to replace it")
 
+    def field_values(self) -> dict[str, Any]:
+        """The saved settings as the fields hold them now."""
+        return {
+            "database_url": self.database_url.text().strip(),
+            "cluster": self.cluster.currentText(),
+            "cluster_url": self.cluster_url.text().strip() or None,
+            "poll_interval": float(self.poll_interval.value()),
+            "user": self.user.text().strip(),
+            "keep_in_tray": self.keep_in_tray.isChecked(),
+            "trainer_python": self.trainer_python.text().strip(),
+            "local_max_jobs": self.local_max_jobs.value(),
+            "max_submit_attempts": self.max_submit_attempts.value(),
+        }
+
+    def changes(self) -> dict[str, Any]:
+        """What the person changed in the fields. Compared with what the fields first showed (not
+        with the settings), so a value a field rounds or trims does not count as a change."""
+        return {k: v for k, v in self.field_values().items() if v != self._shown[k]}
+
     def edited(self) -> Settings:
         """The settings as edited; ConfigError names a field Loradesk cannot use."""
-        url = self.database_url.text().strip()
-        if not url:
+        values = self.field_values()
+        if not values["database_url"]:
             raise ConfigError("database URL must not be empty")
-        settings = self.settings.with_changes(
-            database_url=url,
-            cluster=self.cluster.currentText(),
-            cluster_url=self.cluster_url.text().strip() or None,
-            poll_interval=float(self.poll_interval.value()),
-            user=self.user.text().strip(),
-            keep_in_tray=self.keep_in_tray.isChecked(),
-            trainer_python=self.trainer_python.text().strip(),
-            local_max_jobs=self.local_max_jobs.value(),
-            max_submit_attempts=self.max_submit_attempts.value(),
-        )
+        settings = self.settings.with_changes(**values)
         validate(settings)
         return settings
 
@@ -185,13 +205,21 @@ class SettingsDialog(FormDialog):
     def submit(self) -> None:
         try:
             settings = self.edited()
+            changes = self.changes()
+            if has_password(changes.get("database_url")):
+                raise ConfigError(
+                    "leave the password out of the database URL (it would be saved to "
+                    "settings.toml); keep it in ~/.pgpass or PGPASSWORD"
+                )
         except ConfigError as exc:
             self.show_error(str(exc))
             return
         self.show_error("")
         self.set_busy(True, "Saving…")
         token = self.token.text().strip() if settings.cluster == "http" else ""
-        self.runner.run(store, settings, token, on_done=self._stored, on_error=self.failed)
+        # Only what the person changed here: the fields also show values from the environment
+        # and the command line, which must not become the file's.
+        self.runner.run(store, settings, changes, token, on_done=self._stored, on_error=self.failed)
 
     def _stored(self, settings: Settings) -> None:
         self.set_busy(False)

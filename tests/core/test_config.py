@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import pytest
 
 from core.config import ConfigError, load_settings, save_settings
@@ -29,7 +31,7 @@ def test_defaults(home):
 def test_save_writes_no_token(home, monkeypatch):
     monkeypatch.setenv("LORADESK_CLUSTER_TOKEN", "tok-123")
     settings = load_settings({"cluster": "http", "cluster_url": "http://c:1"})
-    path = save_settings(settings.with_changes(gpu_rates={**settings.gpu_rates, "B200": 6.0}))
+    path = save_settings(settings.home, {"gpu_rates": {**settings.gpu_rates, "B200": 6.0}})
     text = path.read_text()
     assert "tok-123" not in text and "B200 = 6.0" in text
     assert load_settings().rate_for("B200") == 6.0
@@ -55,3 +57,22 @@ def test_broken_settings_file(home):
     (home / "settings.toml").write_text("cluster = \n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings()
+
+
+def test_saving_writes_only_the_changes_never_the_environment_options_or_secrets(home, monkeypatch):
+    """Values merged from LORADESK_* variables and command-line options are in Settings, but a
+    save writes only what changed; a database URL with a password is refused."""
+    home.mkdir(parents=True)
+    (home / "settings.toml").write_text('trainer_python = "/opt/py"\n')
+    secret_url = "postgresql+psycopg://team:hunter2@db.example:5432/loradesk"
+    monkeypatch.setenv("LORADESK_DATABASE_URL", secret_url)
+    monkeypatch.setenv("LORADESK_USER", "from-env")
+    settings = load_settings({"poll_interval": 0.5, "cluster": "http", "cluster_url": "http://c:1"})
+    assert (settings.database_url, settings.user, settings.poll_interval) == (secret_url, "from-env", 0.5)
+
+    path = save_settings(settings.home, {"demo_offered": True})
+
+    assert tomllib.loads(path.read_text()) == {"trainer_python": "/opt/py", "demo_offered": True}
+    with pytest.raises(ConfigError, match="password"):
+        save_settings(settings.home, {"database_url": secret_url})
+    assert "hunter2" not in path.read_text()

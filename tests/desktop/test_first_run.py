@@ -55,6 +55,8 @@ def test_answer_is_remembered_and_start_queues_a_job(qtbot, session, home, accep
     button.click()
 
     qtbot.waitUntil(lambda: bool(answered), timeout=5000)
+    # Only the answer: not the user given as an option when the session opened.
+    assert (home / "settings.toml").read_text() == "demo_offered = true\n"
     assert load_settings({"home": str(home)}).demo_offered
     if accept:
         qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=5000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keyring
 import pytest
 from keyring.backend import KeyringBackend
+from PySide6.QtCore import Qt
 
 from core.config import load_settings
 from desktop.dialogs.settings_dialog import SettingsDialog
@@ -109,3 +110,31 @@ def test_local_trainer_settings_are_saved(dialog, qtbot, tmp_path):
     assert (saved.trainer_python, saved.local_max_jobs) == ("/opt/trainer-env/bin/python", 2)
     dialog.cluster.setCurrentText("http")
     assert not dialog.trainer_python.isEnabled()
+
+
+def test_saving_writes_only_what_the_person_changed(qtbot, tmp_path, memory_keyring):
+    """The dialog shows values from the environment and the command line (a database URL with a
+    password, a user, a poll interval the field rounds); saving one changed field writes that
+    field alone."""
+    secret_url = "postgresql+psycopg://team:hunter2@127.0.0.1:1/loradesk"
+    environ = {"LORADESK_DATABASE_URL": secret_url, "LORADESK_USER": "from-env"}
+    settings = load_settings({"home": str(tmp_path), "poll_interval": 0.25}, environ=environ)
+    runner = Runner()
+    widget = SettingsDialog(settings, runner)
+    qtbot.addWidget(widget)
+    assert widget.database_url.text() == secret_url and widget.user.text() == "from-env"
+
+    qtbot.mouseClick(widget.keep_in_tray, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(widget.saved, timeout=5000):
+        widget.ok_button.click()
+    runner.shutdown()
+
+    assert (tmp_path / "settings.toml").read_text() == "keep_in_tray = false\n"
+
+
+def test_a_typed_database_password_is_refused_not_saved(dialog, qtbot, tmp_path):
+    dialog.database_url.setText("postgresql+psycopg://me:hunter2@127.0.0.1:1/db")
+    with qtbot.assertNotEmitted(dialog.saved, wait=100):
+        dialog.ok_button.click()
+    assert "password" in dialog.error.text()
+    assert not (tmp_path / "settings.toml").exists()
