@@ -7,6 +7,7 @@ rules of SPEC §4 once, whatever the backend.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from core.errors import LoradeskError
@@ -70,6 +71,10 @@ class StatusReport:
     metrics_history: list[dict[str, Any]] | None = None
     error_message: str | None = None
     artifact_url: str | None = None
+    # When the cluster itself started and ended the run (SPEC §4, optional): they beat the
+    # scheduler's own observation times for `started_at`, `completed_at` and cost.
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
 
 
 class ClusterBackend(Protocol):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -217,6 +218,8 @@ def _status_report(data: Any) -> StatusReport:
         metrics_history=None if history is None else _history(history),
         error_message=_optional_text(data.get("error_message"), "error_message"),
         artifact_url=_optional_text(data.get("artifact_url"), "artifact_url"),
+        started_at=_timestamp(data.get("started_at")),
+        completed_at=_timestamp(data.get("completed_at")),
     )
 
 
@@ -241,6 +244,18 @@ def _optional_text(value: Any, name: str) -> str | None:
     if value is None or isinstance(value, str):
         return value
     raise _Malformed(f"{name} is not a string")
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """An optional ISO 8601 time, read as UTC when it names no zone. One a cluster writes in a
+    form we cannot read is dropped: the scheduler's own observation time then stands in."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _float(value: Any, name: str) -> float | None:

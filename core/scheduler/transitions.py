@@ -9,6 +9,7 @@ bookkeeping (final cost, cost record, notification) happens exactly once.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass, field
@@ -124,9 +125,12 @@ def finish_job(
     owner: str | None = None,
     error_message: str | None = None,
     values: dict[str, Any] | None = None,
+    ended_at: datetime | None = None,
 ) -> Change:
-    """Move a job to a terminal status with its final cost, cost record and one notification."""
-    final_cost = cost_at(job, now)
+    """Move a job to a terminal status with its final cost, cost record and one notification.
+    `ended_at` is when the run ended, if the cluster said so; else it ends `now`."""
+    end = min(ended_at, now) if ended_at is not None else now
+    final_cost = cost_at(job, end)
     finished = guarded_update(
         session,
         job.id,
@@ -136,7 +140,7 @@ def finish_job(
                 "status": status.value,
                 "current_cost": final_cost,
                 "final_cost": final_cost,
-                "completed_at": now,
+                "completed_at": end,
                 "error_message": error_message if status is JobStatus.FAILED else None,
             }
         ),
@@ -153,12 +157,14 @@ def finish_job(
             user_id=job.user_id,
             cost_type="compute",
             amount=final_cost,
-            billing_period=now.strftime("%Y-%m"),
+            billing_period=end.strftime("%Y-%m"),
             details={
                 "gpu_type": job.gpu_type,
                 "gpu_count": job.gpu_count,
                 "hourly_rate": job.hourly_rate,
-                "hours": round((now - job.started_at).total_seconds() / 3600, 6) if job.started_at else 0,
+                "hours": round(max((end - job.started_at).total_seconds(), 0) / 3600, 6)
+                if job.started_at
+                else 0,
                 "status": status.value,
             },
             created_at=now,
@@ -307,6 +313,8 @@ def record_status(
     status = cluster_status(report.status)
     if status is None:
         raise ValueError(f"the cluster reported an unknown status {report.status!r}")
+    if report.started_at is not None and report.started_at <= now:
+        job = dataclasses.replace(job, started_at=report.started_at)  # the cluster's clock bills
     points, non_finite = metric_points(job.id, report, after_step=claimed.last_metric_step, now=now)
 
     progress = _progress(report, job)
@@ -324,6 +332,7 @@ def record_status(
         "not_found_polls": 0,
         "current_cost": cost_at(job, now),
         "progress_notified": milestone or claimed.progress_notified,
+        "started_at": job.started_at,
     }
     if report.artifact_url:
         values["artifact_url"] = report.artifact_url
@@ -331,7 +340,14 @@ def record_status(
         if status is JobStatus.COMPLETED:
             values["progress"] = 100.0
         change = finish_job(
-            session, job, status, now=now, owner=owner, error_message=report.error_message, values=values
+            session,
+            job,
+            status,
+            now=now,
+            owner=owner,
+            error_message=report.error_message,
+            values=values,
+            ended_at=report.completed_at,
         )
     else:
         updated = guarded_update(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from datetime import timedelta
 
@@ -72,6 +73,26 @@ async def test_cost_is_rate_times_gpus_times_hours(make_workspace, fake_cluster,
     await scheduler.run_once()
     cost = get_job(ws, job_id=job.id).job.current_cost
     assert cost == pytest.approx(ws.settings.gpu_rates["H100"] * 4 * 2, rel=1e-3)
+
+
+async def test_cost_counts_the_run_time_the_cluster_reports(make_workspace, fake_cluster, dataset_file):
+    """A job that ran 1 s on the cluster and is seen finished 2 s later is billed for 1 s, from
+    the `started_at`/`completed_at` of the status answer, not for the time until it was seen."""
+    fake_cluster.report_times()
+    ws = make_workspace()
+    (job,) = queue_jobs(ws, dataset_file, gpu_type="H100", gpu_count=4)
+    fake_cluster.plan_job(job.id, JobPlan(total_steps=20, seconds_per_step=0.05))
+    scheduler = Scheduler(ws)
+    await scheduler.run_once()
+    await asyncio.sleep(3.0)  # the run ends after 1 s; nobody looks before 3 s
+    await scheduler.run_once()
+
+    detail = get_job(ws, job_id=job.id)
+    (ran,) = fake_cluster.jobs.values()
+    assert detail.job.status is JobStatus.COMPLETED and ran.status == "completed"
+    assert (detail.job.started_at, detail.job.completed_at) == (ran.started_at, ran.completed_at)
+    assert detail.job.final_cost == pytest.approx(4.50 * 4 * 1.0 / 3600, rel=1e-3)
+    assert detail.cost_records[0].details["hours"] == pytest.approx(1.0 / 3600, rel=1e-2)
 
 
 async def test_missing_dataset_file_fails_the_job(make_workspace, dataset_file):

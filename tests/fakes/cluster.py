@@ -2,17 +2,22 @@
 
 Jobs follow a deterministic plan (`JobPlan`): every status poll moves a job `steps_per_poll`
 steps (0 = only `advance()` moves it) until `total_steps`, where it ends `completed` with an
-`artifact_url` or `failed` with the plan's `error_message`. Losses follow a fixed curve unless the
-plan (or `set_loss`) says otherwise, which is how a test injects NaN or infinity at a step.
+`artifact_url` or `failed` with the plan's `error_message`. With `seconds_per_step` the job runs
+on the clock instead, from its submit, however often (or seldom) it is polled; `report_times()`
+adds the optional `started_at`/`completed_at` of SPEC §4 to status answers. Losses follow a fixed
+curve unless the plan (or `set_loss`) says otherwise, which is how a test injects NaN or infinity
+at a step.
 
 Faults (`fail_with`, `stall`, `answer_garbage`, `reject_submissions`) apply to one endpoint
 (`"submit"`, `"status"`, `"cancel"`) or to all (`endpoint=None`), for the next `times` requests
 (`times=None`: until `clear_faults()`). They act before the token check, as a proxy or a broken
-server would. Counters:
+server would; `hold_submit_answers` instead carries the submit out and then holds its answer.
+Counters:
 
 - `requests_by_endpoint`: every request received, faulted and unauthorised ones included;
 - `submit_calls`, `status_calls`, `cancel_calls`: requests that reached the cluster's logic;
-- `max_concurrent`: the most requests the server was answering at one moment.
+- `max_concurrent`: the most requests the server was answering at one moment;
+- `held_submits`: (job_id, client port) of submits accepted and then held by `hold_submit_answers`.
 
 In-process: `with FakeCluster(token="t") as fake: HttpCluster(fake.url, "t")`. As its own process
 (benchmarks, so the client's CPU is measured alone), it prints its URL on the first line:
@@ -30,6 +35,7 @@ import socket
 import sys
 import threading
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -46,6 +52,7 @@ class JobPlan:
     outcome: str = "completed"  # or "failed"
     error_message: str = "training diverged"
     losses: dict[int, float] = field(default_factory=dict)  # step → training loss override
+    seconds_per_step: float = 0.0  # > 0: the job runs on the clock, not per poll
 
 
 @dataclass
@@ -57,6 +64,8 @@ class FakeJob:
     status: str = "initializing"
     current_step: int = 0
     forgotten: bool = False
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    completed_at: datetime | None = None
 
     def metrics_at(self, step: int) -> dict[str, Any]:
         loss = self.plan.losses.get(step, round(2.5 * math.exp(-3 * step / self.plan.total_steps), 6))
@@ -82,7 +91,22 @@ class FakeJob:
         self.current_step = min(self.plan.total_steps, self.current_step + steps)
         self.status = "running"
         if self.current_step >= self.plan.total_steps:
-            self.status = self.plan.outcome
+            self.end(self.plan.outcome, datetime.now(UTC))
+
+    def run_to(self, now: datetime) -> None:
+        """A clock-driven job: where it stands at `now`, ending at its exact finishing time."""
+        if self.status in TERMINAL:
+            return
+        per_step = self.plan.seconds_per_step
+        step = int((now - self.started_at).total_seconds() / per_step)
+        if step > self.current_step:
+            self.current_step = min(self.plan.total_steps, step)
+            self.status = "running"
+        if self.current_step >= self.plan.total_steps:
+            self.end(self.plan.outcome, self.started_at + timedelta(seconds=per_step * self.plan.total_steps))
+
+    def end(self, status: str, at: datetime) -> None:
+        self.status, self.completed_at = status, at
 
 
 @dataclass
@@ -92,6 +116,7 @@ class _Fault:
     status: int = 200
     body: bytes = b""
     stall: float = 0.0
+    after_accepting: bool = False  # the request is carried out, then its answer is held
 
 
 class _Server(ThreadingHTTPServer):
@@ -157,6 +182,8 @@ class FakeCluster:
         self._plans: dict[str, JobPlan] = {}
         self._faults: list[_Fault] = []
         self._omit_history = False
+        self._report_times = False
+        self.held_submits: list[tuple[str, int]] = []
         self._connections: set[socket.socket] = set()
         self._in_flight = 0
         self.max_concurrent = 0
@@ -205,7 +232,12 @@ class FakeCluster:
 
     @property
     def jobs(self) -> dict[str, FakeJob]:
+        """The cluster's jobs as they stand now (clock-driven ones moved to this moment)."""
         with self._lock:
+            now = datetime.now(UTC)
+            for job in self._jobs.values():
+                if job.plan.seconds_per_step > 0:
+                    job.run_to(now)
             return dict(self._jobs)
 
     def plan_job(self, job_id: str, plan: JobPlan) -> None:
@@ -250,6 +282,11 @@ class FakeCluster:
         """Wait `seconds` before answering normally, long enough for a client to time out."""
         self._add_fault(_Fault(endpoint, times, status=0, stall=seconds))
 
+    def hold_submit_answers(self, seconds: float, times: int | None = 1) -> None:
+        """Accept the submit (the job exists on the cluster), then hold the answer `seconds`: the
+        window in which a scheduler that dies leaves a cluster job it never recorded."""
+        self._add_fault(_Fault("submit", times, status=0, stall=seconds, after_accepting=True))
+
     def answer_garbage(self, times: int | None = 1, endpoint: str | None = None) -> None:
         self.fail_with(200, b"<html>502 Bad Gateway</html>\x00\xff", times, endpoint)
 
@@ -261,6 +298,11 @@ class FakeCluster:
     def omit_history(self, omit: bool = True) -> None:
         with self._lock:
             self._omit_history = omit
+
+    def report_times(self, report: bool = True) -> None:
+        """Put `started_at`/`completed_at` (SPEC §4, optional) in status answers."""
+        with self._lock:
+            self._report_times = report
 
     def latency(self, seconds: float) -> None:
         """Wait `seconds` before every answer (the benchmark's 50 ms cluster)."""
@@ -308,6 +350,14 @@ class FakeCluster:
             fault = self._take_fault(endpoint)
             latency = self._latency
         try:
+            if fault is not None and fault.after_accepting:
+                status, answer = self._answer(handler, endpoint, parts, url.query, raw)
+                if isinstance(answer, dict) and "external_job_id" in answer:
+                    with self._lock:
+                        self.held_submits.append((json.loads(raw)["job_id"], handler.client_address[1]))
+                self._closing.wait(latency + fault.stall)
+                handler.reply(status, json.dumps(answer).encode())
+                return
             self._closing.wait(latency + (fault.stall if fault else 0.0))
             if fault is not None and fault.status:
                 status, body = fault.status, fault.body
@@ -375,7 +425,10 @@ class FakeCluster:
             job = self._jobs.get(external_id)
             if job is None or job.forgotten:
                 return 404, {"error": "job not found"}
-            job.move(job.plan.steps_per_poll)
+            if job.plan.seconds_per_step > 0:
+                job.run_to(datetime.now(UTC))
+            else:
+                job.move(job.plan.steps_per_poll)
             step, plan = job.current_step, job.plan
             answer: dict[str, Any] = {
                 "status": job.status,
@@ -392,6 +445,9 @@ class FakeCluster:
                 if job.status == "completed"
                 else None,
             }
+            if self._report_times:
+                answer["started_at"] = job.started_at.isoformat()
+                answer["completed_at"] = job.completed_at.isoformat() if job.completed_at else None
             if not self._omit_history:
                 first = 1 if since_step is None else max(1, since_step + 1)
                 answer["metrics_history"] = [job.metrics_at(s) for s in range(first, step + 1)]
@@ -403,9 +459,12 @@ class FakeCluster:
             job = self._jobs.get(external_id)
             if job is None or job.forgotten:
                 return 404, {"error": "job not found"}
+            now = datetime.now(UTC)
+            if job.plan.seconds_per_step > 0:
+                job.run_to(now)
             if job.status in TERMINAL:
                 return 409, {"error": f"job already {job.status}"}
-            job.status = "cancelled"
+            job.end("cancelled", now)
             return 200, {"status": "cancelled"}
 
 
