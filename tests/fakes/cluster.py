@@ -53,6 +53,7 @@ class JobPlan:
     error_message: str = "training diverged"
     losses: dict[int, float] = field(default_factory=dict)  # step → training loss override
     seconds_per_step: float = 0.0  # > 0: the job runs on the clock, not per poll
+    report_times: bool | None = None  # started_at/completed_at in answers; None: as report_times()
 
 
 @dataclass
@@ -445,7 +446,7 @@ class FakeCluster:
                 if job.status == "completed"
                 else None,
             }
-            if self._report_times:
+            if self._report_times if plan.report_times is None else plan.report_times:
                 answer["started_at"] = job.started_at.isoformat()
                 answer["completed_at"] = job.completed_at.isoformat() if job.completed_at else None
             if not self._omit_history:
