@@ -200,5 +200,8 @@ def test_headless_scheduler_survives_a_broken_database_without_tracebacks(home, 
         proc.send_signal(signal.SIGTERM)
         stderr = proc.communicate(timeout=30)[1]
     assert proc.returncode == 0
-    assert "scheduler cycle failed, retried next interval: no such table: training_jobs" in stderr
+    assert (
+        "scheduler cycle failed, retried next interval: database error: no such table: training_jobs"
+        in stderr
+    )
     assert "Traceback" not in stderr
