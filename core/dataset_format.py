@@ -17,34 +17,53 @@ class DatasetFormatError(LoradeskError):
     """The file is not JSON Lines of {"prompt", "completion"} pairs; the message names the line."""
 
 
+# One training pair per line, so a line is one example: 4 MiB holds a prompt and completion of
+# about a million tokens, far past any context a LoRA run trains on. Reading stops at the cap,
+# so validating a huge single-line file costs about 4 MiB of memory, not the file's size.
+MAX_LINE_BYTES = 4 * 1024 * 1024
+
+
 def read_pairs(file: Path, *, label: str | None = None) -> Iterator[tuple[str, str]]:
     """Every (prompt, completion) of the file; the first bad line stops it, named by its number.
 
     Messages start with `label` (default: the file's name), e.g. "pairs.jsonl line 3: …".
+    Memory stays bounded by MAX_LINE_BYTES whatever the file holds.
     """
     label = label or file.name
+    if file.is_dir():
+        raise DatasetFormatError(f"{file} is a folder; give the dataset's .jsonl file inside it")
     if not file.is_file():
         raise DatasetFormatError(f"dataset file {file} does not exist")
     found = False
     with file.open("rb") as lines:
-        for number, raw in enumerate(lines, start=1):
+        for number, raw in enumerate(iter(lambda: lines.readline(MAX_LINE_BYTES + 1), b""), start=1):
             where = f"{label} line {number}"
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise DatasetFormatError(f"{where}: not valid UTF-8") from None
-            if not text.strip():
-                continue  # blank lines, typically a trailing one, carry nothing
-            try:
-                pair = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise DatasetFormatError(f"{where}: not valid JSON ({exc.msg})") from None
-            if not isinstance(pair, dict):
-                raise DatasetFormatError(f'{where}: expected an object {{"prompt": …, "completion": …}}')
-            for key in ("prompt", "completion"):
-                if not isinstance(pair.get(key), str):
-                    raise DatasetFormatError(f'{where}: "{key}" must be a string')
-            found = True
-            yield pair["prompt"], pair["completion"]
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                raise DatasetFormatError(
+                    f"{where}: longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB; "
+                    "a dataset holds one training pair per line"
+                )
+            if raw.strip():  # blank lines, typically a trailing one, carry nothing
+                yield _pair(raw, where)
+                found = True
     if not found:
         raise DatasetFormatError(f"{label}: no training pairs (the file is empty)")
+
+
+def _pair(raw: bytes, where: str) -> tuple[str, str]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DatasetFormatError(f"{where}: not valid UTF-8") from None
+    try:
+        pair = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DatasetFormatError(f"{where}: not valid JSON ({exc.msg})") from None
+    if not isinstance(pair, dict):
+        raise DatasetFormatError(f'{where}: expected an object {{"prompt": …, "completion": …}}')
+    for key in ("prompt", "completion"):
+        if key not in pair:
+            raise DatasetFormatError(f'{where}: the key "{key}" is missing')
+        if not isinstance(pair[key], str):
+            raise DatasetFormatError(f'{where}: "{key}" must be a string')
+    return pair["prompt"], pair["completion"]

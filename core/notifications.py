@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from core.db.convert import to_notification
 from core.db.models import NotificationRow, new_id, utcnow
 from core.db.upsert import insert_ignoring_conflicts
+from core.errors import NotFoundError
 from core.records import Notification, NotificationType
 from core.workspace import Workspace
 
@@ -103,7 +104,10 @@ def unread_count(ws: Workspace) -> int:
 
 
 def mark_read(ws: Workspace, *, ids: list[str] | None = None) -> int:
-    """Mark the given notifications (None: all of the user's) read; returns how many changed."""
+    """Mark the given notifications (None: all of the user's) read; returns how many changed.
+
+    An id that is not one of the user's notifications is refused, and then nothing is marked.
+    """
     stmt = (
         update(NotificationRow)
         .where(NotificationRow.user_id == ws.user, NotificationRow.read.is_(False))
@@ -120,7 +124,22 @@ def mark_read(ws: Workspace, *, ids: list[str] | None = None) -> int:
     if ids is not None:
         stmt = stmt.where(NotificationRow.id.in_(ids))
     with ws.db.write() as session:
+        if ids is not None:
+            _check_known(session, ws.user, ids)
         return session.execute(stmt).rowcount  # type: ignore[attr-defined]
+
+
+def _check_known(session: Session, user: str, ids: list[str]) -> None:
+    known = set(
+        session.scalars(
+            select(NotificationRow.id).where(NotificationRow.user_id == user, NotificationRow.id.in_(ids))
+        )
+    )
+    unknown = [i for i in dict.fromkeys(ids) if i not in known]
+    if unknown:
+        listed = ", ".join(repr(i) for i in unknown[:3]) + (" …" if len(unknown) > 3 else "")
+        what = "notification" if len(unknown) == 1 else "notifications"
+        raise NotFoundError(f"no {what} {listed} (see `loradesk notifications list`)")
 
 
 def auth_once_key(user_id: str) -> str:

@@ -12,6 +12,7 @@ import hmac
 import os
 import secrets
 import shutil
+import tempfile
 import time
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -29,6 +30,8 @@ class StorageError(LoradeskError):
 
 class Storage(Protocol):
     def put(self, bucket: str, path: str, source: Path) -> None: ...
+
+    def remove(self, bucket: str, path: str) -> None: ...
 
     def signed_url(self, bucket: str | None, path: str, expires_in: int = SIGNED_URL_TTL) -> str: ...
 
@@ -64,9 +67,29 @@ class LocalStorage:
     def put(self, bucket: str, path: str, source: Path) -> None:
         target = self.object_file(bucket, path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".part")
-        shutil.copyfile(source, tmp)
-        tmp.replace(target)
+        # A short temporary name: "<name>.part" overflows NAME_MAX when the name has 255 bytes.
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".put-", suffix=".part")
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            shutil.copyfile(source, tmp)
+            tmp.replace(target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def remove(self, bucket: str, path: str) -> None:
+        """Delete a stored file and the folders it leaves empty; a missing file is fine."""
+        target = self.object_file(bucket, path)
+        target.unlink(missing_ok=True)
+        bucket_dir = (self.root / check_bucket(bucket)).resolve()
+        for folder in target.parents:
+            if folder == bucket_dir or not folder.is_relative_to(bucket_dir):
+                break
+            try:
+                folder.rmdir()
+            except OSError:  # not empty: another dataset's files live there
+                break
 
     def signed_url(self, bucket: str | None, path: str, expires_in: int = SIGNED_URL_TTL) -> str:
         target = self.object_file(bucket, path)

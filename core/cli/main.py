@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -121,7 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     handler = getattr(args, "handler", commands.gui)
     try:
-        return int(handler(args) or 0)
+        code = int(handler(args) or 0)
+        sys.stdout.flush()  # inside the try: a reader that went away is met here, not at exit
+        return code
+    except BrokenPipeError:
+        return _reader_went_away()
     except LoradeskError as exc:
         print(f"loradesk: {exc}", file=sys.stderr)
         return 1
@@ -134,6 +140,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+def _reader_went_away() -> int:
+    """`loradesk jobs list | head`: the reader closed the pipe, which is not an error to report.
+
+    Like tools killed by SIGPIPE: no message, status 128 + SIGPIPE. Output still buffered is
+    thrown away, so Python's own flush at exit does not complain on stderr.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + getattr(signal, "SIGPIPE", 13)  # 13 where there is no SIGPIPE (Windows)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,20 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
+def money(amount: float) -> str:
+    """US$ the same way in every table: $1,234.50, $0.00."""
+    return f"${amount:,.2f}"
+
+
+def setting(value: object) -> str:
+    """A hyperparameter as a person writes it: 0.0002, 3e-05, q_proj,v_proj."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list | tuple):
+        return ",".join(setting(v) for v in value)
+    return str(value)
+
+
 def when(value: datetime | None) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M") if value else ""
 
@@ -49,7 +63,7 @@ def print_jobs(rows: Sequence[Job]) -> None:
                     f"{j.progress:.0f}%",
                     _loss(j),
                     f"{j.gpu_count}× {j.gpu_type}",
-                    f"${j.cost:.2f}",
+                    money(j.cost),
                     when(j.created_at),
                 )
                 for j in rows
@@ -70,8 +84,8 @@ def print_job_detail(detail: JobDetail) -> None:
             f"epoch {job.current_epoch}/{job.total_epochs})",
         ),
         ("training loss", _loss(job)),
-        ("gpu", f"{job.gpu_count}× {job.gpu_type} at ${job.hourly_rate}/h"),
-        ("cost", f"${job.cost:.4f}" + (" (final)" if job.final_cost is not None else "")),
+        ("gpu", f"{job.gpu_count}× {job.gpu_type} at {money(job.hourly_rate)}/h per GPU"),
+        ("cost", money(job.cost) + (" (final)" if job.final_cost is not None else " so far")),
         ("cluster job", job.external_job_id),
         ("created", when(job.created_at)),
         ("started", when(job.started_at)),
@@ -81,6 +95,9 @@ def print_job_detail(detail: JobDetail) -> None:
         ("metric points", len(detail.metrics)),
     ]
     print(table(["FIELD", "VALUE"], [(k, v) for k, v in fields if v not in (None, "")]))
+    if job.hyperparameters:
+        print()
+        print(table(["HYPERPARAMETER", "VALUE"], [(k, setting(v)) for k, v in job.hyperparameters.items()]))
     if detail.notifications:
         print()
         print_notifications(detail.notifications)

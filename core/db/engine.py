@@ -65,22 +65,38 @@ class Database:
         self.engine.dispose()
 
 
+# The dialects and drivers Loradesk ships and tests; anything else would fail later with a
+# missing-module error, so it is refused up front with the forms that work.
+SUPPORTED_DRIVERS = {
+    "sqlite": "sqlite",
+    "sqlite+pysqlite": "sqlite",
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",  # the short scheme many hosting services hand out
+    "postgresql+psycopg": "postgresql+psycopg",
+}
+SUPPORTED_FORMS = "sqlite:///path/to/loradesk.db or postgresql+psycopg://user@host/dbname"
+
+
 def _create_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
+        raise DatabaseError(f"{url!r} is not a database URL; use e.g. {SUPPORTED_FORMS}") from None
+    driver = SUPPORTED_DRIVERS.get(parsed.drivername)
+    if driver is None:
+        shown = parsed.render_as_string(hide_password=True)
         raise DatabaseError(
-            f"{url!r} is not a database URL; use e.g. sqlite:///path/to/loradesk.db or "
-            "postgresql+psycopg://user@host/dbname"
-        ) from None
+            f"unsupported database {parsed.drivername!r} in {shown}: Loradesk works with SQLite and "
+            f"PostgreSQL, e.g. {SUPPORTED_FORMS}"
+        )
+    parsed = parsed.set(drivername=driver)
     try:
-        if parsed.get_backend_name() == "sqlite":
+        if driver == "sqlite":
             return _sqlite_engine(parsed)
-        if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg")
         return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
-    except (NoSuchModuleError, ArgumentError) as exc:
-        raise DatabaseError(f"unsupported database URL {url!r}: {error_line(exc)}") from None
+    except (NoSuchModuleError, ArgumentError, ImportError) as exc:
+        shown = parsed.render_as_string(hide_password=True)
+        raise DatabaseError(f"cannot use the database URL {shown}: {error_line(exc)}") from None
 
 
 def _sqlite_engine(url: Any) -> Engine:

@@ -52,7 +52,9 @@ def test_newer_schema_is_refused_and_left_alone(database_url):
     ("url", "message"),
     [
         ("not a url", "is not a database URL"),
-        ("mysql+nosuchdriver://x/y", "unsupported database URL"),
+        ("mysql+nosuchdriver://x/y", "unsupported database 'mysql\\+nosuchdriver'"),
+        ("mysql://x@localhost/y", "Loradesk works with SQLite and PostgreSQL"),
+        ("postgresql+psycopg2://x@localhost/y", "Loradesk works with SQLite and PostgreSQL"),
         ("postgresql+psycopg://nobody@127.0.0.1:1/none", "cannot open the database"),
         ("postgresql+psycopg://postgres@127.0.0.1:5432/no_such_db_here", "cannot open the database"),
         ("sqlite:////proc/no/such/dir/x.db", "cannot"),
@@ -65,7 +67,17 @@ def test_wrong_database_url_is_one_clear_error(url, message):
     assert "\n" not in str(caught.value)
 
 
-def test_password_never_appears_in_errors():
+@pytest.mark.parametrize(
+    "url", ["postgresql+psycopg://bob:s3cret-pw@127.0.0.1:1/db", "mysql://bob:s3cret-pw@127.0.0.1/db"]
+)
+def test_password_never_appears_in_errors(url):
     with pytest.raises(DatabaseError) as caught:
-        upgrade(Database("postgresql+psycopg://bob:s3cret-pw@127.0.0.1:1/db"))
+        upgrade(Database(url))
     assert "s3cret-pw" not in str(caught.value)
+
+
+def test_the_short_postgres_scheme_means_psycopg():
+    db = Database("postgres://postgres@127.0.0.1:5432/test")
+    assert db.engine.dialect.driver == "psycopg"
+    db.check_connection()
+    db.dispose()

@@ -38,6 +38,7 @@ def cli(home: Path, database_url: str, fake_cluster: FakeCluster):
         assert "Traceback" not in result.stderr
         return result
 
+    run.env = env  # type: ignore[attr-defined]
     return run
 
 
@@ -128,7 +129,7 @@ def test_errors_are_one_clear_line(cli, tmp_path, dataset_file):
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"prompt": "a", "completion": "b"}\n{"prompt": "a"}\n')
     result = cli("datasets", "add", str(broken), expect=1)
-    assert result.stderr.strip() == 'loradesk: broken.jsonl line 2: "completion" must be a string'
+    assert result.stderr.strip() == 'loradesk: broken.jsonl line 2: the key "completion" is missing'
     assert json.loads(cli("datasets", "list", "--json").stdout) == []
 
     dataset_id = cli("datasets", "add", str(dataset_file)).stdout.strip()
@@ -205,3 +206,85 @@ def test_headless_scheduler_survives_a_broken_database_without_tracebacks(home, 
         in stderr
     )
     assert "Traceback" not in stderr
+
+
+def one_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The error a user reads: exactly one line on stderr, prefixed like every other."""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("loradesk: "), result.stderr
+    return result.stderr.strip()
+
+
+def test_a_reader_that_closes_the_pipe_ends_the_listing_quietly(cli, dataset_file):
+    dataset_id = cli("datasets", "add", str(dataset_file)).stdout.strip()
+    cli("jobs", "submit", "--dataset", dataset_id)
+    # `loradesk jobs list | head -0`: the reader is gone before the first line is written
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.cli.main", "jobs", "list"],
+        env=cli.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141  # 128 + SIGPIPE, as tools the pipe killed report
+    assert stderr == ""
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://bob:s3cret@localhost/loradesk", "postgresql+psycopg2://bob@localhost/loradesk"]
+)
+def test_an_unsupported_database_says_which_ones_work(cli, url):
+    line = one_line(cli("jobs", "list", "--database-url", url, expect=1))
+    assert "Loradesk works with SQLite and PostgreSQL" in line and "sqlite:///" in line
+    assert "s3cret" not in line
+
+
+def test_a_database_nobody_answers_is_one_line(cli, tmp_path):
+    unreachable = cli("jobs", "list", "--database-url", "postgresql+psycopg://bob@127.0.0.1:1/x", expect=1)
+    assert one_line(unreachable).startswith("loradesk: cannot open the database")
+    (tmp_path / "afile").write_text("")
+    unusable = cli("jobs", "list", "--database-url", f"sqlite:///{tmp_path / 'afile' / 'x.db'}", expect=1)
+    assert one_line(unusable).startswith("loradesk: cannot")
+
+
+def test_dataset_mistakes_are_named(cli, tmp_path):
+    folder = one_line(cli("datasets", "add", str(tmp_path), expect=1))
+    assert folder == f"loradesk: {tmp_path} is a folder; give the dataset's .jsonl file inside it"
+    no_prompt = tmp_path / "no-prompt.jsonl"
+    no_prompt.write_text('{"prompt": "a", "completion": "b"}\n{"completion": "b"}\n')
+    missing = one_line(cli("datasets", "add", str(no_prompt), expect=1))
+    assert missing == 'loradesk: no-prompt.jsonl line 2: the key "prompt" is missing'
+
+
+def test_one_name_one_dataset(cli, home, dataset_file):
+    first = cli("datasets", "add", str(dataset_file), "--name", "sums").stdout.strip()
+    again = one_line(cli("datasets", "add", str(dataset_file), "--name", "sums", expect=1))
+    assert again == f"loradesk: you already have a dataset named 'sums' ({first}); choose another name"
+    assert [d["id"] for d in json.loads(cli("datasets", "list", "--json").stdout)] == [first]
+    assert len(list((home / "storage").rglob("*.jsonl"))) == 1
+    too_long = one_line(cli("datasets", "add", str(dataset_file), "--name", "n" * 201, expect=1))
+    assert too_long == "loradesk: a dataset name may have at most 200 characters; this one has 201"
+    assert len(list((home / "storage").rglob("*.jsonl"))) == 1
+
+
+def test_marking_an_unknown_notification_read_fails(cli):
+    assert one_line(cli("notifications", "read", "nope", expect=1)) == (
+        "loradesk: no notification 'nope' (see `loradesk notifications list`)"
+    )
+
+
+def test_jobs_show_prints_hyperparameters_and_dollars(cli, dataset_file):
+    dataset_id = cli("datasets", "add", str(dataset_file)).stdout.strip()
+    job_id = cli(
+        "jobs", "submit", "--dataset", dataset_id, "--lora-rank", "16", "--learning-rate", "3e-5"
+    ).stdout.strip()
+    shown = cli("jobs", "show", job_id).stdout
+    pairs = [line.split("  ", 1) for line in shown.splitlines() if "  " in line]
+    rows = {key: value.strip() for key, value in pairs}
+    assert rows["gpu"] == "1× A10G at $1.10/h per GPU"
+    assert rows["cost"] == "$0.00 so far"
+    assert rows["HYPERPARAMETER"] == "VALUE"
+    assert (rows["lora_rank"], rows["lora_alpha"], rows["learning_rate"]) == ("16", "32", "3e-05")
+    listed = cli("jobs", "list").stdout
+    assert " $0.00 " in listed and "1× A10G" in listed
