@@ -7,6 +7,7 @@ from pathlib import Path
 
 from core.datasets import add_dataset, list_datasets
 from core.errors import LoradeskError
+from core.hyperparameters import TINY_MODEL
 from core.jobs import create_job
 from core.records import Job
 from core.workspace import Workspace
@@ -39,9 +40,5 @@ def start_demo_job(ws: Workspace) -> Job:
         ws,
         dataset_id=dataset.id,
         name="demo: tiny model · numbers in words",
-        epochs=3,
-        learning_rate=3e-3,
-        lora_rank=8,
-        batch_size=8,
-        extra_hyperparameters={"base_model": "tiny"},
+        hyperparameters={"base_model": TINY_MODEL},  # the record's defaults suit the tiny model
     )

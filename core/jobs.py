@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -11,19 +13,13 @@ from core.config import Settings
 from core.datasets import find_dataset
 from core.db.convert import to_cost_record, to_job, to_metric_point, to_notification
 from core.db.models import CostRecordRow, JobRow, MetricPointRow, NotificationRow, new_id, utcnow
-from core.errors import InvalidRequestError, NotFoundError
+from core.errors import NotFoundError
 from core.events import JobUpdated, WorkAvailable
+from core.hyperparameters import DEFAULT_GPU_COUNT
+from core.job_request import check_new_job, default_job_name
 from core.notifications import WATERMARK_OVERLAP
 from core.records import Job, JobDetail, JobStatus, MetricPoint
 from core.workspace import Workspace
-
-DEFAULT_HYPERPARAMETERS = {
-    "epochs": 3,
-    "learning_rate": 2e-4,
-    "lora_rank": 8,
-    "lora_alpha": 16,
-    "batch_size": 8,
-}
 
 
 def create_job(
@@ -31,36 +27,29 @@ def create_job(
     *,
     dataset_id: str,
     name: str | None = None,
-    epochs: int = 3,
-    learning_rate: float = 2e-4,
-    lora_rank: int = 8,
-    lora_alpha: int | None = None,
-    batch_size: int = 8,
+    hyperparameters: Mapping[str, Any] | None = None,
     gpu_type: str | None = None,
-    gpu_count: int = 1,
-    extra_hyperparameters: dict[str, object] | None = None,
+    gpu_count: int = DEFAULT_GPU_COUNT,
 ) -> Job:
-    """Queue a new job on one of the user's datasets (by id or name); returns it."""
+    """Queue a new job on one of the user's datasets (by id or name); returns it.
+
+    `hyperparameters` holds loose values (None or absent: the default of `Hyperparameters`);
+    everything is checked before anything is written.
+    """
+    request = check_new_job(
+        ws.settings, name=name, hyperparameters=hyperparameters, gpu_type=gpu_type, gpu_count=gpu_count
+    )
     dataset = find_dataset(ws, ref=dataset_id)
-    _check_positive(epochs=epochs, lora_rank=lora_rank, batch_size=batch_size, gpu_count=gpu_count)
-    if not 0 < learning_rate < 1:
-        raise InvalidRequestError(f"learning rate must be between 0 and 1, not {learning_rate}")
-    gpu_type = gpu_type or default_gpu_type(ws.settings)
-    hourly_rate = ws.settings.rate_for(gpu_type)
-    hyperparameters = {
-        **(extra_hyperparameters or {}),
-        "epochs": epochs,
-        "learning_rate": learning_rate,
-        "lora_rank": lora_rank,
-        "lora_alpha": lora_alpha if lora_alpha is not None else 2 * lora_rank,
-        "batch_size": batch_size,
-    }
+    name = request.name or default_job_name(dataset.name, request.hyperparameters)
+    epochs = request.hyperparameters.epochs
+    gpu_type, gpu_count, hourly_rate = request.gpu_type, request.gpu_count, request.hourly_rate
+    hyperparameters = request.stored_hyperparameters
     now = utcnow()
     row = JobRow(
         id=new_id(),
         user_id=ws.user,
         dataset_id=dataset.id,
-        name=name or f"{dataset.name} · r{lora_rank} · {epochs} ep",
+        name=name,
         status=JobStatus.QUEUED.value,
         progress=0.0,
         current_epoch=0,
@@ -84,10 +73,6 @@ def create_job(
     ws.events.publish(JobUpdated(job))
     ws.events.publish(WorkAvailable())
     return job
-
-
-def default_gpu_type(settings: Settings) -> str:
-    return "cpu" if settings.cluster == "local" else "A10G"
 
 
 def estimate_cost(settings: Settings, *, gpu_type: str, gpu_count: int, hours: float) -> float:
@@ -162,9 +147,3 @@ async def cancel_job(ws: Workspace, *, job_id: str) -> Job:
     if not job.status.is_terminal and job.external_job_id is not None:
         job = await attempt_cancel(ws, job)
     return job
-
-
-def _check_positive(**values: int) -> None:
-    for what, value in values.items():
-        if value < 1:
-            raise InvalidRequestError(f"{what.replace('_', ' ')} must be at least 1, not {value}")

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from core import datasets, demo, jobs, notifications
+from core import datasets, demo, job_request, jobs, notifications
 from core.config import Settings
 from core.workspace import Workspace
 from desktop.core_events import CoreEvents
@@ -89,7 +89,7 @@ class Session:
         return jobs.estimate_cost(self.settings, gpu_type=gpu_type, gpu_count=gpu_count, hours=hours)
 
     def default_gpu_type(self) -> str:
-        return jobs.default_gpu_type(self.settings)
+        return job_request.default_gpu_type(self.settings)
 
     # -- datasets --------------------------------------------------------------------------------
     def list_datasets(self, *, on_done: Callback, on_error: Callback | None = None) -> None:

@@ -21,6 +21,15 @@ from core.workspace import Workspace
 
 # Every setting with an environment variable has an option too (SPEC §2), plus --home.
 SETTING_OPTIONS = ("home", *ENV_VARIABLES)
+# `jobs submit` options that are hyperparameters; None (not given) means the record's default.
+JOB_HYPERPARAMETER_OPTIONS = (
+    "base_model",
+    "epochs",
+    "learning_rate",
+    "lora_rank",
+    "lora_alpha",
+    "batch_size",
+)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -109,14 +118,9 @@ def jobs_submit(args: argparse.Namespace) -> int:
             ws,
             dataset_id=args.dataset,
             name=args.name,
-            epochs=args.epochs,
-            learning_rate=args.learning_rate,
-            lora_rank=args.lora_rank,
-            lora_alpha=args.lora_alpha,
-            batch_size=args.batch_size,
+            hyperparameters={name: getattr(args, name) for name in JOB_HYPERPARAMETER_OPTIONS},
             gpu_type=args.gpu_type,
             gpu_count=args.gpu_count,
-            extra_hyperparameters={"base_model": args.base_model} if args.base_model else None,
         )
     print(job.id)
     return 0

@@ -15,6 +15,13 @@ from collections.abc import Sequence
 from core.cli import commands
 from core.db.engine import error_line
 from core.errors import LoradeskError
+from core.hyperparameters import (
+    DEFAULT_GPU_COUNT,
+    DEFAULT_LEARNING_RATE,
+    TINY_LEARNING_RATE,
+    TINY_MODEL,
+    Hyperparameters,
+)
 from core.records import JobStatus
 
 log = logging.getLogger("loradesk")
@@ -78,14 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit = jobs_sub.add_parser("submit", parents=[common], help="queue a job; prints its id")
     submit.add_argument("--dataset", required=True, metavar="ID|NAME")
     submit.add_argument("--name")
-    submit.add_argument("--base-model", help="tiny (built in), a local model folder, or the cluster's name")
-    submit.add_argument("--epochs", type=int, default=3)
-    submit.add_argument("--learning-rate", type=float, default=2e-4)
-    submit.add_argument("--lora-rank", type=int, default=8)
-    submit.add_argument("--lora-alpha", type=int)
-    submit.add_argument("--batch-size", type=int, default=8)
-    submit.add_argument("--gpu-type")
-    submit.add_argument("--gpu-count", type=int, default=1)
+    add_job_options(submit)
     submit.set_defaults(handler=commands.jobs_submit)
     jobs_list = jobs_sub.add_parser("list", parents=[common], help="list your jobs")
     jobs_list.add_argument("--status", choices=[s.value for s in JobStatus])
@@ -109,6 +109,32 @@ def build_parser() -> argparse.ArgumentParser:
     read.add_argument("ids", nargs="*", metavar="ID", help="the notifications (default: all)")
     read.set_defaults(handler=commands.notifications_read)
     return parser
+
+
+def add_job_options(submit: argparse.ArgumentParser) -> None:
+    """`jobs submit`'s settings; defaults and limits are the Hyperparameters record's, checked
+    by create_job (so a bad value gets the same message here and in the dialog)."""
+    hp = Hyperparameters()
+    submit.add_argument(
+        "--base-model",
+        help=f"{TINY_MODEL} (built in; the default on the local backend), a local model folder, "
+        "or the cluster's model name",
+    )
+    submit.add_argument("--epochs", type=int, help=f"passes over the dataset (default {hp.epochs})")
+    submit.add_argument(
+        "--learning-rate",
+        type=float,
+        help=f"default {TINY_LEARNING_RATE:g} for the tiny model, {DEFAULT_LEARNING_RATE:g} otherwise",
+    )
+    submit.add_argument("--lora-rank", type=int, help=f"default {hp.lora_rank}")
+    submit.add_argument("--lora-alpha", type=int, help="default 2 × rank")
+    submit.add_argument("--batch-size", type=int, help=f"default {hp.batch_size}")
+    submit.add_argument(
+        "--gpu-type", help="a type of the GPU rates table (default cpu locally, A10G on a cluster)"
+    )
+    submit.add_argument(
+        "--gpu-count", type=int, default=DEFAULT_GPU_COUNT, help=f"default {DEFAULT_GPU_COUNT}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

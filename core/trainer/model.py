@@ -50,7 +50,7 @@ def build_tiny_model() -> LlamaForCausalLM:
     return model
 
 
-def load_base_model(base_model: str) -> tuple[Any, TextCodec]:
+def load_base_model(base_model: str | None) -> tuple[Any, TextCodec]:
     """The model and how to encode text for it."""
     folder = base_model_folder(base_model)
     if folder is None:

@@ -70,12 +70,10 @@ class AddDatasetDialog(FormDialog):
         self.show_error("")
 
     def validate(self) -> str | None:
-        text = self.file_edit.text().strip()
-        if not text:
+        """What the form alone can tell; the file and the name are checked by add_dataset, off
+        the UI thread, and its refusal shows in the same place."""
+        if not self.file_edit.text().strip():
             return "Choose the dataset file."
-        path = Path(text).expanduser()
-        if not path.is_file():
-            return f"There is no file at {path}."
         return None
 
     def submit(self) -> None:
@@ -87,7 +85,7 @@ class AddDatasetDialog(FormDialog):
         self.set_busy(True, "Adding…")
         self.session.add_dataset(
             file=Path(self.file_edit.text().strip()).expanduser(),
-            name=self.name_edit.text().strip() or None,
+            name=self.name_edit.text() if self.name_edit.text().strip() else None,
             bucket=self.bucket_combo.currentText(),
             on_done=self._added,
             on_error=self.failed,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -16,15 +14,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.hyperparameters import (
+    DEFAULT_GPU_COUNT,
+    DEFAULT_LEARNING_RATE,
+    GPU_COUNT_LIMITS,
+    INT_LIMITS,
+    TINY_LEARNING_RATE,
+    Hyperparameters,
+)
 from core.records import Dataset, Job
 from desktop import formatting as fmt
 from desktop.dialogs.form import FormDialog
 from desktop.session import Session
 
 
-def _spin(low: int, high: int, value: int) -> QSpinBox:
+def _spin(name: str, value: int) -> QSpinBox:
+    limits = INT_LIMITS[name]
     spin = QSpinBox()
-    spin.setRange(low, high)
+    spin.setRange(int(limits.low), int(limits.high or 2**31 - 1))
     spin.setValue(value)
     return spin
 
@@ -47,17 +54,22 @@ class NewJobDialog(FormDialog):
             "tiny" if session.settings.cluster == "local" else "",
             placeholderText="tiny (built in), a local model folder, or the cluster's model name",
         )
-        self.epochs = _spin(1, 1000, 3)
-        self.learning_rate = QLineEdit("2e-4")
-        self.rank = _spin(1, 512, 8)
-        self.alpha = _spin(1, 4096, 16)
-        self.batch_size = _spin(1, 4096, 8)
+        hp = Hyperparameters()  # the defaults and limits create_job checks against
+        self.epochs = _spin("epochs", hp.epochs)
+        self.learning_rate = QLineEdit(
+            placeholderText=f"{fmt.learning_rate(TINY_LEARNING_RATE)} for the tiny model, "
+            f"{fmt.learning_rate(DEFAULT_LEARNING_RATE)} otherwise"
+        )
+        self.rank = _spin("lora_rank", hp.lora_rank)
+        self.alpha = _spin("lora_alpha", 2 * hp.lora_rank)
+        self.batch_size = _spin("batch_size", hp.batch_size)
         self.gpu_type = QComboBox()
         rates = session.settings.gpu_rates
         for name in sorted(rates, key=lambda n: (rates[n], n)):
             self.gpu_type.addItem(f"{name}  ({fmt.money(rates[name])}/h)", name)
         self.gpu_type.setCurrentIndex(self.gpu_type.findData(session.default_gpu_type()))
-        self.gpu_count = _spin(1, 64, 1)
+        self.gpu_count = QSpinBox(minimum=int(GPU_COUNT_LIMITS.low), maximum=int(GPU_COUNT_LIMITS.high or 1))
+        self.gpu_count.setValue(DEFAULT_GPU_COUNT)
         self.hours = QDoubleSpinBox(decimals=1, minimum=0.1, maximum=10_000, value=1.0, suffix=" h")
         self.estimate = QLabel(objectName="MonitorTitle")
         self._build()
@@ -118,28 +130,31 @@ class NewJobDialog(FormDialog):
         self.estimate.setText(f"{fmt.money(total)}  ({fmt.money(hourly)}/h)")
 
     def parameters(self) -> dict[str, object]:
-        """The create_job arguments, or ValueError with a message naming the field."""
+        """The create_job arguments, or ValueError with a message naming the field.
+
+        Only what a form can't say is checked here; the values' limits are create_job's, whose
+        message the dialog shows the same way.
+        """
         if self.dataset_combo.currentIndex() < 0:
             raise ValueError("Choose a dataset (add one first if the list is empty).")
+        rate_text = self.learning_rate.text().strip()
         try:
-            rate = float(self.learning_rate.text().strip())
+            rate = float(rate_text) if rate_text else None
         except ValueError:
             raise ValueError("Learning rate must be a number, e.g. 2e-4.") from None
-        if not (math.isfinite(rate) and 0 < rate < 1):
-            raise ValueError("Learning rate must be greater than 0 and less than 1.")
         return {
             "dataset_id": self.dataset_combo.currentData(),
-            "name": self.name_edit.text().strip() or None,
-            "epochs": self.epochs.value(),
-            "learning_rate": rate,
-            "lora_rank": self.rank.value(),
-            "lora_alpha": self.alpha.value(),
-            "batch_size": self.batch_size.value(),
+            "name": self.name_edit.text() if self.name_edit.text().strip() else None,
+            "hyperparameters": {
+                "base_model": self.base_model.text().strip() or None,
+                "epochs": self.epochs.value(),
+                "learning_rate": rate,
+                "lora_rank": self.rank.value(),
+                "lora_alpha": self.alpha.value(),
+                "batch_size": self.batch_size.value(),
+            },
             "gpu_type": self.gpu_type.currentData(),
             "gpu_count": self.gpu_count.value(),
-            "extra_hyperparameters": {"base_model": base}
-            if (base := self.base_model.text().strip())
-            else None,
         }
 
     def submit(self) -> None:

@@ -251,7 +251,7 @@ async def test_a_half_written_metrics_line_waits_for_the_next_poll(settings: Set
 @pytest.mark.parametrize(
     ("hyperparameters", "message"),
     [
-        ({"lora_rank": "eight"}, "hyperparameter lora_rank must be a whole number"),
+        ({"lora_rank": "eight"}, "lora rank must be a whole number"),
         ({"base_model": "/no/such/model"}, "base model '/no/such/model' is neither 'tiny' nor"),
     ],
 )

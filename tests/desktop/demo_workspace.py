@@ -98,8 +98,7 @@ async def _run(ws: Workspace, fake: FakeCluster, cycles: int) -> list[str]:
             ws,
             dataset_id=dataset.id,
             name=demo.name,
-            epochs=3,
-            lora_rank=16,
+            hyperparameters={"epochs": 3, "lora_rank": 16},
             gpu_type=demo.gpu_type,
             gpu_count=demo.gpu_count,
         )

@@ -8,6 +8,7 @@ import pytest
 
 from core.config import load_settings
 from core.datasets import add_dataset
+from core.hyperparameters import TINY_LEARNING_RATE, Hyperparameters
 from core.jobs import list_jobs
 from core.workspace import Workspace
 from desktop.core_events import CoreEvents
@@ -34,8 +35,11 @@ def dialog(qtbot, session):
     return widget
 
 
-def test_creates_the_job_it_shows(dialog, session, qtbot):
-    dialog.base_model.setText("/models/llama-3-8b")
+def test_creates_the_job_it_shows(dialog, session, qtbot, tmp_path):
+    model = tmp_path / "llama-3-8b"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    dialog.base_model.setText(str(model))
     dialog.epochs.setValue(5)
     dialog.rank.setValue(32)
     dialog.learning_rate.setText("1e-4")
@@ -44,7 +48,7 @@ def test_creates_the_job_it_shows(dialog, session, qtbot):
     (job,) = list_jobs(session.ws)
     assert created.args[0].id == job.id
     assert job.hyperparameters == {
-        "base_model": "/models/llama-3-8b",
+        "base_model": str(model),
         "epochs": 5,
         "learning_rate": 1e-4,
         "lora_rank": 32,
@@ -69,4 +73,47 @@ def test_bad_learning_rate_is_refused_with_a_message(dialog, session):
     dialog.learning_rate.setText("fast")
     dialog.ok_button.click()
     assert "Learning rate must be a number" in dialog.error.text()
+    assert list_jobs(session.ws) == []
+
+
+def test_defaults_come_from_the_hyperparameters_record(dialog, session, qtbot):
+    hp = Hyperparameters()
+    assert (dialog.epochs.value(), dialog.rank.value(), dialog.batch_size.value()) == (
+        hp.epochs,
+        hp.lora_rank,
+        hp.batch_size,
+    )
+    assert (
+        dialog.learning_rate.text() == ""
+        and "3e-3 for the tiny model" in dialog.learning_rate.placeholderText()
+    )
+    with qtbot.waitSignal(dialog.job_created, timeout=5000):
+        dialog.ok_button.click()
+    (job,) = list_jobs(session.ws)
+    assert job.hyperparameters["base_model"] == "tiny"
+    assert job.hyperparameters["learning_rate"] == TINY_LEARNING_RATE  # the tiny model's default
+
+
+def error_after_ok(dialog, qtbot) -> str:
+    dialog.ok_button.click()
+    qtbot.waitUntil(lambda: not dialog.error.isHidden() and dialog.ok_button.isEnabled(), timeout=5000)
+    return dialog.error.text()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("learning_rate", "5", "learning rate must be a number above 0 and below 1, not 5.0"),
+        ("learning_rate", "-1e-4", "learning rate must be a number above 0 and below 1, not -0.0001"),
+        (
+            "base_model",
+            "/no/such/model",
+            "base model '/no/such/model' is neither 'tiny' nor a local model folder with a config.json",
+        ),
+        ("name_edit", "n" * 201, "a job name may have at most 200 characters; this one has 201"),
+    ],
+)
+def test_the_services_refusal_shows_inline(dialog, session, qtbot, field, value, message):
+    getattr(dialog, field).setText(value)
+    assert error_after_ok(dialog, qtbot) == message
     assert list_jobs(session.ws) == []

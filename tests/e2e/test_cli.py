@@ -288,3 +288,40 @@ def test_jobs_show_prints_hyperparameters_and_dollars(cli, dataset_file):
     assert (rows["lora_rank"], rows["lora_alpha"], rows["learning_rate"]) == ("16", "32", "3e-05")
     listed = cli("jobs", "list").stdout
     assert " $0.00 " in listed and "1× A10G" in listed
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (("--epochs", "0"), "epochs must be a whole number from 1 to 10,000, not 0"),
+        (("--learning-rate", "2"), "learning rate must be a number above 0 and below 1, not 2.0"),
+        (("--lora-rank", "-8"), "lora rank must be a whole number from 1 to 4,096, not -8"),
+        (("--batch-size", "0"), "batch size must be a whole number from 1 to 65,536, not 0"),
+        (("--gpu-count", "0"), "gpu count must be a whole number from 1 to 1,024, not 0"),
+        (("--name", "n" * 201), "a job name may have at most 200 characters; this one has 201"),
+    ],
+)
+def test_a_job_no_backend_could_run_is_refused_at_submit(cli, dataset_file, options, message):
+    dataset_id = cli("datasets", "add", str(dataset_file)).stdout.strip()
+    assert (
+        one_line(cli("jobs", "submit", "--dataset", dataset_id, *options, expect=1)) == f"loradesk: {message}"
+    )
+    assert json.loads(cli("jobs", "list", "--json").stdout) == []
+
+
+def test_the_base_model_of_a_local_job_is_checked_at_submit(cli, dataset_file, tmp_path):
+    local = {"LORADESK_CLUSTER": "local"}
+    dataset_id = cli("datasets", "add", str(dataset_file), **local).stdout.strip()
+    refused = cli("jobs", "submit", "--dataset", dataset_id, "--base-model", "llama3-8b", expect=1, **local)
+    assert one_line(refused) == (
+        "loradesk: base model 'llama3-8b' is neither 'tiny' nor a local model folder with a config.json"
+    )
+    model = tmp_path / "my-model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    from_folder = cli("jobs", "submit", "--dataset", dataset_id, "--base-model", str(model), **local)
+    tiny = cli("jobs", "submit", "--dataset", dataset_id, **local)
+    assert show(cli, from_folder.stdout.strip())["hyperparameters"]["base_model"] == str(model)
+    tiny_job = show(cli, tiny.stdout.strip())
+    assert tiny_job["hyperparameters"]["base_model"] == "tiny"
+    assert tiny_job["hyperparameters"]["learning_rate"] == 3e-3  # the tiny model's own default

@@ -37,7 +37,9 @@ def local_workspace(home: Path):
 
 def queue_sample_job(ws: Workspace, **hyperparameters: object) -> str:
     dataset = add_dataset(ws, file=SAMPLE, name="sample")
-    job = create_job(ws, dataset_id=dataset.id, epochs=1, batch_size=8, extra_hyperparameters=hyperparameters)
+    job = create_job(
+        ws, dataset_id=dataset.id, hyperparameters={"epochs": 1, "batch_size": 8, **hyperparameters}
+    )
     return job.id
 
 
@@ -111,8 +113,7 @@ async def test_second_local_job_waits_for_the_slot(local_workspace):
     second = create_job(
         ws,
         dataset_id=get_job(ws, job_id=first).job.dataset_id,
-        epochs=1,
-        extra_hyperparameters={"max_steps": 5},
+        hyperparameters={"epochs": 1, "max_steps": 5},
     ).id
     scheduler = Scheduler(ws)
     await cycle_until(scheduler, ws, first, {"running", "completed"})

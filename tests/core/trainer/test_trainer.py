@@ -267,9 +267,9 @@ def test_hyperparameters_default_and_refuse_bad_values() -> None:
     )
     folder, _ = parse_hyperparameters({"base_model": "/models/llama"})
     assert folder.learning_rate == 2e-4
-    with pytest.raises(SpecError, match="hyperparameter epochs must be a whole number"):
+    with pytest.raises(SpecError, match="epochs must be a whole number from 1 to 10,000, not 0"):
         parse_hyperparameters({"epochs": 0})
-    with pytest.raises(SpecError, match="hyperparameter learning_rate"):
+    with pytest.raises(SpecError, match="learning rate must be a number above 0 and below 1, not 'fast'"):
         parse_hyperparameters({"learning_rate": "fast"})
 
 

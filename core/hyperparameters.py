@@ -1,0 +1,211 @@
+"""The hyperparameters of a training job: one record with its defaults and its limits.
+
+The CLI's options, the new-job dialog, `create_job` and the trainer all take their defaults and
+their checks from here, so a value no backend could run is refused when the job is created, in the
+same words everywhere. The JSON stored in `training_jobs.hyperparameters` and sent to a cluster
+keeps SPEC §3/§4's names (see `Hyperparameters.stored`).
+
+Standard library only: the trainer, which may run in a Python without the app's dependencies,
+reads its spec with it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from core.errors import InvalidRequestError
+
+TINY_MODEL = "tiny"
+# 2e-4 is the usual LoRA rate for pretrained models; the randomly initialised tiny model only
+# shows learning within a few dozen steps at a much higher one.
+DEFAULT_LEARNING_RATE = 2e-4
+TINY_LEARNING_RATE = 3e-3
+
+
+class HyperparameterError(InvalidRequestError):
+    """A hyperparameter no run could use; the message names it, its bounds and the value given."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Inclusive bounds, except that `high` is excluded for real numbers and `low` where told."""
+
+    low: float
+    high: float | None
+    low_allowed: bool = True
+
+
+INT_LIMITS: dict[str, Limits] = {
+    "epochs": Limits(1, 10_000),
+    "batch_size": Limits(1, 65_536),
+    "gradient_accumulation_steps": Limits(1, 65_536),
+    "lora_rank": Limits(1, 4096),
+    "lora_alpha": Limits(1, 1_000_000),
+    "max_length": Limits(8, 1_048_576),
+    "seed": Limits(0, 2**32 - 1),
+    "eval_interval": Limits(1, None),
+    "max_steps": Limits(1, None),
+}
+# A learning rate of 1 or more only ever diverges: refused as a typo, not tried for an hour.
+FLOAT_LIMITS: dict[str, Limits] = {
+    "learning_rate": Limits(0.0, 1.0, low_allowed=False),
+    "warmup_ratio": Limits(0.0, 1.0),
+    "lora_dropout": Limits(0.0, 1.0),
+    "validation_split": Limits(0.0, 0.9),
+}
+# GPUs of one job: beyond this is a typo (and past PostgreSQL's integer column long before).
+GPU_COUNT_LIMITS = Limits(1, 1024)
+DEFAULT_GPU_COUNT = 1
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """What a training run is asked to do; every instance holds checked values.
+
+    Build one from loose values with `from_values`, which fills in the defaults that depend on
+    other values: the learning rate from the base model (TINY_LEARNING_RATE for the tiny model,
+    DEFAULT_LEARNING_RATE otherwise) and alpha as 2 × rank. The constructor takes values as given.
+    """
+
+    base_model: str | None = None  # None: the backend's own default (the cluster's choice)
+    epochs: int = 3
+    learning_rate: float = DEFAULT_LEARNING_RATE
+    lora_rank: int = 8
+    lora_alpha: int = 16
+    batch_size: int = 8
+    warmup_ratio: float = 0.1
+    gradient_accumulation_steps: int = 1
+    lora_dropout: float = 0.05
+    target_modules: str | tuple[str, ...] = "all-linear"  # peft's shorthand: every Linear but the head
+    max_length: int = 256
+    seed: int = 42
+    validation_split: float = 0.1
+    eval_interval: int | None = None  # None: about ten evaluations per run
+    max_steps: int | None = None  # None: as many as the epochs take
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                object.__setattr__(self, f.name, _checked(f.name, value))
+
+    @classmethod
+    def from_values(
+        cls, raw: Mapping[str, Any], *, default_base_model: str | None = None
+    ) -> tuple[Hyperparameters, dict[str, Any]]:
+        """Checked hyperparameters from loose values (options, a form, stored JSON), and the
+        entries it does not know, untouched. A None value means "the default"."""
+        if not isinstance(raw, Mapping):
+            raise HyperparameterError("hyperparameters must be a JSON object")
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in raw.items() if k in known and v is not None}
+        values.setdefault("base_model", default_base_model)
+        if "learning_rate" not in values:
+            tiny = values["base_model"] == TINY_MODEL
+            values["learning_rate"] = TINY_LEARNING_RATE if tiny else DEFAULT_LEARNING_RATE
+        if "lora_alpha" not in values:
+            values["lora_alpha"] = 2 * _whole(
+                "lora_rank", values.get("lora_rank", cls.lora_rank), INT_LIMITS["lora_rank"]
+            )
+        return cls(**values), {k: v for k, v in raw.items() if k not in known}
+
+    def to_json(self) -> dict[str, Any]:
+        """Every field, as the trainer sees them."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        if isinstance(self.target_modules, tuple):
+            values["target_modules"] = list(self.target_modules)
+        return values
+
+    def stored(self) -> dict[str, Any]:
+        """The JSON of `training_jobs.hyperparameters`: the five every job states, the base model
+        when one is set, and any other field only where it differs from its default."""
+        values = self.to_json()
+        defaults = Hyperparameters.from_values({"base_model": self.base_model})[0].to_json()
+        always = ("epochs", "learning_rate", "lora_rank", "lora_alpha", "batch_size")
+        return {
+            k: v
+            for k, v in values.items()
+            if k in always
+            or (k == "base_model" and v is not None)
+            or (k != "base_model" and v != defaults[k])
+        }
+
+
+def base_model_folder(base_model: str | None) -> Path | None:
+    """The local folder of a base model this machine trains; None for the built-in tiny one."""
+    if base_model is None or base_model == TINY_MODEL:
+        return None
+    folder = Path(base_model).expanduser()
+    if not (folder / "config.json").is_file():
+        raise HyperparameterError(
+            f"base model {base_model!r} is neither {TINY_MODEL!r} nor a local model folder with a config.json"
+        )
+    return folder
+
+
+def check_gpu_count(gpu_count: Any) -> int:
+    return _whole("gpu_count", gpu_count, GPU_COUNT_LIMITS)
+
+
+def _checked(name: str, value: Any) -> Any:
+    if name == "base_model":
+        if not isinstance(value, str) or not value.strip():
+            raise HyperparameterError(
+                f"base model must be {TINY_MODEL!r}, a local model folder or a model name"
+            )
+        return value.strip()
+    if name == "target_modules":
+        return _target_modules(value)
+    if name in INT_LIMITS:
+        return _whole(name, value, INT_LIMITS[name])
+    limits = FLOAT_LIMITS[name]
+    real = _real(value)
+    high = limits.high if limits.high is not None else math.inf
+    if real is None or not limits.low <= real < high or (real == limits.low and not limits.low_allowed):
+        low_words = "at least" if limits.low_allowed else "above"
+        raise HyperparameterError(
+            f"{_label(name)} must be a number {low_words} {limits.low:g} and below {high:g}, not {value!r}"
+        )
+    return real
+
+
+def _whole(name: str, value: Any, limits: Limits) -> int:
+    number = _integer(value)
+    if number is None or number < limits.low or (limits.high is not None and number > limits.high):
+        bounds = (
+            f"from {limits.low:,.0f} to {limits.high:,.0f}" if limits.high else f"of at least {limits.low:g}"
+        )
+        raise HyperparameterError(f"{_label(name)} must be a whole number {bounds}, not {value!r}")
+    return number
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _integer(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _real(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _target_modules(value: Any) -> str | tuple[str, ...]:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, list | tuple) and value and all(isinstance(v, str) and v for v in value):
+        return tuple(value)
+    raise HyperparameterError("target modules must be a module name or a list of them")

@@ -1,0 +1,69 @@
+"""A new job as asked for, checked before anything is written: its name, hyperparameters and GPUs.
+
+`create_job` calls `check_new_job` first, so the CLI and the new-job dialog refuse the same values
+with the same one-line message, and no backend ever meets a value it could not run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from core.config import Settings
+from core.hyperparameters import TINY_MODEL, Hyperparameters, base_model_folder, check_gpu_count
+from core.names import NAME_MAX_CHARS, check_name, fit_name
+
+
+@dataclass(frozen=True)
+class NewJob:
+    name: str | None  # None: made from the dataset's name once it is known (`default_job_name`)
+    hyperparameters: Hyperparameters
+    stored_hyperparameters: dict[str, Any]  # the JSON of training_jobs.hyperparameters
+    gpu_type: str
+    gpu_count: int
+    hourly_rate: float
+
+
+def check_new_job(
+    settings: Settings,
+    *,
+    name: str | None,
+    hyperparameters: Mapping[str, Any] | None,
+    gpu_type: str | None,
+    gpu_count: int,
+) -> NewJob:
+    """The request with defaults filled in, or a LoradeskError naming the first value at fault.
+
+    On the local backend the base model defaults to the built-in tiny one and must be a model
+    this machine can load (a folder with a config.json); a cluster names its own models.
+    """
+    if name is not None:
+        name = check_name(name, what="job")
+    local = settings.cluster == "local"
+    record, unknown = Hyperparameters.from_values(
+        hyperparameters or {}, default_base_model=TINY_MODEL if local else None
+    )
+    if local:
+        base_model_folder(record.base_model)
+    gpu_count = check_gpu_count(gpu_count)
+    gpu_type = gpu_type or default_gpu_type(settings)
+    hourly_rate = settings.rate_for(gpu_type)  # the rates table names the GPU types there are
+    return NewJob(
+        name=name,
+        hyperparameters=record,
+        stored_hyperparameters={**unknown, **record.stored()},
+        gpu_type=gpu_type,
+        gpu_count=gpu_count,
+        hourly_rate=hourly_rate,
+    )
+
+
+def default_job_name(dataset_name: str, hyperparameters: Hyperparameters) -> str:
+    """ "<dataset> · r<rank> · <epochs> ep", the dataset's part shortened to keep it a valid name."""
+    suffix = f" · r{hyperparameters.lora_rank} · {hyperparameters.epochs} ep"
+    return fit_name(dataset_name, room=NAME_MAX_CHARS - len(suffix)) + suffix
+
+
+def default_gpu_type(settings: Settings) -> str:
+    return "cpu" if settings.cluster == "local" else "A10G"

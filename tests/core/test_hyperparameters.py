@@ -1,0 +1,150 @@
+"""The one hyperparameters record: defaults, limits, the stored JSON, and create_job refusing
+what no backend could run before anything is written."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from core.config import load_settings
+from core.datasets import add_dataset
+from core.errors import LoradeskError
+from core.hyperparameters import (
+    DEFAULT_LEARNING_RATE,
+    TINY_LEARNING_RATE,
+    TINY_MODEL,
+    HyperparameterError,
+    Hyperparameters,
+)
+from core.job_request import check_new_job, default_job_name
+from core.jobs import create_job, list_jobs
+from core.names import NAME_MAX_CHARS
+from core.trainer.spec import load_spec
+
+
+def test_defaults_follow_the_base_model():
+    tiny, unknown = Hyperparameters.from_values(
+        {"epochs": 2.0, "colour": "blue"}, default_base_model=TINY_MODEL
+    )
+    assert (tiny.base_model, tiny.epochs, tiny.learning_rate, tiny.lora_alpha) == (TINY_MODEL, 2, 3e-3, 16)
+    assert unknown == {"colour": "blue"}
+    cluster, _ = Hyperparameters.from_values({"lora_rank": 32})
+    assert (cluster.base_model, cluster.learning_rate, cluster.lora_alpha) == (
+        None,
+        DEFAULT_LEARNING_RATE,
+        64,
+    )
+
+
+def test_the_stored_json_keeps_the_spec_names():
+    record, _ = Hyperparameters.from_values({"max_steps": 5}, default_base_model=TINY_MODEL)
+    assert record.stored() == {
+        "base_model": "tiny",
+        "epochs": 3,
+        "learning_rate": TINY_LEARNING_RATE,
+        "lora_rank": 8,
+        "lora_alpha": 16,
+        "batch_size": 8,
+        "max_steps": 5,
+    }
+    assert "base_model" not in Hyperparameters().stored()  # the cluster picks its own
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"epochs": 0}, "epochs must be a whole number from 1 to 10,000, not 0"),
+        ({"epochs": 2.5}, "epochs must be a whole number from 1 to 10,000, not 2.5"),
+        ({"learning_rate": 0}, "learning rate must be a number above 0 and below 1, not 0"),
+        ({"learning_rate": -2e-4}, "learning rate must be a number above 0 and below 1, not -0.0002"),
+        ({"learning_rate": 3.0}, "learning rate must be a number above 0 and below 1, not 3.0"),
+        ({"learning_rate": float("nan")}, "learning rate must be a number above 0 and below 1, not nan"),
+        ({"lora_rank": 0}, "lora rank must be a whole number from 1 to 4,096, not 0"),
+        ({"lora_alpha": -1}, "lora alpha must be a whole number from 1 to 1,000,000, not -1"),
+        ({"batch_size": 0}, "batch size must be a whole number from 1 to 65,536, not 0"),
+        ({"batch_size": True}, "batch size must be a whole number from 1 to 65,536, not True"),
+        ({"base_model": "  "}, "base model must be 'tiny', a local model folder or a model name"),
+    ],
+)
+def test_values_no_run_could_use_are_refused_in_one_line(values, message):
+    with pytest.raises(HyperparameterError) as caught:
+        Hyperparameters.from_values(values)
+    assert str(caught.value) == message
+
+
+def test_the_trainer_reads_the_same_record(tmp_path: Path):
+    spec = tmp_path / "spec.json"
+    spec.write_text(
+        json.dumps(
+            {
+                "job_id": "j",
+                "dataset_url": "file:///x",
+                "output_dir": str(tmp_path),
+                "hyperparameters": Hyperparameters(base_model=TINY_MODEL, lora_rank=4, lora_alpha=8).stored(),
+            }
+        )
+    )
+    loaded = load_spec(spec).hyperparameters
+    assert isinstance(loaded, Hyperparameters)
+    assert loaded == Hyperparameters(base_model=TINY_MODEL, lora_rank=4, lora_alpha=8)
+
+
+def test_default_job_names_fit_even_for_the_longest_dataset_name():
+    name = default_job_name("d" * NAME_MAX_CHARS, Hyperparameters(epochs=10_000, lora_rank=4096))
+    assert len(name) == NAME_MAX_CHARS and name.endswith("… · r4096 · 10000 ep")
+
+
+@pytest.fixture
+def local_settings(home: Path):
+    return load_settings({"home": str(home), "user": "alice", "cluster": "local"})
+
+
+def test_a_local_job_needs_a_base_model_this_machine_has(local_settings, tmp_path: Path):
+    request = check_new_job(local_settings, name=None, hyperparameters=None, gpu_type=None, gpu_count=1)
+    assert request.stored_hyperparameters["base_model"] == TINY_MODEL
+    assert request.hyperparameters.learning_rate == TINY_LEARNING_RATE
+    with pytest.raises(
+        HyperparameterError, match="base model 'llama3-8b' is neither 'tiny' nor a local model"
+    ):
+        check_new_job(
+            local_settings, name=None, hyperparameters={"base_model": "llama3-8b"}, gpu_type=None, gpu_count=1
+        )
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    request = check_new_job(
+        local_settings, name=None, hyperparameters={"base_model": str(folder)}, gpu_type=None, gpu_count=1
+    )
+    assert request.stored_hyperparameters["learning_rate"] == DEFAULT_LEARNING_RATE
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"gpu_count": 0}, "gpu count must be a whole number from 1 to 1,024, not 0"),
+        ({"gpu_count": 10**12}, "gpu count must be a whole number from 1 to 1,024"),
+        ({"gpu_type": "TPU"}, "unknown GPU type 'TPU'; known types: A100-40GB"),
+        ({"hyperparameters": {"epochs": -1}}, "epochs must be a whole number"),
+        ({"name": "n" * 201}, "a job name may have at most 200 characters; this one has 201"),
+        ({"name": " "}, "a job name must not be empty"),
+    ],
+)
+def test_create_job_refuses_before_writing(make_workspace, dataset_file, options, message):
+    ws = make_workspace()
+    dataset = add_dataset(ws, file=dataset_file)
+    with pytest.raises(LoradeskError, match=re.escape(message)) as caught:
+        create_job(ws, dataset_id=dataset.id, **options)
+    assert "\n" not in str(caught.value)
+    assert list_jobs(ws) == []
+
+
+def test_a_200_character_job_name_is_stored_whole(make_workspace, dataset_file):
+    ws = make_workspace()
+    dataset = add_dataset(ws, file=dataset_file, name="d" * NAME_MAX_CHARS)
+    named = create_job(ws, dataset_id=dataset.id, name="j" * NAME_MAX_CHARS)
+    default = create_job(ws, dataset_id=dataset.id)
+    assert {job.name for job in list_jobs(ws)} == {named.name, default.name}
+    assert named.name == "j" * NAME_MAX_CHARS and len(default.name) == NAME_MAX_CHARS
