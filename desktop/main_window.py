@@ -269,8 +269,15 @@ class MainWindow(QMainWindow):
     def select_job(self, job_id: str) -> bool:
         return self.table.select_job(job_id)
 
+    def _watch_on_scheduler(self, job_id: str | None) -> None:
+        """Have the embedded scheduler poll the job on screen every second while it can change."""
+        job = self.model.job(job_id) if job_id else None
+        if self.session is not None:
+            self.session.watch_job(job.id if job is not None and not job.status.is_terminal else None)
+
     def _job_selected(self, job_id: str) -> None:
         job = self.model.job(job_id) if job_id else None
+        self._watch_on_scheduler(job_id)
         if job is None or self.session is None:
             self.monitor.clear()
             if self.live is not None:

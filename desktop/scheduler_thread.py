@@ -70,6 +70,11 @@ class SchedulerThread:
         if self.scheduler is not None:
             self.scheduler.wake()
 
+    def watch(self, job_id: str | None) -> None:
+        """Have the scheduler poll this job every second (the job on screen; None: none)."""
+        if self.scheduler is not None:
+            self.scheduler.watch(job_id)
+
     def stop(self, timeout: float = 10.0) -> None:
         """Finish the cycle in progress, close the cluster client, and end the thread."""
         if self.scheduler is not None:

@@ -44,6 +44,12 @@ class Session:
         self.runner.async_loop = self.scheduler.running_loop
         return self.scheduler
 
+    def watch_job(self, job_id: str | None) -> None:
+        """The job on screen: the embedded scheduler polls it every second (SPEC §2). Another
+        process's scheduler is not told; its points arrive through the database poll."""
+        if self.scheduler is not None:
+            self.scheduler.watch(job_id)
+
     def close(self) -> None:
         """Stop the scheduler and close the database; blocks until the scheduler's cycle ends."""
         self.events.detach()

@@ -75,9 +75,17 @@ def claim_queued(
 
 
 def claim_active(
-    session: Session, *, owner: str, user_id: str | None, limit: int, lease: timedelta, now: datetime
+    session: Session,
+    *,
+    owner: str,
+    user_id: str | None,
+    limit: int,
+    lease: timedelta,
+    now: datetime,
+    job_id: str | None = None,
 ) -> list[ClaimedJob]:
-    """Claim up to `limit` initializing or running jobs to poll."""
+    """Claim up to `limit` initializing or running jobs to poll (only `job_id`, when given: the
+    job a user is watching, polled between cycles)."""
     candidates = (
         select(JobRow.id)
         .where(
@@ -88,6 +96,8 @@ def claim_active(
         .order_by(JobRow.updated_at)
         .limit(limit)
     )
+    if job_id is not None:
+        candidates = candidates.where(JobRow.id == job_id)
     return _claim(session, candidates, owner=owner, user_id=user_id, lease=lease, now=now)
 
 

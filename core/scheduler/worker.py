@@ -39,11 +39,14 @@ from core.scheduler.cancelling import attempt_cancel, cancel_unsubmitted, pendin
 from core.scheduler.claims import ClaimedJob, claim_active, claim_queued
 from core.scheduler.metric_points import store_metric_points
 from core.scheduler.publish import publish
+from core.scheduler.watch import WatchedJob
 from core.storage import StorageError
 from core.workspace import Workspace
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# A watched job's poll is one status call (read timeout 30 s): its claim need outlast only that.
+WATCH_LEASE = timedelta(seconds=60)
 
 
 @dataclass
@@ -81,6 +84,7 @@ class Scheduler:
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
+        self._watched = WatchedJob()
         self._unsubscribe = ws.events.subscribe(self._on_event)
 
     # --- running ---------------------------------------------------------------------------
@@ -92,6 +96,7 @@ class Scheduler:
         log.info(
             "scheduler %s started (%s)", self.owner, "all users" if self.user_id is None else self.user_id
         )
+        watching = asyncio.create_task(self._watched.run(self.poll_watched, lambda: self._stopping))
         while not self._stopping:
             self._wake.clear()
             if not self.paused:
@@ -105,12 +110,14 @@ class Scheduler:
                 await asyncio.wait_for(self._wake.wait(), self.ws.settings.poll_interval)
             except TimeoutError:
                 pass
+        await watching
         self._unsubscribe()
         log.info("scheduler %s stopped", self.owner)
 
     def stop(self) -> None:
         self._stopping = True
         self.wake()
+        self._watched.wake()
 
     def pause(self) -> None:
         self.paused = True
@@ -124,6 +131,12 @@ class Scheduler:
         loop, wake = self._loop, self._wake
         if loop is not None and wake is not None and not loop.is_closed():
             loop.call_soon_threadsafe(wake.set)
+
+    def watch(self, job_id: str | None) -> None:
+        """Poll this job every second between cycles (None: no job); safe to call from any thread.
+
+        The desktop calls it with the job on screen, so its charts move every second (SPEC §2)."""
+        self._watched.set(job_id)
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, WorkAvailable):
@@ -217,6 +230,34 @@ class Scheduler:
                 now=utcnow(),
             )
         )
+        await self._poll(claimed, report)
+
+    async def poll_watched(self, job_id: str | None = None) -> CycleReport:
+        """Poll the watched job (or `job_id`) once, as a cycle would: a short claim on that job,
+        the cluster's answer, guarded records. A job another scheduler (or this one's cycle) holds
+        is skipped; a job that ended is no longer watched."""
+        report = CycleReport()
+        job_id = job_id or self._watched.job_id
+        if job_id is None or self.paused:
+            return report
+        claimed = await self._write(
+            lambda s: claim_active(
+                s,
+                owner=self.owner,
+                user_id=self.user_id,
+                limit=1,
+                lease=WATCH_LEASE,
+                now=utcnow(),
+                job_id=job_id,
+            )
+        )
+        await self._poll(claimed, report)
+        if report.finished:
+            self._watched.drop(job_id)
+            self.wake()  # its end may free a slot for a queued job
+        return report
+
+    async def _poll(self, claimed: list[ClaimedJob], report: CycleReport) -> None:
         if not claimed:
             return
         backend = self.ws.backend()
