@@ -11,6 +11,9 @@ Each job lives in `$LORADESK_HOME/jobs/<job id>/`, which is its whole state:
 
 Trainers run in their own session, so they outlive the app, and a new `LocalCluster` re-attaches
 to them by reading their folders. POSIX only: cancel signals the trainer's process group.
+
+While a slot is free, a running scheduler asks for a warm trainer (`keep_warm`, core.cluster.standby)
+and the next job is handed to it instead of starting a new Python that imports torch first.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ import signal
 import subprocess
 import sys
 import time
-from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +45,8 @@ from core.cluster.base import (
     SubmitRequest,
     SubmitResult,
 )
+from core.cluster.metrics_file import MetricsIndex
+from core.cluster.standby import Standby
 from core.config import Settings
 from core.trainer.report import (
     EXIT_FILE,
@@ -94,7 +98,8 @@ class LocalCluster:
         self._cancel_grace = cancel_grace
         # Processes started by this instance, kept so that their exit is reaped (no zombies).
         self._children: dict[str, subprocess.Popen[bytes]] = {}
-        self._metrics: dict[str, _MetricsIndex] = {}
+        self._metrics: dict[str, MetricsIndex] = {}
+        self._standby = Standby(self._python, self._trainer_environment)
 
     # -- submit ---------------------------------------------------------------------------------
 
@@ -110,13 +115,36 @@ class LocalCluster:
                 orphan = _find_trainer(job_dir / SPEC_FILE)
                 if orphan is not None:
                     self._record_process(job_dir, orphan)
-            if self._process_of(request.job_id) is not None:  # submitted before: same job
-                return SubmitResult(request.job_id, self._quick_status(job_dir))
+            if self._process_of(request.job_id) is not None and not self._never_ran(job_dir):
+                return SubmitResult(request.job_id, self._quick_status(job_dir))  # submitted before
             self._check_runnable(request)
             if self._busy_slots() >= self._max_jobs:
                 raise ClusterBusyError(f"all {self._max_jobs} local training slots are busy")
             self._start(request, job_dir)
         return SubmitResult(request.job_id, "initializing")
+
+    def _never_ran(self, job_dir: Path) -> bool:
+        """Its recorded process ended before it began the run: the app died between recording a
+        standby as the job's trainer and handing it the job. Such a job is started again."""
+        return (
+            not (job_dir / STATUS_FILE).exists()
+            and not (job_dir / EXIT_FILE).exists()
+            and not self._is_alive(job_dir.name)
+        )
+
+    async def keep_warm(self) -> None:
+        """Have a standby trainer ready while a slot is free; a running scheduler calls this after
+        each cycle. Without a usable trainer Python there is none: jobs start cold and say why."""
+        if not self._python or self._standby.given_up:
+            return
+        if self._python == sys.executable and _missing_trainer_modules():
+            return
+        if await self.free_slots() > 0:
+            await asyncio.to_thread(self._standby.ensure)
+
+    @property
+    def standby(self) -> Standby:
+        return self._standby
 
     async def free_slots(self) -> int:
         """How many more jobs may start now; the scheduler claims no more than that."""
@@ -135,7 +163,7 @@ class LocalCluster:
             raise ClusterRejectedError(BUNDLE_TRAINER_HINT)
         # Another interpreter is checked by the trainer itself, which reports the same hint.
         if self._python == sys.executable:
-            missing = [m for m in _TRAINER_MODULES if importlib.util.find_spec(m) is None]
+            missing = _missing_trainer_modules()
             if missing:
                 raise ClusterRejectedError(f"{TRAINER_EXTRA_HINT} ({', '.join(missing)} missing)")
 
@@ -152,12 +180,14 @@ class LocalCluster:
             "hyperparameters": request.hyperparameters,
         }
         write_json_atomic(spec_path, spec)
-        # The trainer runs the same `core` as this app, installed or not.
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        if getattr(sys, "frozen", False):
-            _leave_bundle_environment(env)
-        source_root = str(Path(core.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [source_root, env.get("PYTHONPATH")]))
+        standby = self._standby.take()
+        if standby is not None:
+            # Recorded before the hand-over: if the app dies in between, `_never_ran` restarts it.
+            self._record_process(job_dir, standby.pid, standby=True)
+            if Standby.hand(standby, spec_path, job_dir / STDOUT_FILE, job_dir / STDERR_FILE):
+                self._children[request.job_id] = standby
+                return
+        env = self._trainer_environment()
         with (job_dir / STDOUT_FILE).open("wb") as out, (job_dir / STDERR_FILE).open("wb") as err:
             try:
                 child = subprocess.Popen(
@@ -176,12 +206,21 @@ class LocalCluster:
         self._children[request.job_id] = child
         self._record_process(job_dir, child.pid)
 
-    def _record_process(self, job_dir: Path, pid: int) -> None:
+    def _trainer_environment(self) -> dict[str, str]:
+        """The trainer runs the same `core` as this app, installed or not."""
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if getattr(sys, "frozen", False):
+            _leave_bundle_environment(env)
+        source_root = str(Path(core.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [source_root, env.get("PYTHONPATH")]))
+        return env
+
+    def _record_process(self, job_dir: Path, pid: int, *, standby: bool = False) -> None:
         try:
             create_time = psutil.Process(pid).create_time()
         except psutil.Error:
             create_time = time.time()  # already gone: any value; it is never alive again
-        record = {"pid": pid, "create_time": create_time, "python": self._python}
+        record = {"pid": pid, "create_time": create_time, "python": self._python, "standby": standby}
         write_json_atomic(job_dir / PROCESS_FILE, record)
 
     @contextlib.contextmanager
@@ -211,7 +250,7 @@ class LocalCluster:
 
     async def status(self, external_job_id: str, since_step: int | None) -> StatusReport:
         job_dir = self._job_dir(external_job_id)
-        index = self._metrics.setdefault(external_job_id, _MetricsIndex(job_dir / METRICS_FILE))
+        index = self._metrics.setdefault(external_job_id, MetricsIndex(job_dir / METRICS_FILE))
         if index.unread_bytes() > _INLINE_READ_LIMIT:
             return await asyncio.to_thread(self._status, external_job_id, job_dir, since_step)
         return self._status(external_job_id, job_dir, since_step)
@@ -219,7 +258,7 @@ class LocalCluster:
     def _status(self, job_id: str, job_dir: Path, since_step: int | None) -> StatusReport:
         outcome = self._outcome(job_id, job_dir)
         state = _read_json(job_dir / STATUS_FILE) or {}
-        index = self._metrics.setdefault(job_id, _MetricsIndex(job_dir / METRICS_FILE))
+        index = self._metrics.setdefault(job_id, MetricsIndex(job_dir / METRICS_FILE))
         history, last = index.read_after(since_step)
         total_steps = state.get("total_steps")
         step = last["step"] if last else state.get("current_step")
@@ -296,8 +335,10 @@ class LocalCluster:
         return True
 
     async def aclose(self) -> None:
-        """Trainers keep running: they are detached, and a later instance re-attaches."""
+        """Trainers keep running: they are detached, and a later instance re-attaches. A standby
+        waiting for a job is ended: it belongs to this instance."""
         self._metrics.clear()
+        await asyncio.to_thread(self._standby.stop)
 
     # -- the job folder -------------------------------------------------------------------------
 
@@ -337,66 +378,8 @@ class LocalCluster:
             child.poll()
 
 
-class _MetricsIndex:
-    """Where each step's line starts in `metrics.jsonl`, grown as the trainer appends.
-
-    Each poll reads only the bytes added since the last one, plus the lines after `since_step`;
-    a half-written last line is left for the next poll.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.steps: list[int] = []
-        self.offsets: list[int] = []
-        self.end = 0  # bytes indexed so far, always at the end of a whole line
-
-    def unread_bytes(self) -> int:
-        try:
-            return max(0, self.path.stat().st_size - self.end)
-        except FileNotFoundError:
-            return 0
-
-    def read_after(self, since_step: int | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        """(the points with step > since_step, the last point), both from whole lines only."""
-        self._grow()
-        if not self.steps:
-            return [], None
-        first = 0 if since_step is None else bisect_right(self.steps, since_step)
-        start = self.offsets[min(first, len(self.offsets) - 1)]
-        points = self._parse(start)
-        history = points if first < len(self.steps) else []
-        return history, points[-1] if points else None
-
-    def _grow(self) -> None:
-        try:
-            with self.path.open("rb") as metrics:
-                size = os.fstat(metrics.fileno()).st_size
-                if size < self.end:  # rewritten by a new run of the job
-                    self.steps, self.offsets, self.end = [], [], 0
-                metrics.seek(self.end)
-                chunk = metrics.read(size - self.end)
-        except FileNotFoundError:
-            return
-        position = self.end
-        for line in chunk[: chunk.rfind(b"\n") + 1].splitlines(keepends=True):
-            step = _step_of(line)
-            if step is not None and (not self.steps or step > self.steps[-1]):
-                self.steps.append(step)
-                self.offsets.append(position)
-            position += len(line)
-        self.end = position
-
-    def _parse(self, start: int) -> list[dict[str, Any]]:
-        with self.path.open("rb") as metrics:
-            metrics.seek(start)
-            chunk = metrics.read(self.end - start)
-        points = []
-        for line in chunk.splitlines():
-            with contextlib.suppress(ValueError):
-                point = json.loads(line)
-                if isinstance(point, dict) and isinstance(point.get("step"), int):
-                    points.append(point)
-        return points
+def _missing_trainer_modules() -> list[str]:
+    return [m for m in _TRAINER_MODULES if importlib.util.find_spec(m) is None]
 
 
 def _leave_bundle_environment(env: dict[str, str]) -> None:
@@ -419,14 +402,6 @@ def _find_trainer(spec_path: Path) -> int | None:
         if target in cmdline and "core.trainer" in cmdline:
             return int(found.pid)
     return None
-
-
-def _step_of(line: bytes) -> int | None:
-    try:
-        step = json.loads(line).get("step")
-    except (ValueError, AttributeError):
-        return None
-    return step if isinstance(step, int) else None
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

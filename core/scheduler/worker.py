@@ -106,6 +106,7 @@ class Scheduler:
                     # e.g. the database is down: one line each cycle, the traceback only with -v
                     log.error("scheduler cycle failed, retried next interval: %s", error_line(exc))
                     log.debug("cycle failure", exc_info=True)
+                await self._keep_warm()
             try:
                 await asyncio.wait_for(self._wake.wait(), self.ws.settings.poll_interval)
             except TimeoutError:
@@ -141,6 +142,15 @@ class Scheduler:
     def _on_event(self, event: Event) -> None:
         if isinstance(event, WorkAvailable):
             self.wake()
+
+    async def _keep_warm(self) -> None:
+        """Let a backend that can (local) get ready for the next job while this scheduler runs."""
+        try:
+            keep_warm = getattr(self.ws.backend(), "keep_warm", None)
+            if callable(keep_warm):
+                await keep_warm()
+        except Exception as exc:  # a warm-up is an optimisation: never worth a failed cycle
+            log.warning("could not prepare the backend for the next job: %s", error_line(exc))
 
     async def run_once(self) -> CycleReport:
         report = CycleReport()

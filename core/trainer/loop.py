@@ -170,6 +170,7 @@ def train(
 
     Returns "completed" or "cancelled"; either way the adapter is saved.
     """
+    began = time.monotonic()
     random.seed(hp.seed)
     torch.manual_seed(hp.seed)
     if hp.base_model == TINY_MODEL:
@@ -197,6 +198,8 @@ def train(
             point["validation_loss"] = trainer.validation_loss(validation, hp.batch_size)
         report.add_metrics(point)
         report.update_status(current_step=step, current_epoch=epoch)
+        if step == 1:  # how long a run takes to show its first point is worth seeing in the log
+            log(f"first step recorded {time.monotonic() - began:.2f} s after the run began")
     # save_embedding_layers=False: only LoRA targets are trained, and peft would otherwise look
     # the base model up online to check its vocabulary.
     trainer.model.save_pretrained(

@@ -86,13 +86,13 @@ def _train(spec: TrainerSpec, report: RunReport, stop: StopFlag) -> str:
     base_model_folder(hp.base_model)
     pairs = read_pairs(dataset_path(spec.dataset_url, spec.storage_root))
     split = split_pairs(pairs, hp.validation_split, hp.seed)
-    _quiet_libraries()
+    quiet_libraries()
     from core.trainer.loop import train  # torch, transformers, peft: seconds of imports
 
     return train(hp, split, report, stop, log)
 
 
-def _quiet_libraries() -> None:
+def quiet_libraries() -> None:
     """Quiet, offline libraries: stderr.log is where users look for errors."""
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
