@@ -33,7 +33,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from PySide6.QtCore import QModelIndex
 from PySide6.QtWidgets import QApplication
 
 from core.cluster.local import LocalCluster
@@ -98,10 +97,6 @@ def drawn_steps(window: MainWindow) -> int:
 
 def one_run(app: QApplication, window: MainWindow, session: Session, home: Path) -> dict:
     created: list[Job] = []
-    # Start each run from no selection: on main as of this writing the monitor keeps showing the
-    # first job it showed when the selection moves to another (issue 8, item 1).
-    window.table.setCurrentIndex(QModelIndex())
-    app.processEvents()
 
     def done(job: Job) -> None:
         created.append(job)

@@ -233,10 +233,8 @@ def test_the_running_scheduler_hands_new_jobs_to_a_standby(home: Path) -> None:
         assert _wait_for(lambda: backend.standby.ready, 120)
         standby_pid = backend.standby.pid
         dataset = add_dataset(ws, file=SAMPLE_DATASET, name="sample")
-        eight_steps = {"max_steps": 8}
-        job = create_job(
-            ws, dataset_id=dataset.id, name="warm", epochs=1, batch_size=4, extra_hyperparameters=eight_steps
-        )
+        eight_steps = {"epochs": 1, "batch_size": 4, "max_steps": 8}
+        job = create_job(ws, dataset_id=dataset.id, name="warm", hyperparameters=eight_steps)
         assert _wait_for(lambda: get_job(ws, job_id=job.id).job.status.is_terminal, 180)
         assert get_job(ws, job_id=job.id).job.status is JobStatus.COMPLETED
         assert process_record(ws.settings, job.id)["pid"] == standby_pid
