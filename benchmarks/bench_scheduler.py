@@ -29,11 +29,11 @@ from core.cluster.http import HttpCluster  # noqa: E402
 from core.config import load_settings  # noqa: E402
 from core.datasets import add_dataset  # noqa: E402
 from core.db.models import JobRow, utcnow  # noqa: E402
+from core.job_store import claim_active  # noqa: E402
 from core.jobs import create_job  # noqa: E402
 from core.records import MetricPoint  # noqa: E402
 from core.scheduler import CycleReport, Scheduler  # noqa: E402
 from core.scheduler import transitions as t  # noqa: E402
-from core.scheduler.claims import claim_active  # noqa: E402
 from core.scheduler.metric_points import store_metric_points  # noqa: E402
 from core.workspace import Workspace  # noqa: E402
 from tests.conftest import postgres_schema  # noqa: E402

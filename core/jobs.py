@@ -9,16 +9,18 @@ from typing import Any
 
 from sqlalchemy import select
 
+from core import job_store
 from core.config import Settings
 from core.datasets import find_dataset
-from core.db.convert import to_cost_record, to_job, to_metric_point, to_notification
-from core.db.models import CostRecordRow, JobRow, MetricPointRow, NotificationRow, new_id, utcnow
+from core.db.convert import to_cost_record, to_metric_point, to_notification
+from core.db.models import CostRecordRow, MetricPointRow, NotificationRow, new_id, utcnow
 from core.errors import NotFoundError
 from core.events import JobUpdated, WorkAvailable
 from core.hyperparameters import DEFAULT_GPU_COUNT
 from core.job_request import check_new_job, default_job_name
 from core.notifications import WATERMARK_OVERLAP
 from core.records import Job, JobDetail, JobStatus, MetricPoint
+from core.scheduler.cancelling import attempt_cancel, request_cancel
 from core.workspace import Workspace
 
 
@@ -45,7 +47,7 @@ def create_job(
     gpu_type, gpu_count, hourly_rate = request.gpu_type, request.gpu_count, request.hourly_rate
     hyperparameters = request.stored_hyperparameters
     now = utcnow()
-    row = JobRow(
+    values = dict(
         id=new_id(),
         user_id=ws.user,
         dataset_id=dataset.id,
@@ -68,8 +70,7 @@ def create_job(
         progress_notified=0,
     )
     with ws.db.write() as session:
-        session.add(row)
-    job = to_job(row)
+        job = job_store.insert_job(session, values)
     ws.events.publish(JobUpdated(job))
     ws.events.publish(WorkAvailable())
     return job
@@ -80,18 +81,17 @@ def estimate_cost(settings: Settings, *, gpu_type: str, gpu_count: int, hours: f
 
 
 def list_jobs(ws: Workspace, *, status: JobStatus | str | None = None) -> list[Job]:
-    query = select(JobRow).where(JobRow.user_id == ws.user).order_by(JobRow.created_at.desc())
-    if status is not None:
-        query = query.where(JobRow.status == JobStatus(status).value)
     with ws.db.read() as session:
-        return [to_job(row) for row in session.scalars(query)]
+        return job_store.list_jobs(
+            session, user_id=ws.user, status=None if status is None else JobStatus(status)
+        )
 
 
 def get_job(ws: Workspace, *, job_id: str) -> JobDetail:
     """The job with its metric points (by step), cost records and notifications."""
     with ws.db.read() as session:
-        row = session.get(JobRow, job_id)
-        if row is None or row.user_id != ws.user:
+        job = job_store.find_job(session, job_id, user_id=ws.user)
+        if job is None:
             raise NotFoundError(f"no job {job_id!r} (see `loradesk jobs list`)")
         points = session.scalars(
             select(MetricPointRow).where(MetricPointRow.job_id == job_id).order_by(MetricPointRow.step)
@@ -103,7 +103,7 @@ def get_job(ws: Workspace, *, job_id: str) -> JobDetail:
             .order_by(NotificationRow.created_at)
         )
         return JobDetail(
-            job=to_job(row),
+            job=job,
             metrics=tuple(to_metric_point(p) for p in points),
             cost_records=tuple(to_cost_record(c) for c in costs),
             notifications=tuple(to_notification(n) for n in notes),
@@ -112,15 +112,12 @@ def get_job(ws: Workspace, *, job_id: str) -> JobDetail:
 
 def metrics_since(ws: Workspace, *, job_id: str, after_step: int | None) -> list[MetricPoint]:
     """The job's metric points with step > after_step (all when None), ascending."""
-    query = (
-        select(MetricPointRow)
-        .join(JobRow, JobRow.id == MetricPointRow.job_id)
-        .where(MetricPointRow.job_id == job_id, JobRow.user_id == ws.user)
-        .order_by(MetricPointRow.step)
-    )
+    query = select(MetricPointRow).where(MetricPointRow.job_id == job_id).order_by(MetricPointRow.step)
     if after_step is not None:
         query = query.where(MetricPointRow.step > after_step)
     with ws.db.read() as session:
+        if not job_store.is_users_job(session, job_id, user_id=ws.user):
+            return []
         return [to_metric_point(row) for row in session.scalars(query)]
 
 
@@ -130,19 +127,16 @@ def jobs_changed_since(ws: Workspace, *, since: datetime | None) -> tuple[list[J
     It looks WATERMARK_OVERLAP further back than `since` (another process may commit a slightly
     older timestamp late), so callers must apply the rows idempotently.
     """
-    query = select(JobRow).where(JobRow.user_id == ws.user)
-    if since is not None:
-        query = query.where(JobRow.updated_at > since - WATERMARK_OVERLAP)
     with ws.db.read() as session:
-        jobs = [to_job(row) for row in session.scalars(query.order_by(JobRow.updated_at))]
+        jobs = job_store.jobs_changed_since(
+            session, user_id=ws.user, after=None if since is None else since - WATERMARK_OVERLAP
+        )
     return jobs, max((job.updated_at for job in jobs), default=since)
 
 
 async def cancel_job(ws: Workspace, *, job_id: str) -> Job:
     """Cancel a queued or active job (SPEC §5). Returns the job as it now stands: cancelled, or
     still active with `is_cancelling` when the cluster could not be reached yet."""
-    from core.scheduler.cancelling import attempt_cancel, request_cancel
-
     job = await asyncio.to_thread(request_cancel, ws, job_id=job_id)  # a write: off the event loop
     if not job.status.is_terminal and job.external_job_id is not None:
         job = await attempt_cancel(ws, job)

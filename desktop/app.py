@@ -221,14 +221,3 @@ def run_gui(settings: Settings, *, screenshot: Path | None = None, job_id: str |
         loop.call_soon(desktop.start)
         loop.run_until_complete(quit_event.wait())
     return desktop.exit_code
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`loradesk-gui [options]`: the command line's `gui` command, for desktop launchers."""
-    from core.cli.main import main as cli_main
-
-    return cli_main(["gui", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,13 +10,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from core import datasets, jobs, notifications
 from core.cli.output import print_datasets, print_job_detail, print_jobs, print_notifications
 from core.config import ENV_VARIABLES, Settings, load_settings
 from core.db.engine import Database
 from core.db.migrate import upgrade
+from core.errors import LoradeskError
 from core.workspace import Workspace
 
 # Every setting with an environment variable has an option too (SPEC §2), plus --home.
@@ -50,11 +51,16 @@ def emit_json(document: Any) -> None:
     sys.stdout.write("\n")
 
 
-def gui(args: argparse.Namespace) -> int:
-    from desktop.app import run_gui  # the only place core reaches for the desktop, lazily
+class GuiOpener(Protocol):
+    def __call__(self, settings: Settings, *, screenshot: Path | None, job_id: str | None) -> int: ...
 
+
+def gui(args: argparse.Namespace) -> int:
+    open_gui: GuiOpener | None = getattr(args, "open_gui", None)
+    if open_gui is None:
+        raise LoradeskError("the desktop app is not part of this command; run `loradesk` or `loradesk-gui`")
     screenshot = getattr(args, "screenshot", None)
-    return run_gui(
+    return open_gui(
         settings_from(args),
         screenshot=Path(screenshot) if screenshot else None,
         job_id=getattr(args, "job", None),

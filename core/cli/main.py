@@ -137,8 +137,11 @@ def add_job_options(submit: argparse.ArgumentParser) -> None:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, open_gui: commands.GuiOpener | None = None) -> int:
+    """Run one command. `open_gui` opens the desktop app for the `gui` command; the composition
+    root (`loradesk.main`) passes it, so the engine never imports the desktop."""
     args = build_parser().parse_args(argv)  # exits 2 on a usage error
+    args.open_gui = open_gui
     logging.basicConfig(
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
         format="%(asctime)s %(levelname)s %(message)s",

@@ -1,101 +1,80 @@
-"""Rows → frozen records. The only place that knows both shapes."""
+"""Rows → frozen records, by one rule: each field of the record is read from the row's attribute of
+the same name, and converted by the field's type. A new column needs a field on the record and
+nothing here.
+
+Works on ORM rows, `RETURNING` rows and plain driver rows alike (anything with the attributes).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import enum
+import functools
+import types
+import typing
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar, cast
 
-from core.db.models import CostRecordRow, DatasetRow, MetricPointRow
-from core.records import (
-    CostRecord,
-    Dataset,
-    Job,
-    JobStatus,
-    MetricPoint,
-    Notification,
-    NotificationType,
-)
+from core.records import CostRecord, Dataset, Job, MetricPoint, Notification
+
+R = TypeVar("R")
+_MISSING = object()
 
 
-def to_dataset(row: DatasetRow) -> Dataset:
-    return Dataset(
-        id=row.id,
-        user_id=row.user_id,
-        name=row.name,
-        storage_bucket=row.storage_bucket,
-        storage_path=row.storage_path,
-        training_ready=row.training_ready,
-        total_pairs=row.total_pairs,
-        created_at=row.created_at,
-    )
+def to_record(cls: type[R], row: Any) -> R:
+    """A `cls` (a frozen record dataclass) made from `row`'s attributes of the same names.
+
+    A field the row lacks takes the record's default."""
+    values = {}
+    for name, convert in _converters(cast(Hashable, cls)):
+        value = getattr(row, name, _MISSING)
+        if value is not _MISSING:
+            values[name] = convert(value)
+    return cls(**values)
+
+
+@functools.cache
+def _converters(cls: Any) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    hints = typing.get_type_hints(cls)
+    return tuple((field.name, _converter(hints[field.name])) for field in dataclasses.fields(cls))
+
+
+def _converter(hint: Any) -> Callable[[Any], Any]:
+    """How a column's value becomes the field's: enums by value, JSON objects copied, bools cast."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and len(args) == 1
+    base = args[0] if optional else hint
+    if isinstance(base, type) and issubclass(base, enum.Enum):
+        enum_type = base
+        return (lambda v: None if v is None else enum_type(v)) if optional else enum_type
+    if typing.get_origin(base) is dict or base is dict:
+        return lambda v: dict(v or {})
+    if typing.get_origin(base) is list or base is list:
+        return lambda v: list(v or [])
+    if base is bool:
+        return lambda v: None if v is None else bool(v)
+    return _same
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def to_dataset(row: Any) -> Dataset:
+    return to_record(Dataset, row)
 
 
 def to_job(row: Any) -> Job:
-    """A Job from a JobRow or any row with the same attribute names (e.g. a RETURNING row)."""
-    return Job(
-        id=row.id,
-        user_id=row.user_id,
-        dataset_id=row.dataset_id,
-        name=row.name,
-        status=JobStatus(row.status),
-        progress=row.progress,
-        current_epoch=row.current_epoch,
-        total_epochs=row.total_epochs,
-        current_step=row.current_step,
-        total_steps=row.total_steps,
-        current_metrics=dict(row.current_metrics or {}),
-        hyperparameters=dict(row.hyperparameters or {}),
-        gpu_type=row.gpu_type,
-        gpu_count=row.gpu_count,
-        hourly_rate=row.hourly_rate,
-        current_cost=row.current_cost,
-        final_cost=row.final_cost,
-        external_job_id=row.external_job_id,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        completed_at=row.completed_at,
-        updated_at=row.updated_at,
-        error_message=row.error_message,
-        artifact_url=row.artifact_url,
-        cancel_requested_at=row.cancel_requested_at,
-    )
+    return to_record(Job, row)
 
 
-def to_metric_point(row: MetricPointRow) -> MetricPoint:
-    return MetricPoint(
-        job_id=row.job_id,
-        step=row.step,
-        epoch=row.epoch,
-        training_loss=row.training_loss,
-        validation_loss=row.validation_loss,
-        learning_rate=row.learning_rate,
-        throughput=row.throughput,
-        gpu_utilization=row.gpu_utilization,
-        gpu_memory_used=row.gpu_memory_used,
-        recorded_at=row.recorded_at,
-    )
+def to_metric_point(row: Any) -> MetricPoint:
+    return to_record(MetricPoint, row)
 
 
-def to_cost_record(row: CostRecordRow) -> CostRecord:
-    return CostRecord(
-        job_id=row.job_id,
-        user_id=row.user_id,
-        cost_type=row.cost_type,
-        amount=row.amount,
-        billing_period=row.billing_period,
-        details=dict(row.details or {}),
-        created_at=row.created_at,
-    )
+def to_cost_record(row: Any) -> CostRecord:
+    return to_record(CostRecord, row)
 
 
 def to_notification(row: Any) -> Notification:
-    return Notification(
-        id=row.id,
-        user_id=row.user_id,
-        job_id=row.job_id,
-        type=NotificationType(row.type),
-        title=row.title,
-        message=row.message,
-        priority=row.priority,
-        read=bool(row.read),
-        created_at=row.created_at,
-    )
+    return to_record(Notification, row)

@@ -10,23 +10,21 @@ bookkeeping (final cost, cost record, notification) happens exactly once.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, Update, bindparam, update
 from sqlalchemy.orm import Session
 
+from core import job_store
 from core.cluster.base import StatusReport
-from core.db.convert import to_job
-from core.db.models import CostRecordRow, JobRow, new_id
+from core.db.models import CostRecordRow, new_id
 from core.db.upsert import insert_ignoring_conflicts
+from core.job_store import ClaimedJob, guarded_update
 from core.notifications import add_notification, auth_once_key, job_title
-from core.records import TERMINAL_STATUSES, Job, JobStatus, MetricPoint, Notification
+from core.records import Job, JobStatus, MetricPoint, Notification
 from core.records import NotificationType as N
-from core.scheduler.claims import ClaimedJob
 from core.scheduler.metric_points import METRIC_FIELDS, finite, metric_points, to_int
 
 MILESTONES = (25, 50, 75)
@@ -71,32 +69,6 @@ def cost_at(job: Job, now: datetime) -> float:
         return 0.0
     hours = max((now - job.started_at).total_seconds(), 0.0) / 3600
     return round(job.hourly_rate * job.gpu_count * hours, 6)
-
-
-def guarded_update(
-    session: Session, job_id: str, values: dict[str, Any], *, now: datetime, owner: str | None = None
-) -> Job | None:
-    """Update a non-terminal job (still claimed by `owner`, if given); None if it no longer is."""
-    stmt = _guarded_statement(frozenset(values), owner is not None)
-    params = {f"v_{key}": value for key, value in values.items()}
-    params.update(g_id=job_id, g_owner=owner, v_updated_at=now)
-    row = session.connection().execute(stmt, params).first()
-    return to_job(row) if row is not None else None
-
-
-@functools.cache
-def _guarded_statement(columns: frozenset[str], by_owner: bool) -> Update:
-    """One compiled statement per shape: a cycle updates a thousand jobs with a handful of shapes,
-    and building a statement per job cost more than running it."""
-    table = JobRow.__table__
-    assert isinstance(table, Table)
-    stmt = update(table).where(
-        table.c.id == bindparam("g_id"), table.c.status.not_in([s.value for s in TERMINAL_STATUSES])
-    )
-    if by_owner:
-        stmt = stmt.where(table.c.claimed_by == bindparam("g_owner"))
-    assignments: dict[str, Any] = {name: bindparam(f"v_{name}") for name in (*sorted(columns), "updated_at")}
-    return stmt.values(assignments).returning(*table.columns)
 
 
 def _job_note(session: Session, job: Job, type: N, title: str, message: str, key: str) -> Notification | None:
@@ -257,13 +229,7 @@ def record_submit_retry(
 
 def release_claim(session: Session, claimed: ClaimedJob, *, owner: str, now: datetime) -> Change:
     """Give a job back unchanged (busy cluster, transient poll failure, auth problem)."""
-    stmt = (
-        update(JobRow)
-        .where(JobRow.id == claimed.job.id, JobRow.claimed_by == owner)
-        .values(claimed_by=None, claim_expires_at=None, updated_at=JobRow.updated_at)
-        .execution_options(synchronize_session=False)
-    )
-    session.execute(stmt)
+    job_store.release_claim(session, claimed.job.id, owner=owner)
     return Change()
 
 

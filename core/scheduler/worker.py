@@ -33,10 +33,10 @@ from core.cluster.base import (
 from core.db.engine import error_line, is_data_error
 from core.db.models import utcnow
 from core.events import Event, WorkAvailable
+from core.job_store import ClaimedJob, claim_active, claim_queued
 from core.records import JobStatus
 from core.scheduler import transitions as t
 from core.scheduler.cancelling import attempt_cancel, cancel_unsubmitted, pending_cancels
-from core.scheduler.claims import ClaimedJob, claim_active, claim_queued
 from core.scheduler.metric_points import store_metric_points
 from core.scheduler.publish import publish
 from core.scheduler.watch import WatchedJob

@@ -8,10 +8,10 @@ import pytest
 
 from core.db.models import utcnow
 from core.errors import InvalidRequestError
+from core.job_store import claim_queued
 from core.jobs import cancel_job, get_job
 from core.records import JobStatus
 from core.scheduler import Scheduler
-from core.scheduler.claims import claim_queued
 from tests.core.helpers import notification_types, queue_jobs, run_cycles
 from tests.fakes.cluster import JobPlan
 

@@ -13,7 +13,7 @@ from core.events import MetricsAppended
 from core.jobs import get_job
 from core.records import JobStatus
 from core.scheduler import Scheduler
-from core.scheduler.claims import claim_active
+from core.job_store import claim_active
 from tests.core.helpers import (
     MetricPointRow,
     count,

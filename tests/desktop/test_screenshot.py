@@ -24,7 +24,7 @@ def run_gui(settings, *args: str, command: tuple[str, ...] = ("gui",)) -> subpro
     env = {key: value for key, value in os.environ.items() if not key.startswith("LORADESK_")}
     env.update(LORADESK_HOME=str(settings.home), LORADESK_USER=settings.user, QT_QPA_PLATFORM="offscreen")
     return subprocess.run(
-        [sys.executable, "-m", "core.cli.main", *command, *args],
+        [sys.executable, "-m", "loradesk", *command, *args],
         env=env,
         capture_output=True,
         text=True,

@@ -28,7 +28,7 @@ def cli(home: Path, database_url: str, fake_cluster: FakeCluster):
 
     def run(*args: str, expect: int = 0, **extra_env: str) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [sys.executable, "-m", "core.cli.main", *args],
+            [sys.executable, "-m", "loradesk", *args],
             env={**env, **extra_env},
             capture_output=True,
             text=True,
@@ -325,3 +325,19 @@ def test_the_base_model_of_a_local_job_is_checked_at_submit(cli, dataset_file, t
     tiny_job = show(cli, tiny.stdout.strip())
     assert tiny_job["hyperparameters"]["base_model"] == "tiny"
     assert tiny_job["hyperparameters"]["learning_rate"] == 3e-3  # the tiny model's own default
+
+
+def test_the_engine_alone_has_no_desktop(home):
+    """The desktop is put in by the composition root (`loradesk.main`); the engine's own command
+    line says so in one line instead of reaching for Qt."""
+    result = subprocess.run(
+        [sys.executable, "-m", "core.cli.main", "gui"],
+        env={**os.environ, "LORADESK_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "loradesk: the desktop app is not part of this command; run `loradesk` or `loradesk-gui`"
+    ]

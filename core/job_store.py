@@ -1,0 +1,290 @@
+"""The job store: every statement on `training_jobs` (procrastinate's manager layer).
+
+Services and the scheduler say what they want (claim these, record that, cancel this); the SQL
+lives here, so a rule such as "the claim is still live" is written once and a new column touches
+one mapping (`core.db.convert`). Each function runs in the caller's session and transaction.
+
+Claims are single atomic statements with an owner and an expiry: on PostgreSQL the candidates are
+chosen `FOR UPDATE SKIP LOCKED`, so racing schedulers split the work instead of queueing on each
+other's locks; on SQLite the write transaction starts with `BEGIN IMMEDIATE` (core.db.engine),
+which serialises claimers. A scheduler that dies keeps its claims only until they expire.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    insert,
+    not_,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from core.db.convert import to_job
+from core.db.models import DatasetRow, JobRow
+from core.records import ACTIVE_STATUSES, TERMINAL_STATUSES, Job, JobStatus
+
+_TABLE = cast(Table, JobRow.__table__)
+_TERMINAL = [s.value for s in TERMINAL_STATUSES]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedJob:
+    """A job this scheduler holds, with the bookkeeping the cycle needs beside the public record."""
+
+    job: Job
+    submit_attempts: int
+    last_metric_step: int | None
+    progress_notified: int
+    not_found_polls: int
+    dataset_bucket: str | None = None
+    dataset_path: str | None = None
+
+
+# -- the one liveness rule -------------------------------------------------------------------------
+
+
+def claim_is_live(now: datetime) -> ColumnElement[bool]:
+    """A scheduler holds the job: it has an owner whose claim has not expired at `now`.
+
+    Written without NULL comparisons that could leave SQL's third truth value, so its negation
+    (`not_(claim_is_live(now))`) is exactly "free to claim"."""
+    return and_(
+        JobRow.claimed_by.is_not(None),
+        JobRow.claim_expires_at.is_not(None),
+        JobRow.claim_expires_at >= now,
+    )
+
+
+def _free(now: datetime) -> ColumnElement[bool]:
+    return not_(claim_is_live(now))
+
+
+# -- services --------------------------------------------------------------------------------------
+
+
+def insert_job(session: Session, values: dict[str, Any]) -> Job:
+    """Insert a new job row; returns it as stored."""
+    row = session.execute(insert(JobRow).values(values).returning(*_TABLE.columns)).one()
+    return to_job(row)
+
+
+def list_jobs(session: Session, *, user_id: str, status: JobStatus | None = None) -> list[Job]:
+    query = select(JobRow).where(JobRow.user_id == user_id).order_by(JobRow.created_at.desc())
+    if status is not None:
+        query = query.where(JobRow.status == status.value)
+    return [to_job(row) for row in session.scalars(query)]
+
+
+def find_job(session: Session, job_id: str, *, user_id: str) -> Job | None:
+    """The user's job with this id, or None (another user's job is None too)."""
+    row = session.execute(
+        select(*_TABLE.columns).where(JobRow.id == job_id, JobRow.user_id == user_id)
+    ).first()
+    return to_job(row) if row is not None else None
+
+
+def is_users_job(session: Session, job_id: str, *, user_id: str) -> bool:
+    found = session.execute(select(JobRow.id).where(JobRow.id == job_id, JobRow.user_id == user_id))
+    return found.first() is not None
+
+
+def jobs_changed_since(session: Session, *, user_id: str, after: datetime | None) -> list[Job]:
+    query = select(JobRow).where(JobRow.user_id == user_id)
+    if after is not None:
+        query = query.where(JobRow.updated_at > after)
+    return [to_job(row) for row in session.scalars(query.order_by(JobRow.updated_at))]
+
+
+# -- claims ----------------------------------------------------------------------------------------
+
+
+def claim_queued(
+    session: Session, *, owner: str, user_id: str | None, limit: int, lease: timedelta, now: datetime
+) -> list[ClaimedJob]:
+    """Claim up to `limit` queued jobs that are due (back-off over) and not cancelled."""
+    candidates = (
+        select(JobRow.id)
+        .where(
+            JobRow.status == JobStatus.QUEUED.value,
+            JobRow.cancel_requested_at.is_(None),
+            or_(JobRow.next_attempt_at.is_(None), JobRow.next_attempt_at <= now),
+            _free(now),
+        )
+        .order_by(JobRow.created_at)
+        .limit(limit)
+    )
+    claimed = _claim(session, candidates, owner=owner, user_id=user_id, lease=lease, now=now)
+    if not claimed:
+        return []
+    datasets = {
+        row.id: row
+        for row in session.execute(
+            select(DatasetRow.id, DatasetRow.storage_bucket, DatasetRow.storage_path).where(
+                DatasetRow.id.in_({c.job.dataset_id for c in claimed})
+            )
+        )
+    }
+    return [
+        ClaimedJob(
+            job=c.job,
+            submit_attempts=c.submit_attempts,
+            last_metric_step=c.last_metric_step,
+            progress_notified=c.progress_notified,
+            not_found_polls=c.not_found_polls,
+            dataset_bucket=datasets[c.job.dataset_id].storage_bucket,
+            dataset_path=datasets[c.job.dataset_id].storage_path,
+        )
+        for c in claimed
+    ]
+
+
+def claim_active(
+    session: Session,
+    *,
+    owner: str,
+    user_id: str | None,
+    limit: int,
+    lease: timedelta,
+    now: datetime,
+    job_id: str | None = None,
+) -> list[ClaimedJob]:
+    """Claim up to `limit` initializing or running jobs to poll (only `job_id`, when given: the
+    job a user is watching, polled between cycles)."""
+    candidates = (
+        select(JobRow.id)
+        .where(
+            JobRow.status.in_([s.value for s in ACTIVE_STATUSES]),
+            JobRow.external_job_id.is_not(None),
+            _free(now),
+        )
+        .order_by(JobRow.updated_at)
+        .limit(limit)
+    )
+    if job_id is not None:
+        candidates = candidates.where(JobRow.id == job_id)
+    return _claim(session, candidates, owner=owner, user_id=user_id, lease=lease, now=now)
+
+
+def _claim(
+    session: Session,
+    candidates: Select[Any],
+    *,
+    owner: str,
+    user_id: str | None,
+    lease: timedelta,
+    now: datetime,
+) -> list[ClaimedJob]:
+    if user_id is not None:
+        candidates = candidates.where(JobRow.user_id == user_id)
+    if session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    stmt = (
+        update(JobRow)
+        .where(JobRow.id.in_(candidates.scalar_subquery()), _free(now))
+        # updated_at stays: a claim is bookkeeping, not a change a viewer needs to see.
+        .values(claimed_by=owner, claim_expires_at=now + lease, updated_at=JobRow.updated_at)
+        .returning(*_TABLE.columns)
+        .execution_options(synchronize_session=False)
+    )
+    return [
+        ClaimedJob(
+            job=to_job(row),
+            submit_attempts=row.submit_attempts,
+            last_metric_step=row.last_metric_step,
+            progress_notified=row.progress_notified,
+            not_found_polls=row.not_found_polls,
+        )
+        for row in session.execute(stmt)
+    ]
+
+
+def release_claim(session: Session, job_id: str, *, owner: str) -> None:
+    """Give a job back unchanged (busy cluster, transient poll failure, auth problem)."""
+    session.execute(
+        update(JobRow)
+        .where(JobRow.id == job_id, JobRow.claimed_by == owner)
+        .values(claimed_by=None, claim_expires_at=None, updated_at=JobRow.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# -- recording -------------------------------------------------------------------------------------
+
+
+def guarded_update(
+    session: Session, job_id: str, values: dict[str, Any], *, now: datetime, owner: str | None = None
+) -> Job | None:
+    """Update a non-terminal job (still claimed by `owner`, if given); None if it no longer is."""
+    stmt = _guarded_statement(frozenset(values), owner is not None)
+    params = {f"v_{key}": value for key, value in values.items()}
+    params.update(g_id=job_id, g_owner=owner, v_updated_at=now)
+    row = session.connection().execute(stmt, params).first()
+    return to_job(row) if row is not None else None
+
+
+@functools.cache
+def _guarded_statement(columns: frozenset[str], by_owner: bool) -> Update:
+    """One compiled statement per shape: a cycle updates a thousand jobs with a handful of shapes,
+    and building a statement per job cost more than running it."""
+    stmt = update(_TABLE).where(_TABLE.c.id == bindparam("g_id"), _TABLE.c.status.not_in(_TERMINAL))
+    if by_owner:
+        stmt = stmt.where(_TABLE.c.claimed_by == bindparam("g_owner"))
+    assignments: dict[str, Any] = {name: bindparam(f"v_{name}") for name in (*sorted(columns), "updated_at")}
+    return stmt.values(assignments).returning(*_TABLE.columns)
+
+
+# -- cancels ---------------------------------------------------------------------------------------
+
+
+def lock_for_cancel(session: Session, job_id: str, *, user_id: str, now: datetime) -> tuple[Job, bool] | None:
+    """The user's job, locked for this transaction, with whether a scheduler holds it now."""
+    query = select(*_TABLE.columns, claim_is_live(now).label("held")).where(
+        JobRow.id == job_id, JobRow.user_id == user_id
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=_TABLE)
+    row = session.execute(query).first()
+    return (to_job(row), bool(row.held)) if row is not None else None
+
+
+def pending_cancels(session: Session, *, user_id: str | None, now: datetime) -> list[tuple[Job, bool]]:
+    """Jobs with a cancel request not yet carried out, each with whether a scheduler holds it now."""
+    query = select(*_TABLE.columns, claim_is_live(now).label("held")).where(
+        JobRow.cancel_requested_at.is_not(None), JobRow.status.not_in(_TERMINAL)
+    )
+    if user_id is not None:
+        query = query.where(JobRow.user_id == user_id)
+    return [(to_job(row), bool(row.held)) for row in session.execute(query)]
+
+
+def is_free_and_unsubmitted(session: Session, job_id: str, *, now: datetime) -> bool:
+    """Nobody holds the job and it never reached the cluster: it may be cancelled without one."""
+    found = session.execute(
+        select(JobRow.id).where(JobRow.id == job_id, JobRow.external_job_id.is_(None), _free(now))
+    ).first()
+    return found is not None
+
+
+def drop_cancel_request(session: Session, job_id: str, *, now: datetime) -> Job | None:
+    """Forget a cancel request (the cluster says the job is over anyway); returns the job."""
+    row = session.execute(
+        update(JobRow)
+        .where(JobRow.id == job_id)
+        .values(cancel_requested_at=None, updated_at=now)
+        .returning(*_TABLE.columns)
+        .execution_options(synchronize_session=False)
+    ).first()
+    return to_job(row) if row is not None else None

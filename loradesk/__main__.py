@@ -1,0 +1,7 @@
+"""`python -m loradesk`: the same as the `loradesk` console script."""
+
+import sys
+
+from loradesk.main import main
+
+sys.exit(main())
