@@ -10,10 +10,10 @@ from datetime import timedelta
 
 from core.db.models import utcnow
 from core.events import MetricsAppended
+from core.job_store import claim_active
 from core.jobs import get_job
 from core.records import JobStatus
 from core.scheduler import Scheduler
-from core.job_store import claim_active
 from tests.core.helpers import (
     MetricPointRow,
     count,
