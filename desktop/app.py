@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QMessageLogContext, QObject, QtMsgType, QTimer, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from core.config import Settings
@@ -32,6 +32,23 @@ from desktop.tray import AppTray
 log = logging.getLogger(__name__)
 SCREENSHOT_SIZE = (1280, 800)
 SCREENSHOT_TIMEOUT_MS = 60_000
+# Platform-plugin notices that say nothing to a user (the offscreen plugin prints one per window).
+_QT_NOISE = ("does not support propagateSizeHints",)
+_QT_LEVELS = {
+    QtMsgType.QtDebugMsg: logging.DEBUG,
+    QtMsgType.QtInfoMsg: logging.INFO,
+    QtMsgType.QtWarningMsg: logging.WARNING,
+    QtMsgType.QtCriticalMsg: logging.ERROR,
+    QtMsgType.QtFatalMsg: logging.CRITICAL,
+}
+
+
+def _qt_message(kind: QtMsgType, _context: QMessageLogContext, text: str) -> None:
+    """Qt's messages go through logging (one format, -v for detail), its plugin noise to debug."""
+    level = (
+        logging.DEBUG if any(noise in text for noise in _QT_NOISE) else _QT_LEVELS.get(kind, logging.WARNING)
+    )
+    logging.getLogger("qt").log(level, "%s", text)
 
 
 class DesktopApp(QObject):
@@ -204,6 +221,7 @@ def run_gui(settings: Settings, *, screenshot: Path | None = None, job_id: str |
 
     if screenshot is not None and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    qInstallMessageHandler(_qt_message)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Loradesk")

@@ -38,6 +38,7 @@ def test_screenshot_of_the_selected_job(demo, tmp_path, command):
     png = tmp_path / "shot.png"
     result = run_gui(settings, "--screenshot", str(png), "--job", featured, command=command)
     assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no Qt plugin chatter, no log lines: a clean run says nothing
     image = QImage(str(png))
     assert (image.width(), image.height()) == (1280, 800)
     assert png.stat().st_size > 40_000  # a table and filled charts, not an empty window
