@@ -13,6 +13,7 @@ from PySide6.QtGui import QColor, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
+    QLabel,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -25,6 +26,7 @@ from desktop import theme
 from desktop.jobs_model import JOB_ROLE, Column, JobFilterProxy, JobTableModel
 
 ROW_HEIGHT = 30
+NO_MATCH = "No job matches the search or the status filter."
 _WIDTHS = {
     Column.NAME: 220,
     Column.STATUS: 112,
@@ -149,6 +151,34 @@ class JobTableView(QTableView):
         proxy.rowsInserted.connect(self._selected_row_back)
         self._ticker = QTimer(self, interval=1000, timeout=self._tick)
         self._ticker.start()
+        self._empty_text = ""
+        self.empty_label = QLabel(self.viewport(), objectName="TableEmptyState", wordWrap=True)
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.hide()
+        for signal in (proxy.rowsInserted, proxy.rowsRemoved, proxy.modelReset, proxy.layoutChanged):
+            signal.connect(self._show_empty_state)
+
+    def set_empty_text(self, text: str) -> None:
+        """What the table says when there are no jobs at all ("" while they are still loading)."""
+        self._empty_text = text
+        self._show_empty_state()
+
+    def empty_state(self) -> str:
+        """The words on the empty table, "" when it shows rows."""
+        return self.empty_label.text() if self.empty_label.isVisible() else ""
+
+    def _show_empty_state(self, *_args: Any) -> None:
+        if self._proxy.rowCount() > 0:
+            self.empty_label.hide()
+            return
+        text = NO_MATCH if self._model.rowCount() > 0 else self._empty_text
+        self.empty_label.setText(text)
+        self.empty_label.setVisible(bool(text))
+        self.empty_label.setGeometry(self.viewport().rect().adjusted(24, 12, -24, -12))
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self.empty_label.setGeometry(self.viewport().rect().adjusted(24, 12, -24, -12))
 
     def _setup_look(self) -> None:
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

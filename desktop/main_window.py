@@ -1,4 +1,4 @@
-"""The main window: toolbar, job table, monitor, notifications dock, status bar, shortcuts.
+"""The main window: menu bar, toolbar, job table, monitor, notifications drawer, status bar.
 
 It is shown before the database is open (`attach` comes later), so the first window appears at
 once. Every change reaches it as a record: events from this process, polls for other processes.
@@ -12,7 +12,6 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
-    QDockWidget,
     QLabel,
     QLineEdit,
     QMainWindow,
@@ -29,15 +28,22 @@ from desktop import theme
 from desktop.banner import Banner
 from desktop.dialogs.add_dataset import AddDatasetDialog
 from desktop.dialogs.new_job import NewJobDialog
+from desktop.drawer import Drawer
 from desktop.jobs_model import JobFilterProxy, JobTableModel
 from desktop.jobs_view import JobTableView
 from desktop.live_updates import LiveUpdates
+from desktop.menus import ShortcutsDialog, build_menu_bar, show_about
 from desktop.metric_series import MetricSeries
 from desktop.monitor import JobMonitor
 from desktop.notifications_panel import NotificationsPanel, Notifier
 from desktop.operations import describe
+from desktop.overlay import Pinned, bottom_toast
 from desktop.session import Session
 
+NO_JOBS = (
+    "No jobs yet.\n\nAdd a dataset of prompt/completion pairs (Ctrl+D),\n"
+    "then start a job on it with New job (Ctrl+N)."
+)
 _FILTERS = [
     ("All statuses", None),
     ("Active", {JobStatus.QUEUED, JobStatus.INITIALIZING, JobStatus.RUNNING}),
@@ -78,12 +84,15 @@ class MainWindow(QMainWindow):
         self.panel = NotificationsPanel()
         self._build()
         self._build_actions()
+        build_menu_bar(self)
         self.table.job_selected.connect(self._job_selected)
+        self.table.job_selected.connect(self._show_monitor)
         self.monitor.cancel_confirmed.connect(self._cancel)
         self.monitor.export_requested.connect(self._export_csv)
         self.monitor.message.connect(lambda text: self.banner.show_message(text))
         self.panel.unread_changed.connect(self._unread_changed)
         self.panel.job_activated.connect(self.select_job)
+        self.loaded.connect(lambda: self.table.set_empty_text(NO_JOBS))
         QTimer(self, interval=1000, timeout=self.monitor.tick).start()
 
     # -- layout ----------------------------------------------------------------------------------
@@ -96,19 +105,16 @@ class MainWindow(QMainWindow):
         splitter.setSizes([230, 520])  # six rows of jobs above the monitor at 1280×800
         splitter.setChildrenCollapsible(False)
         self.table.setMinimumHeight(120)
+        self.splitter = splitter
+        self.monitor.hide()  # until a job is selected the table has the room
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(8, 0, 8, 4)
-        layout.setSpacing(6)
-        layout.addWidget(self.banner)
         layout.addWidget(splitter, 1)
         self.setCentralWidget(central)
-        self.dock = QDockWidget("Notifications", self)
-        self.dock.setObjectName("NotificationsDock")
-        self.dock.setWidget(self.panel)
-        self.dock.setMinimumWidth(300)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
-        self.dock.hide()
+        # Both float over the table and monitor: showing them moves and narrows nothing.
+        Pinned(self.banner, central, bottom_toast(760))
+        self.drawer = Drawer("Notifications", self.panel, central)
         self.state_label = QLabel("Opening the database…")
         self.where_label = QLabel(objectName="Muted")
         self.pause_button = QToolButton(text="Pause", checkable=True, autoRaise=True)
@@ -124,7 +130,9 @@ class MainWindow(QMainWindow):
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.addToolBar(bar)
         self.new_job_action = self._action(bar, "New job", "add", QKeySequence.StandardKey.New, self.new_job)
-        self.add_dataset_action = self._action(bar, "Add dataset", "dataset", None, self.add_dataset)
+        self.add_dataset_action = self._action(
+            bar, "Add dataset", "dataset", QKeySequence("Ctrl+D"), self.add_dataset
+        )
         self.refresh_action = self._action(bar, "Refresh", "refresh", QKeySequence("F5"), self.refresh)
         bar.addSeparator()
         self.search = QLineEdit(placeholderText="Search jobs (Ctrl+F)", clearButtonEnabled=True)
@@ -145,14 +153,12 @@ class MainWindow(QMainWindow):
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         bar.addWidget(spacer)
         self.notifications_action = self._action(
-            bar, "Notifications", "bell", None, self.toggle_notifications
+            bar, "Notifications", "bell", QKeySequence("Ctrl+Shift+N"), self.toggle_notifications
         )
-        self._action(
-            bar, "Settings", "settings", QKeySequence.StandardKey.Preferences, self.settings_requested.emit
+        self.settings_action = self._action(
+            bar, "Settings", "settings", QKeySequence("Ctrl+,"), self.settings_requested.emit
         )
-        find = QAction("Find", self, shortcut=QKeySequence.StandardKey.Find)
-        find.triggered.connect(self.focus_search)
-        self.addAction(find)
+        self._build_menu_actions()
         self.cancel_action = QAction("Cancel job", self, shortcut=QKeySequence(Qt.Key.Key_Delete))
         self.cancel_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.cancel_action.triggered.connect(self.cancel_selected)
@@ -160,6 +166,30 @@ class MainWindow(QMainWindow):
             widget.addAction(self.cancel_action)
         for action in (self.new_job_action, self.add_dataset_action, self.refresh_action):
             action.setEnabled(False)
+
+    def _build_menu_actions(self) -> None:
+        """Actions found in the menu bar only (the toolbar's are shared with it)."""
+        self.find_action = self._plain_action("Find", QKeySequence.StandardKey.Find, self.focus_search)
+        self.export_action = self._plain_action(
+            "Export metrics as CSV…", QKeySequence("Ctrl+E"), self.monitor.choose_csv
+        )
+        self.quit_action = self._plain_action("Quit", QKeySequence("Ctrl+Q"), self.quit_requested.emit)
+        self.quit_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        self.pause_action = self._plain_action("Pause scheduler", None, self.set_scheduler_paused)
+        self.pause_action.setCheckable(True)
+        self.pause_action.setEnabled(False)
+        self.shortcuts_action = self._plain_action(
+            "Keyboard shortcuts", QKeySequence("F1"), self.show_shortcuts
+        )
+        self.about_action = self._plain_action("About Loradesk", None, lambda: show_about(self))
+
+    def _plain_action(self, text: str, key: object, slot: object) -> QAction:
+        action = QAction(text, self)
+        if key is not None:
+            action.setShortcut(key)  # type: ignore[arg-type]
+        action.triggered.connect(slot)  # type: ignore[arg-type]
+        self.addAction(action)  # its shortcut works while the menu is closed
+        return action
 
     def _action(self, bar: QToolBar, text: str, icon: str, key: object, slot: object) -> QAction:
         action = QAction(theme.icon(icon), text, self)
@@ -209,6 +239,7 @@ class MainWindow(QMainWindow):
                 session.events.notification_created,
             ):
                 signal.disconnect()
+        self.table.set_empty_text("")
         self.model.set_jobs([])
         self.monitor.clear()
         self.state_label.setText("Opening the database…")
@@ -350,7 +381,17 @@ class MainWindow(QMainWindow):
         self.search.selectAll()
 
     def toggle_notifications(self) -> None:
-        self.dock.setVisible(not self.dock.isVisible())
+        self.drawer.toggle()
+
+    def show_shortcuts(self) -> ShortcutsDialog:
+        dialog = ShortcutsDialog(self.menuBar(), self)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
+
+    def _show_monitor(self, job_id: str) -> None:
+        """The monitor takes room only while a job is selected; otherwise the table has it all."""
+        self.monitor.setVisible(bool(job_id))
 
     def _unread_changed(self, count: int) -> None:
         self.notifications_action.setText(f"Notifications ({count})" if count else "Notifications")
@@ -407,6 +448,10 @@ class MainWindow(QMainWindow):
         self.pause_button.setChecked(bool(scheduler and scheduler.paused))
         self.pause_button.setText("Resume" if scheduler and scheduler.paused else "Pause")
         self.pause_button.blockSignals(False)
+        self.pause_action.blockSignals(True)
+        self.pause_action.setEnabled(scheduler is not None)
+        self.pause_action.setChecked(bool(scheduler and scheduler.paused))
+        self.pause_action.blockSignals(False)
 
     # -- closing ---------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -102,7 +102,7 @@ class JobMonitor(QWidget):
         self.export_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.export_button)
-        menu.addAction("Metrics as CSV…", self._choose_csv)
+        menu.addAction("Metrics as CSV…", self.choose_csv)
         for chart in (self.loss_chart, self.gpu_chart, self.throughput_chart):
             menu.addAction(f"{chart.title} chart as PNG…", lambda c=chart: self._choose_png(c))
         self.export_button.setMenu(menu)
@@ -308,7 +308,7 @@ class JobMonitor(QWidget):
             self._update_cancel_button()
 
     # -- export ----------------------------------------------------------------------------------
-    def _choose_csv(self) -> None:
+    def choose_csv(self) -> None:
         if self.job is not None:
             self._save_dialog(f"{_safe(self.job.name)}-metrics.csv", "CSV (*.csv)", self._export_csv)
 

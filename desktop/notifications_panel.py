@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from PySide6.QtCore import QModelIndex, QObject, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QFont, QPainter, QPalette
+from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -42,11 +42,14 @@ _ICONS = {
 }
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 NOTE_ROLE = Qt.ItemDataRole.UserRole + 2
-ITEM_HEIGHT = 62
+MIN_ITEM_HEIGHT = 56
+PADDING = 9
+WRAP = int(Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap)
 
 
 class NotificationDelegate(QStyledItemDelegate):
-    """Icon, title (bold while unread) and time on one line, the message muted beneath."""
+    """Icon, title (bold while unread) and time on top, the message muted beneath; both wrap, so
+    a long job name or id is read whole rather than cut off."""
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
         note: Notification | None = index.data(NOTE_ROLE)
@@ -55,32 +58,51 @@ class NotificationDelegate(QStyledItemDelegate):
             style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelItemViewItem, option, painter, option.widget)
         if note is None:
             return
-        rect = option.rect.adjusted(10, 8, -10, -8)
+        rect = option.rect.adjusted(PADDING, PADDING, -PADDING, -PADDING)
         palette = option.palette
         painter.save()
         index.data(Qt.ItemDataRole.DecorationRole).paint(painter, QRect(rect.left(), rect.top(), 18, 18))
-        text_left = rect.left() + 28
-        title_font = QFont(option.font)
-        title_font.setBold(not note.read)
+        title, message, when = self._rects(option, note, rect)
         painter.setFont(option.font)
-        when = fmt.timestamp(note.created_at)
-        when_width = painter.fontMetrics().horizontalAdvance(when)
         painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
-        painter.drawText(
-            QRect(rect.right() - when_width, rect.top(), when_width, 18), Qt.AlignmentFlag.AlignRight, when
-        )
-        message = QRect(text_left, rect.top() + 20, rect.right() - text_left, rect.height() - 20)
-        flags = Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap
-        painter.drawText(message, int(flags), note.message)
-        painter.setFont(title_font)
+        painter.drawText(when, Qt.AlignmentFlag.AlignRight, fmt.timestamp(note.created_at))
+        painter.drawText(message, WRAP, note.message)
+        painter.setFont(_title_font(option, note))
         painter.setPen(palette.color(QPalette.ColorRole.Text))
-        title_width = rect.right() - when_width - 8 - text_left
-        title = painter.fontMetrics().elidedText(note.title, Qt.TextElideMode.ElideRight, title_width)
-        painter.drawText(QRect(text_left, rect.top(), title_width, 18), Qt.AlignmentFlag.AlignLeft, title)
+        painter.drawText(title, WRAP, note.title)
         painter.restore()
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
-        return QSize(0, ITEM_HEIGHT)  # as wide as the list: no horizontal scrolling
+        note: Notification | None = index.data(NOTE_ROLE)
+        view = option.widget
+        width = view.viewport().width() if isinstance(view, QListWidget) else option.rect.width()
+        if note is None or width <= 0:
+            return QSize(0, MIN_ITEM_HEIGHT)
+        rect = QRect(PADDING, PADDING, width - 2 * PADDING, 10_000)
+        _title, message, _when = self._rects(option, note, rect)
+        return QSize(0, max(MIN_ITEM_HEIGHT, message.bottom() + PADDING))  # as wide as the list
+
+    def _rects(self, option: QStyleOptionViewItem, note: Notification, rect: QRect) -> tuple[QRect, ...]:
+        """Where the title, the message and the time go inside `rect`, each as tall as its text."""
+        text_left = rect.left() + 28
+        plain = QFontMetrics(option.font)
+        when_width = plain.horizontalAdvance(fmt.timestamp(note.created_at))
+        when = QRect(rect.right() - when_width, rect.top(), when_width, 18)
+        title_width = max(40, rect.right() - when_width - 8 - text_left)
+        title_box = QFontMetrics(_title_font(option, note)).boundingRect(
+            QRect(0, 0, title_width, 10_000), WRAP, note.title
+        )
+        title = QRect(text_left, rect.top(), title_width, max(18, title_box.height()))
+        message_width = rect.right() - text_left
+        message_box = plain.boundingRect(QRect(0, 0, message_width, 10_000), WRAP, note.message)
+        message = QRect(text_left, title.bottom() + 3, message_width, message_box.height())
+        return title, message, when
+
+
+def _title_font(option: QStyleOptionViewItem, note: Notification) -> QFont:
+    font = QFont(option.font)
+    font.setBold(not note.read)
+    return font
 
 
 class NotificationsPanel(QWidget):
@@ -105,7 +127,8 @@ class NotificationsPanel(QWidget):
         self.mark_all.clicked.connect(self.mark_all_read)
         self.list = QListWidget()
         self.list.setItemDelegate(NotificationDelegate(self.list))
-        self.list.setUniformItemSizes(True)
+        self.list.setResizeMode(QListWidget.ResizeMode.Adjust)  # heights follow the width
+        self.list.setVerticalScrollMode(QListWidget.ScrollMode.ScrollPerPixel)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setAlternatingRowColors(True)
         self.list.itemDoubleClicked.connect(self._activated)
