@@ -8,12 +8,25 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QLabel, QSlider, QWidget
 
 from desktop import formatting as fmt
-from desktop import theme
+from desktop import theme, view_state
 from desktop.metric_chart import MetricChart, make_curve
 from desktop.metric_series import MetricSeries, smooth
 
+QWIDGETSIZE_MAX = 16_777_215
 __all__ = ["GpuChart", "LossChart", "MetricChart", "ThroughputChart"]
-DEFAULT_SMOOTHING = 0.8
+DEFAULT_SMOOTHING = 0.6  # before a job says how long it runs
+MAX_SMOOTHING = 0.95
+
+
+def smoothing_for(total_steps: int | None) -> float:
+    """An EMA weight averaging over about 1 % of the run: none for a 60-step demo, 0.9 for 1,000
+    steps, MAX_SMOOTHING from 2,000 on (where a weight of 0.8 left the curve a band of noise)."""
+    if not total_steps:
+        return DEFAULT_SMOOTHING
+    window = total_steps / 100
+    if window <= 1:
+        return 0.0
+    return round(min(MAX_SMOOTHING, 1 - 1 / window), 2)
 
 
 class _Smoothed:
@@ -41,6 +54,7 @@ class LossChart(MetricChart):
     """
 
     title = "Loss"
+    y_title = "loss"
     SPARSE = 200
 
     def __init__(self, series: MetricSeries, parent: QWidget | None = None) -> None:
@@ -48,7 +62,8 @@ class LossChart(MetricChart):
         self.validation_raw = make_curve(1.0, antialias=False)
         self.validation = make_curve(1.8)
         self.smoothed = make_curve(2.0)
-        self.smoothing = DEFAULT_SMOOTHING
+        chosen = view_state.chosen_smoothing()
+        self.smoothing = DEFAULT_SMOOTHING if chosen is None else chosen
         self._training = _Smoothed()
         self._validation = _Smoothed()
         super().__init__(series, parent)
@@ -70,7 +85,7 @@ class LossChart(MetricChart):
         self.smoothing_slider.setFixedWidth(110)
         self.smoothing_slider.setToolTip("Exponential moving average of the loss (0: raw values)")
         self.smoothing_label = QLabel(objectName="Muted")
-        self.smoothing_slider.valueChanged.connect(lambda value: self.set_smoothing(value / 100))
+        self.smoothing_slider.valueChanged.connect(self._smoothing_chosen)
         self.log_check = QCheckBox("Log scale")
         self.log_check.toggled.connect(self.set_log_y)
         self.header.addWidget(QLabel("Smoothing", objectName="Muted"))
@@ -98,10 +113,24 @@ class LossChart(MetricChart):
         self._show_smoothing()
         self.draw(self.series.steps, full=True)
 
+    def suit_to_run(self, total_steps: int | None) -> None:
+        """Smooth as the run's length suits, unless the user picked a smoothing of their own."""
+        chosen = view_state.chosen_smoothing()
+        weight = chosen if chosen is not None else smoothing_for(total_steps)
+        if weight != self.smoothing:
+            self.set_smoothing(weight)
+
+    def _smoothing_chosen(self, value: int) -> None:
+        """The user moved the slider: use it, and keep it for every job and the next start."""
+        view_state.remember_smoothing(value / 100)
+        self.set_smoothing(value / 100)
+
     def _show_smoothing(self) -> None:
         self.smoothing_label.setText(f"{self.smoothing:.2f}")
         if self.smoothing_slider.value() != round(self.smoothing * 100):
+            self.smoothing_slider.blockSignals(True)  # not the user's choice: nothing to remember
             self.smoothing_slider.setValue(round(self.smoothing * 100))
+            self.smoothing_slider.blockSignals(False)
 
     def set_log_y(self, on: bool) -> None:
         self.plot_item.setLogMode(y=on)
@@ -161,13 +190,28 @@ class GpuChart(MetricChart):
 
     title = "GPU utilisation"
     unit = "%"
+    y_title = "%"
     NO_GPU = "No GPU on this machine"
+    NO_GPU_JOB = "No GPU: this job runs on the CPU"
 
     def __init__(self, series: MetricSeries, parent: QWidget | None = None) -> None:
         self.curve = make_curve(1.6)
         super().__init__(series, parent)
         self.plot_item.addItem(self.curve)
         self.curve.setDownsampling(auto=True, method="mean")  # see ThroughputChart
+        self.no_gpu_label = QLabel(self.NO_GPU_JOB, objectName="Muted")
+        self.header.insertWidget(1, self.no_gpu_label)
+        self.no_gpu_label.hide()
+
+    def set_present(self, present: bool) -> None:
+        """A job without a GPU: fold the chart to one line that says so, leaving the room to others."""
+        if present == self.is_present:
+            return
+        self.no_gpu_label.setVisible(not present)
+        self.body.setVisible(present)
+        margins = self.layout().contentsMargins()
+        folded = self.header.sizeHint().height() + margins.top() + margins.bottom()
+        self.setMaximumHeight(QWIDGETSIZE_MAX if present else folded)
 
     def color_curves(self, colours: theme.ChartColors) -> None:
         self.curve.setPen(pg.mkPen(colours.gpu, width=1.6))
@@ -204,6 +248,7 @@ class ThroughputChart(MetricChart):
     """Tokens per second."""
 
     title = "Throughput"
+    y_title = "tokens/s"
 
     def __init__(self, series: MetricSeries, parent: QWidget | None = None) -> None:
         self.curve = make_curve(1.6)

@@ -113,7 +113,12 @@ def metric(job: Job, name: str) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def has_gpu(job: Job) -> bool:
+    """False for a job that runs on the CPU (no GPU type, or `cpu`)."""
+    return bool(job.gpu_type) and job.gpu_type != "cpu"
+
+
 def gpu(job: Job) -> str:
-    if not job.gpu_type or job.gpu_type == "cpu":
+    if not has_gpu(job):
         return "CPU"
     return f"{job.gpu_type} × {job.gpu_count}"

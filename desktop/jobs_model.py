@@ -24,6 +24,7 @@ from PySide6.QtCore import (
 )
 
 from core.records import Job, JobStatus
+from desktop import eta
 from desktop import formatting as fmt
 
 Index = QModelIndex | QPersistentModelIndex
@@ -101,8 +102,8 @@ COLUMNS: dict[Column, ColumnSpec] = {
     ),
     Column.ETA: ColumnSpec(
         "ETA",
-        lambda j: fmt.duration(fmt.eta_seconds(j)),
-        lambda j: _nones_last(fmt.eta_seconds(j)),
+        lambda j: fmt.duration(eta.seconds_left(j)),
+        lambda j: _nones_last(eta.seconds_left(j)),
         _TIMES,
         _RIGHT,
     ),
@@ -191,6 +192,8 @@ class JobTableModel(QAbstractTableModel):
     # -- writing ---------------------------------------------------------------------------------
     def set_jobs(self, jobs: Iterable[Job]) -> None:
         """Replace every row (first load, full refresh)."""
+        jobs = list(jobs)
+        eta.RATES.observe(jobs)
         self.beginResetModel()
         self._jobs = sorted(jobs, key=self._sort_key(), reverse=self._descending())
         self._rows_valid = False
@@ -207,10 +210,12 @@ class JobTableModel(QAbstractTableModel):
             old = self._jobs[row]
             if job == old or fmt.utc(job.updated_at) < fmt.utc(old.updated_at):
                 continue  # same record, or an older snapshot arriving late
+            eta.RATES.observe((job,))
             self._jobs[row] = job
             columns = _changed_columns(old, job)
             if columns:
                 self.dataChanged.emit(self.index(row, min(columns)), self.index(row, max(columns)))
+        eta.RATES.observe(new.values())
         for job in new.values():
             self._insert(job)
 

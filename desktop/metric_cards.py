@@ -1,9 +1,9 @@
-"""Small widgets of the monitor's header: metric cards and the status badge."""
+"""Small widgets of the monitor's header: metric cards, the status badge, the progress bar."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QProgressBar, QVBoxLayout, QWidget
 
 from core.records import Job
 from desktop import theme
@@ -60,3 +60,25 @@ class StatusBadge(QLabel):
             f" {colour.blue()}, 40); border-radius: 10px; padding: 2px 10px; font-weight: 600; }}"
         )
         self.show()
+
+
+class StatusProgressBar(QProgressBar):
+    """The job's progress in its status's colour, as the table's progress column draws it."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("MonitorProgress")
+        self.setTextVisible(False)
+        self.setRange(0, 1000)
+        self._job: Job | None = None
+        theme.current().changed.connect(self._repaint)
+
+    def show_job(self, job: Job | None) -> None:
+        self._job = job
+        self._repaint()
+
+    def _repaint(self) -> None:
+        if self._job is None:
+            return
+        colour = theme.current().status_color(self._job.status).name()
+        self.setStyleSheet(f"QProgressBar::chunk {{ background: {colour}; border-radius: 4px; }}")

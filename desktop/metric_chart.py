@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QStackedLayout, QVBox
 
 from desktop import formatting as fmt
 from desktop import theme
+from desktop.axes import ReadableAxis
 from desktop.metric_series import MetricSeries
 
 pg.setConfigOptions(antialias=True, useNumba=False)
@@ -41,6 +42,7 @@ class MetricChart(QFrame):
     hovered = Signal(int, float)
     title = ""
     unit = ""
+    y_title = ""  # the left axis's title, with its unit
     WAITING = "Waiting for the first metrics…"
 
     def __init__(self, series: MetricSeries, parent: QWidget | None = None) -> None:
@@ -61,7 +63,9 @@ class MetricChart(QFrame):
         self.header.addWidget(QLabel(self.title, objectName="ChartTitle"))
         self.header.addStretch(1)
         self.readout = QLabel("Point at the chart to read a value", objectName="ChartReadout")
-        self.plot_widget = pg.PlotWidget()
+        self.plot_widget = pg.PlotWidget(
+            axisItems={"bottom": ReadableAxis("bottom", "step"), "left": ReadableAxis("left", self.y_title)}
+        )
         self.plot_widget.setMinimumHeight(120)
         self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
         self.plot_item.showGrid(x=True, y=True)
@@ -80,8 +84,13 @@ class MetricChart(QFrame):
         layout.setContentsMargins(10, 8, 10, 6)
         layout.setSpacing(4)
         layout.addLayout(self.header)
-        layout.addWidget(self.readout)
-        layout.addLayout(self.stack, 1)
+        self.body = QWidget()  # all but the title line, which stays when a chart folds
+        body = QVBoxLayout(self.body)
+        body.setContentsMargins(0, 0, 0, 0)
+        body.setSpacing(4)
+        body.addWidget(self.readout)
+        body.addLayout(self.stack, 1)
+        layout.addWidget(self.body, 1)
         self.vline = pg.InfiniteLine(angle=90, movable=False)
         self.plot_item.addItem(self.vline, ignoreBounds=True)
         self.vline.hide()
@@ -95,12 +104,18 @@ class MetricChart(QFrame):
             item = self.plot_item.getAxis(axis)
             item.setPen(pg.mkPen(colours.foreground))
             item.setTextPen(pg.mkPen(colours.foreground))
+            item.setLabel(item.labelText, color=colours.foreground)
         self.plot_item.showGrid(x=True, y=True, alpha=colours.grid_alpha)
         self.vline.setPen(pg.mkPen(colours.crosshair, style=Qt.PenStyle.DashLine))
         self.color_curves(colours)
 
     def color_curves(self, colours: theme.ChartColors) -> None:
         """Set the pens of the chart's curves."""
+
+    @property
+    def is_present(self) -> bool:
+        """False when the chart is folded to its title line (nothing it could draw)."""
+        return not self.body.isHidden()
 
     # -- data ------------------------------------------------------------------------------------
     def refresh(self, *, full: bool = False) -> None:

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMenu,
     QMessageBox,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QStackedLayout,
@@ -28,10 +27,10 @@ from PySide6.QtWidgets import (
 )
 
 from core.records import Job, JobDetail, JobStatus, MetricPoint
+from desktop import eta, theme
 from desktop import formatting as fmt
-from desktop import theme
 from desktop.charts import GpuChart, LossChart, MetricChart, ThroughputChart
-from desktop.metric_cards import MetricCard, StatusBadge
+from desktop.metric_cards import MetricCard, StatusBadge, StatusProgressBar
 from desktop.metric_series import MetricSeries
 
 REDRAW_DELAY_MS = 30
@@ -57,6 +56,7 @@ class JobMonitor(QWidget):
         self.series = MetricSeries()
         self.loaded = False  # the first load of the selected job's points has arrived
         self._early: list[MetricPoint] = []  # points that arrived while the first load ran
+        self._state_of: tuple[str, int | None] | None = None  # the run smoothing was suited to
         self._cancel_box: QMessageBox | None = None
         self._redraw = QTimer(self, singleShot=True, interval=REDRAW_DELAY_MS, timeout=self._redraw_charts)
         self._build()
@@ -101,11 +101,9 @@ class JobMonitor(QWidget):
         self.export_button = QToolButton(text="Export", icon=theme.icon("export"))
         self.export_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        menu = QMenu(self.export_button)
-        menu.addAction("Metrics as CSV…", self.choose_csv)
-        for chart in (self.loss_chart, self.gpu_chart, self.throughput_chart):
-            menu.addAction(f"{chart.title} chart as PNG…", lambda c=chart: self._choose_png(c))
-        self.export_button.setMenu(menu)
+        self.export_menu = QMenu(self.export_button)
+        self.export_menu.aboutToShow.connect(self._fill_export_menu)
+        self.export_button.setMenu(self.export_menu)
         self.cancel_button = QPushButton(theme.icon("cancel"), "Cancel job")
         self.cancel_button.setToolTip("Cancel this job (Del)")
         self.cancel_button.clicked.connect(self.request_cancel)
@@ -124,8 +122,7 @@ class JobMonitor(QWidget):
         return header
 
     def _build_progress(self) -> QHBoxLayout:
-        self.progress = QProgressBar(objectName="MonitorProgress", textVisible=False)
-        self.progress.setRange(0, 1000)
+        self.progress = StatusProgressBar()
         self.progress_text = QLabel(objectName="ProgressText")
         row = QHBoxLayout()
         row.addWidget(self.progress, 1)
@@ -140,7 +137,7 @@ class JobMonitor(QWidget):
             "gpu_utilization": MetricCard("GPU utilisation"),
             "cost": MetricCard("Cost"),
         }
-        grid = QGridLayout()
+        grid = self.card_grid = QGridLayout()
         grid.setSpacing(8)
         for column, card in enumerate(self.cards.values()):
             grid.addWidget(card, 0, column)
@@ -208,6 +205,7 @@ class JobMonitor(QWidget):
         self.progress_text.setText(_progress_text(job))
         self.error_label.setText(job.error_message or "")
         self.error_label.setVisible(bool(job.error_message))
+        self._show_job_state(job)
         self._update_cancel_button()
         self._update_cards()
         if status_changed:
@@ -221,6 +219,30 @@ class JobMonitor(QWidget):
         for chart in self.charts:
             chart.no_points_text = text
             chart.refresh(full=True)
+
+    def _show_job_state(self, job: Job) -> None:
+        """What follows from the job alone: the bar's colour, a GPU or not, the smoothing."""
+        run = (job.id, job.total_steps)
+        new_run = self._state_of != run
+        self._state_of = run
+        self.progress.show_job(job)
+        gpu = fmt.has_gpu(job)
+        self.gpu_chart.set_present(gpu)
+        self.cards["gpu_utilization"].setVisible(gpu)
+        column = list(self.cards).index("gpu_utilization")
+        self.card_grid.setColumnStretch(column, 1 if gpu else 0)
+        if new_run:  # a job switched to, or one that now says how long it runs
+            self.loss_chart.suit_to_run(job.total_steps)
+
+    def _fill_export_menu(self) -> None:
+        """CSV, and a PNG of each chart that draws something (no GPU chart for a CPU job)."""
+        self.export_menu.clear()
+        self.export_menu.addAction("Metrics as CSV…", self.choose_csv)
+        for chart in self.charts:
+            if chart.is_present:
+                self.export_menu.addAction(
+                    f"{chart.title} chart as PNG…", lambda c=chart: self._choose_png(c)
+                )
 
     def append_metrics(self, job_id: str, points: tuple[MetricPoint, ...] | list[MetricPoint]) -> int:
         """New points of a job; kept when it is the job on screen. Returns how many were new."""
@@ -389,10 +411,11 @@ def _progress_text(job: Job) -> str:
         parts.append(f"epoch {job.current_epoch} of {job.total_epochs}")
     parts.append(f"{job.progress:.0f}%")
     if job.status.is_terminal:
-        parts.append(f"took {fmt.duration(fmt.elapsed_seconds(job))}")
+        took = fmt.elapsed_seconds(job)
+        parts.append(f"took {fmt.duration(took)}" if took is not None else "never started")
     elif job.started_at is not None:
         parts.append(f"elapsed {fmt.duration(fmt.elapsed_seconds(job))}")
-        parts.append(f"ETA {fmt.duration(fmt.eta_seconds(job))}")
+        parts.append(f"ETA {fmt.duration(eta.seconds_left(job))}")
     else:
         parts.append("waiting to start")
     return " · ".join(parts)

@@ -15,3 +15,12 @@ def _theme(qapp):
 
     theme.install(qapp, dark=False)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _view_state(tmp_path):
+    """The remembered view (chart smoothing) goes to a fresh store per test, never the user's."""
+    from PySide6.QtCore import QSettings
+
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
+    yield

@@ -4,8 +4,9 @@ Used by the screenshot test and to make the README's screenshot:
 
     python -m tests.desktop.demo_workspace /tmp/demo-home    # prints the job id to show
 
-Jobs end in every state: completed, failed, cancelled, two running, one queued. Start times are
-moved back a few hours (demo data only) so elapsed time, ETA and cost read like a real day.
+Jobs end in every state: completed, failed (one mid-run, one refused by the cluster before
+training), cancelled, two running, one on the CPU (no GPU), one queued. Start times are moved back
+a few hours (demo data only) so elapsed time, ETA and cost read like a real day.
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ DEMO_JOBS = (
     DemoJob("qwen2-7b summarise r8", 1500, 100, "A10G", 1, 6.0, cancel_after=5),
     DemoJob("llama3-8b support-chat r32", 3000, 110, "A100-80GB", 4, 3.2),
     DemoJob("phi3-mini tool-use r8", 2400, 60, "L4", 1, 1.1),
+    DemoJob("tinyllama smoke test (CPU)", 2400, 60, "cpu", 1, 0.4),
 )
+REFUSED = "base model needs 80 GB of GPU memory; an L4 has 24 GB"
 FEATURED = 3  # the job the screenshot shows: running, most of its points in
 
 
@@ -123,6 +126,9 @@ async def _run(ws: Workspace, fake: FakeCluster, cycles: int) -> list[str]:
             if demo.cancel_after == cycle:
                 await cancel_job(ws, job_id=job_id)
         await scheduler.run_once()
+    create_job(ws, dataset_id=dataset.id, name="llama3-70b support-chat r8", gpu_type="L4", gpu_count=1)
+    fake.reject_submissions(422, REFUSED, times=1)
+    await scheduler.run_once()  # fails before training: no metric points at all
     create_job(ws, dataset_id=dataset.id, name="gemma2-9b support-chat r16", gpu_type="H100", gpu_count=8)
     await ws.aclose()
     return ids

@@ -1,0 +1,81 @@
+"""Time left for a running job, from the pace of its last minute rather than since its start.
+
+The pace since `started_at` counts the start-up (queueing on the cluster, loading the model, the
+first compiled step) as if it were training, so an early ETA came out far too long. Here every job
+snapshot the app receives is a sample (when it was seen, the step it was at); the rate is the steps
+per second across the samples of the last minute, once two samples with training under way are a
+few seconds apart (the warm-up). Until then the ETA is unknown, unless the job is far enough along
+that its start-up no longer matters.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+
+from core.records import Job
+from desktop import formatting as fmt
+
+WINDOW_SECONDS = 60.0  # the pace of the last minute
+WARMUP_SECONDS = 3.0  # the samples must span this long before their pace is trusted
+PACE_FALLBACK_DONE = 0.2  # without samples, the pace since the start is good enough from 20 % done
+
+
+class StepRates:
+    """Samples of each active job's step over time; `rate` is the recent steps per second."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._samples: dict[str, deque[tuple[float, int]]] = {}
+
+    def observe(self, jobs: Iterable[Job]) -> None:
+        now = self.clock()
+        for job in jobs:
+            if job.status.is_terminal:
+                self._samples.pop(job.id, None)
+                continue
+            if job.current_step <= 0:
+                continue  # not training yet: the time until the first step is start-up
+            samples = self._samples.get(job.id)
+            if samples is None:
+                self._samples[job.id] = deque([(now, job.current_step)])
+                continue
+            if job.current_step < samples[-1][1]:
+                samples.clear()  # restarted from an earlier step (a resubmitted job)
+            elif job.current_step == samples[-1][1]:
+                continue
+            samples.append((now, job.current_step))
+            while len(samples) > 2 and samples[1][0] < now - WINDOW_SECONDS:
+                samples.popleft()
+
+    def rate(self, job_id: str) -> tuple[float, float, int] | None:
+        """(steps per second, time of the newest sample, its step), or None while warming up."""
+        samples = self._samples.get(job_id)
+        if not samples or len(samples) < 2:
+            return None
+        (t0, s0), (t1, s1) = samples[0], samples[-1]
+        if t1 - t0 < WARMUP_SECONDS or s1 <= s0:
+            return None
+        return (s1 - s0) / (t1 - t0), t1, s1
+
+    def seconds_left(self, job: Job) -> float | None:
+        """The job's ETA in seconds; None when it is not running or there is no pace to go by."""
+        if job.status.is_terminal or job.started_at is None:
+            return None
+        recent = self.rate(job.id) if job.total_steps else None
+        if recent is not None:
+            steps_per_second, seen_at, step = recent
+            left = (job.total_steps - step) / steps_per_second - (self.clock() - seen_at)
+            return max(0.0, left)
+        done = job.current_step / job.total_steps if job.total_steps else job.progress / 100
+        if done < PACE_FALLBACK_DONE:
+            return None
+        return fmt.eta_seconds(job)
+
+
+RATES = StepRates()  # fed by the job table with every snapshot; read by the table and the monitor
+
+
+def seconds_left(job: Job) -> float | None:
+    return RATES.seconds_left(job)

@@ -1,0 +1,28 @@
+"""How the user left the view (chart smoothing), remembered across runs in Qt's own settings store.
+
+This is not configuration (nothing a scheduler or the command line needs): it lives beside the
+window state Qt keeps per user, not in settings.toml.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSettings
+
+SMOOTHING_KEY = "charts/loss_smoothing"
+
+
+def _store() -> QSettings:
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "Loradesk", "view")
+
+
+def chosen_smoothing() -> float | None:
+    """The smoothing the user last picked, None when they never moved the slider."""
+    value = _store().value(SMOOTHING_KEY)
+    try:
+        return None if value is None else float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def remember_smoothing(weight: float) -> None:
+    _store().setValue(SMOOTHING_KEY, round(weight, 2))
