@@ -19,6 +19,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from core.errors import LoradeskError
+from core.records import NotificationType
+
+# The notification types announced in the tray (or the window's banner); the rest are only listed.
+NOTIFY_ALL: tuple[str, ...] = tuple(t.value for t in NotificationType)
 
 CLUSTER_BACKENDS = ("local", "http")
 
@@ -67,6 +71,7 @@ class Settings:
     keep_in_tray: bool = True
     # Set once the first-run demo was offered, so it is offered only once.
     demo_offered: bool = False
+    notify: tuple[str, ...] = NOTIFY_ALL
     gpu_rates: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_GPU_RATES))
 
     @property
@@ -94,6 +99,7 @@ ENV_VARIABLES = {
     "local_max_jobs": "LORADESK_LOCAL_MAX_JOBS",
     "trainer_python": "LORADESK_TRAINER_PYTHON",
     "max_submit_attempts": "LORADESK_MAX_SUBMIT_ATTEMPTS",
+    "notify": "LORADESK_NOTIFY",
 }
 _SAVED = (
     "database_url",
@@ -106,6 +112,7 @@ _SAVED = (
     "max_submit_attempts",
     "keep_in_tray",
     "demo_offered",
+    "notify",
 )
 
 
@@ -139,6 +146,7 @@ def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, st
         trainer_python=str(values.get("trainer_python", "")),
         keep_in_tray=bool(values.get("keep_in_tray", True)),
         demo_offered=bool(values.get("demo_offered", False)),
+        notify=parse_notify(values.get("notify", NOTIFY_ALL)),
         gpu_rates=rates,
     )
     validate(settings)
@@ -184,6 +192,8 @@ def save_settings(home: Path, changes: dict[str, Any]) -> Path:
     for name, value in changes.items():
         if name == "gpu_rates":
             stored[name] = {k: v for k, v in value.items() if DEFAULT_GPU_RATES.get(k) != v}
+        elif name == "notify":
+            stored[name] = list(value)  # [] (announce nothing) is a choice, not a default
         elif value is None or value == "":
             stored.pop(name, None)
         else:
@@ -202,6 +212,27 @@ def has_password(database_url: str | None) -> bool:
         return make_url(database_url).password is not None
     except ArgumentError:
         return False
+
+
+def parse_notify(value: Any) -> tuple[str, ...]:
+    """Notification types from a list (settings.toml) or a comma-separated string (option,
+    variable): `all`, `none`, or names such as `job_completed,job_failed`."""
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word == "all":
+            return NOTIFY_ALL
+        items = [] if word in ("", "none") else [part.strip() for part in word.split(",") if part.strip()]
+    elif isinstance(value, list | tuple):
+        items = [str(part) for part in value]
+    else:
+        raise ConfigError("notify must be a list of notification types")
+    unknown = [item for item in items if item not in NOTIFY_ALL]
+    if unknown:
+        raise ConfigError(
+            f"unknown notification type {unknown[0]!r} in notify; "
+            f"use all, none or some of {', '.join(NOTIFY_ALL)}"
+        )
+    return tuple(t for t in NOTIFY_ALL if t in items)  # one order, no repeats
 
 
 def setting_names() -> list[str]:

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 SCREENSHOT_SIZE = (1280, 800)
 SCREENSHOT_TIMEOUT_MS = 60_000
 # Platform-plugin notices that say nothing to a user (the offscreen plugin prints one per window).
-_QT_NOISE = ("does not support propagateSizeHints",)
+_QT_NOISE = ("This plugin does not support",)
 _QT_LEVELS = {
     QtMsgType.QtDebugMsg: logging.DEBUG,
     QtMsgType.QtInfoMsg: logging.INFO,
@@ -107,6 +107,8 @@ class DesktopApp(QObject):
 
     def _opened(self, ws: Workspace) -> None:
         self.session = Session(ws, self.runner, self.events)
+        if self.window.notifier is not None:
+            self.window.notifier.announced = frozenset(ws.settings.notify)
         if self.screenshot is None:
             self.session.start_scheduler()
             self.window.loaded.connect(self._offer_demo)

@@ -210,7 +210,10 @@ class NotificationsPanel(QWidget):
 
 
 class Notifier(QObject):
-    """Announces new notifications: a tray message when a tray exists, the banner otherwise."""
+    """Announces new notifications: a tray message when a tray exists, the banner otherwise.
+
+    Only the types in `announced` (the `notify` setting) are announced; the panel lists them all.
+    """
 
     def __init__(
         self,
@@ -224,12 +227,15 @@ class Notifier(QObject):
         self.banner = banner
         self.tray = tray
         self._tray_available = tray_available
+        self.announced: frozenset[str] = frozenset(NotificationType)
 
     @property
     def uses_tray(self) -> bool:
         return self.tray is not None and self._tray_available()
 
     def announce(self, note: Notification) -> None:
+        if note.type not in self.announced:
+            return
         if self.uses_tray:
             assert self.tray is not None
             icon = QSystemTrayIcon.MessageIcon

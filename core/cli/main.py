@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     opts.add_argument("--max-submit-attempts", type=int, help="transient submit failures before a job fails")
     opts.add_argument("--trainer-python", help="Python that runs the local trainer (LORADESK_TRAINER_PYTHON)")
+    opts.add_argument(
+        "--notify",
+        metavar="TYPES",
+        help="notification types announced: all, none or a comma list (LORADESK_NOTIFY)",
+    )
     opts.add_argument("-v", "--verbose", action="store_true", help="log debugging detail to stderr")
 
     # `loradesk [gui] [--screenshot PNG] [--job ID]`: the gui options work with or without `gui`.

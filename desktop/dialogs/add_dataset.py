@@ -1,10 +1,14 @@
-"""Add a dataset: a JSON Lines file of prompt/completion pairs, its name and bucket."""
+"""Add a dataset: a JSON Lines file of prompt/completion pairs and its name.
+
+The storage bucket is an internal choice (the default suits everyone but setups that read the
+other bucket), so it waits under "Advanced".
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -13,6 +17,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -46,15 +51,31 @@ class AddDatasetDialog(FormDialog):
         form = QFormLayout()
         form.addRow("File", file_row)
         form.addRow("Name", self.name_edit)
-        form.addRow("Bucket", self.bucket_combo)
         hint = QLabel("Each line is checked; a bad line is reported by its number.", objectName="Muted")
+        self.advanced_button = QToolButton(text="Advanced", checkable=True, autoRaise=True)
+        self.advanced_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.advanced_button.toggled.connect(self._show_advanced)
+        self.advanced = QWidget()
+        advanced_form = QFormLayout(self.advanced)
+        advanced_form.setContentsMargins(0, 0, 0, 0)
+        advanced_form.addRow("Storage bucket", self.bucket_combo)
+        self.advanced.hide()
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(hint)
+        layout.addWidget(self.advanced_button, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.advanced)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
         self.set_ok_text("Add dataset")
         self.resize(560, self.sizeHint().height())
+
+    def _show_advanced(self, shown: bool) -> None:
+        self.advanced.setVisible(shown)
+        self.advanced_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+        self.layout().activate()
+        self.resize(self.width(), self.sizeHint().height())
 
     def _browse(self) -> None:
         dialog = QFileDialog(

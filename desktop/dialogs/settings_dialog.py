@@ -1,4 +1,4 @@
-"""Settings: database, cluster, API token, poll interval, user, tray behaviour.
+"""Settings: database, cluster, API token, poll interval, user, tray behaviour, notifications.
 
 The token goes to the OS keyring (service `loradesk`, user = cluster URL) and never into
 settings.toml; the other fields are written there. A field whose environment variable is set
@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -34,10 +35,22 @@ from core.config import (
     save_settings,
     validate,
 )
+from core.records import NotificationType as N
 from core.secrets import TOKEN_ENV, get_cluster_token, set_cluster_token
 from core.workspace import Workspace
 from desktop.dialogs.form import FormDialog
 from desktop.operations import Runner, describe
+
+# The notification types a person can have announced, in their words.
+ANNOUNCED = {
+    N.JOB_STARTED: "Job started",
+    N.JOB_PROGRESS: "Milestones (25, 50, 75 %)",
+    N.JOB_COMPLETED: "Job completed",
+    N.JOB_FAILED: "Job failed",
+    N.JOB_CANCELLED: "Job cancelled",
+    N.JOB_WARNING: "Warnings (loss not a number)",
+    N.CLUSTER_AUTH_FAILED: "Cluster refused the API token",
+}
 
 
 def check_database(settings: Settings) -> str:
@@ -73,6 +86,7 @@ class SettingsDialog(FormDialog):
         self.test_button = QPushButton("Test connection")
         self.test_button.clicked.connect(self.test_connection)
         self.test_result = QLabel(objectName="Muted", wordWrap=True)
+        self.test_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.test_result.hide()
         self.cluster = QComboBox()
         self.cluster.addItems(CLUSTER_BACKENDS)
@@ -94,6 +108,9 @@ class SettingsDialog(FormDialog):
         self.max_submit_attempts.setValue(settings.max_submit_attempts)
         self.keep_in_tray = QCheckBox("Keep running in the tray when the window is closed")
         self.keep_in_tray.setChecked(settings.keep_in_tray)
+        self.announce = {kind: QCheckBox(text) for kind, text in ANNOUNCED.items()}
+        for kind, box in self.announce.items():
+            box.setChecked(kind.value in settings.notify)
         self.cluster.currentTextChanged.connect(self._cluster_changed)
         self._build(reason)
         self._cluster_changed(settings.cluster)
@@ -111,12 +128,16 @@ class SettingsDialog(FormDialog):
             problem = QLabel(f"Loradesk could not open its database:\n{reason}", objectName="FieldError")
             problem.setWordWrap(True)
             layout.addWidget(problem)
-        database = QHBoxLayout()
-        database.addWidget(self.database_url, 1)
-        database.addWidget(self.test_button)
+        row = QHBoxLayout()
+        row.addWidget(self.database_url, 1)
+        row.addWidget(self.test_button)
+        database = QWidget()
+        column = QVBoxLayout(database)  # the answer right under the URL, as wide as the field
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addLayout(row)
+        column.addWidget(self.test_result)
         form = QFormLayout()
         form.addRow("Database URL", self._with_env_note(database, "database_url"))
-        form.addRow("", self.test_result)
         form.addRow("Cluster backend", self._with_env_note(self.cluster, "cluster"))
         form.addRow("Cluster URL", self._with_env_note(self.cluster_url, "cluster_url"))
         form.addRow("API token", self.token)
@@ -126,10 +147,22 @@ class SettingsDialog(FormDialog):
         form.addRow("Trainer Python", self._with_env_note(self.trainer_python, "trainer_python"))
         form.addRow("Local jobs at once", self._with_env_note(self.local_max_jobs, "local_max_jobs"))
         form.addRow("", self.keep_in_tray)
+        form.addRow("Announce", self._with_env_note(self._announce_grid(), "notify"))
         form.addRow("Home", QLabel(str(self.settings.home), objectName="Muted"))
         layout.addLayout(form)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
+
+    def _announce_grid(self) -> QWidget:
+        """One checkbox per notification type, in two columns; unticked ones are listed, not shown."""
+        box = QWidget()
+        grid = QGridLayout(box)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setVerticalSpacing(2)
+        for n, check in enumerate(self.announce.values()):
+            grid.addWidget(check, n // 2, n % 2)
+        box.setToolTip("Tray (or in-window) announcements; every notification stays in the list")
+        return box
 
     def _with_env_note(self, field: QWidget | QHBoxLayout, name: str) -> QWidget:
         box = QWidget()
@@ -171,6 +204,7 @@ class SettingsDialog(FormDialog):
             "trainer_python": self.trainer_python.text().strip(),
             "local_max_jobs": self.local_max_jobs.value(),
             "max_submit_attempts": self.max_submit_attempts.value(),
+            "notify": tuple(kind.value for kind, box in self.announce.items() if box.isChecked()),
         }
 
     def changes(self) -> dict[str, Any]:
@@ -200,7 +234,21 @@ class SettingsDialog(FormDialog):
 
     def _tested(self, result: str | BaseException) -> None:
         self.test_button.setEnabled(True)
-        self.test_result.setText(result if isinstance(result, str) else f"Failed: {describe(result)}")
+        failed = not isinstance(result, str)
+        self.test_result.setText(f"Failed: {describe(result)}" if failed else str(result))
+        self.test_result.setObjectName("FieldError" if failed else "Muted")
+        self.test_result.style().unpolish(self.test_result)
+        self.test_result.style().polish(self.test_result)
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        """Grow to show a long answer whole: a form does not ask a wrapped label how tall it gets,
+        so the label asks for its height at its width, and the dialog grows to its new minimum."""
+        self.layout().activate()
+        label = self.test_result
+        label.setMinimumHeight(max(0, label.heightForWidth(label.width())))
+        self.layout().activate()
+        self.resize(self.width(), max(self.height(), self.minimumSizeHint().height()))
 
     def submit(self) -> None:
         try:

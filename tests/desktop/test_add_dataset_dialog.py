@@ -1,10 +1,13 @@
-"""The add-dataset dialog shows add_dataset's refusals inline, in the service's words."""
+"""The add-dataset dialog shows add_dataset's refusals inline, in the service's words; the storage
+bucket waits under "Advanced"."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
 
 from core.config import load_settings
 from core.datasets import add_dataset, list_datasets
@@ -67,3 +70,30 @@ def test_a_folder_is_named_as_one(dialog, qtbot, tmp_path):
     assert (
         error_after_ok(dialog, qtbot) == f"{tmp_path} is a folder; give the dataset's .jsonl file inside it"
     )
+
+
+def test_the_bucket_is_hidden_until_advanced_is_opened(dialog, qtbot, dataset_file):
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    assert not dialog.bucket_combo.isVisible()
+    assert dialog.advanced_button.text() == "Advanced"
+    QTest.mouseClick(dialog.advanced_button, Qt.MouseButton.LeftButton)
+    assert dialog.bucket_combo.isVisible()
+    assert dialog.advanced.geometry().bottom() < dialog.height()  # the dialog grew to show it
+    dialog.bucket_combo.setCurrentText("training-files")
+    QTest.mouseClick(dialog.advanced_button, Qt.MouseButton.LeftButton)
+    assert not dialog.bucket_combo.isVisible()
+
+    dialog.file_edit.setText(str(dataset_file))
+    with qtbot.waitSignal(dialog.dataset_added, timeout=5000) as added:
+        QTest.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    assert added.args[0].storage_bucket == "training-files"  # a hidden choice still counts
+
+
+def test_without_advanced_the_default_bucket_is_used(dialog, qtbot, dataset_file):
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    dialog.file_edit.setText(str(dataset_file))
+    with qtbot.waitSignal(dialog.dataset_added, timeout=5000) as added:
+        QTest.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    assert added.args[0].storage_bucket in (None, "lora-datasets")

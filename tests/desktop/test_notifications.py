@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import QSystemTrayIcon
 
+from core.config import load_settings
 from core.records import NotificationType
 from desktop.banner import Banner
 from desktop.notifications_panel import NOTE_ROLE, NotificationsPanel, Notifier
@@ -83,3 +84,15 @@ def test_banner_when_there_is_no_tray(qtbot):
     assert "Job &lt;b&gt; done" in banner.text()  # titles are text, not markup
     banner.dismiss()
     assert banner.isHidden()
+
+
+def test_only_the_chosen_types_are_announced(qtbot):
+    banner = Banner()
+    qtbot.addWidget(banner)
+    tray = RecordingTray()
+    notifier = Notifier(banner, tray, tray_available=lambda: True)
+    notifier.announced = frozenset(load_settings({"notify": "job_completed,job_failed"}, environ={}).notify)
+    notifier.announce(make_notification(1, type=NotificationType.JOB_PROGRESS, title="run 1 is 50% done"))
+    notifier.announce(make_notification(2, type=NotificationType.JOB_STARTED, title="run 2 started"))
+    notifier.announce(make_notification(3, type=NotificationType.JOB_FAILED, title="run 3 failed"))
+    assert [title for title, _message, _icon in tray.messages] == ["run 3 failed"]

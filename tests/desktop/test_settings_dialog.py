@@ -6,8 +6,10 @@ import keyring
 import pytest
 from keyring.backend import KeyringBackend
 from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
 
 from core.config import load_settings
+from core.records import NotificationType
 from desktop.dialogs.settings_dialog import SettingsDialog
 from desktop.operations import Runner
 
@@ -138,3 +140,44 @@ def test_a_typed_database_password_is_refused_not_saved(dialog, qtbot, tmp_path)
         dialog.ok_button.click()
     assert "password" in dialog.error.text()
     assert not (tmp_path / "settings.toml").exists()
+
+
+def test_test_connection_failure_is_shown_whole(dialog, qtbot, tmp_path):
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    dialog.database_url.setText(f"sqlite:///{blocker}/{'deeper-and-deeper/' * 6}loradesk.db")
+    QTest.mouseClick(dialog.test_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.test_result.text().startswith("Failed:"), timeout=5000)
+    label = dialog.test_result
+    assert label.objectName() == "FieldError"  # red like the other errors, not faint grey
+    assert str(blocker) in label.text()
+    assert label.heightForWidth(label.width()) > 2 * label.fontMetrics().height()  # it wraps
+
+    def readable() -> bool:
+        whole = label.height() >= label.heightForWidth(label.width())
+        bottom = label.mapTo(dialog, label.rect().bottomLeft()).y()
+        next_row = dialog.cluster.mapTo(dialog, dialog.cluster.rect().topLeft()).y()
+        return whole and bottom < next_row and dialog.rect().contains(label.geometry())
+
+    qtbot.waitUntil(readable, timeout=2000)
+
+
+def test_notification_preferences_are_saved(dialog, qtbot, tmp_path):
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    assert all(box.isChecked() for box in dialog.announce.values())  # all announced by default
+    milestones = dialog.announce[NotificationType.JOB_PROGRESS]
+    assert milestones.text() == "Milestones (25, 50, 75 %)"
+    QTest.mouseClick(milestones, Qt.MouseButton.LeftButton)
+    started = dialog.announce[NotificationType.JOB_STARTED]
+    started.setFocus()
+    QTest.keyClick(started, Qt.Key.Key_Space)  # a second click this soon would be a double-click
+    with qtbot.waitSignal(dialog.saved, timeout=5000) as saved:
+        dialog.ok_button.click()
+    assert "job_progress" not in saved.args[0].notify
+    assert "job_started" not in saved.args[0].notify
+    assert "job_failed" in saved.args[0].notify
+    reloaded = load_settings({"home": str(tmp_path)}, environ={})
+    assert reloaded.notify == saved.args[0].notify
