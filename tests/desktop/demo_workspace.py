@@ -54,6 +54,7 @@ DEMO_JOBS = (
     DemoJob("phi3-mini tool-use r8", 2400, 60, "L4", 1, 1.1),
     DemoJob("tinyllama smoke test (CPU)", 2400, 60, "cpu", 1, 0.4),
 )
+REFUSED_JOB = "llama3-70b support-chat r8"  # refused by the cluster: failed before training
 REFUSED = "base model needs 80 GB of GPU memory; an L4 has 24 GB"
 FEATURED = 3  # the job the screenshot shows: running, most of its points in
 
@@ -126,7 +127,7 @@ async def _run(ws: Workspace, fake: FakeCluster, cycles: int) -> list[str]:
             if demo.cancel_after == cycle:
                 await cancel_job(ws, job_id=job_id)
         await scheduler.run_once()
-    create_job(ws, dataset_id=dataset.id, name="llama3-70b support-chat r8", gpu_type="L4", gpu_count=1)
+    create_job(ws, dataset_id=dataset.id, name=REFUSED_JOB, gpu_type="L4", gpu_count=1)
     fake.reject_submissions(422, REFUSED, times=1)
     await scheduler.run_once()  # fails before training: no metric points at all
     create_job(ws, dataset_id=dataset.id, name="gemma2-9b support-chat r16", gpu_type="H100", gpu_count=8)

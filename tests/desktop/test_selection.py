@@ -26,7 +26,7 @@ from desktop.main_window import MainWindow
 from desktop.operations import Runner
 from desktop.session import Session
 from tests.conftest import TOKEN
-from tests.desktop.demo_workspace import DEMO_JOBS, build_demo, demo_settings
+from tests.desktop.demo_workspace import DEMO_JOBS, REFUSED, REFUSED_JOB, build_demo, demo_settings
 from tests.fakes.cluster import JobPlan
 
 LOAD_MS = 5000
@@ -142,12 +142,15 @@ def test_clicking_through_jobs_shows_each_one(qtbot, window, workspace):
     assert "waiting to start" in monitor.progress_text.text()
 
 
-def test_failed_job_without_points_says_it_failed(qtbot, window, workspace):
-    failed = by_status(window, JobStatus.FAILED)
+@pytest.mark.parametrize(
+    ("name", "reason"), [(DEMO_JOBS[1].name, "CUDA out of memory"), (REFUSED_JOB, REFUSED)]
+)
+def test_failed_job_without_points_says_it_failed(qtbot, window, workspace, name, reason):
+    failed = job_named(window, name)
     click_row(qtbot, window, failed.id)
     monitor = window.monitor
     assert monitor.badge.text() == "Failed"
-    assert monitor.error_label.isVisible() and "CUDA out of memory" in monitor.error_label.text()
+    assert monitor.error_label.isVisible() and reason in monitor.error_label.text()
     if stored_points(workspace, failed.id) == 0:
         assert monitor.loss_chart.placeholder.text().startswith("Failed before training")
     else:
@@ -260,7 +263,7 @@ def test_a_filter_that_hides_the_selected_row_clears_the_selection_until_it_show
     with qtbot.waitSignal(window.detail_shown, timeout=LOAD_MS) as shown:
         window.search.clear()  # the job the person had picked is back, and picked again
     assert shown.args == [running.id]
-    assert window.proxy.rowCount() == len(DEMO_JOBS) + 1
+    assert window.proxy.rowCount() == len(DEMO_JOBS) + 2  # and the refused and the queued job
     assert window.table.selected_job_id() == running.id
     assert window.monitor.title.text() == running.name
 
@@ -269,7 +272,7 @@ def test_status_filter_keeps_a_selected_row_it_shows(qtbot, window):
     running = job_named(window, DEMO_JOBS[3].name)
     click_row(qtbot, window, running.id)
     window.status_filter.setCurrentText("Active")
-    qtbot.waitUntil(lambda: window.proxy.rowCount() == 3)  # two running, one queued
+    qtbot.waitUntil(lambda: window.proxy.rowCount() == 4)  # three running, one queued
     assert window.table.selected_job_id() == running.id
     assert window.monitor.title.text() == running.name
     window.status_filter.setCurrentText("Completed")
@@ -278,7 +281,7 @@ def test_status_filter_keeps_a_selected_row_it_shows(qtbot, window):
     assert window.monitor.job is None
     click_row(qtbot, window, window.proxy.job_at(0).id)  # a new pick replaces the hidden one
     window.status_filter.setCurrentText("All statuses")
-    qtbot.waitUntil(lambda: window.proxy.rowCount() == len(DEMO_JOBS) + 1)
+    qtbot.waitUntil(lambda: window.proxy.rowCount() == len(DEMO_JOBS) + 2)
     assert window.table.selected_job_id() == by_status(window, JobStatus.COMPLETED).id
 
 
