@@ -179,6 +179,10 @@ class JobTableView(QTableView):
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
         self.empty_label.setGeometry(self.viewport().rect().adjusted(24, 12, -24, -12))
+        # The monitor opening below a selection shrinks the table: keep the selected row in sight.
+        current = self.currentIndex()
+        if event.size().height() < event.oldSize().height() and current.isValid():
+            self.scrollTo(current)
 
     def _setup_look(self) -> None:
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

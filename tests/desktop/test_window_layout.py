@@ -79,6 +79,17 @@ def test_first_start_says_what_to_do_and_gives_the_table_the_room(window, worksp
         runner.shutdown()
 
 
+def test_a_row_selected_far_down_stays_in_sight_when_the_monitor_opens(window, qtbot):
+    window.model.set_jobs([make_job(n) for n in range(14)])
+    assert not window.monitor.isVisible()
+    table = window.table
+    full_height = table.height()
+    last = window.proxy.job_at(window.proxy.rowCount() - 1)
+    window.select_job(last.id)  # as `--job ID` or a notification's double-click does
+    qtbot.waitUntil(lambda: window.monitor.isVisible() and table.height() < full_height / 2)
+    assert table.viewport().rect().contains(table.visualRect(table.currentIndex()))
+
+
 def test_notifications_drawer_leaves_the_table_alone(window, qtbot):
     long_name = "cli: batch 3f2a9c1e-77b0-4d5e-9a51-0c4d2e8f6a13 sweep lr 3e-4 rank 16"
     window.model.set_jobs([make_job(n, name=f"{long_name} #{n}") for n in range(4)])
