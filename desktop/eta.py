@@ -1,8 +1,8 @@
 """Time left for a running job, from the pace of its last minute rather than since its start.
 
 The pace since `started_at` counts the start-up (queueing on the cluster, loading the model, the
-first compiled step) as if it were training, so an early ETA came out far too long. Here every job
-snapshot the app receives is a sample (when it was seen, the step it was at); the rate is the steps
+first compiled step) as if it were training, so an early ETA came out far too long. Here every change
+of a job the app receives is a sample (when it was seen, the step it was at); the rate is the steps
 per second across the samples of the last minute, once two samples with training under way are a
 few seconds apart (the warm-up). Until then the ETA is unknown, unless the job is far enough along
 that its start-up no longer matters.
@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from core.records import Job
+from core.records import TERMINAL_STATUSES, Job
 from desktop import formatting as fmt
 
 WINDOW_SECONDS = 60.0  # the pace of the last minute
@@ -30,24 +30,27 @@ class StepRates:
         self._samples: dict[str, deque[tuple[float, int]]] = {}
 
     def observe(self, jobs: Iterable[Job]) -> None:
+        """Take the changed snapshots of jobs (the table's updates, not a full reload)."""
         now = self.clock()
+        samples_of = self._samples
         for job in jobs:
-            if job.status.is_terminal:
-                self._samples.pop(job.id, None)
-                continue
-            if job.current_step <= 0:
-                continue  # not training yet: the time until the first step is start-up
-            samples = self._samples.get(job.id)
-            if samples is None:
-                self._samples[job.id] = deque([(now, job.current_step)])
-                continue
-            if job.current_step < samples[-1][1]:
-                samples.clear()  # restarted from an earlier step (a resubmitted job)
-            elif job.current_step == samples[-1][1]:
-                continue
-            samples.append((now, job.current_step))
-            while len(samples) > 2 and samples[1][0] < now - WINDOW_SECONDS:
-                samples.popleft()
+            step = job.current_step
+            if job.status in TERMINAL_STATUSES:
+                samples_of.pop(job.id, None)
+            elif step > 0:  # before the first step, the time passing is start-up
+                samples = samples_of.get(job.id)
+                if samples is None:
+                    samples_of[job.id] = deque([(now, step)])
+                elif step != samples[-1][1]:
+                    self._add(samples, now, step)
+
+    @staticmethod
+    def _add(samples: deque[tuple[float, int]], now: float, step: int) -> None:
+        if step < samples[-1][1]:
+            samples.clear()  # restarted from an earlier step (a resubmitted job)
+        samples.append((now, step))
+        while len(samples) > 2 and samples[1][0] < now - WINDOW_SECONDS:
+            samples.popleft()
 
     def rate(self, job_id: str) -> tuple[float, float, int] | None:
         """(steps per second, time of the newest sample, its step), or None while warming up."""
@@ -74,7 +77,7 @@ class StepRates:
         return fmt.eta_seconds(job)
 
 
-RATES = StepRates()  # fed by the job table with every snapshot; read by the table and the monitor
+RATES = StepRates()  # fed by the job table with every changed job; read by the table and the monitor
 
 
 def seconds_left(job: Job) -> float | None:

@@ -192,8 +192,6 @@ class JobTableModel(QAbstractTableModel):
     # -- writing ---------------------------------------------------------------------------------
     def set_jobs(self, jobs: Iterable[Job]) -> None:
         """Replace every row (first load, full refresh)."""
-        jobs = list(jobs)
-        eta.RATES.observe(jobs)
         self.beginResetModel()
         self._jobs = sorted(jobs, key=self._sort_key(), reverse=self._descending())
         self._rows_valid = False

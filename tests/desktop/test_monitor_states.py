@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication, QMenu
 
 from core.records import JobDetail, JobStatus
 from desktop import eta, theme
+from desktop import formatting as fmt
 from desktop.axes import compact
 from desktop.charts import LossChart
 from desktop.jobs_model import Column, JobTableModel
@@ -179,16 +180,19 @@ def test_eta_uses_the_recent_pace_after_a_short_warm_up(monkeypatch, qtbot):
     job = bump(job, started_at=job.created_at)
     model.set_jobs([job])
     eta_cell = model.index(0, Column.ETA)
-    assert eta_cell.data() == "—"  # one sample: no pace yet, and the start-up would mislead
+    assert eta_cell.data() == "—"  # no pace yet, and the pace since the start would mislead
 
+    clock.now += 1
+    model.apply_jobs([job := bump(job, current_step=60)])
     clock.now += 2
-    model.apply_jobs([job := bump(job, current_step=70)])
+    model.apply_jobs([job := bump(job, current_step=80)])
     assert eta_cell.data() == "—"  # two seconds of samples: still warming up
 
     clock.now += 8
-    model.apply_jobs([job := bump(job, current_step=150)])
-    assert eta.RATES.seconds_left(job) == pytest.approx((10_000 - 150) / 10)  # 10 steps/s, 985 s
-    assert eta_cell.data() == "16m 25s"
+    model.apply_jobs([job := bump(job, current_step=160)])
+    assert eta.RATES.seconds_left(job) == pytest.approx((10_000 - 160) / 10)  # 10 steps/s: 984 s
+    assert eta_cell.data() == "16m 24s"
+    assert fmt.eta_seconds(job) > 10 * 3600  # what the pace since the start said: over ten hours
 
     clock.now += 5  # no new sample yet: the ETA counts down meanwhile
-    assert eta.RATES.seconds_left(job) == pytest.approx(985 - 5)
+    assert eta.RATES.seconds_left(job) == pytest.approx(984 - 5)
