@@ -17,6 +17,7 @@ import logging
 import os
 import select
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,11 +35,16 @@ class Standby:
         self._process: subprocess.Popen[bytes] | None = None
         self._ready = False
         self.given_up = False
+        # ensure (a scheduler's thread), take (a submit's thread) and stop (closing) may overlap.
+        self._lock = threading.Lock()
 
     def ensure(self) -> None:
         """Start a standby unless one is waiting (or an earlier one failed)."""
-        if self.given_up or self._alive():
-            return
+        with self._lock:
+            if not self.given_up and not self._alive():
+                self._start()
+
+    def _start(self) -> None:
         try:
             self._process = subprocess.Popen(
                 [self._python, "-m", "core.trainer", "--standby"],
@@ -57,12 +63,13 @@ class Standby:
     @property
     def ready(self) -> bool:
         """The standby has finished its imports and waits for a job."""
-        process = self._process
-        if process is None or process.stdout is None or not self._alive():
-            return False
-        if not self._ready and select.select([process.stdout], [], [], 0)[0]:
-            self._ready = os.read(process.stdout.fileno(), len(READY_LINE)) == READY_LINE
-        return self._ready
+        with self._lock:
+            process = self._process
+            if process is None or process.stdout is None or not self._alive():
+                return False
+            if not self._ready and select.select([process.stdout], [], [], 0)[0]:
+                self._ready = os.read(process.stdout.fileno(), len(READY_LINE)) == READY_LINE
+            return self._ready
 
     @property
     def pid(self) -> int | None:
@@ -70,7 +77,8 @@ class Standby:
 
     def take(self) -> subprocess.Popen[bytes] | None:
         """The waiting standby, now the caller's (None when none is alive)."""
-        process, self._process = self._process, None
+        with self._lock:
+            process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return None
         return process
@@ -94,7 +102,8 @@ class Standby:
 
     def stop(self) -> None:
         """End a waiting standby (the app is closing, or the backend is replaced)."""
-        process, self._process = self._process, None
+        with self._lock:
+            process, self._process = self._process, None
         if process is None:
             return
         process.terminate()  # before a job arrives SIGTERM ends it at once
