@@ -13,6 +13,7 @@ which serialises claimers. A scheduler that dies keeps its claims only until the
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -126,7 +127,10 @@ def claim_queued(
         .order_by(JobRow.created_at)
         .limit(limit)
     )
-    claimed = _claim(session, candidates, owner=owner, user_id=user_id, lease=lease, now=now)
+    # The mark goes with the claim, before any HTTP call: from here the job may be on the cluster.
+    claimed = _claim(
+        session, candidates, owner=owner, user_id=user_id, lease=lease, now=now, mark={"submit_sent_at": now}
+    )
     if not claimed:
         return []
     datasets = {
@@ -159,10 +163,12 @@ def claim_active(
     limit: int,
     lease: timedelta,
     now: datetime,
+    not_polled_since: datetime | None = None,
     job_id: str | None = None,
 ) -> list[ClaimedJob]:
-    """Claim up to `limit` initializing or running jobs to poll (only `job_id`, when given: the
-    job a user is watching, polled between cycles)."""
+    """Claim up to `limit` initializing or running jobs to poll, the longest unpolled first;
+    with `not_polled_since`, only jobs no claim has polled since then (this cycle's rest); with
+    `job_id`, only that job (the one a user is watching, polled between cycles)."""
     candidates = (
         select(JobRow.id)
         .where(
@@ -170,12 +176,29 @@ def claim_active(
             JobRow.external_job_id.is_not(None),
             _free(now),
         )
-        .order_by(JobRow.updated_at)
+        .order_by(JobRow.polled_at.asc().nulls_first())
         .limit(limit)
     )
+    if not_polled_since is not None:
+        candidates = candidates.where(or_(JobRow.polled_at.is_(None), JobRow.polled_at < not_polled_since))
     if job_id is not None:
         candidates = candidates.where(JobRow.id == job_id)
-    return _claim(session, candidates, owner=owner, user_id=user_id, lease=lease, now=now)
+    return _claim(
+        session, candidates, owner=owner, user_id=user_id, lease=lease, now=now, mark={"polled_at": now}
+    )
+
+
+def renew_claims(
+    session: Session, job_ids: Sequence[str], *, owner: str, lease: timedelta, now: datetime
+) -> None:
+    """The heartbeat: push back the expiry of these claims, where they are still `owner`'s."""
+    for start in range(0, len(job_ids), 500):
+        session.execute(
+            update(JobRow)
+            .where(JobRow.id.in_(job_ids[start : start + 500]), JobRow.claimed_by == owner)
+            .values(claim_expires_at=now + lease, updated_at=JobRow.updated_at)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _claim(
@@ -186,6 +209,7 @@ def _claim(
     user_id: str | None,
     lease: timedelta,
     now: datetime,
+    mark: dict[str, datetime],
 ) -> list[ClaimedJob]:
     if user_id is not None:
         candidates = candidates.where(JobRow.user_id == user_id)
@@ -195,7 +219,7 @@ def _claim(
         update(JobRow)
         .where(JobRow.id.in_(candidates.scalar_subquery()), _free(now))
         # updated_at stays: a claim is bookkeeping, not a change a viewer needs to see.
-        .values(claimed_by=owner, claim_expires_at=now + lease, updated_at=JobRow.updated_at)
+        .values(claimed_by=owner, claim_expires_at=now + lease, updated_at=JobRow.updated_at, **mark)
         .returning(*_TABLE.columns)
         .execution_options(synchronize_session=False)
     )
@@ -211,12 +235,14 @@ def _claim(
     ]
 
 
-def release_claim(session: Session, job_id: str, *, owner: str) -> None:
-    """Give a job back unchanged (busy cluster, transient poll failure, auth problem)."""
+def release_claim(session: Session, job_id: str, *, owner: str, forget_submit: bool = False) -> None:
+    """Give a job back unchanged (busy cluster, transient poll failure, auth problem). With
+    `forget_submit` the submit mark goes too: the cluster said it took no submit of this job."""
+    extra: dict[str, Any] = {"submit_sent_at": None} if forget_submit else {}
     session.execute(
         update(JobRow)
         .where(JobRow.id == job_id, JobRow.claimed_by == owner)
-        .values(claimed_by=None, claim_expires_at=None, updated_at=JobRow.updated_at)
+        .values(claimed_by=None, claim_expires_at=None, updated_at=JobRow.updated_at, **extra)
         .execution_options(synchronize_session=False)
     )
 
@@ -271,11 +297,26 @@ def pending_cancels(session: Session, *, user_id: str | None, now: datetime) -> 
 
 
 def is_free_and_unsubmitted(session: Session, job_id: str, *, now: datetime) -> bool:
-    """Nobody holds the job and it never reached the cluster: it may be cancelled without one."""
+    """Nobody holds the job and no submit of it ever left (no cluster id, no submit mark): it
+    may be cancelled without asking the cluster."""
     found = session.execute(
-        select(JobRow.id).where(JobRow.id == job_id, JobRow.external_job_id.is_(None), _free(now))
+        select(JobRow.id).where(
+            JobRow.id == job_id,
+            JobRow.external_job_id.is_(None),
+            JobRow.submit_sent_at.is_(None),
+            _free(now),
+        )
     ).first()
     return found is not None
+
+
+def lock_job(session: Session, job_id: str) -> Job | None:
+    """The job as it stands, locked for this transaction (on SQLite the write lock is taken)."""
+    query = select(*_TABLE.columns).where(JobRow.id == job_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = session.execute(query).first()
+    return to_job(row) if row is not None else None
 
 
 def drop_cancel_request(session: Session, job_id: str, *, now: datetime) -> Job | None:

@@ -20,7 +20,7 @@ from core.hyperparameters import DEFAULT_GPU_COUNT
 from core.job_request import check_new_job, default_job_name
 from core.notifications import WATERMARK_OVERLAP
 from core.records import Job, JobDetail, JobStatus, MetricPoint
-from core.scheduler.cancelling import attempt_cancel, request_cancel
+from core.scheduler.cancelling import NEVER_LEFT, CancelResult, carry_out_cancel, request_cancel
 from core.workspace import Workspace
 
 
@@ -136,8 +136,14 @@ def jobs_changed_since(ws: Workspace, *, since: datetime | None) -> tuple[list[J
 
 async def cancel_job(ws: Workspace, *, job_id: str) -> Job:
     """Cancel a queued or active job (SPEC §5). Returns the job as it now stands: cancelled, or
-    still active with `is_cancelling` when the cluster could not be reached yet."""
-    job = await asyncio.to_thread(request_cancel, ws, job_id=job_id)  # a write: off the event loop
-    if not job.status.is_terminal and job.external_job_id is not None:
-        job = await attempt_cancel(ws, job)
-    return job
+    still active with `is_cancelling` when the cluster could not take the cancel yet."""
+    return (await cancel_job_explained(ws, job_id=job_id)).job
+
+
+async def cancel_job_explained(ws: Workspace, *, job_id: str) -> CancelResult:
+    """`cancel_job`, with what happened in words: cancelled here (it never left), cancelled on
+    the cluster, already over there, or waiting (for the cluster, or for a submit in flight)."""
+    job, held = await asyncio.to_thread(request_cancel, ws, job_id=job_id)  # a write: off the loop
+    if job.status.is_terminal:
+        return CancelResult(job, NEVER_LEFT)
+    return await carry_out_cancel(ws, job, held=held)

@@ -114,6 +114,8 @@ class Job(_Record):
     error_message: str | None
     artifact_url: str | None
     cancel_requested_at: datetime | None = None
+    # A submit may have reached the cluster since then, even while external_job_id is unknown.
+    submit_sent_at: datetime | None = None
 
     @property
     def is_cancelling(self) -> bool:

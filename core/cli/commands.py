@@ -155,12 +155,9 @@ def jobs_show(args: argparse.Namespace) -> int:
 def jobs_cancel(args: argparse.Namespace) -> int:
     async def run(ws: Workspace) -> str:
         try:
-            job = await jobs.cancel_job(ws, job_id=args.id)
+            return (await jobs.cancel_job_explained(ws, job_id=args.id)).said
         finally:
             await ws.aclose()
-        if job.is_cancelling:
-            return "cancelling: the cluster could not be reached; a scheduler retries every cycle"
-        return job.status.value
 
     with workspace(args) as ws:
         print(asyncio.run(run(ws)))

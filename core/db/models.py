@@ -108,11 +108,17 @@ class JobRow(Base):
     last_metric_step: Mapped[int | None] = mapped_column(Integer)
     progress_notified: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested_at: Mapped[datetime | None] = mapped_column()
+    # Set by the claim before a submit: from then on the job may exist on the cluster even while
+    # external_job_id is NULL, so it is never again cancelled without asking the cluster.
+    submit_sent_at: Mapped[datetime | None] = mapped_column()
+    # Set by the claim before a status poll: a cycle claims only jobs not yet polled in it.
+    polled_at: Mapped[datetime | None] = mapped_column()
 
     __table_args__ = (
         Index("ix_training_jobs_user_status", "user_id", "status"),
         Index("ix_training_jobs_status_claim", "status", "claim_expires_at"),
         Index("ix_training_jobs_updated_at", "updated_at"),
+        Index("ix_training_jobs_status_polled", "status", "polled_at"),
     )
 
 

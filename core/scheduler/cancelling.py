@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
@@ -18,30 +19,54 @@ from core.cluster.base import (
     ClusterConflictError,
     ClusterError,
     ClusterJobNotFoundError,
+    ClusterRejectedError,
 )
-from core.db.models import utcnow
+from core.db.models import DatasetRow, utcnow
 from core.errors import InvalidRequestError, NotFoundError
 from core.events import WorkAvailable
 from core.job_store import guarded_update
 from core.records import Job, JobStatus
 from core.scheduler.publish import publish
-from core.scheduler.transitions import Change, finish_job, record_auth_failure
+from core.scheduler.submitting import submit_request
+from core.scheduler.transitions import Change, finish_job, record_auth_failure, record_learned_submit
+from core.storage import StorageError
 from core.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
 
-def request_cancel(ws: Workspace, *, job_id: str) -> Job:
-    """Cancel a never-submitted queued job at once; otherwise record the request and return."""
+@dataclass(frozen=True, slots=True)
+class CancelResult:
+    """The job after a cancel, and what happened, in words for the person who asked."""
+
+    job: Job
+    said: str
+
+
+NEVER_LEFT = "cancelled; it had not reached the cluster"
+CANCELLED_ON_CLUSTER = "cancelled on the cluster (cluster job {external_id})"
+ALREADY_OVER = "the job had already ended on the cluster; the next poll records how"
+BEING_SUBMITTED = (
+    "cancelling: a scheduler is submitting it right now; it is cancelled on the cluster "
+    "as soon as that submit is recorded"
+)
+UNREACHABLE = "cancelling: the cluster could not be reached ({reason}); a scheduler retries every cycle"
+REFUSED_TOKEN = "cancelling: the cluster refused the API token; set a valid one and a scheduler retries"
+
+
+def request_cancel(ws: Workspace, *, job_id: str) -> tuple[Job, bool]:
+    """Cancel a queued job that never left at once; otherwise record the request. Returns the
+    job and whether a scheduler holds it right now."""
     with ws.db.write() as session:
         found = job_store.lock_for_cancel(session, job_id, user_id=ws.user, now=utcnow())
         if found is None:
             raise NotFoundError(f"no job {job_id!r} (see `loradesk jobs list`)")
-        change = _cancel_or_request(session, *found)
+        job, held = found
+        change = _cancel_or_request(session, job, held)
     publish(ws, [change])
     ws.events.publish(WorkAvailable())
     assert change.job is not None
-    return change.job
+    return change.job, held
 
 
 def _cancel_or_request(session: Session, job: Job, held: bool) -> Change:
@@ -51,41 +76,90 @@ def _cancel_or_request(session: Session, job: Job, held: bool) -> Change:
             f"job {job.name!r} is already {job.status.value}; only queued, initializing or "
             "running jobs can be cancelled"
         )
-    never_submitted = job.status is JobStatus.QUEUED and job.external_job_id is None
-    if never_submitted and not held:
+    if never_left(job) and not held:
         return finish_job(session, job, JobStatus.CANCELLED, now=now)
-    # A scheduler may be submitting it right now: it will see the request when it records.
+    # On the cluster, or maybe (a submit was sent): the cluster must be asked, so record it first.
     return Change(
         job=guarded_update(session, job.id, {"cancel_requested_at": job.cancel_requested_at or now}, now=now)
     )
 
 
-async def attempt_cancel(ws: Workspace, job: Job) -> Job:
+def never_left(job: Job) -> bool:
+    """No submit of this job was ever sent, so no cluster can know it."""
+    return job.status is JobStatus.QUEUED and job.external_job_id is None and job.submit_sent_at is None
+
+
+async def carry_out_cancel(ws: Workspace, job: Job, *, held: bool) -> CancelResult:
+    """Carry out a recorded cancel request. A job whose submit may have reached the cluster
+    without its answer being recorded first learns its cluster id from the idempotent resubmit
+    (same job_id, same cluster job), so the cluster job is cancelled too, never orphaned."""
+    if job.external_job_id is None:
+        if held:
+            return CancelResult(job, BEING_SUBMITTED)
+        if never_left(job):
+            change = await asyncio.to_thread(_write, ws, lambda s: cancel_unsubmitted(s, job))
+            return CancelResult(change.job or job, NEVER_LEFT)
+        try:
+            job = await learn_external_id(ws, job)
+        except ClusterRejectedError as exc:  # refused, so not there: nothing runs on the cluster
+            log.info("job %s: the cluster refuses it (%s); cancelled here", job.id, exc)
+            change = await asyncio.to_thread(
+                _write, ws, lambda s: finish_job(s, job, JobStatus.CANCELLED, now=utcnow())
+            )
+            return CancelResult(change.job or job, NEVER_LEFT)
+        except ClusterAuthError as exc:
+            await _record_auth(ws, job, str(exc))
+            return CancelResult(job, REFUSED_TOKEN)
+        except (ClusterError, StorageError) as exc:
+            log.warning("job %s: cancel waits for the cluster (%s); retried every cycle", job.id, exc)
+            return CancelResult(job, UNREACHABLE.format(reason=exc))
+    return await attempt_cancel(ws, job)
+
+
+async def learn_external_id(ws: Workspace, job: Job) -> Job:
+    """Submit the job again under its own id: the cluster answers with the job it already has
+    (or starts it, if the first submit never arrived), and the answer is recorded."""
+    bucket, path = await asyncio.to_thread(_dataset_location, ws, job.dataset_id)
+    result = await ws.backend().submit(submit_request(ws, job, bucket, path))
+    change = await asyncio.to_thread(
+        _write,
+        ws,
+        lambda s: record_learned_submit(s, job, result.external_job_id, result.status, now=utcnow()),
+    )
+    return change.job or job
+
+
+async def attempt_cancel(ws: Workspace, job: Job) -> CancelResult:
     """Ask the cluster to cancel a submitted job; on success record the end, else keep the request."""
     assert job.external_job_id is not None
+    said = CANCELLED_ON_CLUSTER.format(external_id=job.external_job_id)
     try:
         await ws.backend().cancel(job.external_job_id)
     except ClusterConflictError:
         # Already over on the cluster: the next poll records how it ended.
         log.info("job %s: already terminal on the cluster; its next poll records the end", job.id)
-        return await asyncio.to_thread(_drop_request, ws, job)
+        return CancelResult(await asyncio.to_thread(_drop_request, ws, job), ALREADY_OVER)
     except ClusterJobNotFoundError:
         log.info("job %s: unknown to the cluster; recorded as cancelled", job.id)
+        said = "cancelled; the cluster no longer knows the job"
     except ClusterAuthError as exc:
-        reason = str(exc)
-        await asyncio.to_thread(
-            _write, ws, lambda s: record_auth_failure(s, job.user_id, ws.backend().name, reason)
-        )
-        return job
+        await _record_auth(ws, job, str(exc))
+        return CancelResult(job, REFUSED_TOKEN)
     except ClusterError as exc:
         log.warning("job %s: cancel waits for the cluster (%s); retried every cycle", job.id, exc)
-        return job
+        return CancelResult(job, UNREACHABLE.format(reason=exc))
     change = await asyncio.to_thread(
         _write, ws, lambda s: finish_job(s, job, JobStatus.CANCELLED, now=utcnow())
     )
     if change.job is not None:
         log.info("job %s %r: %s → cancelled", job.id, job.name, job.status.value)
-    return change.job or job
+    return CancelResult(change.job or job, said)
+
+
+async def _record_auth(ws: Workspace, job: Job, reason: str) -> None:
+    await asyncio.to_thread(
+        _write, ws, lambda s: record_auth_failure(s, job.user_id, ws.backend().name, reason)
+    )
 
 
 def pending_cancels(session: Session, *, user_id: str | None) -> list[tuple[Job, bool]]:
@@ -94,11 +168,19 @@ def pending_cancels(session: Session, *, user_id: str | None) -> list[tuple[Job,
 
 
 def cancel_unsubmitted(session: Session, job: Job) -> Change:
-    """Cancel a queued job that never reached the cluster, unless a scheduler holds it now."""
+    """Cancel a queued job that never left for the cluster, unless a scheduler holds it now."""
     now = utcnow()
     if not job_store.is_free_and_unsubmitted(session, job.id, now=now):
         return Change()
     return finish_job(session, job, JobStatus.CANCELLED, now=now)
+
+
+def _dataset_location(ws: Workspace, dataset_id: str) -> tuple[str | None, str]:
+    with ws.db.read() as session:
+        row = session.get(DatasetRow, dataset_id)
+        if row is None:
+            raise StorageError(f"the dataset {dataset_id} of this job is gone")
+        return row.storage_bucket, row.storage_path
 
 
 def _drop_request(ws: Workspace, job: Job) -> Job:

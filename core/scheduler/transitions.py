@@ -173,30 +173,58 @@ def record_submitted(
     owner: str,
     now: datetime,
 ) -> Change:
+    return _record_submit(
+        session,
+        claimed.job,
+        external_job_id,
+        cluster_state,
+        attempts=claimed.submit_attempts + 1,
+        owner=owner,
+        now=now,
+    )
+
+
+def record_learned_submit(
+    session: Session, job: Job, external_job_id: str, cluster_state: str, *, now: datetime
+) -> Change:
+    """Record the answer of a resubmit made to learn a job's cluster id (for a cancel), unless a
+    scheduler recorded the id meanwhile; no claim is needed, as the answer is the same job."""
+    current = job_store.lock_job(session, job.id)
+    if current is None or current.external_job_id is not None:
+        return Change(job=current)
+    return _record_submit(session, job, external_job_id, cluster_state, attempts=None, owner=None, now=now)
+
+
+def _record_submit(
+    session: Session,
+    job: Job,
+    external_job_id: str,
+    cluster_state: str,
+    *,
+    attempts: int | None,
+    owner: str | None,
+    now: datetime,
+) -> Change:
     status = cluster_status(cluster_state) or JobStatus.INITIALIZING
     if status.is_terminal:  # a cluster that finished the job at once: polling records the end
         status = JobStatus.INITIALIZING
-    job = guarded_update(
-        session,
-        claimed.job.id,
-        release(
-            {
-                "external_job_id": external_job_id,
-                "status": status.value,
-                "started_at": now,
-                "submit_attempts": claimed.submit_attempts + 1,
-                "next_attempt_at": None,
-                "error_message": None,
-            }
-        ),
-        now=now,
-        owner=owner,
-    )
-    change = Change(job=job)
-    if job is not None:
-        message = f"Submitted on {job.gpu_count}× {job.gpu_type}; cluster job {external_job_id}."
+    values: dict[str, Any] = {
+        "external_job_id": external_job_id,
+        "status": status.value,
+        "started_at": now,
+        "next_attempt_at": None,
+        "error_message": None,
+    }
+    if attempts is not None:
+        values["submit_attempts"] = attempts
+    updated = guarded_update(session, job.id, release(values), now=now, owner=owner)
+    change = Change(job=updated)
+    if updated is not None:
+        message = f"Submitted on {updated.gpu_count}× {updated.gpu_type}; cluster job {external_job_id}."
         change.notify(
-            _job_note(session, job, N.JOB_STARTED, job_title(job.name, " started"), message, "started")
+            _job_note(
+                session, updated, N.JOB_STARTED, job_title(updated.name, " started"), message, "started"
+            )
         )
     return change
 
@@ -227,9 +255,15 @@ def record_submit_retry(
     return Change(job=guarded_update(session, claimed.job.id, release(values), now=now, owner=owner))
 
 
-def release_claim(session: Session, claimed: ClaimedJob, *, owner: str, now: datetime) -> Change:
-    """Give a job back unchanged (busy cluster, transient poll failure, auth problem)."""
-    job_store.release_claim(session, claimed.job.id, owner=owner)
+def release_claim(
+    session: Session, claimed: ClaimedJob, *, owner: str, now: datetime, submit_refused: bool = False
+) -> Change:
+    """Give a job back unchanged (busy cluster, transient poll failure, auth problem). With
+    `submit_refused` the cluster answered that it did not take the submit (no slot, bad token),
+    so the job is again one that never left."""
+    # Only when no earlier attempt was sent either (attempts count the sends that could have landed).
+    never_sent = submit_refused and claimed.submit_attempts == 0 and claimed.job.external_job_id is None
+    job_store.release_claim(session, claimed.job.id, owner=owner, forget_submit=never_sent)
     return Change()
 
 

@@ -8,11 +8,12 @@ concurrently on the event loop. One job's failure is logged and never stops the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
@@ -27,26 +28,33 @@ from core.cluster.base import (
     ClusterRejectedError,
     ClusterTransientError,
     StatusReport,
-    SubmitRequest,
     SubmitResult,
 )
 from core.db.engine import error_line, is_data_error
 from core.db.models import utcnow
 from core.events import Event, WorkAvailable
-from core.job_store import ClaimedJob, claim_active, claim_queued
+from core.job_store import ClaimedJob, claim_active, claim_queued, renew_claims
 from core.records import JobStatus
 from core.scheduler import transitions as t
-from core.scheduler.cancelling import attempt_cancel, cancel_unsubmitted, pending_cancels
+from core.scheduler.cancelling import carry_out_cancel, pending_cancels
 from core.scheduler.metric_points import store_metric_points
 from core.scheduler.publish import publish
+from core.scheduler.submitting import submit_request
 from core.scheduler.watch import WatchedJob
 from core.storage import StorageError
 from core.workspace import Workspace
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-# A watched job's poll is one status call (read timeout 30 s): its claim need outlast only that.
-WATCH_LEASE = timedelta(seconds=60)
+
+# A claim lives this long unless its holder renews it; the heartbeat renews the claims of work in
+# hand every third of it. So work held by a dead scheduler resumes within LEASE plus one poll
+# interval (SPEC §8: under 30 s), and a slow cycle never loses its claims.
+LEASE = timedelta(seconds=15)
+# Jobs claimed at a time: what one scheduler carries through the cluster at once (the HTTP
+# backend's cap on requests in flight). A cycle claims round after round until its work is done,
+# so live schedulers share a long queue and a dead one strands one round, not the queue.
+CLAIM_SIZE = 100
 
 
 @dataclass
@@ -66,8 +74,8 @@ class Scheduler:
         ws: Workspace,
         *,
         all_users: bool = False,
-        batch_size: int = 1000,
-        lease: timedelta = timedelta(minutes=2),
+        batch_size: int = CLAIM_SIZE,
+        lease: timedelta = LEASE,
         max_submit_attempts: int | None = None,
         backoff_base: float = 5.0,
         backoff_cap: float = 300.0,
@@ -82,6 +90,7 @@ class Scheduler:
         self.backoff_cap = backoff_cap
         self.paused = False
         self._stopping = False
+        self._in_hand: set[str] = set()  # ids of the jobs claimed and not yet recorded
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._watched = WatchedJob()
@@ -154,44 +163,83 @@ class Scheduler:
 
     async def run_once(self) -> CycleReport:
         report = CycleReport()
-        await self.process_cancels(report)
-        await self.process_queued(report)
-        await self.update_active(report)
-        if report.finished and hasattr(self.ws.backend(), "free_slots"):
-            await self.process_queued(report)  # a finished job freed a slot: fill it now
+        async with self._heartbeating():
+            await self.process_cancels(report)
+            await self.process_queued(report)
+            await self.update_active(report)
+            if report.finished and hasattr(self.ws.backend(), "free_slots"):
+                await self.process_queued(report)  # a finished job freed a slot: fill it now
         return report
+
+    @contextlib.asynccontextmanager
+    async def _heartbeating(self) -> AsyncIterator[None]:
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            yield
+        finally:
+            heartbeat.cancel()
+
+    async def _heartbeat(self) -> None:
+        """Renew the claims of the work in hand while the cycle runs (only those: a claim left
+        behind by a failed record must still expire)."""
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            held = list(self._in_hand)
+            if not held:
+                continue
+            try:
+                await self._write(
+                    lambda s, held=held: renew_claims(  # type: ignore[misc]
+                        s, held, owner=self.owner, lease=self.lease, now=utcnow()
+                    )
+                )
+            except Exception as exc:  # the database is away: the claims may lapse, nothing else
+                log.warning("could not renew claims: %s", error_line(exc))
+
+    async def _in_hand_while(self, claimed: Sequence[ClaimedJob], work: Awaitable[T]) -> T:
+        ids = {c.job.id for c in claimed}
+        self._in_hand |= ids
+        try:
+            return await work
+        finally:
+            self._in_hand -= ids
 
     # --- queued jobs -----------------------------------------------------------------------
 
     async def process_queued(self, report: CycleReport) -> None:
-        limit = self.batch_size
-        free = getattr(self.ws.backend(), "free_slots", None)
-        if callable(free):
-            limit = min(limit, await free())
-        if limit <= 0:
-            return
-        claimed = await self._write(
-            lambda s: claim_queued(
-                s, owner=self.owner, user_id=self.user_id, limit=limit, lease=self.lease, now=utcnow()
+        """Submit due queued jobs, a round of `batch_size` at a time, until none is left or the
+        cluster says it has no room."""
+        while not self._stopping:
+            limit = self.batch_size
+            free = getattr(self.ws.backend(), "free_slots", None)
+            if callable(free):
+                limit = min(limit, await free())
+            if limit <= 0:
+                return
+            claimed = await self._write(
+                lambda s, limit=limit: claim_queued(  # type: ignore[misc]
+                    s, owner=self.owner, user_id=self.user_id, limit=limit, lease=self.lease, now=utcnow()
+                )
             )
-        )
-        if not claimed:
-            return
+            if not claimed:
+                return
+            outcomes = await self._in_hand_while(claimed, self._submit_and_record(claimed, report))
+            if len(claimed) < limit or any(
+                isinstance(o, ClusterBusyError | ClusterAuthError) for o in outcomes
+            ):
+                return
+
+    async def _submit_and_record(
+        self, claimed: Sequence[ClaimedJob], report: CycleReport
+    ) -> Sequence[object]:
         outcomes = await asyncio.gather(*(self._submit(c) for c in claimed), return_exceptions=True)
         changes = await self._record_each(claimed, outcomes, self._record_submit, report)
         report.submitted += sum(1 for c in changes if c.job is not None and c.job.external_job_id)
+        return outcomes
 
     async def _submit(self, claimed: ClaimedJob) -> SubmitResult:
-        job = claimed.job
         assert claimed.dataset_path is not None
-        url = self.ws.storage.signed_url(claimed.dataset_bucket, claimed.dataset_path)
-        request = SubmitRequest(
-            job_id=job.id,
-            dataset_url=url,
-            hyperparameters=job.hyperparameters,
-            gpu_type=job.gpu_type,
-            gpu_count=job.gpu_count,
-        )
+        request = submit_request(self.ws, claimed.job, claimed.dataset_bucket, claimed.dataset_path)
         return await self.ws.backend().submit(request)
 
     def _record_submit(self, s: Session, claimed: ClaimedJob, outcome: object) -> t.Change:
@@ -207,10 +255,10 @@ class Scheduler:
                 s, claimed.job, JobStatus.FAILED, now=now, owner=self.owner, error_message=str(outcome)
             )
         elif isinstance(outcome, ClusterAuthError):
-            t.release_claim(s, claimed, owner=self.owner, now=now)
+            t.release_claim(s, claimed, owner=self.owner, now=now, submit_refused=True)
             return t.record_auth_failure(s, claimed.job.user_id, self.ws.backend().name, str(outcome))
         elif isinstance(outcome, ClusterBusyError):
-            return t.release_claim(s, claimed, owner=self.owner, now=now)
+            return t.release_claim(s, claimed, owner=self.owner, now=now, submit_refused=True)
         elif isinstance(outcome, ClusterTransientError):
             backoff = min(self.backoff_base * 2**claimed.submit_attempts, self.backoff_cap)
             change = t.record_submit_retry(
@@ -230,17 +278,26 @@ class Scheduler:
     # --- active jobs -----------------------------------------------------------------------
 
     async def update_active(self, report: CycleReport) -> None:
-        claimed = await self._write(
-            lambda s: claim_active(
-                s,
-                owner=self.owner,
-                user_id=self.user_id,
-                limit=self.batch_size,
-                lease=self.lease,
-                now=utcnow(),
+        """Poll every active job once, a round of `batch_size` at a time: a claim marks the job
+        polled in this cycle, so the rounds move on and other schedulers take rounds too."""
+        cycle_start = utcnow()
+        while not self._stopping:
+            claimed = await self._write(
+                lambda s: claim_active(
+                    s,
+                    owner=self.owner,
+                    user_id=self.user_id,
+                    limit=self.batch_size,
+                    lease=self.lease,
+                    now=utcnow(),
+                    not_polled_since=cycle_start,
+                )
             )
-        )
-        await self._poll(claimed, report)
+            if not claimed:
+                return
+            await self._in_hand_while(claimed, self._poll_and_record(claimed, report))
+            if len(claimed) < self.batch_size:
+                return
 
     async def poll_watched(self, job_id: str | None = None) -> CycleReport:
         """Poll the watched job (or `job_id`) once, as a cycle would: a short claim on that job,
@@ -256,20 +313,20 @@ class Scheduler:
                 owner=self.owner,
                 user_id=self.user_id,
                 limit=1,
-                lease=WATCH_LEASE,
+                lease=self.lease,
                 now=utcnow(),
                 job_id=job_id,
             )
         )
-        await self._poll(claimed, report)
+        if claimed:
+            async with self._heartbeating():
+                await self._in_hand_while(claimed, self._poll_and_record(claimed, report))
         if report.finished:
             self._watched.drop(job_id)
             self.wake()  # its end may free a slot for a queued job
         return report
 
-    async def _poll(self, claimed: list[ClaimedJob], report: CycleReport) -> None:
-        if not claimed:
-            return
+    async def _poll_and_record(self, claimed: Sequence[ClaimedJob], report: CycleReport) -> None:
         backend = self.ws.backend()
         outcomes = await asyncio.gather(
             *(backend.status(c.job.external_job_id or "", c.last_metric_step) for c in claimed),
@@ -300,20 +357,17 @@ class Scheduler:
 
     async def process_cancels(self, report: CycleReport) -> None:
         pending = await self._read(lambda s: pending_cancels(s, user_id=self.user_id))
-        for job, claimed_now in pending:
-            if job.external_job_id is None and not claimed_now:
-                change = await self._write(lambda s, job=job: cancel_unsubmitted(s, job))  # type: ignore[misc]
-                publish(self.ws, [change])
-                report.cancelled += change.job is not None
-        submitted = [job for job, _ in pending if job.external_job_id is not None]
+        # A submit another scheduler has in hand is its to finish: it records the answer, and
+        # the next cycle cancels the job it names on the cluster.
+        todo = [job for job, held in pending if job.external_job_id is not None or not held]
         results = await asyncio.gather(
-            *(attempt_cancel(self.ws, job) for job in submitted), return_exceptions=True
+            *(carry_out_cancel(self.ws, job, held=False) for job in todo), return_exceptions=True
         )
         for result in results:
             if isinstance(result, BaseException):
                 report.errors += 1
-                log.error("cancel failed: %s", result)
-            elif result.status is JobStatus.CANCELLED:
+                log.error("cancel failed: %s", error_line(result))
+            elif result.job.status is JobStatus.CANCELLED:
                 report.cancelled += 1
 
     # --- plumbing --------------------------------------------------------------------------

@@ -1,0 +1,18 @@
+"""The submit request of a job: what the cluster gets, from the first submit to a resubmit."""
+
+from __future__ import annotations
+
+from core.cluster.base import SubmitRequest
+from core.records import Job
+from core.workspace import Workspace
+
+
+def submit_request(ws: Workspace, job: Job, bucket: str | None, path: str) -> SubmitRequest:
+    """The job under its own id (the cluster's idempotency key), with a fresh signed dataset URL."""
+    return SubmitRequest(
+        job_id=job.id,
+        dataset_url=ws.storage.signed_url(bucket, path),
+        hyperparameters=job.hyperparameters,
+        gpu_type=job.gpu_type,
+        gpu_count=job.gpu_count,
+    )
