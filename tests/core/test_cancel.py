@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -9,9 +10,10 @@ import pytest
 from core.db.models import utcnow
 from core.errors import InvalidRequestError
 from core.job_store import claim_queued
-from core.jobs import cancel_job, get_job
+from core.jobs import cancel_job, cancel_job_explained, get_job
 from core.records import JobStatus
 from core.scheduler import Scheduler
+from core.scheduler.worker import CycleReport
 from tests.core.helpers import notification_types, queue_jobs, run_cycles
 from tests.fakes.cluster import JobPlan
 
@@ -141,3 +143,97 @@ async def test_cancel_with_a_revoked_token_waits_and_notifies_once(
 
     fake_cluster.set_token("test-token")  # the user fixes the token: the kept request goes through
     await run_cycles(scheduler, ws, job.id, until="cancelled", limit=1)
+
+
+# --- zero orphans: a submit that may have reached the cluster is never cancelled only here ------
+
+
+async def _submitted_then_died(ws, fake_cluster, dataset_file, *, lease: timedelta):
+    """A scheduler claims a queued job, its submit reaches the cluster, and it dies before
+    recording the answer: the cluster runs a job the database does not name."""
+    (job,) = queue_jobs(ws, dataset_file)
+    fake_cluster.plan_job(job.id, JobPlan(total_steps=1000, steps_per_poll=1))
+    dead = Scheduler(ws)
+    with ws.db.write() as session:
+        (claimed,) = claim_queued(session, owner=dead.owner, user_id=None, limit=1, lease=lease, now=utcnow())
+    sent = await dead._submit(claimed)
+    assert get_job(ws, job_id=job.id).job.external_job_id is None
+    return job, sent.external_job_id
+
+
+async def test_cancel_after_a_dead_submit_learns_the_cluster_id_and_cancels_there(
+    make_workspace, fake_cluster, dataset_file
+):
+    ws = make_workspace()
+    job, external_id = await _submitted_then_died(ws, fake_cluster, dataset_file, lease=timedelta(seconds=-1))
+
+    result = await cancel_job_explained(ws, job_id=job.id)
+
+    assert result.said == f"cancelled on the cluster (cluster job {external_id})"
+    assert result.job.status is JobStatus.CANCELLED and result.job.external_job_id == external_id
+    assert len(fake_cluster.jobs) == 1 and fake_cluster.jobs[external_id].status == "cancelled"
+    assert notification_types(ws, job.id) == ["job_started", "job_cancelled"]
+    assert len(get_job(ws, job_id=job.id).cost_records) == 1
+
+
+async def test_cancel_during_a_dead_schedulers_lease_is_finished_by_a_live_one(
+    make_workspace, fake_cluster, dataset_file
+):
+    """The dead scheduler's claim is still live when the person cancels: the CLI says a submit is
+    under way; once the claim lapses a scheduler learns the id and cancels the cluster job."""
+    ws = make_workspace()
+    job, external_id = await _submitted_then_died(ws, fake_cluster, dataset_file, lease=timedelta(seconds=1))
+
+    result = await cancel_job_explained(ws, job_id=job.id)
+    assert result.said.startswith("cancelling: a scheduler is submitting it right now")
+    assert result.job.is_cancelling and fake_cluster.jobs[external_id].status != "cancelled"
+
+    await asyncio.sleep(1.1)  # the lease runs out
+    await Scheduler(ws).run_once()
+
+    detail = get_job(ws, job_id=job.id)
+    assert detail.job.status is JobStatus.CANCELLED and detail.job.external_job_id == external_id
+    assert fake_cluster.jobs[external_id].status == "cancelled" and len(fake_cluster.jobs) == 1
+
+
+async def test_cancel_after_a_submit_that_timed_out_but_arrived(make_workspace, fake_cluster, dataset_file):
+    """The cluster took the job but its answer came too late: to the scheduler a transient
+    failure, the job back in the queue. Cancelling it must still stop the cluster job."""
+    ws = make_workspace(read_timeout=0.5)
+    (job,) = queue_jobs(ws, dataset_file)
+    fake_cluster.plan_job(job.id, JobPlan(total_steps=1000, steps_per_poll=1))
+    fake_cluster.hold_submit_answers(2.0)
+    await Scheduler(ws).run_once()
+    queued = get_job(ws, job_id=job.id).job
+    assert queued.status is JobStatus.QUEUED and queued.external_job_id is None
+    (external_id,) = fake_cluster.jobs
+
+    result = await cancel_job_explained(ws, job_id=job.id)
+
+    assert result.said == f"cancelled on the cluster (cluster job {external_id})"
+    assert fake_cluster.jobs[external_id].status == "cancelled"
+
+
+async def test_a_queued_job_that_never_left_is_cancelled_at_once(make_workspace, fake_cluster, dataset_file):
+    """Also one whose only submit the cluster refused (a bad token): it never got there."""
+    ws = make_workspace()
+    never, refused = queue_jobs(ws, dataset_file, count=2)
+    fake_cluster.revoke_token()
+    with ws.db.write() as session:  # only `refused` is claimed and sent, and answered 401
+        (claimed,) = claim_queued(
+            session, owner="s", user_id=None, limit=1, lease=timedelta(minutes=1), now=utcnow()
+        )
+    scheduler = Scheduler(ws)
+    scheduler.owner = "s"
+    outcome = await asyncio.gather(scheduler._submit(claimed), return_exceptions=True)
+    await scheduler._record_each([claimed], outcome, scheduler._record_submit, CycleReport())
+
+    for job in (never, refused):
+        result = await cancel_job_explained(ws, job_id=job.id)
+        assert (result.job.status, result.said) == (
+            JobStatus.CANCELLED,
+            "cancelled; it had not reached the cluster",
+        )
+    assert (
+        fake_cluster.requests_by_endpoint["submit"] == 1 and fake_cluster.requests_by_endpoint["cancel"] == 0
+    )
