@@ -7,10 +7,10 @@ import asyncio
 from collections import Counter
 from datetime import timedelta
 
-from core.db.models import utcnow
+from core.db.models import JobRow, utcnow
 from core.job_store import claim_queued
 from core.scheduler import Scheduler
-from tests.core.helpers import queue_jobs
+from tests.core.helpers import count, queue_jobs
 from tests.fakes.cluster import JobPlan
 
 
@@ -24,7 +24,8 @@ async def test_the_heartbeat_keeps_a_slow_submit_its_own(make_workspace, fake_cl
     other = Scheduler(ws_b)
 
     async def cycle_meanwhile() -> None:
-        await asyncio.sleep(0.1)
+        while count(ws_b, JobRow, claimed_by=slow.owner) == 0:  # once A holds the job
+            await asyncio.sleep(0.02)
         while fake_cluster.submit_calls == 0:
             await other.run_once()
             await asyncio.sleep(0.1)
