@@ -64,6 +64,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "LORADESK_CLUSTER_URL",
         "LORADESK_CLUSTER_TOKEN",
         "LORADESK_POLL_INTERVAL",
+        "LORADESK_NOTIFY",
     ):
         monkeypatch.delenv(name, raising=False)
     return home

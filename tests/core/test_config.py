@@ -6,7 +6,7 @@ import tomllib
 
 import pytest
 
-from core.config import ConfigError, load_settings, save_settings
+from core.config import NOTIFY_ALL, ConfigError, load_settings, save_settings
 
 
 def test_precedence(home, monkeypatch):
@@ -45,6 +45,7 @@ def test_save_writes_no_token(home, monkeypatch):
         ({"cluster_url": "ftp://x"}, "must start with http"),
         ({"poll_interval": "soon"}, "must be a number"),
         ({"poll_interval": 0}, "positive"),
+        ({"notify": "job_completed,milestones"}, "unknown notification type 'milestones'"),
     ],
 )
 def test_bad_values_are_clear_errors(home, overrides, message):
@@ -76,3 +77,18 @@ def test_saving_writes_only_the_changes_never_the_environment_options_or_secrets
     with pytest.raises(ConfigError, match="password"):
         save_settings(settings.home, {"database_url": secret_url})
     assert "hunter2" not in path.read_text()
+
+
+def test_notify_from_the_file_the_variable_and_the_option(home, monkeypatch):
+    monkeypatch.delenv("LORADESK_NOTIFY", raising=False)
+    assert load_settings().notify == NOTIFY_ALL  # everything is announced until a person says not
+    save_settings(home, {"notify": ("job_failed",)})
+    assert tomllib.loads((home / "settings.toml").read_text())["notify"] == ["job_failed"]
+    assert load_settings().notify == ("job_failed",)
+    monkeypatch.setenv("LORADESK_NOTIFY", "job_failed, job_completed")
+    assert load_settings().notify == ("job_completed", "job_failed")
+    assert load_settings({"notify": "none"}).notify == ()
+    assert load_settings({"notify": "all"}).notify == NOTIFY_ALL
+    monkeypatch.delenv("LORADESK_NOTIFY")
+    save_settings(home, {"notify": ()})  # announcing nothing is a choice, kept in the file
+    assert load_settings().notify == ()

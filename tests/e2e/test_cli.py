@@ -343,3 +343,14 @@ def test_the_engine_alone_has_no_desktop(home):
     assert result.stderr.strip().splitlines() == [
         "loradesk: the desktop app is not part of this command; run `loradesk` or `loradesk-gui`"
     ]
+
+
+def test_notify_option_and_variable_are_checked(cli):
+    result = cli("jobs", "list", "--notify", "job_completed,milestones", expect=1)
+    assert result.stderr.strip().splitlines() == [
+        "loradesk: unknown notification type 'milestones' in notify; use all, none or some of "
+        "job_started, job_progress, job_completed, job_failed, job_cancelled, job_warning, "
+        "cluster_auth_failed"
+    ]
+    cli("jobs", "list", LORADESK_NOTIFY="job_failed")  # a good list is taken by every command
+    cli("jobs", "list", "--notify", "none")
