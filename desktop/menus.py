@@ -6,6 +6,8 @@ person can find it by reading; Help lists the shortcuts in one place.
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -48,6 +50,11 @@ def shortcut_text(action: QAction) -> str:
     return action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
 
 
+def action_name(action: QAction) -> str:
+    """The action's words without mnemonic, ellipsis or a live count ("Notifications (3)")."""
+    return re.sub(r" \(\d+\)$", "", action.text().replace("&", "").rstrip("…"))
+
+
 def menu_actions(bar: QMenuBar) -> list[tuple[str, QAction]]:
     """(menu title, action) for every action in the bar's menus, in menu order."""
     found = []
@@ -66,7 +73,7 @@ class ShortcutsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
         rows = [
-            (menu, action.text().replace("&", "").rstrip("…"), shortcut_text(action))
+            (menu, action_name(action), shortcut_text(action))
             for menu, action in menu_actions(bar)
             if not action.shortcut().isEmpty()
         ]

@@ -160,6 +160,7 @@ def test_menu_bar_holds_every_action_with_its_shortcut(window, qtbot):
 
 
 def test_help_lists_the_shortcuts(window, qtbot):
+    window.panel.set_notifications([make_notification(1)])  # the action reads "Notifications (1)"
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow)
     QTest.keyClick(window, Qt.Key.Key_F1)
@@ -173,6 +174,7 @@ def test_help_lists_the_shortcuts(window, qtbot):
         ("Jobs", "Cancel job", "Del"),
         ("Jobs", "Export metrics as CSV", "Ctrl+E"),
         ("View", "Refresh", "F5"),
+        ("View", "Notifications", "Ctrl+Shift+N"),
         ("View", "Find", "Ctrl+F"),
         ("Help", "Keyboard shortcuts", "F1"),
     ]:
