@@ -73,6 +73,9 @@ class Settings:
     demo_offered: bool = False
     notify: tuple[str, ...] = NOTIFY_ALL
     gpu_rates: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_GPU_RATES))
+    # Where `user` was given ("--user", "LORADESK_USER", "settings.toml"), None when it is the login
+    # name: in team mode a user that was given must be the connecting role (core.db.team).
+    user_source: str | None = None
 
     @property
     def settings_file(self) -> Path:
@@ -124,13 +127,14 @@ def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, st
     stored = _read_file(home / "settings.toml")
 
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for name in _SAVED:
         if name in options:
-            values[name] = options[name]
+            values[name], sources[name] = options[name], f"--{name.replace('_', '-')}"
         elif name in ENV_VARIABLES and env.get(ENV_VARIABLES[name]):
-            values[name] = env[ENV_VARIABLES[name]]
+            values[name], sources[name] = env[ENV_VARIABLES[name]], ENV_VARIABLES[name]
         elif name in stored:
-            values[name] = stored[name]
+            values[name], sources[name] = stored[name], "settings.toml"
     rates = dict(DEFAULT_GPU_RATES)
     rates.update(_parse_rates(stored.get("gpu_rates", {})))
 
@@ -148,6 +152,7 @@ def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, st
         demo_offered=bool(values.get("demo_offered", False)),
         notify=parse_notify(values.get("notify", NOTIFY_ALL)),
         gpu_rates=rates,
+        user_source=sources.get("user") if values.get("user") else None,
     )
     validate(settings)
     return settings
@@ -185,7 +190,8 @@ def save_settings(home: Path, changes: dict[str, Any]) -> Path:
     if has_password(changes.get("database_url")):
         raise ConfigError(
             "the database URL holds a password, which would be written to settings.toml; "
-            "keep it in ~/.pgpass or PGPASSWORD, or set LORADESK_DATABASE_URL"
+            "keep it in the OS keyring (the settings dialog's Database password field) or "
+            "LORADESK_DATABASE_PASSWORD"
         )
     path = home / "settings.toml"
     stored = _read_file(path)

@@ -1,8 +1,10 @@
-"""The cluster API token: `LORADESK_CLUSTER_TOKEN` first, else the OS keyring.
+"""Secrets: the cluster API token and the database password; a variable first, else the OS keyring.
 
-The keyring entry is service `loradesk`, username = the cluster URL, so each cluster keeps its own
-token. Where no keyring works we fall back to the variable alone: Loradesk never writes a token to
-a file of its own (SPEC §2).
+The token's keyring entry is service `loradesk`, username = the cluster URL, so each cluster keeps
+its own token. A database password's entry is service `loradesk`, username = the database URL
+without its password (`password_key`), so each role on each server keeps its own. Where no keyring
+works we fall back to the variables alone: Loradesk never writes a secret to a file of its own
+(SPEC §2).
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ import keyring
 from keyring.backend import KeyringBackend
 from keyring.backends import fail, null
 from keyring.errors import KeyringError, PasswordDeleteError
+from sqlalchemy.engine import URL, make_url
 
 from core.errors import LoradeskError
 
 SERVICE = "loradesk"
 TOKEN_ENV = "LORADESK_CLUSTER_TOKEN"
-NO_KEYRING_WARNING = f"no OS keyring available; use {TOKEN_ENV}"
+PASSWORD_ENV = "LORADESK_DATABASE_PASSWORD"
+NO_KEYRING_WARNING = f"no OS keyring available; use {TOKEN_ENV} (and {PASSWORD_ENV} for a database password)"
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +42,50 @@ def get_cluster_token(cluster_url: str) -> str | None:
     from_env = os.environ.get(TOKEN_ENV, "").strip()
     if from_env:
         return from_env
+    return _stored_secret(cluster_url)
+
+
+def password_key(database_url: str) -> str:
+    """The keyring username of a database password: the URL without password, driver or query,
+    with the port spelled out, so `postgresql://alice@db/x` and `postgresql+psycopg://alice@db:5432/x`
+    find the same entry."""
+    url = make_url(database_url)
+    return URL.create(
+        url.get_backend_name(),
+        username=url.username,
+        host=url.host,
+        port=url.port or (5432 if url.get_backend_name() == "postgresql" else None),
+        database=url.database,
+    ).render_as_string(hide_password=False)
+
+
+def get_database_password(database_url: str) -> str | None:
+    """The password to connect to `database_url` with: `LORADESK_DATABASE_PASSWORD`, else the keyring
+    entry of that role on that server, else None (libpq then tries ~/.pgpass and PGPASSWORD)."""
+    from_env = os.environ.get(PASSWORD_ENV, "")
+    if from_env:
+        return from_env
+    return keyring_database_password(database_url)
+
+
+def keyring_database_password(database_url: str) -> str | None:
+    """The keyring's password for the role and server of `database_url` (no variable consulted)."""
+    return _stored_secret(password_key(database_url))
+
+
+def set_database_password(database_url: str, password: str) -> None:
+    """Keep `password` in the OS keyring for the role and server of `database_url`."""
+    if not password:
+        raise SecretStoreError("the database password is empty")
+    _store_secret(password_key(database_url), password, "database password", PASSWORD_ENV)
+
+
+def _stored_secret(username: str) -> str | None:
     backend = _usable_keyring()
     if backend is None:
         return None
     try:
-        stored = backend.get_password(SERVICE, cluster_url)
+        stored = backend.get_password(SERVICE, username)
     except KeyringError:
         _warn_no_keyring()
         return None
@@ -54,14 +97,18 @@ def set_cluster_token(cluster_url: str, token: str) -> None:
     token = token.strip()
     if not token:
         raise SecretStoreError("the API token is empty")
+    _store_secret(cluster_url, token, "API token", TOKEN_ENV)
+
+
+def _store_secret(username: str, secret: str, what: str, variable: str) -> None:
     backend = _usable_keyring()
     if backend is None:
-        raise SecretStoreError(f"no OS keyring is available to keep the API token; set {TOKEN_ENV} instead")
+        raise SecretStoreError(f"no OS keyring is available to keep the {what}; set {variable} instead")
     try:
-        backend.set_password(SERVICE, cluster_url, token)
+        backend.set_password(SERVICE, username, secret)
     except KeyringError as exc:
-        reason = _one_line(str(exc)).replace(token, "***") or type(exc).__name__
-        raise SecretStoreError(f"the OS keyring refused to store the API token: {reason}") from None
+        reason = _one_line(str(exc)).replace(secret, "***") or type(exc).__name__
+        raise SecretStoreError(f"the OS keyring refused to store the {what}: {reason}") from None
 
 
 def delete_cluster_token(cluster_url: str) -> None:

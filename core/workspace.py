@@ -13,6 +13,7 @@ from core.cluster.base import ClusterBackend
 from core.config import Settings
 from core.db.engine import Database
 from core.db.migrate import upgrade
+from core.db.team import Identity, act_as, identify
 from core.events import EventBus
 from core.storage import LocalStorage
 
@@ -25,17 +26,29 @@ class Workspace:
     db: Database
     storage: LocalStorage
     events: EventBus = field(default_factory=EventBus)
+    # Who the database connects as (PostgreSQL); in team mode `settings.user` is that role.
+    identity: Identity | None = None
     _backend: ClusterBackend | None = None
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Workspace:
-        """Open the database (applying migrations unless told not to) and local storage."""
+        """Open the database (applying migrations unless told not to) and local storage.
+
+        In team mode the user becomes the connecting role, and a user setting naming anyone else
+        is refused (TeamModeError)."""
         db = Database(settings.database_url)
-        if migrate:
-            upgrade(db)
-        else:
-            db.check_connection()
-        return cls(settings=settings, db=db, storage=LocalStorage(settings.home / "storage"))
+        try:
+            if migrate:
+                upgrade(db)
+            else:
+                db.check_connection()
+            identity = identify(db)
+            settings = act_as(settings, identity)
+        except BaseException:
+            db.dispose()
+            raise
+        storage = LocalStorage(settings.home / "storage")
+        return cls(settings=settings, db=db, storage=storage, identity=identity)
 
     @property
     def user(self) -> str:

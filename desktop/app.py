@@ -106,6 +106,7 @@ class DesktopApp(QObject):
         open_workspace(self.runner, settings, on_done=self._opened, on_error=self._open_failed)
 
     def _opened(self, ws: Workspace) -> None:
+        self.settings = ws.settings  # in team mode the user is the database role
         self.session = Session(ws, self.runner, self.events)
         if self.window.notifier is not None:
             self.window.notifier.announced = frozenset(ws.settings.notify)
@@ -150,7 +151,8 @@ class DesktopApp(QObject):
         dialog.open()
 
     def edit_settings(self) -> None:
-        dialog = SettingsDialog(self.settings, self.runner, parent=self.window)
+        connected_as = self.session.connected_as if self.session is not None else None
+        dialog = SettingsDialog(self.settings, self.runner, connected_as=connected_as, parent=self.window)
         dialog.saved.connect(self.reopen)
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()

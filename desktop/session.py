@@ -38,6 +38,11 @@ class Session:
     def settings(self) -> Settings:
         return self.ws.settings
 
+    @property
+    def connected_as(self) -> str | None:
+        """Who the database knows us as (PostgreSQL), for the settings dialog."""
+        return self.ws.identity.describe() if self.ws.identity else None
+
     def start_scheduler(self, make: Callable[[Workspace], Any] | None = None) -> SchedulerThread:
         self.scheduler = SchedulerThread(self.ws, make=make) if make else SchedulerThread(self.ws)
         self.scheduler.start()

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from core.cli import commands
+from core.cli.add_user import db_add_user
 from core.db.engine import error_line
 from core.errors import LoradeskError
 from core.hyperparameters import (
@@ -72,6 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub.add_parser("upgrade", parents=[common], help="apply migrations").set_defaults(
         handler=commands.db_upgrade
     )
+    add_user = db_sub.add_parser(
+        "add-user", parents=[common], help="PostgreSQL team mode: a role for a person (run by the owner)"
+    )
+    add_user.add_argument("name", metavar="NAME", help="the role, which is also the person's user id")
+    add_user.add_argument(
+        "--scheduler", action="store_true", help="a role for `loradesk scheduler --all-users`: every row"
+    )
+    add_user.set_defaults(handler=db_add_user)
 
     ds = sub.add_parser("datasets", parents=[common], help="training datasets")
     ds_sub = ds.add_subparsers(dest="datasets_command", metavar="ACTION", required=True)

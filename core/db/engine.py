@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DataError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,9 +31,10 @@ class DatabaseError(LoradeskError):
 class Database:
     """An engine plus the two kinds of session the rest of core uses: read and write."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, password: str | None = None) -> None:
+        """`password`: one typed but not stored yet; otherwise the variable or keyring is asked."""
         self.url = url
-        self.engine = _create_engine(url)
+        self.engine = _create_engine(url, password)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(loradesk_write=True), expire_on_commit=False)
@@ -77,7 +78,7 @@ SUPPORTED_DRIVERS = {
 SUPPORTED_FORMS = "sqlite:///path/to/loradesk.db or postgresql+psycopg://user@host/dbname"
 
 
-def _create_engine(url: str) -> Engine:
+def _create_engine(url: str, password: str | None) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -93,10 +94,27 @@ def _create_engine(url: str) -> Engine:
     try:
         if driver == "sqlite":
             return _sqlite_engine(parsed)
-        return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        return create_engine(
+            parsed,
+            connect_args={"password": password} if password else _password_args(parsed),
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=20,
+        )
     except (NoSuchModuleError, ArgumentError, ImportError) as exc:
         shown = parsed.render_as_string(hide_password=True)
         raise DatabaseError(f"cannot use the database URL {shown}: {error_line(exc)}") from None
+
+
+def _password_args(url: URL) -> dict[str, str]:
+    """The password from the variable or the OS keyring, handed to the driver beside the URL so
+    that it never becomes part of a URL that is shown, logged or saved (team mode, docs/team.md)."""
+    if url.password is not None or url.get_backend_name() != "postgresql":
+        return {}
+    from core.secrets import get_database_password  # keyring is slow to import: only when needed
+
+    password = get_database_password(url.render_as_string(hide_password=False))
+    return {"password": password} if password else {}
 
 
 def _sqlite_engine(url: Any) -> Engine:

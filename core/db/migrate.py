@@ -52,8 +52,11 @@ def upgrade(db: Database) -> str:
     db.check_connection()
     try:
         with db.engine.connect() as conn:
-            if current_revision(conn) == HEAD_REVISION:
+            current = current_revision(conn)
+            if current == HEAD_REVISION:
                 return HEAD_REVISION
+            _refuse_newer(db, current)
+            _refuse_non_owner(db, conn, current)
         with db.engine.connect().execution_options(loradesk_write=True) as conn, conn.begin():
             if conn.dialect.name == "postgresql":
                 # Two apps starting at once on an empty shared database must not both create it.
@@ -65,6 +68,25 @@ def upgrade(db: Database) -> str:
     except SQLAlchemyError as exc:
         raise DatabaseError(f"cannot migrate {db.display_url}: {error_line(exc)}") from None
     return HEAD_REVISION
+
+
+def _refuse_non_owner(db: Database, conn: Connection, current: str | None) -> None:
+    """Only the owner changes the schema (team mode, SPEC §3): a person's app says whom to ask."""
+    if current is None or conn.dialect.name != "postgresql":
+        return
+    may_migrate = conn.execute(
+        text(
+            "SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class "
+            "WHERE oid = to_regclass('alembic_version')"
+        )
+    ).scalar()
+    if not may_migrate:
+        user = conn.execute(text("SELECT current_user")).scalar()
+        raise DatabaseError(
+            f"the database {db.display_url} is at schema revision {current} and this Loradesk needs "
+            f"{HEAD_REVISION}; only its owner may upgrade it, and you are connected as {user}: "
+            "ask the database owner to run `loradesk db upgrade`"
+        )
 
 
 def _refuse_newer(db: Database, current: str | None) -> None:

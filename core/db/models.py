@@ -169,10 +169,11 @@ class NotificationRow(Base):
     read: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Set for notifications that may exist once per job (terminal ones, progress milestones);
-    # the unique index makes "one job_completed per job" hold across racing schedulers.
+    # the unique index makes "one job_completed per job" hold across racing schedulers. It is
+    # per user, so in team mode no one can take (and so silence) a colleague's key.
     dedupe_key: Mapped[str | None] = mapped_column(String(128))
 
     __table_args__ = (
         Index("ix_notifications_user_created", "user_id", "created_at"),
-        Index("uq_notifications_dedupe", "dedupe_key", unique=True),
+        Index("uq_notifications_user_dedupe", "user_id", "dedupe_key", unique=True),
     )

@@ -1,7 +1,8 @@
 """Settings: database, cluster, API token, poll interval, user, tray behaviour, notifications.
 
-The token goes to the OS keyring (service `loradesk`, user = cluster URL) and never into
-settings.toml; the other fields are written there. A field whose environment variable is set
+The token goes to the OS keyring (service `loradesk`, user = cluster URL) and the database password
+too (user = the database URL without password, see core.secrets.password_key); neither ever goes
+into settings.toml. The other fields are written there. A field whose environment variable is set
 says so, since the variable wins over the file.
 """
 
@@ -35,9 +36,9 @@ from core.config import (
     save_settings,
     validate,
 )
+from core.db.team import check_identity
 from core.records import NotificationType as N
-from core.secrets import TOKEN_ENV, get_cluster_token, set_cluster_token
-from core.workspace import Workspace
+from core.secrets import TOKEN_ENV, get_cluster_token, set_cluster_token, set_database_password
 from desktop.dialogs.form import FormDialog
 from desktop.operations import Runner, describe
 
@@ -53,18 +54,19 @@ ANNOUNCED = {
 }
 
 
-def check_database(settings: Settings) -> str:
+def check_database(settings: Settings, password: str = "") -> str:
     """Connect without migrating; the answer for the "Test connection" button."""
-    ws = Workspace.open(settings, migrate=False)
-    ws.close()
-    return "Connected."
+    identity = check_identity(settings, password=password or None)
+    return f"Connected as {identity.describe()}." if identity else "Connected."
 
 
-def store(settings: Settings, changes: dict[str, Any], token: str) -> Settings:
-    """Write the changed fields to settings.toml and, when a token was typed, put it in the
-    keyring (worker thread)."""
+def store(settings: Settings, changes: dict[str, Any], token: str, password: str = "") -> Settings:
+    """Write the changed fields to settings.toml and, when a token or database password was typed,
+    put it in the keyring (worker thread)."""
     if token and settings.cluster_url:
         set_cluster_token(settings.cluster_url, token)  # SecretStoreError: shown like any other
+    if password:
+        set_database_password(settings.database_url, password)
     save_settings(settings.home, changes)
     return settings
 
@@ -77,12 +79,21 @@ class SettingsDialog(FormDialog):
     saved = Signal(object)
 
     def __init__(
-        self, settings: Settings, runner: Runner, *, reason: str | None = None, parent: QWidget | None = None
+        self,
+        settings: Settings,
+        runner: Runner,
+        *,
+        reason: str | None = None,
+        connected_as: str | None = None,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__("Settings", parent)
         self.settings = settings
         self.runner = runner
         self.database_url = QLineEdit(settings.database_url)
+        self.database_password = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
+        self.database_password.setPlaceholderText("PostgreSQL: kept in the OS keyring, never in a file")
+        self.connected_as = QLabel(connected_as or "", objectName="Muted", wordWrap=True)
         self.test_button = QPushButton("Test connection")
         self.test_button.clicked.connect(self.test_connection)
         self.test_result = QLabel(objectName="Muted", wordWrap=True)
@@ -138,6 +149,9 @@ class SettingsDialog(FormDialog):
         column.addWidget(self.test_result)
         form = QFormLayout()
         form.addRow("Database URL", self._with_env_note(database, "database_url"))
+        form.addRow("Database password", self.database_password)
+        if self.connected_as.text():
+            form.addRow("Connected as", self.connected_as)
         form.addRow("Cluster backend", self._with_env_note(self.cluster, "cluster"))
         form.addRow("Cluster URL", self._with_env_note(self.cluster_url, "cluster_url"))
         form.addRow("API token", self.token)
@@ -230,7 +244,13 @@ class SettingsDialog(FormDialog):
         self.test_button.setEnabled(False)
         self.test_result.setText("Connecting…")
         self.test_result.show()
-        self.runner.run(check_database, settings, on_done=self._tested, on_error=self._tested)
+        self.runner.run(
+            check_database,
+            settings,
+            self.database_password.text(),
+            on_done=self._tested,
+            on_error=self._tested,
+        )
 
     def _tested(self, result: str | BaseException) -> None:
         self.test_button.setEnabled(True)
@@ -257,7 +277,7 @@ class SettingsDialog(FormDialog):
             if has_password(changes.get("database_url")):
                 raise ConfigError(
                     "leave the password out of the database URL (it would be saved to "
-                    "settings.toml); keep it in ~/.pgpass or PGPASSWORD"
+                    "settings.toml); type it under Database password, which keeps it in the OS keyring"
                 )
         except ConfigError as exc:
             self.show_error(str(exc))
@@ -265,12 +285,14 @@ class SettingsDialog(FormDialog):
         self.show_error("")
         self.set_busy(True, "Saving…")
         token = self.token.text().strip() if settings.cluster == "http" else ""
+        password = self.database_password.text()
         # Only what the person changed here: the fields also show values from the environment
         # and the command line, which must not become the file's.
-        self.runner.run(store, settings, changes, token, on_done=self._stored, on_error=self.failed)
+        self.runner.run(store, settings, changes, token, password, on_done=self._stored, on_error=self.failed)
 
     def _stored(self, settings: Settings) -> None:
         self.set_busy(False)
         self.token.clear()
+        self.database_password.clear()
         self.saved.emit(settings)
         self.accept()
