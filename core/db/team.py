@@ -203,7 +203,8 @@ def _grant(conn: Connection, name: str, privileges: str) -> None:
             "SELECT DISTINCT s.oid::regclass::text FROM pg_class s "
             "JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass "
             "AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') "
-            "WHERE s.relkind = 'S' AND d.refobjid IN (SELECT to_regclass(t) FROM unnest(CAST(:tables AS text[])) AS t)"
+            "WHERE s.relkind = 'S' "
+            "AND d.refobjid IN (SELECT to_regclass(t) FROM unnest(CAST(:tables AS text[])) AS t)"
         ),
         {"tables": tables},
     ).scalars()

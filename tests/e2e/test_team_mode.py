@@ -34,6 +34,10 @@ pytestmark = pytest.mark.postgres
 ALICE_PASSWORD = "alice-Pa55-from-the-variable"
 BOB_PASSWORD = "bob-Pa55-from-the-keyring"
 SCHEDULER_PASSWORD = "sched-Pa55-from-the-variable"
+NOTIFICATION_INSERT = (
+    "INSERT INTO notifications (id, user_id, job_id, type, title, message, priority, read, created_at,"
+    " dedupe_key) VALUES (gen_random_uuid()::text, %s, %s, %s, 't', 'm', 'high', false, now(), %s)"
+)
 
 
 @dataclass
@@ -204,7 +208,8 @@ def test_people_get_data_privileges_and_no_ddl(team):
 def test_add_user_is_the_owners_alone_and_refuses_unbound_roles(team, tmp_path):
     refused = team.run(team.alice, "db", "add-user", team.db.role("mallory"), expect=1)
     assert refused.stderr.strip() == (
-        f"loradesk: only the database owner ({team.db.owner}) can add users; you are connected as {team.alice}"
+        f"loradesk: only the database owner ({team.db.owner}) can add users; "
+        f"you are connected as {team.alice}"
     )
     superuser = team.run(team.db.owner, "db", "add-user", "postgres", expect=1)
     assert "superuser or has BYPASSRLS" in superuser.stderr
@@ -267,11 +272,7 @@ def test_raw_sql_as_a_person_reaches_none_of_the_other_persons_rows(team, datase
         bobs_dataset = conn.execute(
             "SELECT dataset_id FROM training_jobs WHERE id = %s", [bobs_job]
         ).fetchone()[0]
-        conn.execute(
-            "INSERT INTO notifications (id, user_id, job_id, type, title, message, priority, read, created_at)"
-            " VALUES (gen_random_uuid()::text, current_user, %s, 'job_warning', 't', 'm', 'high', false, now())",
-            [bobs_job],
-        )
+        conn.execute(NOTIFICATION_INSERT, [team.bob, bobs_job, "job_warning", None])
     alices_job = jobs[team.alice][0]
     with team.sql(team.alice) as conn:
         for table in ("datasets", "training_jobs", "cost_records", "notifications"):
@@ -284,10 +285,8 @@ def test_raw_sql_as_a_person_reaches_none_of_the_other_persons_rows(team, datase
 
         # Changing or deleting Bob's rows finds nothing to change.
         assert conn.execute("UPDATE training_jobs SET name = 'mine' WHERE id = %s", [bobs_job]).rowcount == 0
-        assert (
-            conn.execute("UPDATE training_jobs SET user_id = current_user WHERE id = %s", [bobs_job]).rowcount
-            == 0
-        )
+        steal = conn.execute("UPDATE training_jobs SET user_id = current_user WHERE id = %s", [bobs_job])
+        assert steal.rowcount == 0
         assert conn.execute("DELETE FROM training_jobs WHERE id = %s", [bobs_job]).rowcount == 0
         assert conn.execute("DELETE FROM notifications WHERE job_id = %s", [bobs_job]).rowcount == 0
         assert conn.execute("UPDATE datasets SET name = 'x' WHERE id = %s", [bobs_dataset]).rowcount == 0
@@ -298,8 +297,8 @@ def test_raw_sql_as_a_person_reaches_none_of_the_other_persons_rows(team, datase
         # Inserting rows for Bob, or rows of hers that point at Bob's, is refused by the database.
         for statement, params in (
             (
-                "INSERT INTO datasets (id, user_id, name, storage_path, training_ready, total_pairs, created_at)"
-                " VALUES (gen_random_uuid()::text, %s, 'x', 'x', true, 1, now())",
+                "INSERT INTO datasets (id, user_id, name, storage_path, training_ready, total_pairs,"
+                " created_at) VALUES (gen_random_uuid()::text, %s, 'x', 'x', true, 1, now())",
                 [team.bob],
             ),
             (JOB_INSERT, [team.bob, bobs_dataset]),
@@ -309,21 +308,13 @@ def test_raw_sql_as_a_person_reaches_none_of_the_other_persons_rows(team, datase
                 [bobs_job],
             ),
             (
-                "INSERT INTO cost_records (id, job_id, user_id, cost_type, amount, billing_period, details,"
-                " created_at) VALUES (gen_random_uuid()::text, %s, current_user, 'x', 1, '2026-11', '{}', now())",
+                "INSERT INTO cost_records (id, job_id, user_id, cost_type, amount, billing_period,"
+                " details, created_at)"
+                " VALUES (gen_random_uuid()::text, %s, current_user, 'x', 1, '2026-11', '{}', now())",
                 [bobs_job],
             ),
-            (
-                "INSERT INTO notifications (id, user_id, job_id, type, title, message, priority, read,"
-                " created_at) VALUES (gen_random_uuid()::text, %s, NULL, 'x', 't', 'm', 'low', false, now())",
-                [team.bob],
-            ),
-            (
-                "INSERT INTO notifications (id, user_id, job_id, type, title, message, priority, read,"
-                " created_at) VALUES (gen_random_uuid()::text, current_user, %s, 'x', 't', 'm', 'low', false,"
-                " now())",
-                [bobs_job],
-            ),
+            (NOTIFICATION_INSERT, [team.bob, None, "job_warning", None]),
+            (NOTIFICATION_INSERT, [team.alice, bobs_job, "job_warning", None]),
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
                 conn.execute(statement, params)
@@ -345,15 +336,11 @@ JOB_INSERT = (
 def test_a_person_cannot_take_a_colleagues_once_only_key(team):
     """Once-only keys are unique per user: Alice holding `auth:<bob>` silences nothing of Bob's."""
     key = f"auth:{team.bob}"
-    insert = (
-        "INSERT INTO notifications (id, user_id, type, title, message, priority, read, created_at, dedupe_key)"
-        " VALUES (gen_random_uuid()::text, %s, 'cluster_auth_failed', 't', 'm', 'high', false, now(), %s)"
-        " ON CONFLICT DO NOTHING"
-    )
+    insert = NOTIFICATION_INSERT + " ON CONFLICT DO NOTHING"
     with team.sql(team.alice) as conn:
-        assert conn.execute(insert, [team.alice, key]).rowcount == 1
+        assert conn.execute(insert, [team.alice, None, "cluster_auth_failed", key]).rowcount == 1
     with team.sql(team.scheduler) as conn:
-        assert conn.execute(insert, [team.bob, key]).rowcount == 1
+        assert conn.execute(insert, [team.bob, None, "cluster_auth_failed", key]).rowcount == 1
 
 
 # --- the scheduler -------------------------------------------------------------------------------
