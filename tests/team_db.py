@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from tests.conftest import POSTGRES_URL
 
@@ -38,15 +38,14 @@ class TeamDatabase:
 
     def url(self, role: str) -> str:
         """The URL `role` connects with: no password in it, as settings.toml holds it."""
-        return (
-            make_url(self.admin_url)
-            .set(username=role, password=None, database=self.name)
-            .render_as_string(hide_password=False)
-        )
+        admin = make_url(self.admin_url)
+        return URL.create(
+            admin.drivername, username=role, host=admin.host, port=admin.port, database=self.name
+        ).render_as_string(hide_password=False)
 
 
 @contextmanager
-def team_database(admin_url: str = POSTGRES_URL) -> Iterator[TeamDatabase]:
+def team_database(admin_url: str = POSTGRES_URL, owner_password: str | None = None) -> Iterator[TeamDatabase]:
     """A fresh database owned by a non-superuser owner that may create roles, as an administrator
     would set one up (docs/team.md); the database and every role of its suffix dropped after."""
     suffix = uuid.uuid4().hex[:10]
@@ -54,6 +53,8 @@ def team_database(admin_url: str = POSTGRES_URL) -> Iterator[TeamDatabase]:
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE ROLE "{team.owner}" LOGIN CREATEROLE'))
+        if owner_password is not None:
+            conn.execute(text(f"ALTER ROLE \"{team.owner}\" PASSWORD '{owner_password}'"))
         conn.execute(text(f'CREATE DATABASE "{team.name}" OWNER "{team.owner}"'))
     try:
         yield team

@@ -57,7 +57,8 @@ def new_password(owner_url: str, name: str) -> str:
     from_env = os.environ.get(NEW_PASSWORD_ENV, "")
     if from_env:
         return from_env
-    role_url = make_url(owner_url).set(username=name, password=None).render_as_string(hide_password=False)
+    # The owner's URL as `name` would write it (password_key leaves the owner's password out).
+    role_url = make_url(owner_url).set(username=name).render_as_string(hide_password=False)
     stored = keyring_database_password(role_url)
     if stored:
         return stored
