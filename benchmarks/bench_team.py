@@ -54,7 +54,7 @@ def points_of(job_id: str, count: int) -> list[MetricPoint]:
 
 def measure(ws: Workspace, dataset: Path, count: int) -> tuple[float, float]:
     """Seconds to write `count` points of a fresh job, and to read them back."""
-    data = add_dataset(ws, file=dataset, name="bench")
+    data = add_dataset(ws, file=dataset, name=f"bench {count}")
     job = create_job(ws, dataset_id=data.id, name="bench")
     rows = points_of(job.id, count)
     start = time.perf_counter()

@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,9 +155,13 @@ def people_with_jobs(team: Team, dataset: Path) -> dict[str, list[str]]:
     """Alice queues two jobs and Bob one, each on a dataset of their own, through the CLI."""
     jobs: dict[str, list[str]] = {}
     for person, count in ((team.alice, 2), (team.bob, 1)):
-        team.run(person, "datasets", "add", str(dataset), "--name", "pairs")
+        dataset_id = team.run(
+            person, "datasets", "add", str(dataset), "--name", f"pairs {uuid.uuid4()}"
+        ).stdout
         jobs[person] = [
-            team.run(person, "jobs", "submit", "--dataset", "pairs", "--name", f"{person} {i}").stdout.strip()
+            team.run(
+                person, "jobs", "submit", "--dataset", dataset_id.strip(), "--name", f"{person} {i}"
+            ).stdout.strip()
             for i in range(count)
         ]
     return jobs
