@@ -1,6 +1,6 @@
 """Team mode on PostgreSQL (SPEC §3): who a connection acts as, and adding people and schedulers.
 
-On a database whose tables force row-level security (migration 0002, `core.db.row_security`), a
+On a database whose tables force row-level security (migration 0003, `core.db.row_security`), a
 role that does not own them sees only the rows whose `user_id` is its name, so that name is the
 user the app acts as; a `LORADESK_USER` naming anyone else is refused rather than quietly showing
 an empty table. The owner, a superuser and SQLite work as before: the user is `LORADESK_USER`.

@@ -1,7 +1,7 @@
 """team mode: row-level security on PostgreSQL; once-only notification keys per user
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 
 On PostgreSQL every table gets row-level security, enabled and forced, with the two policies of
 `core.db.row_security`: a role sees and writes its own rows, and the owner (plus, later, the
@@ -18,8 +18,8 @@ from alembic import op
 
 from core.db.row_security import OWN_ROW_RULES, protect, unprotect
 
-revision: str = "0002"
-down_revision: str | Sequence[str] | None = "0001"
+revision: str = "0003"
+down_revision: str | Sequence[str] | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
