@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
+from core.app_resources import sample_dataset_file
 from core.datasets import add_dataset, list_datasets
 from core.errors import LoradeskError
 from core.hyperparameters import TINY_MODEL
@@ -13,19 +11,6 @@ from core.records import Job
 from core.workspace import Workspace
 
 DEMO_DATASET_NAME = "sample: numbers in words"
-
-
-def resources_dir() -> Path:
-    """`resources/` beside the packages (a checkout) or inside a PyInstaller bundle."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "resources", Path(getattr(sys, "_MEIPASS", here)) / "resources"):
-        if candidate.is_dir():
-            return candidate
-    return here.parent / "resources"
-
-
-def sample_dataset_file() -> Path:
-    return resources_dir() / "sample-dataset.jsonl"
 
 
 def start_demo_job(ws: Workspace) -> Job:

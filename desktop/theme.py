@@ -6,30 +6,18 @@ one set of files serves both palettes.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QObject, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QApplication
 
+from core.app_resources import resources_dir
 from core.records import JobStatus
 
-
-def _find_resources() -> Path:
-    """`resources/` beside the package (a checkout), inside it (a wheel) or in a PyInstaller bundle."""
-    here = Path(__file__).resolve().parent
-    bundle = Path(getattr(sys, "_MEIPASS", here))
-    for candidate in (here.parent / "resources", here / "resources", bundle / "resources"):
-        if (candidate / "icons").is_dir():
-            return candidate
-    return here.parent / "resources"
-
-
-RESOURCES = _find_resources()
+RESOURCES = resources_dir()
 ICONS = RESOURCES / "icons"
 
 # One hue per status; the badge draws it as text on a faint fill of the same hue.
