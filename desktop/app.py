@@ -12,12 +12,15 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QMessageLogContext, QObject, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from core.config import Settings
+from core.records import Job
+from core.trainer_env import needs_setup
 from core.workspace import Workspace
 from desktop import theme
 from desktop.core_events import CoreEvents
@@ -27,6 +30,7 @@ from desktop.main_window import MainWindow
 from desktop.notifications_panel import Notifier
 from desktop.operations import Runner, describe
 from desktop.session import Session, open_workspace
+from desktop.trainer_offer import failed_for_want_of_a_trainer, offer_setup_for_failed_job, open_setup
 from desktop.tray import AppTray
 
 log = logging.getLogger(__name__)
@@ -71,12 +75,15 @@ class DesktopApp(QObject):
         self.runner = Runner(self)
         self.events = CoreEvents(self)
         self.session: Session | None = None
+        self._after_open: Callable[[], None] | None = None  # once the workspace is open again
+        self._setup_offered = False  # for a failed job: once per run of the app
         self.window = MainWindow()
         self.tray = self._make_tray()
         self.window.notifier = Notifier(self.window.banner, self.tray, parent=self)
         self.window.settings_requested.connect(self.edit_settings)
         self.window.quit_requested.connect(self.quit)
         self.runner.failed.connect(lambda text: self.window.banner.show_message(text, kind="error"))
+        self.events.jobs_updated.connect(self._offer_setup_for_failed_jobs)
 
     def _make_tray(self) -> AppTray | None:
         if self.screenshot is not None or not QSystemTrayIcon.isSystemTrayAvailable():
@@ -120,11 +127,37 @@ class DesktopApp(QObject):
         self.window.attach(self.session, live=self.screenshot is None)
         if self.tray is not None:
             self.tray.set_paused(False)
+        then, self._after_open = self._after_open, None
+        if then is not None:
+            then()
 
     def _offer_demo(self) -> None:
         self.window.loaded.disconnect(self._offer_demo)
         if self.session is not None and wants_demo(self.settings, jobs_shown=self.window.model.rowCount()):
-            offer_demo(self.window, self.session, on_answered=self._demo_answered)
+            setup = (lambda: self.set_up_training(then_demo=True)) if needs_setup(self.settings) else None
+            offer_demo(self.window, self.session, on_answered=self._demo_answered, set_up_first=setup)
+
+    # -- local training --------------------------------------------------------------------------
+    def set_up_training(self, *, then_demo: bool = False) -> None:
+        """The setup dialog; once the trainer works, the workspace is opened anew (the local
+        backend picks its trainer Python when it is made), then the demo starts if asked."""
+
+        def ready(_result: object) -> None:
+            self.reopen(self.settings, then=self._start_demo if then_demo else None)
+
+        open_setup(self.window, self.settings, self.runner, on_ready=ready)
+
+    def _start_demo(self) -> None:
+        if self.session is not None:
+            self.session.start_demo_job(on_done=self.window.show_created_job, on_error=self.window.show_error)
+
+    def _offer_setup_for_failed_jobs(self, jobs: list[Job]) -> None:
+        if self._setup_offered or self.screenshot is not None:
+            return
+        job = failed_for_want_of_a_trainer(jobs)
+        if job is not None and needs_setup(self.settings):
+            self._setup_offered = True
+            offer_setup_for_failed_job(self.window, job, on_setup=self.set_up_training)
 
     def _select_asked_job(self) -> None:
         """`loradesk gui --job ID`: select that job once the table is filled."""
@@ -157,8 +190,10 @@ class DesktopApp(QObject):
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
 
-    def reopen(self, settings: Settings) -> None:
-        """Close the workspace (off the UI thread: the scheduler may be mid-cycle) and open anew."""
+    def reopen(self, settings: Settings, *, then: Callable[[], None] | None = None) -> None:
+        """Close the workspace (off the UI thread: the scheduler may be mid-cycle) and open anew;
+        `then` runs once it is open."""
+        self._after_open = then
         session = self.window.detach()
         self.session = None
         if session is None:

@@ -17,6 +17,10 @@ TEXT = (
     "the built-in tiny model. It runs on the CPU in about a minute, and you can watch its loss "
     "fall in the charts below."
 )
+SETUP_FIRST = (
+    "\n\nLocal training needs a one-time setup first: Loradesk installs torch, transformers, peft "
+    "and safetensors into a Python environment of its own (a few minutes), then starts the demo."
+)
 
 
 def wants_demo(settings: Settings, *, jobs_shown: int) -> bool:
@@ -25,11 +29,21 @@ def wants_demo(settings: Settings, *, jobs_shown: int) -> bool:
 
 
 def offer_demo(
-    window: MainWindow, session: Session, *, on_answered: Callable[[Settings], None]
+    window: MainWindow,
+    session: Session,
+    *,
+    on_answered: Callable[[Settings], None],
+    set_up_first: Callable[[], None] | None = None,
 ) -> QMessageBox:
-    """Ask without blocking the event loop; either answer is remembered in settings.toml."""
-    box = QMessageBox(QMessageBox.Icon.Question, TITLE, TEXT, parent=window)
-    start = box.addButton("Start demo run", QMessageBox.ButtonRole.AcceptRole)
+    """Ask without blocking the event loop; either answer is remembered in settings.toml.
+
+    With `set_up_first` (this machine has no trainer yet) the offer says so, and accepting it calls
+    `set_up_first` instead of queueing the demo: the setup starts the demo once it is done.
+    """
+    text = TEXT + (SETUP_FIRST if set_up_first else "")
+    box = QMessageBox(QMessageBox.Icon.Question, TITLE, text, parent=window)
+    accept = "Set up local training" if set_up_first else "Start demo run"
+    start = box.addButton(accept, QMessageBox.ButtonRole.AcceptRole)
     box.addButton("Not now", QMessageBox.ButtonRole.RejectRole)
     box.setDefaultButton(start)
 
@@ -38,7 +52,9 @@ def offer_demo(
         session.runner.run(
             save_settings, settings.home, {"demo_offered": True}, on_done=lambda _path: on_answered(settings)
         )
-        if box.clickedButton() is start:
+        if box.clickedButton() is start and set_up_first is not None:
+            set_up_first()
+        elif box.clickedButton() is start:
             session.start_demo_job(on_done=window.show_created_job, on_error=window.show_error)
         box.deleteLater()
 

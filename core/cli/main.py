@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from core.cli import commands
+from core.cli import commands, trainer
 from core.cli.add_user import db_add_user
 from core.db.engine import error_line
 from core.errors import LoradeskError
@@ -112,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     cancel = jobs_sub.add_parser("cancel", parents=[common], help="cancel a queued or active job")
     cancel.add_argument("id", metavar="ID")
     cancel.set_defaults(handler=commands.jobs_cancel)
+
+    trainer.add_parser(sub, common)
 
     notes = sub.add_parser("notifications", parents=[common], help="notifications")
     notes_sub = notes.add_subparsers(dest="notifications_command", metavar="ACTION", required=True)

@@ -56,6 +56,7 @@ from core.trainer.report import (
 )
 from core.trainer.run import TRAINER_EXTRA_HINT
 from core.trainer.spec import SpecError, base_model_folder, parse_hyperparameters
+from core.trainer_env import NO_TRAINER_HINT, trainer_python
 
 try:
     import fcntl
@@ -68,12 +69,8 @@ STDOUT_FILE = "stdout.log"
 STDERR_FILE = "stderr.log"
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _TRAINER_MODULES = ("torch", "transformers", "peft")
-# The installed app holds no torch: the local backend trains with a Python the user names.
-BUNDLE_TRAINER_HINT = (
-    "this installed Loradesk has no trainer: set Trainer Python in Settings (or LORADESK_TRAINER_PYTHON)"
-    " to a Python 3.11+ with torch, transformers, peft and safetensors"
-    " (python -m pip install torch transformers peft safetensors)"
-)
+# The installed app holds no torch: `loradesk trainer setup` makes a Python that has it.
+BUNDLE_TRAINER_HINT = NO_TRAINER_HINT
 # Larger unread metric backlogs (a re-attach to a long run) are read off the event loop.
 _INLINE_READ_LIMIT = 1 << 20
 
@@ -93,8 +90,7 @@ class LocalCluster:
         self._jobs_dir = settings.home / "jobs"
         self._storage_root = settings.home / "storage"
         self._max_jobs = settings.local_max_jobs
-        # In the installed app (a PyInstaller bundle) sys.executable is `loradesk`, not a Python.
-        self._python = settings.trainer_python or ("" if getattr(sys, "frozen", False) else sys.executable)
+        self._python = trainer_python(settings)
         self._cancel_grace = cancel_grace
         # Processes started by this instance, kept so that their exit is reaped (no zombies).
         self._children: dict[str, subprocess.Popen[bytes]] = {}

@@ -19,10 +19,7 @@ import sysconfig
 import tomllib
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-_NOT_SHIPPED = shutil.ignore_patterns(
-    ".git", ".venv", "build", "dist", "tests", "benchmarks", "*.egg-info", "__pycache__", ".*_cache"
-)
+from tests.wheel_build import ROOT, copy_project
 
 CHECK = """
 import json, sys
@@ -60,8 +57,7 @@ def test_every_package_folder_is_listed_in_pyproject():
 
 
 def test_a_plain_wheel_carries_icons_and_the_sample_dataset(tmp_path):
-    source = tmp_path / "source"
-    shutil.copytree(ROOT, source, ignore=_NOT_SHIPPED)
+    source = copy_project(tmp_path / "source")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"

@@ -1,0 +1,75 @@
+"""Which Python trains local jobs: the one named in the settings, else the environment
+`loradesk trainer setup` made under `LORADESK_HOME`, else this interpreter (not in the bundle).
+
+Cheap enough to ask on every start: file checks only, nothing is imported or run. The setup
+itself is `core.trainer_setup`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.config import Settings
+
+ENV_FOLDER = "trainer-env"
+# Written last, once the environment is complete; its absence means "not set up".
+MARKER_FILE = "loradesk-trainer.json"
+TRAINER_MODULES = ("torch", "transformers", "peft", "safetensors")
+NOT_SET_UP = "local training is not set up"
+NO_TRAINER_HINT = (
+    f"{NOT_SET_UP}: run `loradesk trainer setup` (or Set up local training in the app), or set"
+    " Trainer Python in Settings (LORADESK_TRAINER_PYTHON) to a Python 3.11+ with torch, transformers,"
+    " peft and safetensors"
+)
+
+
+def env_dir(home: Path) -> Path:
+    return home / ENV_FOLDER
+
+
+def env_python(env: Path) -> Path:
+    return env / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def read_marker(env: Path) -> dict[str, Any] | None:
+    try:
+        marker = json.loads((env / MARKER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) else None
+
+
+def set_up_python(home: Path) -> Path | None:
+    """The Python of the environment the setup made, when it is complete."""
+    env = env_dir(home)
+    python = env_python(env)
+    return python if read_marker(env) is not None and python.exists() else None
+
+
+def trainer_python(settings: Settings) -> str:
+    """The Python the local backend runs `core.trainer` with; "" when there is none."""
+    if settings.trainer_python:
+        return settings.trainer_python
+    made = set_up_python(settings.home)
+    if made is not None:
+        return str(made)
+    # In the installed app (a PyInstaller bundle) sys.executable is `loradesk`, not a Python.
+    return "" if getattr(sys, "frozen", False) else sys.executable
+
+
+def needs_setup(settings: Settings) -> bool:
+    """Whether local jobs would fail for want of a trainer, so the app should offer the setup."""
+    python = trainer_python(settings)
+    if not python:
+        return True
+    return python == sys.executable and bool(missing_trainer_modules())
+
+
+def missing_trainer_modules() -> list[str]:
+    """The trainer's libraries this interpreter lacks (found without importing them)."""
+    return [name for name in TRAINER_MODULES if importlib.util.find_spec(name) is None]

@@ -1,0 +1,22 @@
+"""The environment for Pythons the setup starts: not the bundle's."""
+
+from __future__ import annotations
+
+import sys
+
+
+def outside_bundle(env: dict[str, str]) -> dict[str, str]:
+    """`env` without what the bundle's loader set for itself (its LD_LIBRARY_PATH would make
+    another Python load the bundle's libraries) and without PYTHON* variables that would point
+    another interpreter at this app's modules."""
+    if getattr(sys, "frozen", False):
+        original = env.pop("LD_LIBRARY_PATH_ORIG", None)
+        if original is None:
+            env.pop("LD_LIBRARY_PATH", None)
+        else:
+            env["LD_LIBRARY_PATH"] = original
+        for name in [name for name in env if name.startswith("_PYI_")]:
+            del env[name]
+    for name in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONNOUSERSITE"):
+        env.pop(name, None)
+    return env
