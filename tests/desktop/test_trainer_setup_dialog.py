@@ -175,11 +175,7 @@ def test_a_job_that_failed_for_want_of_a_trainer_offers_the_setup(qtbot, home, i
         on_done=created.append,
         dataset_id=created[0].id,
         name="my first run",
-        epochs=1,
-        learning_rate=1e-3,
-        lora_rank=4,
-        batch_size=8,
-        extra_hyperparameters={"base_model": "tiny"},
+        hyperparameters={"base_model": "tiny", "epochs": 1},
     )
     qtbot.waitUntil(lambda: message_box(app, FAILED_TITLE) is not None, timeout=30_000)
     box = message_box(app, FAILED_TITLE)
