@@ -129,7 +129,7 @@ def test_without_a_reachable_index_the_cli_says_so_in_one_line_and_changes_nothi
     (home / "settings.toml").write_text('user = "offline"\n')
     before = {p.name: p.stat().st_mtime_ns for p in home.iterdir()}
     done = subprocess.run(
-        [sys.executable, "-m", "core.cli.main", "trainer", "setup", "--home", str(tmp_path / "home")],
+        [sys.executable, "-m", "loradesk", "trainer", "setup", "--home", str(tmp_path / "home")],
         capture_output=True,
         text=True,
         timeout=300,
