@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from core.db.changes import change_stamp, latest_change
 from core.db.convert import to_job
 from core.db.models import DatasetRow, JobRow
 from core.records import ACTIVE_STATUSES, TERMINAL_STATUSES, Job, JobStatus
@@ -78,6 +79,7 @@ def _free(now: datetime) -> ColumnElement[bool]:
 
 def insert_job(session: Session, values: dict[str, Any]) -> Job:
     """Insert a new job row; returns it as stored."""
+    values = {**values, "change_seq": change_stamp(session)}
     row = session.execute(insert(JobRow).values(values).returning(*_TABLE.columns)).one()
     return to_job(row)
 
@@ -102,11 +104,16 @@ def is_users_job(session: Session, job_id: str, *, user_id: str) -> bool:
     return found.first() is not None
 
 
-def jobs_changed_since(session: Session, *, user_id: str, after: datetime | None) -> list[Job]:
-    query = select(JobRow).where(JobRow.user_id == user_id)
+def jobs_changed_since(session: Session, *, user_id: str, after: int | None) -> tuple[list[Job], int]:
+    """The user's jobs changed after change number `after` (all when None), oldest change first,
+    and the number to pass next time. Callers apply the rows idempotently: a row changed after
+    the number was read may come again."""
+    latest = latest_change(session)  # first: every change up to it has committed
+    query = select(*_TABLE.columns).where(JobRow.user_id == user_id)
     if after is not None:
-        query = query.where(JobRow.updated_at > after)
-    return [to_job(row) for row in session.scalars(query.order_by(JobRow.updated_at))]
+        query = query.where(JobRow.change_seq > after)
+    jobs = [to_job(row) for row in session.execute(query.order_by(JobRow.change_seq))]
+    return jobs, latest
 
 
 # -- claims ----------------------------------------------------------------------------------------
@@ -254,6 +261,7 @@ def guarded_update(
     session: Session, job_id: str, values: dict[str, Any], *, now: datetime, owner: str | None = None
 ) -> Job | None:
     """Update a non-terminal job (still claimed by `owner`, if given); None if it no longer is."""
+    values = {**values, "change_seq": change_stamp(session)}
     stmt = _guarded_statement(frozenset(values), owner is not None)
     params = {f"v_{key}": value for key, value in values.items()}
     params.update(g_id=job_id, g_owner=owner, v_updated_at=now)
@@ -277,6 +285,7 @@ def _guarded_statement(columns: frozenset[str], by_owner: bool) -> Update:
 
 def lock_for_cancel(session: Session, job_id: str, *, user_id: str, now: datetime) -> tuple[Job, bool] | None:
     """The user's job, locked for this transaction, with whether a scheduler holds it now."""
+    change_stamp(session)  # the change number before the row lock, as every writer takes them
     query = select(*_TABLE.columns, claim_is_live(now).label("held")).where(
         JobRow.id == job_id, JobRow.user_id == user_id
     )
@@ -324,7 +333,7 @@ def drop_cancel_request(session: Session, job_id: str, *, now: datetime) -> Job 
     row = session.execute(
         update(JobRow)
         .where(JobRow.id == job_id)
-        .values(cancel_requested_at=None, updated_at=now)
+        .values(cancel_requested_at=None, updated_at=now, change_seq=change_stamp(session))
         .returning(*_TABLE.columns)
         .execution_options(synchronize_session=False)
     ).first()

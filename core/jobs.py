@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -18,8 +17,8 @@ from core.errors import NotFoundError
 from core.events import JobUpdated, WorkAvailable
 from core.hyperparameters import DEFAULT_GPU_COUNT
 from core.job_request import check_new_job, default_job_name
-from core.notifications import WATERMARK_OVERLAP
-from core.records import Job, JobDetail, JobStatus, MetricPoint
+from core.metric_columns import JobMetrics, MetricColumns, count_points, read_metric_columns
+from core.records import Job, JobDetail, JobStatus
 from core.scheduler.cancelling import NEVER_LEFT, CancelResult, carry_out_cancel, request_cancel
 from core.workspace import Workspace
 
@@ -110,28 +109,38 @@ def get_job(ws: Workspace, *, job_id: str) -> JobDetail:
         )
 
 
-def metrics_since(ws: Workspace, *, job_id: str, after_step: int | None) -> list[MetricPoint]:
-    """The job's metric points with step > after_step (all when None), ascending."""
-    query = select(MetricPointRow).where(MetricPointRow.job_id == job_id).order_by(MetricPointRow.step)
-    if after_step is not None:
-        query = query.where(MetricPointRow.step > after_step)
+def jobs_changed_since(ws: Workspace, *, since: int | None) -> tuple[list[Job], int]:
+    """The cheap change query: the user's jobs changed after change number `since` (all when
+    None), and the number to pass next time. Numbers come from the database (core.db.changes),
+    so a writer whose clock is off loses nothing; callers apply the rows idempotently."""
+    with ws.db.read() as session:
+        return job_store.jobs_changed_since(session, user_id=ws.user, after=since)
+
+
+def get_job_metrics(
+    ws: Workspace, *, job_id: str, after_step: int | None = None, at_most: int | None = None
+) -> JobMetrics:
+    """The job and its points as numpy columns, read straight from the driver (the monitor's
+    load). With `at_most`, a longer series comes thinned to about that many points and marked
+    incomplete: a first look to draw while the full series loads."""
+    with ws.db.read() as session:
+        job = job_store.find_job(session, job_id, user_id=ws.user)
+        if job is None:
+            raise NotFoundError(f"no job {job_id!r} (see `loradesk jobs list`)")
+        every = 1
+        if at_most is not None:
+            every = max(1, -(-count_points(session, job_id, after_step=after_step) // at_most))
+        columns = read_metric_columns(session, job_id, after_step=after_step, every=every)
+    return JobMetrics(job=job, columns=columns, complete=every == 1)
+
+
+def metric_columns(ws: Workspace, *, job_id: str, after_step: int | None) -> MetricColumns:
+    """The job's points with step > after_step (all when None) as columns; none for a job that
+    is not the user's."""
     with ws.db.read() as session:
         if not job_store.is_users_job(session, job_id, user_id=ws.user):
-            return []
-        return [to_metric_point(row) for row in session.scalars(query)]
-
-
-def jobs_changed_since(ws: Workspace, *, since: datetime | None) -> tuple[list[Job], datetime | None]:
-    """The cheap watermark query: the user's jobs updated after `since`, and the next watermark.
-
-    It looks WATERMARK_OVERLAP further back than `since` (another process may commit a slightly
-    older timestamp late), so callers must apply the rows idempotently.
-    """
-    with ws.db.read() as session:
-        jobs = job_store.jobs_changed_since(
-            session, user_id=ws.user, after=None if since is None else since - WATERMARK_OVERLAP
-        )
-    return jobs, max((job.updated_at for job in jobs), default=since)
+            return MetricColumns.empty()
+        return read_metric_columns(session, job_id, after_step=after_step)
 
 
 async def cancel_job(ws: Workspace, *, job_id: str) -> Job:

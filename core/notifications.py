@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
+from core.db.changes import change_stamp, latest_change
 from core.db.convert import to_notification
 from core.db.models import NotificationRow, new_id, utcnow
 from core.db.upsert import insert_ignoring_conflicts
@@ -55,6 +56,7 @@ def add_notification(
         "read": False,
         "created_at": utcnow(),
         "dedupe_key": once_key,
+        "change_seq": change_stamp(session),
     }
     stmt = insert_ignoring_conflicts(session, NotificationRow).values(row).returning(NotificationRow.id)
     if session.execute(stmt).scalar_one_or_none() is None:
@@ -81,20 +83,16 @@ def list_notifications(ws: Workspace, *, unread_only: bool = False, limit: int =
         return [to_notification(row) for row in session.scalars(query)]
 
 
-def notifications_since(
-    ws: Workspace, *, since: datetime | None
-) -> tuple[list[Notification], datetime | None]:
-    """Notifications created after `since`, oldest first, and the watermark to pass next time.
-
-    The window reaches WATERMARK_OVERLAP back, because another process may commit a row stamped
-    a little earlier than rows already seen; callers drop ids they already hold.
-    """
+def notifications_since(ws: Workspace, *, since: int | None) -> tuple[list[Notification], int]:
+    """Notifications created after change number `since` (all when None), in change order, and
+    the number to pass next time (core.db.changes). Callers drop ids they already hold."""
     query = select(NotificationRow).where(NotificationRow.user_id == ws.user)
     if since is not None:
-        query = query.where(NotificationRow.created_at > since - WATERMARK_OVERLAP)
+        query = query.where(NotificationRow.change_seq > since)
     with ws.db.read() as session:
-        rows = [to_notification(row) for row in session.scalars(query.order_by(NotificationRow.created_at))]
-    return rows, max((row.created_at for row in rows), default=since)
+        latest = latest_change(session)  # first: every change up to it has committed
+        rows = [to_notification(row) for row in session.scalars(query.order_by(NotificationRow.change_seq))]
+    return rows, latest
 
 
 def unread_count(ws: Workspace) -> int:

@@ -116,6 +116,7 @@ class Job(_Record):
     cancel_requested_at: datetime | None = None
     # A submit may have reached the cluster since then, even while external_job_id is unknown.
     submit_sent_at: datetime | None = None
+    change_seq: int = 0  # the database's number of the change that made this snapshot
 
     @property
     def is_cancelling(self) -> bool:
@@ -163,6 +164,7 @@ class Notification(_Record):
     priority: str
     read: bool
     created_at: datetime
+    change_seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)

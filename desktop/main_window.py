@@ -23,7 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.records import Job, JobDetail, JobStatus, MetricPoint, Notification
+from core.metric_columns import JobMetrics
+from core.records import Job, JobStatus, MetricPoint, Notification
 from desktop import theme
 from desktop.banner import Banner
 from desktop.dialogs.add_dataset import AddDatasetDialog
@@ -51,6 +52,9 @@ _FILTERS = [
 ]
 
 
+FIRST_PAINT_POINTS = 50_000
+
+
 class MainWindow(QMainWindow):
     """Signals:
     loaded(): the first jobs and notifications are on screen.
@@ -73,6 +77,8 @@ class MainWindow(QMainWindow):
         self.notifier: Notifier | None = None
         self.keep_in_tray = False
         self.quitting = False
+        # A longer series is first drawn thinned to this many points, then in full (None: never).
+        self.first_paint_points: int | None = FIRST_PAINT_POINTS
         self._pending_loads: set[str] = set()
         self._loaded_jobs: list[Job] = []
         self._notes: list[Notification] = []
@@ -213,7 +219,7 @@ class MainWindow(QMainWindow):
         self.live = LiveUpdates(session, self) if live else None
         if self.live is not None:
             self.live.jobs_changed.connect(self.apply_jobs)
-            self.live.metrics_polled.connect(self.apply_metrics)
+            self.live.metrics_polled.connect(self.monitor.append_columns)
             self.live.notifications_found.connect(self.apply_notifications)
         settings = session.settings
         self.keep_in_tray = settings.keep_in_tray
@@ -317,16 +323,27 @@ class MainWindow(QMainWindow):
         self.monitor.show_job(job)
         if self.live is not None:
             self.live.watch(None)  # until the first load says where the points end
-        self.session.get_job(job_id=job_id, on_done=self._detail_loaded, on_error=self._load_failed)
+        self.session.load_job(
+            job_id=job_id,
+            at_most=self.first_paint_points,
+            on_done=self._detail_loaded,
+            on_error=self._load_failed,
+        )
 
-    def _detail_loaded(self, detail: JobDetail) -> None:
-        if self.table.selected_job_id() != detail.job.id or self.monitor.job is None:
+    def _detail_loaded(self, data: JobMetrics) -> None:
+        """The selected job's points as columns: drawn at once; a thinned first look of a long
+        series is followed by the full load, which replaces it."""
+        job_id = data.job.id
+        if self.table.selected_job_id() != job_id or self.monitor.job is None or self.session is None:
             return  # the user moved on while it loaded
-        self.model.apply_jobs([detail.job])
-        self.monitor.show_detail(detail)
+        self.model.apply_jobs([data.job])
+        self.monitor.show_metrics(data)
+        if not data.complete:
+            self.session.load_job(job_id=job_id, on_done=self._detail_loaded, on_error=self._load_failed)
+            return
         if self.live is not None:
-            self.live.watch(detail.job.id, lambda: self.monitor.series.last_step)
-        self.detail_shown.emit(detail.job.id)
+            self.live.watch(job_id, lambda: self.monitor.series.last_step)
+        self.detail_shown.emit(job_id)
 
     # -- actions ---------------------------------------------------------------------------------
     def cancel_selected(self) -> None:

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.metric_columns import JobMetrics, MetricColumns
 from core.records import Job, JobDetail, JobStatus, MetricPoint
 from desktop import eta, theme
 from desktop import formatting as fmt
@@ -55,7 +56,7 @@ class JobMonitor(QWidget):
         self.job: Job | None = None
         self.series = MetricSeries()
         self.loaded = False  # the first load of the selected job's points has arrived
-        self._early: list[MetricPoint] = []  # points that arrived while the first load ran
+        self._early: list[MetricColumns] = []  # points that arrived while the first load ran
         self._state_of: tuple[str, int | None] | None = None  # the run smoothing was suited to
         self._cancel_box: QMessageBox | None = None
         self._redraw = QTimer(self, singleShot=True, interval=REDRAW_DELAY_MS, timeout=self._redraw_charts)
@@ -176,18 +177,24 @@ class JobMonitor(QWidget):
         self._refresh_empty_charts()
 
     def show_detail(self, detail: JobDetail) -> None:
-        """The job with all its points (first load or refresh); ignored unless it is on screen."""
-        if self.job is None or self.job.id != detail.job.id:
+        """The job with its points as records (as `jobs show` has them); see `show_metrics`."""
+        self.show_metrics(JobMetrics(job=detail.job, columns=MetricColumns.from_points(detail.metrics)))
+
+    def show_metrics(self, data: JobMetrics) -> None:
+        """The job with its points as columns, straight from the database (first load, refresh,
+        or a thinned first look that the full load replaces); ignored unless it is on screen."""
+        if self.job is None or self.job.id != data.job.id:
             return  # the user moved on while it loaded
-        self.update_job(detail.job)
-        self.series.clear()
-        self.series.append(detail.metrics)
-        # The load may have read the database before or after these were written: keep the new ones.
-        self.series.append(sorted(self._early, key=lambda point: point.step))
-        self._early = []
-        self.loaded = True
+        self.update_job(data.job)
+        self.series.replace(data.columns)
+        if data.complete:
+            # The load may have read the database before or after these were written: keep the new.
+            for early in self._early:
+                self.series.append_columns(early)
+            self._early = []
+            self.loaded = True
         for chart in self.charts:
-            chart.no_points_text = no_points_text(detail.job, loaded=True)
+            chart.no_points_text = no_points_text(data.job, loaded=data.complete)
             chart.refresh(full=True)
         self._update_cards()
 
@@ -245,13 +252,20 @@ class JobMonitor(QWidget):
                 )
 
     def append_metrics(self, job_id: str, points: tuple[MetricPoint, ...] | list[MetricPoint]) -> int:
-        """New points of a job; kept when it is the job on screen. Returns how many were new."""
+        """New points of a job (events); kept when it is the job on screen. Returns how many were new."""
+        if self.job is None or job_id != self.job.id:
+            return 0
+        return self.append_columns(job_id, MetricColumns.from_points(points))
+
+    def append_columns(self, job_id: str, columns: MetricColumns) -> int:
+        """New points of a job as columns (the database's answer after a step); kept when it is the
+        job on screen. Returns how many were new."""
         if self.job is None or job_id != self.job.id:
             return 0
         if not self.loaded:
-            self._early.extend(points)
+            self._early.append(columns)
             return 0
-        added = self.series.append(points)
+        added = self.series.append_columns(columns)
         if added and not self._redraw.isActive():
             self._redraw.start()
         return added

@@ -7,11 +7,11 @@ call to the `Runner`, and the callbacks run on the UI thread. Nothing here build
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from core import datasets, demo, job_request, jobs, notifications
+from core.change_feed import ChangeFeed
 from core.config import Settings
 from core.workspace import Workspace
 from desktop.core_events import CoreEvents
@@ -76,13 +76,30 @@ class Session:
     def get_job(self, *, job_id: str, on_done: Callback, on_error: Callback | None = None) -> None:
         self._run(jobs.get_job, on_done, on_error, job_id=job_id)
 
-    def metrics_since(
+    def load_job(
+        self,
+        *,
+        job_id: str,
+        on_done: Callback,
+        on_error: Callback | None = None,
+        at_most: int | None = None,
+    ) -> None:
+        """The job and its points as numpy columns (`JobMetrics`), for the monitor; with
+        `at_most`, a long series comes thinned (`complete` False) for a quick first look."""
+        self._run(jobs.get_job_metrics, on_done, on_error, job_id=job_id, at_most=at_most)
+
+    def metric_columns(
         self, *, job_id: str, after_step: int | None, on_done: Callback, on_error: Callback | None = None
     ) -> None:
-        self._run(jobs.metrics_since, on_done, on_error, job_id=job_id, after_step=after_step)
+        """The job's points after `after_step` as columns (`MetricColumns`)."""
+        self._run(jobs.metric_columns, on_done, on_error, job_id=job_id, after_step=after_step)
+
+    def open_change_feed(self) -> ChangeFeed:
+        """A blocking waiter for the database's change signals; call it off the UI thread."""
+        return ChangeFeed(self.ws.db)
 
     def jobs_changed_since(
-        self, *, since: datetime | None, on_done: Callback, on_error: Callback | None = None
+        self, *, since: int | None, on_done: Callback, on_error: Callback | None = None
     ) -> None:
         self._run(jobs.jobs_changed_since, on_done, on_error, since=since)
 
@@ -122,7 +139,7 @@ class Session:
         self._run(notifications.list_notifications, on_done, on_error)
 
     def notifications_since(
-        self, *, since: datetime | None, on_done: Callback, on_error: Callback | None = None
+        self, *, since: int | None, on_done: Callback, on_error: Callback | None = None
     ) -> None:
         self._run(notifications.notifications_since, on_done, on_error, since=since)
 

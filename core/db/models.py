@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -113,12 +114,16 @@ class JobRow(Base):
     submit_sent_at: Mapped[datetime | None] = mapped_column()
     # Set by the claim before a status poll: a cycle claims only jobs not yet polled in it.
     polled_at: Mapped[datetime | None] = mapped_column()
+    # The change number of the transaction that last changed what a viewer sees (core.db.changes).
+    change_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     __table_args__ = (
         Index("ix_training_jobs_user_status", "user_id", "status"),
         Index("ix_training_jobs_status_claim", "status", "claim_expires_at"),
         Index("ix_training_jobs_updated_at", "updated_at"),
         Index("ix_training_jobs_status_polled", "status", "polled_at"),
+        Index("ix_training_jobs_user_change", "user_id", "change_seq"),
+        Index("ix_training_jobs_cancel_requested", "cancel_requested_at"),
     )
 
 
@@ -172,8 +177,20 @@ class NotificationRow(Base):
     # the unique index makes "one job_completed per job" hold across racing schedulers. It is
     # per user, so in team mode no one can take (and so silence) a colleague's key.
     dedupe_key: Mapped[str | None] = mapped_column(String(128))
+    change_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     __table_args__ = (
         Index("ix_notifications_user_created", "user_id", "created_at"),
         Index("uq_notifications_user_dedupe", "user_id", "dedupe_key", unique=True),
+        Index("ix_notifications_user_change", "user_id", "change_seq"),
+        Index("ix_notifications_job_id", "job_id"),
     )
+
+
+class ChangeCounterRow(Base):
+    """One row whose value numbers the changes, in commit order (core.db.changes)."""
+
+    __tablename__ = "change_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger)

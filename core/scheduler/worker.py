@@ -30,6 +30,7 @@ from core.cluster.base import (
     StatusReport,
     SubmitResult,
 )
+from core.db.changes import change_stamp
 from core.db.engine import error_line, is_data_error
 from core.db.models import utcnow
 from core.events import Event, WorkAvailable
@@ -417,6 +418,9 @@ class Scheduler:
             return changes
 
         def work(session: Session) -> list[t.Change]:
+            # The cycle's change number first, outside the savepoints (which may roll back) and
+            # before any job row is locked (core.db.changes).
+            change_stamp(session)
             try:
                 return all_at_once(session)
             except Exception:

@@ -38,6 +38,8 @@ def window(qtbot, workspace):
     widget.show()
     yield widget, session
     widget.detach()
+    # queries still in flight would hold the tables the database fixture is about to drop
+    qtbot.waitUntil(lambda: runner.in_flight == 0, timeout=5000)
     runner.shutdown()
 
 

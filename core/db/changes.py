@@ -1,0 +1,54 @@
+"""Changes ordered by the database, never by the writers' clocks.
+
+Every write transaction that changes what a viewer sees takes one number from a counter row
+(`change_counter`) and stamps it on the rows it writes (`change_seq`). The counter row's lock is
+held until the transaction commits, so stamps commit in the order they were taken: a reader that
+has seen stamp N has seen every change stamped N or lower, whatever the clocks of the machines that
+wrote them. The price is that stamping writers take turns; the scheduler stamps once per cycle.
+
+On PostgreSQL the same transaction sends `NOTIFY loradesk_changes`, delivered at commit, which
+wakes other app instances at once (`core.change_feed`); nothing depends on it arriving.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import event, select, text, update
+from sqlalchemy.orm import Session
+
+from core.db.models import ChangeCounterRow
+
+CHANNEL = "loradesk_changes"
+_STAMP = "loradesk_change_stamp"
+
+
+def change_stamp(session: Session) -> int:
+    """This transaction's change number (taken on first use; one per transaction).
+
+    Take it before locking any job row: two transactions that took row locks first and the counter
+    second could wait on each other."""
+    stamp = session.info.get(_STAMP)
+    if stamp is None:
+        stamp = session.execute(
+            update(ChangeCounterRow)
+            .where(ChangeCounterRow.id == 1)
+            .values(value=ChangeCounterRow.value + 1)
+            .returning(ChangeCounterRow.value)
+            .execution_options(synchronize_session=False)
+        ).scalar_one()
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(
+                text("SELECT pg_notify(:channel, :stamp)"), {"channel": CHANNEL, "stamp": str(stamp)}
+            )
+        session.info[_STAMP] = stamp
+    return int(stamp)
+
+
+def latest_change(session: Session) -> int:
+    """The newest committed change number; read it before the rows it is meant to cover."""
+    return int(session.execute(select(ChangeCounterRow.value).where(ChangeCounterRow.id == 1)).scalar_one())
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_stamp(session: Session) -> None:
+    session.info.pop(_STAMP, None)  # a session reused for another transaction takes a new one

@@ -1,0 +1,162 @@
+"""A job's metric points as numpy columns, straight from the driver: no object per point.
+
+The monitor draws a million points; building a record (or an ORM object) for each costs seconds
+and a gigabyte. Here PostgreSQL sends the rows as binary `COPY` whose fixed-width records numpy
+reads in place, and SQLite's rows are read in chunks into preallocated columns. Missing values
+(NULL) are NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core.db.models import MetricPointRow
+from core.records import METRIC_FIELDS, Job, MetricPoint
+
+COLUMNS = ("step", "epoch", *METRIC_FIELDS)
+_CHUNK = 65_536
+# Binary COPY: an 11-byte signature, 4 bytes of flags, 4 of header extension; a 2-byte trailer.
+_COPY_HEADER = 19
+_COPY_ROW = np.dtype([("count", ">i2"), *((f"{n}", [("len", ">i4"), ("value", ">f8")]) for n in COLUMNS)])
+
+
+@dataclass(frozen=True)
+class MetricColumns:
+    """Columns `step`, `epoch` and each of METRIC_FIELDS, float64, ascending by step."""
+
+    columns: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        step = self.columns.get("step")
+        return 0 if step is None else len(step)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.columns[name]
+
+    @property
+    def last_step(self) -> int | None:
+        return int(self.columns["step"][-1]) if len(self) else None
+
+    @classmethod
+    def empty(cls) -> MetricColumns:
+        return cls({name: np.empty(0) for name in COLUMNS})
+
+    @classmethod
+    def from_points(cls, points: Sequence[MetricPoint]) -> MetricColumns:
+        """Columns of a few records (events carry records; the database sends columns)."""
+        return cls(
+            {name: np.array([_number(getattr(p, name)) for p in points], dtype=float) for name in COLUMNS}
+        )
+
+
+@dataclass(frozen=True)
+class JobMetrics:
+    """A job with its points as columns: what the monitor draws. `complete` is False for a
+    thinned first look at a long series."""
+
+    job: Job
+    columns: MetricColumns
+    complete: bool = True
+
+
+def count_points(session: Session, job_id: str, *, after_step: int | None = None) -> int:
+    query = select(func.count()).where(MetricPointRow.job_id == job_id)
+    if after_step is not None:
+        query = query.where(MetricPointRow.step > after_step)
+    return int(session.scalar(query) or 0)
+
+
+def read_metric_columns(
+    session: Session, job_id: str, *, after_step: int | None = None, every: int = 1
+) -> MetricColumns:
+    """The job's points with step > after_step (all when None); with `every` > 1, only each
+    every-th row of them (a thinned first look at a long series)."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        return _read_postgres(conn, job_id, after_step, every)
+    return _read_sqlite(conn, job_id, after_step, every)
+
+
+def _number(value: float | int | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _where(after_step: int | None, mark: str) -> str:
+    return f"job_id = {mark}" + ("" if after_step is None else f" AND step > {mark}")
+
+
+def _read_sqlite(conn: Any, job_id: str, after_step: int | None, every: int) -> MetricColumns:
+    params: tuple[Any, ...] = (job_id,) if after_step is None else (job_id, after_step)
+    where = _where(after_step, "?")
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        total = cursor.execute(f"SELECT count(*) FROM metrics_points WHERE {where}", params).fetchone()[0]
+        columns = _Filler(-(-total // every))
+        cursor.execute(_select(", ".join(COLUMNS), where, every), params)
+        while rows := cursor.fetchmany(_CHUNK):
+            columns.add(np.array(rows, dtype=float))  # None → NaN; a chunk at a time keeps tuples few
+    finally:
+        cursor.close()
+    return columns.done()
+
+
+def _read_postgres(conn: Any, job_id: str, after_step: int | None, every: int) -> MetricColumns:
+    from psycopg import sql
+
+    # Every field as a non-NULL float8, so each COPY record has the same width and numpy reads the
+    # answer as records, block by block, into the columns.
+    fields = ", ".join(f"coalesce({name}::float8, 'NaN')" for name in COLUMNS)
+    where = "job_id = {}" + ("" if after_step is None else " AND step > {}")
+    values = [sql.Literal(job_id)] + ([] if after_step is None else [sql.Literal(int(after_step))])
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cursor:
+        count = sql.SQL(f"SELECT count(*) FROM metrics_points WHERE {where}").format(*values)
+        total = cursor.execute(count).fetchone()[0]
+        columns = _Filler(-(-total // every))
+        query = sql.SQL(f"COPY ({_select(fields, where, every)}) TO STDOUT (FORMAT BINARY)").format(*values)
+        pending = b""
+        skip = _COPY_HEADER
+        with cursor.copy(query) as copy:
+            for block in copy:
+                data = pending + bytes(block)[skip:]
+                skip = 0
+                whole = len(data) // _COPY_ROW.itemsize * _COPY_ROW.itemsize
+                if whole:
+                    records = np.frombuffer(data, dtype=_COPY_ROW, count=whole // _COPY_ROW.itemsize)
+                    columns.add(np.column_stack([records[name]["value"] for name in COLUMNS]))
+                pending = data[whole:]
+    return columns.done()
+
+
+def _select(fields: str, where: str, every: int) -> str:
+    if every <= 1:
+        return f"SELECT {fields} FROM metrics_points WHERE {where} ORDER BY step"
+    # the n-th row in step order: thins any series evenly, whatever its steps are
+    return (
+        f"SELECT {fields} FROM (SELECT *, row_number() OVER (ORDER BY step) AS n FROM metrics_points "
+        f"WHERE {where}) AS p WHERE (n - 1) % {int(every)} = 0 ORDER BY step"
+    )
+
+
+class _Filler:
+    """Preallocated columns filled chunk by chunk: the answer never exists twice in memory."""
+
+    def __init__(self, capacity: int) -> None:
+        self.columns = {name: np.empty(capacity) for name in COLUMNS}
+        self.size = 0
+
+    def add(self, chunk: np.ndarray) -> None:
+        count = min(len(chunk), len(self.columns["step"]) - self.size)  # rows committed since the count
+        for n, name in enumerate(COLUMNS):
+            self.columns[name][self.size : self.size + count] = chunk[:count, n]
+        self.size += count
+
+    def done(self) -> MetricColumns:
+        return MetricColumns({name: values[: self.size] for name, values in self.columns.items()})
