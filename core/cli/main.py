@@ -164,7 +164,7 @@ def main(argv: Sequence[str] | None = None, *, open_gui: commands.GuiOpener | No
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
-    for noisy in ("httpx", "httpcore", "alembic"):
+    for noisy in ("httpx", "httpcore", "aiohttp", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     handler = getattr(args, "handler", commands.gui)
     try:
