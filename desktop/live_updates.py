@@ -105,6 +105,7 @@ class LiveUpdates(QObject):
             log.warning("no change signals from the database (%s); polling every second", exc)
             return
         try:
+            self._database_changed.emit()  # what committed before the feed listened: look once now
             while not stopping.is_set():
                 if feed.wait(FEED_WAIT_S) and not stopping.is_set():
                     self._database_changed.emit()

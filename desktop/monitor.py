@@ -195,8 +195,18 @@ class JobMonitor(QWidget):
             self.loaded = True
         for chart in self.charts:
             chart.no_points_text = no_points_text(data.job, loaded=data.complete)
-            chart.refresh(full=True)
+        # One chart per turn of the event loop: a million points each, drawn together, would hold
+        # the UI thread for the sum of the three.
+        self.loss_chart.refresh(full=True)
+        for delay, chart in enumerate(self.charts[1:], start=1):
+            QTimer.singleShot(
+                delay, self, lambda chart=chart, job=data.job.id: self._refresh_later(chart, job)
+            )
         self._update_cards()
+
+    def _refresh_later(self, chart: MetricChart, job_id: str) -> None:
+        if self.job is not None and self.job.id == job_id:
+            chart.refresh(full=True)
 
     def update_job(self, job: Job) -> None:
         """A new snapshot of the job on screen (ignored for any other job)."""

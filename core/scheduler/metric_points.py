@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core.cluster.base import StatusReport
+from core.db.changes import change_stamp
 from core.db.models import MetricPointRow
 from core.records import METRIC_FIELDS, MetricPoint
 
@@ -44,26 +45,46 @@ def metric_points(
     return [points[s] for s in sorted(points)], non_finite
 
 
+_COLUMNS = ("job_id", "step", "epoch", *METRIC_FIELDS, "recorded_at")
+_PG_TYPES = ("text", "integer", "integer", *("float8" for _ in METRIC_FIELDS), "timestamptz")
+
+
 def store_metric_points(session: Session, points: list[MetricPoint]) -> None:
     """Insert points; a (job, step) already stored is left as it is.
 
-    This is the hot path of a busy cycle (and of a 100,000-point backfill), so it hands plain
-    tuples to the driver's executemany instead of building a statement per row.
+    This is the hot path of a busy cycle (and of a 100,000-point backfill). On PostgreSQL the
+    points go as one array per column in a single statement (`unnest`), which costs a fraction of
+    a row-by-row executemany and keeps `ON CONFLICT`, which `COPY` cannot; on SQLite, whose
+    statements run in-process, plain tuples go to the driver's executemany.
     """
     if not points:
         return
+    change_stamp(session)  # new points are a change a viewer waits for (core.db.changes)
     conn = session.connection()
-    dialect = conn.dialect
-    timestamp = MetricPointRow.__table__.c.recorded_at.type.bind_processor(dialect) or (lambda v: v)
+    if conn.dialect.name == "postgresql":
+        arrays = [
+            [p.job_id for p in points],
+            [p.step for p in points],
+            [p.epoch for p in points],
+            *([getattr(p, k) for p in points] for k in METRIC_FIELDS),
+            [p.recorded_at for p in points],
+        ]
+        unnest = ", ".join(f"%s::{kind}[]" for kind in _PG_TYPES)
+        sql = (
+            f"INSERT INTO metrics_points ({', '.join(_COLUMNS)}) SELECT * FROM unnest({unnest}) "
+            "ON CONFLICT (job_id, step) DO NOTHING"
+        )
+        conn.exec_driver_sql(sql, tuple(arrays))
+        return
+    timestamp = MetricPointRow.__table__.c.recorded_at.type.bind_processor(conn.dialect) or (lambda v: v)
     stamps = {p.recorded_at: timestamp(p.recorded_at) for p in points}
     rows = [
         (p.job_id, p.step, p.epoch, *(getattr(p, k) for k in METRIC_FIELDS), stamps[p.recorded_at])
         for p in points
     ]
-    columns = ("job_id", "step", "epoch", *METRIC_FIELDS, "recorded_at")
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    marks = ", ".join("?" for _ in _COLUMNS)
     sql = (
-        f"INSERT INTO metrics_points ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}) "
+        f"INSERT INTO metrics_points ({', '.join(_COLUMNS)}) VALUES ({marks}) "
         "ON CONFLICT (job_id, step) DO NOTHING"
     )
     conn.exec_driver_sql(sql, rows)

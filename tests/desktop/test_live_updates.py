@@ -1,0 +1,69 @@
+"""Another process's changes reach the window when the database signals them, not a second later."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.config import load_settings
+from core.datasets import add_dataset
+from core.db.models import utcnow
+from core.jobs import create_job
+from core.records import MetricPoint
+from core.scheduler.metric_points import store_metric_points
+from core.workspace import Workspace
+from desktop.core_events import CoreEvents
+from desktop.live_updates import LiveUpdates
+from desktop.operations import Runner
+from desktop.session import Session
+
+NEVER_MS = 600_000  # the fallback poll never fires during a test: only the signal can wake it
+
+
+@pytest.fixture
+def live(qtbot, home: Path, database_url: str):
+    ws = Workspace.open(load_settings({"home": str(home), "database_url": database_url, "user": "alice"}))
+    runner = Runner()
+    updates = LiveUpdates(Session(ws, runner, CoreEvents()), interval_ms=NEVER_MS)
+    yield updates, ws
+    updates.stop()
+    qtbot.waitUntil(lambda: runner.in_flight == 0, timeout=5000)
+    runner.shutdown()
+    ws.close()
+
+
+def test_a_job_another_process_creates_arrives_by_the_signal(live, dataset_file, qtbot):
+    updates, ws = live
+    updates.start(jobs=[], notifications=[])
+    qtbot.waitUntil(lambda: updates.jobs_since is not None, timeout=3000)  # its first look is done
+    other = Workspace.open(ws.settings)
+    try:
+        dataset = add_dataset(other, file=dataset_file, name="theirs")
+        with qtbot.waitSignal(updates.jobs_changed, timeout=3000) as changed:
+            job = create_job(other, dataset_id=dataset.id, name="from elsewhere", gpu_type="T4")
+        assert [j.id for j in changed.args[0]] == [job.id]
+    finally:
+        other.close()
+
+
+def test_the_watched_jobs_new_points_arrive_as_columns(live, dataset_file, qtbot):
+    updates, ws = live
+    other = Workspace.open(ws.settings)
+    try:
+        job = create_job(other, dataset_id=add_dataset(other, file=dataset_file).id, gpu_type="T4")
+        updates.watch(job.id, lambda: 2)
+        updates.start(jobs=[], notifications=[])
+        qtbot.waitUntil(lambda: updates.jobs_since is not None, timeout=3000)  # its first look is done
+        points = [
+            MetricPoint(job_id=job.id, step=s, training_loss=1.0 / s, recorded_at=utcnow()) for s in (1, 2, 3)
+        ]
+        with qtbot.waitSignal(updates.metrics_polled, timeout=3000) as polled, other.db.write() as session:
+            store_metric_points(session, points)
+        job_id, columns = polled.args
+        assert job_id == job.id
+        assert columns["step"].tolist() == [3.0]  # only after the step already held
+        assert np.isclose(columns["training_loss"][0], 1 / 3)
+    finally:
+        other.close()
