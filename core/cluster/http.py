@@ -11,6 +11,7 @@ one-line message fit for a user that never contains the token.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Callable
@@ -61,6 +62,9 @@ class HttpCluster:
         self._base = base_url.rstrip("/")
         self._host = urlsplit(base_url).netloc.rpartition("@")[2]
         self._max_in_flight = max_in_flight
+        # Requests wait for their turn here, not inside aiohttp, whose connect timeout would count
+        # the wait for a free connection: a cycle of 10,000 polls queues for seconds by design.
+        self._in_flight = asyncio.Semaphore(max_in_flight)
         # aiohttp has no write timeout of its own: a request's small JSON body goes out in one
         # write, and waiting for the answer after it is the read timeout's.
         del write_timeout
@@ -120,7 +124,10 @@ class HttpCluster:
             raise ClusterAuthError(NO_TOKEN_MESSAGE)
         headers = {"Authorization": f"Bearer {self._token}"}
         try:
-            async with self._client().request(method, self._base + path, headers=headers, **kwargs) as answer:
+            async with (
+                self._in_flight,
+                self._client().request(method, self._base + path, headers=headers, **kwargs) as answer,
+            ):
                 body = await answer.read()
                 status = answer.status
         except aiohttp.ConnectionTimeoutError as exc:

@@ -46,35 +46,23 @@ def metric_points(
 
 
 _COLUMNS = ("job_id", "step", "epoch", *METRIC_FIELDS, "recorded_at")
-_PG_TYPES = ("text", "integer", "integer", *("float8" for _ in METRIC_FIELDS), "timestamptz")
+# From this many points on, PostgreSQL gets them by COPY (through a temporary table, since COPY
+# cannot skip conflicts); fewer go faster as one executemany.
+COPY_FROM = 2000
 
 
 def store_metric_points(session: Session, points: list[MetricPoint]) -> None:
     """Insert points; a (job, step) already stored is left as it is.
 
-    This is the hot path of a busy cycle (and of a 100,000-point backfill). On PostgreSQL the
-    points go as one array per column in a single statement (`unnest`), which costs a fraction of
-    a row-by-row executemany and keeps `ON CONFLICT`, which `COPY` cannot; on SQLite, whose
-    statements run in-process, plain tuples go to the driver's executemany.
+    This is the hot path of a busy cycle (and of a 100,000-point backfill), so plain tuples go to
+    the driver's executemany (psycopg pipelines it), or on PostgreSQL a large batch goes by COPY.
     """
     if not points:
         return
     change_stamp(session)  # new points are a change a viewer waits for (core.db.changes)
     conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        arrays = [
-            [p.job_id for p in points],
-            [p.step for p in points],
-            [p.epoch for p in points],
-            *([getattr(p, k) for p in points] for k in METRIC_FIELDS),
-            [p.recorded_at for p in points],
-        ]
-        unnest = ", ".join(f"%s::{kind}[]" for kind in _PG_TYPES)
-        sql = (
-            f"INSERT INTO metrics_points ({', '.join(_COLUMNS)}) SELECT * FROM unnest({unnest}) "
-            "ON CONFLICT (job_id, step) DO NOTHING"
-        )
-        conn.exec_driver_sql(sql, tuple(arrays))
+    if conn.dialect.name == "postgresql" and len(points) >= COPY_FROM:
+        _copy_points(conn, points)
         return
     timestamp = MetricPointRow.__table__.c.recorded_at.type.bind_processor(conn.dialect) or (lambda v: v)
     stamps = {p.recorded_at: timestamp(p.recorded_at) for p in points}
@@ -82,7 +70,7 @@ def store_metric_points(session: Session, points: list[MetricPoint]) -> None:
         (p.job_id, p.step, p.epoch, *(getattr(p, k) for k in METRIC_FIELDS), stamps[p.recorded_at])
         for p in points
     ]
-    marks = ", ".join("?" for _ in _COLUMNS)
+    marks = ", ".join(("?" if conn.dialect.paramstyle == "qmark" else "%s") for _ in _COLUMNS)
     sql = (
         f"INSERT INTO metrics_points ({', '.join(_COLUMNS)}) VALUES ({marks}) "
         "ON CONFLICT (job_id, step) DO NOTHING"
@@ -107,3 +95,22 @@ def to_int(value: Any, default: Any) -> Any:
         return int(value)
     except (TypeError, ValueError):
         return default
+
+
+def _copy_points(conn: Any, points: list[MetricPoint]) -> None:
+    columns = ", ".join(_COLUMNS)
+    with conn.connection.driver_connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS points_in (LIKE metrics_points INCLUDING DEFAULTS) "
+            "ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy(f"COPY points_in ({columns}) FROM STDIN") as copy:
+            for p in points:
+                copy.write_row(
+                    (p.job_id, p.step, p.epoch, *(getattr(p, k) for k in METRIC_FIELDS), p.recorded_at)
+                )
+        cursor.execute(
+            f"INSERT INTO metrics_points ({columns}) SELECT {columns} FROM points_in "
+            "ON CONFLICT (job_id, step) DO NOTHING"
+        )
+        cursor.execute("TRUNCATE points_in")  # a later batch in the same transaction starts empty

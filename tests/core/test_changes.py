@@ -101,3 +101,25 @@ async def test_metric_columns_come_from_the_driver(make_workspace, dataset_file,
     detail = jobs_service.get_job_metrics(ws, job_id=job.id, at_most=4)
     assert not detail.complete and detail.columns["step"].tolist() == [3, 6, 9]  # 10 / 4: every 3rd
     assert jobs_service.get_job_metrics(ws, job_id=job.id, at_most=10).complete
+
+
+async def test_a_large_batch_of_points_is_stored_once(make_workspace, dataset_file):
+    """Past COPY_FROM points PostgreSQL takes them by COPY; either way a step is stored once."""
+    from core.scheduler.metric_points import COPY_FROM
+
+    ws = make_workspace()
+    (job,) = queue_jobs(ws, dataset_file)
+    count = COPY_FROM + 500
+    points = [
+        MetricPoint(job_id=job.id, step=s, epoch=1, training_loss=1.0 / s, recorded_at=utcnow())
+        for s in range(1, count + 1)
+    ]
+    for batch in (points[:100], points, points):  # overlapping batches, one in the same transaction
+        with ws.db.write() as session:
+            store_metric_points(session, batch)
+            if batch is points:
+                store_metric_points(session, points[-10:])
+    with ws.db.read() as session:
+        columns = read_metric_columns(session, job.id)
+    assert columns["step"].tolist() == list(range(1, count + 1))
+    assert np.allclose(columns["training_loss"], 1.0 / columns["step"])
