@@ -33,8 +33,11 @@ class ChangeFeed:
         if self._is_sqlite:
             self._version = self._data_version()
         else:
+            from psycopg import sql
+
             self._conn.autocommit = True
-            self._conn.execute(f"LISTEN {CHANNEL}")
+            schema = self._conn.execute("SELECT current_schema()").fetchone()[0]
+            self._conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL + schema)))
 
     def wait(self, timeout: float) -> bool:
         """True as soon as another connection may have committed a change; False after `timeout`."""

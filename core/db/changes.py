@@ -6,7 +6,7 @@ held until the transaction commits, so stamps commit in the order they were take
 has seen stamp N has seen every change stamped N or lower, whatever the clocks of the machines that
 wrote them. The price is that stamping writers take turns; the scheduler stamps once per cycle.
 
-On PostgreSQL the same transaction sends `NOTIFY loradesk_changes`, delivered at commit, which
+On PostgreSQL the same transaction sends `NOTIFY loradesk_changes_<schema>`, delivered at commit, which
 wakes other app instances at once (`core.change_feed`); nothing depends on it arriving.
 """
 
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from core.db.models import ChangeCounterRow
 
-CHANNEL = "loradesk_changes"
+CHANNEL = "loradesk_changes_"  # + the schema's name
 _STAMP = "loradesk_change_stamp"
 
 
@@ -36,9 +36,10 @@ def change_stamp(session: Session) -> int:
             .execution_options(synchronize_session=False)
         ).scalar_one()
         if session.get_bind().dialect.name == "postgresql":
-            session.execute(
-                text("SELECT pg_notify(:channel, :stamp)"), {"channel": CHANNEL, "stamp": str(stamp)}
-            )
+            # One channel per schema: a database that holds several Loradesk schemas (tests do)
+            # wakes only the apps on the schema that changed.
+            notify = text("SELECT pg_notify(:channel || current_schema(), :stamp)")
+            session.execute(notify, {"channel": CHANNEL, "stamp": str(stamp)})
         session.info[_STAMP] = stamp
     return int(stamp)
 
