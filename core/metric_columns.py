@@ -24,6 +24,7 @@ COLUMNS = ("step", "epoch", *METRIC_FIELDS)
 _CHUNK = 8192  # rows per fetch: each chunk's conversion holds the GIL, so keep it short
 # Binary COPY: an 11-byte signature, 4 bytes of flags, 4 of header extension; a 2-byte trailer.
 _COPY_HEADER = 19
+_PARSE_BYTES = 1 << 20
 _COPY_ROW = np.dtype([("count", ">i2"), *((f"{n}", [("len", ">i4"), ("value", ">f8")]) for n in COLUMNS)])
 
 
@@ -121,18 +122,26 @@ def _read_postgres(conn: Any, job_id: str, after_step: int | None, every: int) -
         total = cursor.execute(count).fetchone()[0]
         columns = _Filler(-(-total // every))
         query = sql.SQL(f"COPY ({_select(fields, where, every)}) TO STDOUT (FORMAT BINARY)").format(*values)
-        pending = b""
-        skip = _COPY_HEADER
+        buffer, header = bytearray(), _COPY_HEADER
         with cursor.copy(query) as copy:
-            for block in copy:
-                data = pending + bytes(block)[skip:]
-                skip = 0
-                whole = len(data) // _COPY_ROW.itemsize * _COPY_ROW.itemsize
-                if whole:
-                    records = np.frombuffer(data, dtype=_COPY_ROW, count=whole // _COPY_ROW.itemsize)
-                    columns.add(np.column_stack([records[name]["value"] for name in COLUMNS]))
-                pending = data[whole:]
+            for block in copy:  # blocks may be as small as one row: parse a megabyte at a time
+                buffer += block
+                if len(buffer) >= _PARSE_BYTES:
+                    buffer, header = _parse_copy(buffer, columns, skip=header), 0
+        _parse_copy(buffer, columns, skip=header)
     return columns.done()
+
+
+def _parse_copy(buffer: bytearray, columns: _Filler, *, skip: int) -> bytearray:
+    """Read the whole records in `buffer` into the columns; returns the bytes left over."""
+    body = memoryview(buffer)[skip:]
+    count = len(body) // _COPY_ROW.itemsize
+    if count:
+        records = np.frombuffer(body, dtype=_COPY_ROW, count=count)
+        columns.add(np.column_stack([records[name]["value"] for name in COLUMNS]))
+    rest = bytearray(body[count * _COPY_ROW.itemsize :])
+    body.release()
+    return rest
 
 
 def _select(fields: str, where: str, every: int) -> str:
