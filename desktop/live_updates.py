@@ -90,6 +90,8 @@ class LiveUpdates(QObject):
         self._watched = None if job_id is None else (job_id, last_step)
 
     def poll(self) -> None:
+        if self._stopping.is_set():  # a signal queued before stop() may still arrive
+            return
         self._poll_metrics()
         self._once("jobs", self.session.jobs_changed_since, self._got_jobs, since=self.jobs_since)
         self._once(
