@@ -242,6 +242,8 @@ async def one_size(args: argparse.Namespace, jobs: int, first: bool) -> None:
             "  cost per job (wall clock; CPU of the scheduler process)",
             f"{cycle / jobs * 1000:.2f} ms; {cpu / jobs * 1000:.2f} ms",
         )
+        rounds = await bench_poll_cycle(ws, jobs, CLAIM_SIZE)
+        line(f"  the same in claims of {CLAIM_SIZE} (the scheduler's default)", f"{rounds:.2f} s")
         if first:
             sequential = await bench_poll_one_by_one(ws, jobs)
             ratio = sequential / cycle
