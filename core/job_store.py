@@ -321,6 +321,7 @@ def is_free_and_unsubmitted(session: Session, job_id: str, *, now: datetime) -> 
 
 def lock_job(session: Session, job_id: str) -> Job | None:
     """The job as it stands, locked for this transaction (on SQLite the write lock is taken)."""
+    change_stamp(session)  # the change number before the row lock, as every writer takes them
     query = select(*_TABLE.columns).where(JobRow.id == job_id)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
