@@ -35,6 +35,7 @@ from desktop.metric_cards import MetricCard, StatusBadge, StatusProgressBar
 from desktop.metric_series import MetricSeries
 
 REDRAW_DELAY_MS = 30
+STAGGER_FROM = 100_000  # points from which the charts of a first load draw one at a time
 
 
 class JobMonitor(QWidget):
@@ -195,9 +196,14 @@ class JobMonitor(QWidget):
             self.loaded = True
         for chart in self.charts:
             chart.no_points_text = no_points_text(data.job, loaded=data.complete)
-        # One chart per turn of the event loop: a million points each, drawn together, would hold
-        # the UI thread for the sum of the three.
+        # A long series: one chart per turn of the event loop; a million points each, drawn
+        # together, would hold the UI thread for the sum of the three.
         self.loss_chart.refresh(full=True)
+        if len(self.series) < STAGGER_FROM:
+            for chart in self.charts[1:]:
+                chart.refresh(full=True)
+            self._update_cards()
+            return
         for delay, chart in enumerate(self.charts[1:], start=1):
             QTimer.singleShot(
                 delay, self, lambda chart=chart, job=data.job.id: self._refresh_later(chart, job)
