@@ -137,12 +137,14 @@ class LiveUpdates(QObject):
         self._busy.add(what)
 
         def done(result: Any) -> None:
+            if self._stopping.is_set():  # stopped meanwhile (the timer may be gone): no one to tell
+                return
             self._finished(what)
-            if not self._stopping.is_set():  # stopped meanwhile: the answer has no one to go to
-                then(result)
+            then(result)
 
         def failed(_error: BaseException) -> None:
-            self._finished(what)  # a database hiccup: the next tick tries again
+            if not self._stopping.is_set():
+                self._finished(what)  # a database hiccup: the next tick tries again
 
         call(on_done=done, on_error=failed, **kwargs)
 
