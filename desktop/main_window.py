@@ -258,6 +258,8 @@ class MainWindow(QMainWindow):
         self.session.list_notifications(on_done=self._notes_loaded, on_error=self._load_failed)
 
     def _jobs_loaded(self, jobs: list[Job]) -> None:
+        if self.session is None:
+            return  # detached while it loaded
         selected = self.table.selected_job_id()
         self.model.set_jobs(jobs)  # a reset: the selection goes without a signal
         self._loaded_jobs = jobs
@@ -266,6 +268,8 @@ class MainWindow(QMainWindow):
         self._load_done("jobs")
 
     def _notes_loaded(self, notes: list[Notification]) -> None:
+        if self.session is None:
+            return
         self.panel.set_notifications(notes)
         self._notes = notes
         self._load_done("notifications")
@@ -421,6 +425,8 @@ class MainWindow(QMainWindow):
         )
 
     def _cancelled(self, job: Job) -> None:
+        if self.session is None:
+            return  # the window let go of its workspace while the cancel ran
         self.apply_jobs([job])
         if job.is_cancelling:
             self.banner.show_message(
@@ -429,6 +435,8 @@ class MainWindow(QMainWindow):
             )
 
     def _cancel_failed(self, job_id: str, error: BaseException) -> None:
+        if self.session is None:
+            return
         self.banner.show_message(f"Could not cancel: {describe(error)}", kind="error")
         self.monitor.cancel_failed(job_id)
 

@@ -361,3 +361,12 @@ def test_gui_job_option_selects_that_job_in_the_interactive_app(qapp, qtbot, wor
         app.shutdown()
         app.window.close()
         app.deleteLater()
+
+
+def test_a_cancel_answer_after_the_window_let_go_of_its_workspace_changes_nothing(qtbot, window):
+    """The app closing (or reopening settings) while a cancel is in flight: its answer is dropped."""
+    queued = by_status(window, JobStatus.QUEUED)
+    window.detach()
+    window._cancelled(queued)  # what the runner delivers when the cancel returns
+    assert window.model.rowCount() == 0
+    assert window.monitor.job is None
