@@ -135,6 +135,21 @@ class Hyperparameters:
         }
 
 
+def with_defaults(stored: Mapping[str, Any]) -> dict[str, tuple[Any, bool]]:
+    """Every setting of a stored job as (value, is_default), in the record's order, then keys
+    this version does not know (a cluster's own) as stored. The stored JSON omits what equalled
+    its default when the job was made, so a run's full settings are the stored values over the
+    defaults. A stored mapping no run could have used is shown as it is, without defaults."""
+    try:
+        full = Hyperparameters.from_values(stored)[0].to_json()
+    except (HyperparameterError, TypeError):
+        return {k: (v, False) for k, v in stored.items()}
+    settings = {k: (stored[k], False) if k in stored else (v, True) for k, v in full.items()}
+    if settings["base_model"][0] is None:
+        del settings["base_model"]  # the backend's own choice: no value of ours to show
+    return {**settings, **{k: (v, False) for k, v in stored.items() if k not in full}}
+
+
 def base_model_folder(base_model: str | None) -> Path | None:
     """The local folder of a base model this machine trains; None for the built-in tiny one."""
     if base_model is None or base_model == TINY_MODEL:

@@ -8,6 +8,7 @@ reads in place, and SQLite's rows are read in chunks into preallocated columns. 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,16 +22,27 @@ from core.db.models import MetricPointRow
 from core.records import METRIC_FIELDS, Job, MetricPoint
 
 COLUMNS = ("step", "epoch", *METRIC_FIELDS)
+# Also readable on request: when the point was recorded, as Unix seconds (the compare view's time axis).
+RECORDED_AT = "recorded_at"
+_SQL = {
+    "sqlite": {RECORDED_AT: "(julianday(recorded_at) - 2440587.5) * 86400.0"},
+    "postgresql": {RECORDED_AT: "extract(epoch from recorded_at)"},
+}
 _CHUNK = 8192  # rows per fetch: each chunk's conversion holds the GIL, so keep it short
 # Binary COPY: an 11-byte signature, 4 bytes of flags, 4 of header extension; a 2-byte trailer.
 _COPY_HEADER = 19
 _PARSE_BYTES = 1 << 20
-_COPY_ROW = np.dtype([("count", ">i2"), *((f"{n}", [("len", ">i4"), ("value", ">f8")]) for n in COLUMNS)])
+
+
+@functools.cache
+def _copy_row(names: tuple[str, ...]) -> np.dtype:
+    return np.dtype([("count", ">i2"), *((f"{n}", [("len", ">i4"), ("value", ">f8")]) for n in names)])
 
 
 @dataclass(frozen=True)
 class MetricColumns:
-    """Columns `step`, `epoch` and each of METRIC_FIELDS, float64, ascending by step."""
+    """Columns `step`, `epoch` and each of METRIC_FIELDS (or those a reader asked for), float64,
+    ascending by step."""
 
     columns: Mapping[str, np.ndarray] = field(default_factory=dict)
 
@@ -75,14 +87,27 @@ def count_points(session: Session, job_id: str, *, after_step: int | None = None
 
 
 def read_metric_columns(
-    session: Session, job_id: str, *, after_step: int | None = None, every: int = 1
+    session: Session,
+    job_id: str,
+    *,
+    after_step: int | None = None,
+    every: int = 1,
+    names: Sequence[str] = COLUMNS,
 ) -> MetricColumns:
     """The job's points with step > after_step (all when None); with `every` > 1, only the
-    steps that are multiples of it (a thinned first look at a long series)."""
+    steps that are multiples of it (a thinned first look at a long series). `names` picks the
+    columns (any of COLUMNS and RECORDED_AT): a reader that needs three reads three."""
+    unknown = set(names) - {*COLUMNS, RECORDED_AT}
+    if unknown or "step" not in names:
+        raise ValueError(f"metric columns must include step and be among {(*COLUMNS, RECORDED_AT)}")
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        return _read_postgres(conn, job_id, after_step, every)
-    return _read_sqlite(conn, job_id, after_step, every)
+        return _read_postgres(conn, job_id, after_step, every, tuple(names))
+    return _read_sqlite(conn, job_id, after_step, every, tuple(names))
+
+
+def _field(dialect: str, name: str) -> str:
+    return _SQL[dialect].get(name, name)
 
 
 def _number(value: float | int | None) -> float:
@@ -93,14 +118,16 @@ def _where(after_step: int | None, mark: str) -> str:
     return f"job_id = {mark}" + ("" if after_step is None else f" AND step > {mark}")
 
 
-def _read_sqlite(conn: Any, job_id: str, after_step: int | None, every: int) -> MetricColumns:
+def _read_sqlite(
+    conn: Any, job_id: str, after_step: int | None, every: int, names: tuple[str, ...]
+) -> MetricColumns:
     params: tuple[Any, ...] = (job_id,) if after_step is None else (job_id, after_step)
     where = _where(after_step, "?")
     cursor = conn.connection.driver_connection.cursor()
     try:
         total = cursor.execute(f"SELECT count(*) FROM metrics_points WHERE {where}", params).fetchone()[0]
-        columns = _Filler(-(-total // every))
-        cursor.execute(_select(", ".join(COLUMNS), where, every), params)
+        columns = _Filler(-(-total // every), names)
+        cursor.execute(_select(", ".join(_field("sqlite", n) for n in names), where, every), params)
         while rows := cursor.fetchmany(_CHUNK):
             columns.add(np.array(rows, dtype=float))  # None → NaN; a chunk at a time keeps tuples few
     finally:
@@ -108,19 +135,21 @@ def _read_sqlite(conn: Any, job_id: str, after_step: int | None, every: int) -> 
     return columns.done()
 
 
-def _read_postgres(conn: Any, job_id: str, after_step: int | None, every: int) -> MetricColumns:
+def _read_postgres(
+    conn: Any, job_id: str, after_step: int | None, every: int, names: tuple[str, ...]
+) -> MetricColumns:
     from psycopg import sql
 
     # Every field as a non-NULL float8, so each COPY record has the same width and numpy reads the
     # answer as records, block by block, into the columns.
-    fields = ", ".join(f"coalesce({name}::float8, 'NaN')" for name in COLUMNS)
+    fields = ", ".join(f"coalesce(({_field('postgresql', name)})::float8, 'NaN')" for name in names)
     where = "job_id = {}" + ("" if after_step is None else " AND step > {}")
     values = [sql.Literal(job_id)] + ([] if after_step is None else [sql.Literal(int(after_step))])
     raw = conn.connection.driver_connection
     with raw.cursor() as cursor:
         count = sql.SQL(f"SELECT count(*) FROM metrics_points WHERE {where}").format(*values)
         total = cursor.execute(count).fetchone()[0]
-        columns = _Filler(-(-total // every))
+        columns = _Filler(-(-total // every), names)
         query = sql.SQL(f"COPY ({_select(fields, where, every)}) TO STDOUT (FORMAT BINARY)").format(*values)
         buffer, header = bytearray(), _COPY_HEADER
         with cursor.copy(query) as copy:
@@ -135,11 +164,12 @@ def _read_postgres(conn: Any, job_id: str, after_step: int | None, every: int) -
 def _parse_copy(buffer: bytearray, columns: _Filler, *, skip: int) -> bytearray:
     """Read the whole records in `buffer` into the columns; returns the bytes left over."""
     body = memoryview(buffer)[skip:]
-    count = len(body) // _COPY_ROW.itemsize
+    row = _copy_row(columns.names)
+    count = len(body) // row.itemsize
     if count:
-        records = np.frombuffer(body, dtype=_COPY_ROW, count=count)
-        columns.add(np.column_stack([records[name]["value"] for name in COLUMNS]))
-    rest = bytearray(body[count * _COPY_ROW.itemsize :])
+        records = np.frombuffer(body, dtype=row, count=count)
+        columns.add(np.column_stack([records[name]["value"] for name in columns.names]))
+    rest = bytearray(body[count * row.itemsize :])
     body.release()
     return rest
 
@@ -153,8 +183,9 @@ def _select(fields: str, where: str, every: int) -> str:
 class _Filler:
     """Preallocated columns filled chunk by chunk: the answer never exists twice in memory."""
 
-    def __init__(self, capacity: int) -> None:
-        self.columns = {name: np.empty(capacity) for name in COLUMNS}
+    def __init__(self, capacity: int, names: tuple[str, ...]) -> None:
+        self.names = names
+        self.columns = {name: np.empty(capacity) for name in names}
         self.size = 0
 
     def add(self, chunk: np.ndarray) -> None:
@@ -163,7 +194,7 @@ class _Filler:
             self.columns = {
                 name: np.resize(values, max(end, 2 * len(values))) for name, values in self.columns.items()
             }
-        for n, name in enumerate(COLUMNS):
+        for n, name in enumerate(self.names):
             self.columns[name][self.size : end] = chunk[:, n]
         self.size = end
 

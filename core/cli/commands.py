@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from core import datasets, jobs, notifications
+from core import datasets, jobs, notifications, run_summary
 from core.cli.output import print_datasets, print_job_detail, print_jobs, print_notifications
 from core.config import ENV_VARIABLES, Settings, load_settings
 from core.db.engine import Database
@@ -145,10 +145,11 @@ def jobs_list(args: argparse.Namespace) -> int:
 def jobs_show(args: argparse.Namespace) -> int:
     with workspace(args) as ws:
         detail = jobs.get_job(ws, job_id=args.id)
+        summary = run_summary.summarise_job(ws, job_id=args.id)
     if args.json:
-        emit_json(detail.to_json())
+        emit_json({**detail.to_json(), "summary": summary.to_json()})
     else:
-        print_job_detail(detail)
+        print_job_detail(detail, summary)
     return 0
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from core.records import Dataset, Job, JobDetail, Notification
+from core.run_summary import RunSummary
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -72,7 +73,7 @@ def print_jobs(rows: Sequence[Job]) -> None:
     )
 
 
-def print_job_detail(detail: JobDetail) -> None:
+def print_job_detail(detail: JobDetail, summary: RunSummary | None = None) -> None:
     job = detail.job
     fields = [
         ("id", job.id),
@@ -98,9 +99,49 @@ def print_job_detail(detail: JobDetail) -> None:
     if job.hyperparameters:
         print()
         print(table(["HYPERPARAMETER", "VALUE"], [(k, setting(v)) for k, v in job.hyperparameters.items()]))
+    if summary is not None:
+        print()
+        print(table(["SUMMARY", "VALUE"], summary_rows(summary)))
     if detail.notifications:
         print()
         print_notifications(detail.notifications)
+
+
+def summary_rows(summary: RunSummary) -> list[tuple[str, str]]:
+    """The summary as (label, text) rows; a figure the run has not reported reads "—"."""
+    best = "—"
+    if summary.best_validation_loss is not None:
+        best = f"{summary.best_validation_loss:.4f} at step {summary.best_validation_step:,}"
+    final = "—"
+    if summary.final_training_loss is not None:
+        final = f"{summary.final_training_loss:.4f} at step {summary.final_training_step:,}"
+    throughput = "—" if summary.mean_throughput is None else f"{summary.mean_throughput:,.0f} tokens/s"
+    tokens = "—" if summary.tokens_processed is None else f"{summary.tokens_processed:,} (estimated)"
+    dataset = "—"
+    if summary.dataset_name is not None:
+        dataset = f"{summary.dataset_name} ({summary.dataset_pairs:,} pairs)"
+    return [
+        ("best validation loss", best),
+        ("final training loss", final),
+        ("mean throughput", throughput),
+        ("tokens processed", tokens),
+        ("wall time", duration(summary.wall_time_seconds)),
+        ("cost", money(summary.cost) + (" (final)" if summary.cost_final else " so far")),
+        ("base model", summary.base_model or "the cluster's default"),
+        ("dataset", dataset),
+    ]
+
+
+def duration(seconds: float | None) -> str:
+    """1h 05m, 4m 10s, 12s; "—" for a job that never started."""
+    if seconds is None:
+        return "—"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
 def print_notifications(rows: Sequence[Notification]) -> None:

@@ -292,6 +292,42 @@ def test_jobs_show_prints_hyperparameters_and_dollars(cli, dataset_file):
     assert " $0.00 " in listed and "1× A10G" in listed
 
 
+def test_jobs_show_summarises_the_run(cli, fake_cluster, dataset_file):
+    """Known points from the cluster: the best validation loss is step 12's, the final loss step 20's."""
+    cli("datasets", "add", str(dataset_file), "--name", "sums")
+    job_id = cli("jobs", "submit", "--dataset", "sums", "--base-model", "llama3-8b").stdout.strip()
+    losses = {step: round(2.0 - 0.05 * step, 4) for step in range(1, 21)}
+    losses[12] = 0.3
+    fake_cluster.plan_job(job_id, JobPlan(total_steps=20, steps_per_poll=10, losses=losses))
+    for _ in range(3):
+        cli("scheduler", "--once")
+
+    shown = show(cli, job_id)
+    summary = shown["summary"]
+    assert shown["status"] == "completed"
+    assert (summary["best_validation_loss"], summary["best_validation_step"]) == (pytest.approx(0.35), 12)
+    assert (summary["final_training_loss"], summary["final_training_step"]) == (1.0, 20)
+    mean = sum(1200.0 + step % 7 for step in range(1, 21)) / 20
+    assert summary["mean_throughput"] == pytest.approx(mean)
+    assert summary["wall_time_seconds"] > 0
+    assert summary["tokens_processed"] == round(mean * summary["wall_time_seconds"])
+    assert (summary["cost"], summary["cost_final"]) == (shown["final_cost"], True)
+    assert (summary["base_model"], summary["dataset_name"], summary["dataset_pairs"]) == (
+        "llama3-8b",
+        "sums",
+        20,
+    )
+    assert summary["metric_points"] == 20
+
+    text = cli("jobs", "show", job_id).stdout
+    rows = dict(line.split("  ", 1) for line in text.splitlines() if "  " in line)
+    assert rows["SUMMARY"].strip() == "VALUE"
+    assert rows["best validation loss"].strip() == "0.3500 at step 12"
+    assert rows["final training loss"].strip() == "1.0000 at step 20"
+    assert rows["dataset"].strip() == "sums (20 pairs)"
+    assert rows["base model"].strip() == "llama3-8b"
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

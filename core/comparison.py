@@ -1,0 +1,39 @@
+"""What the compare view loads per job: the job, its summary, and the columns its overlay draws.
+
+One call per job, so a view comparing twenty runs draws each as it arrives. Only the columns the
+overlay needs are read (step, both losses, the time each point was recorded), plus throughput for
+the summary's mean, which is dropped once counted: twenty runs of 100,000 points stay at 64 MB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core import job_store
+from core.errors import NotFoundError
+from core.metric_columns import RECORDED_AT, MetricColumns, read_metric_columns
+from core.records import Job
+from core.run_summary import RunSummary, figures_from_columns, find_job_dataset, summarise
+from core.workspace import Workspace
+
+DRAWN = ("step", "training_loss", "validation_loss", RECORDED_AT)
+
+
+@dataclass(frozen=True)
+class ComparedRun:
+    """A job as the compare view shows it; `columns` holds DRAWN, `recorded_at` in Unix seconds."""
+
+    job: Job
+    summary: RunSummary
+    columns: MetricColumns
+
+
+def load_compared_run(ws: Workspace, *, job_id: str) -> ComparedRun:
+    with ws.db.read() as session:
+        job = job_store.find_job(session, job_id, user_id=ws.user)
+        if job is None:
+            raise NotFoundError(f"no job {job_id!r} (see `loradesk jobs list`)")
+        dataset = find_job_dataset(session, job)
+        read = read_metric_columns(session, job_id, names=(*DRAWN, "throughput"))
+    summary = summarise(job, dataset, figures_from_columns(read.columns))
+    return ComparedRun(job, summary, MetricColumns({name: read[name] for name in DRAWN}))
