@@ -33,6 +33,13 @@ class NotificationCreated:
 
 
 @dataclass(frozen=True, slots=True)
+class JobDeleted:
+    """A job was deleted with its points, cost records and notifications."""
+
+    job_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class DatasetAdded:
     dataset: Dataset
 
@@ -71,5 +78,5 @@ class WorkAvailable:
     """A job was queued or a cancel requested here: a scheduler should run a cycle now."""
 
 
-Event = JobUpdated | MetricsAppended | NotificationCreated | DatasetAdded | WorkAvailable
+Event = JobUpdated | JobDeleted | MetricsAppended | NotificationCreated | DatasetAdded | WorkAvailable
 Handler = Callable[[Event], None]

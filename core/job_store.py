@@ -25,6 +25,7 @@ from sqlalchemy import (
     Update,
     and_,
     bindparam,
+    delete,
     insert,
     not_,
     or_,
@@ -339,3 +340,87 @@ def drop_cancel_request(session: Session, job_id: str, *, now: datetime) -> Job 
         .execution_options(synchronize_session=False)
     ).first()
     return to_job(row) if row is not None else None
+
+
+# -- what people write: notes, tags; deleting ------------------------------------------------------
+
+
+def set_notes(session: Session, job_id: str, *, user_id: str, notes: str, now: datetime) -> Job | None:
+    """Replace the job's notes (any status); None when the user has no such job."""
+    row = session.execute(
+        update(JobRow)
+        .where(JobRow.id == job_id, JobRow.user_id == user_id)
+        .values(notes=notes, updated_at=now, change_seq=change_stamp(session))
+        .returning(*_TABLE.columns)
+        .execution_options(synchronize_session=False)
+    ).first()
+    return to_job(row) if row is not None else None
+
+
+def change_tags(
+    session: Session,
+    job_id: str,
+    *,
+    user_id: str,
+    add: Sequence[str] = (),
+    remove: Sequence[str] = (),
+    now: datetime,
+) -> Job | None:
+    """Add and remove tags (kept in the order first added, each once); None when the user has no
+    such job. The row is locked between reading the list and writing it, so two people tagging at
+    once both keep their tags."""
+    change_stamp(session)  # the change number before the row lock, as every writer takes them
+    query = select(JobRow.tags).where(JobRow.id == job_id, JobRow.user_id == user_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    found = session.execute(query).first()
+    if found is None:
+        return None
+    tags = [t for t in (found.tags or []) if t not in set(remove)]
+    tags += [t for t in dict.fromkeys(add) if t not in tags and t not in set(remove)]
+    row = session.execute(
+        update(JobRow)
+        .where(JobRow.id == job_id)
+        .values(tags=tags, updated_at=now, change_seq=change_stamp(session))
+        .returning(*_TABLE.columns)
+        .execution_options(synchronize_session=False)
+    ).one()
+    return to_job(row)
+
+
+def lock_users_job(session: Session, job_id: str, *, user_id: str) -> Job | None:
+    """The user's job, locked for this transaction (a delete checks its status under the lock)."""
+    change_stamp(session)
+    query = select(*_TABLE.columns).where(JobRow.id == job_id, JobRow.user_id == user_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = session.execute(query).first()
+    return to_job(row) if row is not None else None
+
+
+def delete_terminal_job(session: Session, job_id: str, *, user_id: str) -> bool:
+    """Delete the job row if it is the user's and terminal; False otherwise (nothing deleted).
+    Its points, cost records and notifications go first (core.jobs), in the same transaction."""
+    result = session.execute(
+        delete(JobRow)
+        .where(JobRow.id == job_id, JobRow.user_id == user_id, JobRow.status.in_(_TERMINAL))
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def finished_runs(session: Session, *, user_id: str, dataset_id: str, limit: int = 20) -> list[Job]:
+    """The user's most recently completed jobs on this dataset (for estimating a new run's time)."""
+    query = (
+        select(*_TABLE.columns)
+        .where(
+            JobRow.user_id == user_id,
+            JobRow.dataset_id == dataset_id,
+            JobRow.status == JobStatus.COMPLETED.value,
+            JobRow.started_at.is_not(None),
+            JobRow.completed_at.is_not(None),
+        )
+        .order_by(JobRow.completed_at.desc())
+        .limit(limit)
+    )
+    return [to_job(row) for row in session.execute(query)]

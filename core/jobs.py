@@ -1,4 +1,4 @@
-"""Training jobs: create, list, show, watch for changes, cancel."""
+"""Training jobs: create, list, show, watch for changes, cancel, delete."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from core import job_store
 from core.config import Settings
 from core.datasets import find_dataset
 from core.db.convert import to_cost_record, to_metric_point, to_notification
 from core.db.models import CostRecordRow, MetricPointRow, NotificationRow, new_id, utcnow
-from core.errors import NotFoundError
-from core.events import JobUpdated, WorkAvailable
+from core.errors import InvalidRequestError, NotFoundError
+from core.events import JobDeleted, JobUpdated, WorkAvailable
 from core.hyperparameters import DEFAULT_GPU_COUNT
 from core.job_request import check_new_job, default_job_name
 from core.metric_columns import JobMetrics, MetricColumns, count_points, read_metric_columns
@@ -84,6 +84,15 @@ def list_jobs(ws: Workspace, *, status: JobStatus | str | None = None) -> list[J
         return job_store.list_jobs(
             session, user_id=ws.user, status=None if status is None else JobStatus(status)
         )
+
+
+def find_job(ws: Workspace, *, job_id: str) -> Job:
+    """One of the user's jobs, without its points."""
+    with ws.db.read() as session:
+        job = job_store.find_job(session, job_id, user_id=ws.user)
+    if job is None:
+        raise NotFoundError(f"no job {job_id!r} (see `loradesk jobs list`)")
+    return job
 
 
 def get_job(ws: Workspace, *, job_id: str) -> JobDetail:
@@ -156,3 +165,27 @@ async def cancel_job_explained(ws: Workspace, *, job_id: str) -> CancelResult:
     if job.status.is_terminal:
         return CancelResult(job, NEVER_LEFT)
     return await carry_out_cancel(ws, job, held=held)
+
+
+def delete_job(ws: Workspace, *, job_id: str) -> Job:
+    """Delete one of the user's terminal jobs with its metric points, cost records and
+    notifications; returns the job as it was. A job that is not terminal is refused. The job's
+    row is locked while it is checked and deleted, so one that another scheduler or person
+    changes meanwhile is never deleted half-way (the delete itself is guarded on the status)."""
+    with ws.db.write() as session:
+        job = job_store.lock_users_job(session, job_id, user_id=ws.user)
+        if job is None:
+            raise NotFoundError(f"no job {job_id!r} (see `loradesk jobs list`)")
+        if not job.status.is_terminal:
+            raise InvalidRequestError(
+                f"job {job.name!r} is {'cancelling' if job.is_cancelling else job.status.value}; "
+                "only completed, failed or cancelled jobs can be deleted (cancel it first)"
+            )
+        for table in (NotificationRow, CostRecordRow, MetricPointRow):
+            session.execute(delete(table).where(table.job_id == job_id))
+        if not job_store.delete_terminal_job(session, job_id, user_id=ws.user):
+            raise InvalidRequestError(
+                f"job {job.name!r} changed while it was being deleted; nothing was deleted"
+            )
+    ws.events.publish(JobDeleted(job_id))
+    return job

@@ -117,6 +117,9 @@ class Job(_Record):
     # A submit may have reached the cluster since then, even while external_job_id is unknown.
     submit_sent_at: datetime | None = None
     change_seq: int = 0  # the database's number of the change that made this snapshot
+    artifact_partial: bool = False  # artifact_url holds a cancelled run's adapter as it stopped
+    notes: str = ""
+    tags: list[str] = field(default_factory=list)
 
     @property
     def is_cancelling(self) -> bool:

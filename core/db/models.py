@@ -23,6 +23,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -98,6 +100,10 @@ class JobRow(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     error_message: Mapped[str | None] = mapped_column(Text)
     artifact_url: Mapped[str | None] = mapped_column(Text)
+    # What a cancelled run had learned when it stopped, rather than a finished adapter.
+    artifact_partial: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    notes: Mapped[str] = mapped_column(Text, default="", server_default="")
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
 
     # Scheduler bookkeeping. A claim is an owner plus an expiry: a scheduler that dies loses its
     # claims when they expire and another picks the work up.
