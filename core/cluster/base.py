@@ -41,6 +41,13 @@ class ClusterConflictError(ClusterError):
     """409 on cancel: the job is already terminal on the cluster."""
 
 
+class ClusterLogsUnavailableError(ClusterError):
+    """The cluster keeps no logs of its jobs (404 on the optional logs endpoint of SPEC §4)."""
+
+
+NO_LOGS_MESSAGE = "this cluster keeps no logs"
+
+
 @dataclass(frozen=True, slots=True)
 class SubmitRequest:
     job_id: str  # the idempotency key
@@ -77,8 +84,20 @@ class StatusReport:
     completed_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class LogChunk:
+    """The part of a job's log from an offset on, and the offset to ask for next.
+
+    Offsets are the backend's own: bytes for `http` (SPEC §4), a position in the job folder's
+    two files for `local`. Callers start at 0 and pass `next_offset` back unchanged."""
+
+    text: str
+    next_offset: int
+
+
 class ClusterBackend(Protocol):
-    """The three calls of SPEC §4. All are coroutines; none touches the database."""
+    """The three calls of SPEC §4, and the job's log. All are coroutines; none touches the
+    database."""
 
     name: str
 
@@ -86,6 +105,13 @@ class ClusterBackend(Protocol):
 
     async def status(self, external_job_id: str, since_step: int | None) -> StatusReport: ...
 
-    async def cancel(self, external_job_id: str) -> None: ...
+    async def cancel(self, external_job_id: str) -> str | None:
+        """Stop the job; returns the URL of the adapter the stopped run saved (partial), if any."""
+        ...
+
+    async def read_log(self, external_job_id: str, offset: int) -> LogChunk:
+        """The job's log from `offset` (0: the start); ClusterLogsUnavailableError when the
+        cluster keeps none."""
+        ...
 
     async def aclose(self) -> None: ...

@@ -22,12 +22,15 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 
 from core.cluster.base import (
+    NO_LOGS_MESSAGE,
     ClusterAuthError,
     ClusterConflictError,
     ClusterError,
     ClusterJobNotFoundError,
+    ClusterLogsUnavailableError,
     ClusterRejectedError,
     ClusterTransientError,
+    LogChunk,
     StatusReport,
     SubmitRequest,
     SubmitResult,
@@ -102,9 +105,14 @@ class HttpCluster:
         path = f"/training/status/{quote(external_job_id, safe='')}"
         return await self._call("GET", path, "status", _status_report, params=params)
 
-    async def cancel(self, external_job_id: str) -> None:
+    async def cancel(self, external_job_id: str) -> str | None:
         path = f"/training/cancel/{quote(external_job_id, safe='')}"
         await self._call("POST", path, "cancel", _cancel_answer)
+        return None  # a partial adapter, if the cluster keeps one, comes with its status answer
+
+    async def read_log(self, external_job_id: str, offset: int) -> LogChunk:
+        path = f"/training/logs/{quote(external_job_id, safe='')}"
+        return await self._call("GET", path, "logs", _log_chunk, params={"offset": str(max(0, offset))})
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
@@ -163,6 +171,8 @@ class HttpCluster:
             )
         if code in (408, 429) or code >= 500:
             return ClusterTransientError(f"the cluster is busy or unavailable (HTTP {code}){suffix}")
+        if code == 404 and endpoint == "logs":
+            return ClusterLogsUnavailableError(NO_LOGS_MESSAGE)
         if code == 404 and endpoint in ("status", "cancel"):
             return ClusterJobNotFoundError("job not found on the cluster")
         if code == 409 and endpoint == "cancel":
@@ -230,6 +240,16 @@ def _status_report(data: Any) -> StatusReport:
 
 def _cancel_answer(data: Any) -> None:
     _status_text(_object(data))
+
+
+def _log_chunk(data: Any) -> LogChunk:
+    data = _object(data)
+    text, next_offset = data.get("text"), _int(data.get("next_offset"), "next_offset")
+    if not isinstance(text, str):
+        raise _Malformed("text is missing or not a string")
+    if next_offset is None or next_offset < 0:
+        raise _Malformed("next_offset is missing or negative")
+    return LogChunk(text=text, next_offset=next_offset)
 
 
 def _object(data: Any) -> dict[str, Any]:

@@ -41,10 +41,12 @@ from core.cluster.base import (
     ClusterConflictError,
     ClusterJobNotFoundError,
     ClusterRejectedError,
+    LogChunk,
     StatusReport,
     SubmitRequest,
     SubmitResult,
 )
+from core.cluster.log_files import read_log_files
 from core.cluster.metrics_file import MetricsIndex
 from core.cluster.standby import Standby
 from core.config import Settings
@@ -269,7 +271,8 @@ class LocalCluster:
             progress = min(100.0, 100.0 * step / total_steps)
         else:
             progress = 0.0
-        artifact = (outcome or {}).get("artifact_dir") if status == "completed" else None
+        # A cancelled run saved what it had learned: its partial adapter is kept, not orphaned.
+        artifact = _adapter_of(outcome) if status in ("completed", "cancelled") else None
         return StatusReport(
             status=status,
             progress=progress,
@@ -280,7 +283,7 @@ class LocalCluster:
             metrics={k: v for k, v in (last or {}).items() if k not in ("step", "epoch")},
             metrics_history=history,
             error_message=(outcome or {}).get("error_message") if status == "failed" else None,
-            artifact_url=Path(artifact).as_uri() if artifact else None,
+            artifact_url=artifact,
         )
 
     def _outcome(self, job_id: str, job_dir: Path) -> dict[str, Any] | None:
@@ -297,7 +300,7 @@ class LocalCluster:
 
     # -- cancel ---------------------------------------------------------------------------------
 
-    async def cancel(self, external_job_id: str) -> None:
+    async def cancel(self, external_job_id: str) -> str | None:
         job_dir = self._job_dir(external_job_id)
         record = _read_json(job_dir / EXIT_FILE)
         process = self._process_of(external_job_id)
@@ -316,6 +319,16 @@ class LocalCluster:
             write_json_atomic(job_dir / EXIT_FILE, record)
         elif record.get("status") != "cancelled":  # it ended on its own as the signal came
             raise ClusterConflictError(f"the job has already {_ended(record)}")
+        return _adapter_of(record)  # the trainer saves what it has when told to stop
+
+    # -- log ------------------------------------------------------------------------------------
+
+    async def read_log(self, external_job_id: str, offset: int) -> LogChunk:
+        job_dir = self._job_dir(external_job_id)
+        ended = (job_dir / EXIT_FILE).exists() or not self._is_alive(external_job_id)
+        return await asyncio.to_thread(
+            read_log_files, job_dir / STDOUT_FILE, job_dir / STDERR_FILE, offset, ended=ended
+        )
 
     async def _wait_for_exit(self, job_id: str, process: _Process, timeout: float) -> bool:
         child = self._children.get(job_id)
@@ -398,6 +411,14 @@ def _find_trainer(spec_path: Path) -> int | None:
         if target in cmdline and "core.trainer" in cmdline:
             return int(found.pid)
     return None
+
+
+def _adapter_of(record: dict[str, Any] | None) -> str | None:
+    """The file URL of the adapter an exit record names, if the trainer did save it there."""
+    folder = (record or {}).get("artifact_dir")
+    if not folder or not (Path(folder) / "adapter_config.json").is_file():
+        return None
+    return Path(folder).as_uri()
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

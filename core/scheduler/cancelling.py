@@ -133,8 +133,9 @@ async def attempt_cancel(ws: Workspace, job: Job) -> CancelResult:
     """Ask the cluster to cancel a submitted job; on success record the end, else keep the request."""
     assert job.external_job_id is not None
     said = CANCELLED_ON_CLUSTER.format(external_id=job.external_job_id)
+    partial_adapter: str | None = None
     try:
-        await ws.backend().cancel(job.external_job_id)
+        partial_adapter = await ws.backend().cancel(job.external_job_id)
     except ClusterConflictError:
         # Already over on the cluster: the next poll records how it ended.
         log.info("job %s: already terminal on the cluster; its next poll records the end", job.id)
@@ -148,8 +149,10 @@ async def attempt_cancel(ws: Workspace, job: Job) -> CancelResult:
     except ClusterError as exc:
         log.warning("job %s: cancel waits for the cluster (%s); retried every cycle", job.id, exc)
         return CancelResult(job, UNREACHABLE.format(reason=exc))
+    # What the stopped run had learned is kept as its adapter, marked partial, not orphaned.
+    kept = {"artifact_url": partial_adapter, "artifact_partial": True} if partial_adapter else None
     change = await asyncio.to_thread(
-        _write, ws, lambda s: finish_job(s, job, JobStatus.CANCELLED, now=utcnow())
+        _write, ws, lambda s: finish_job(s, job, JobStatus.CANCELLED, now=utcnow(), values=kept)
     )
     if change.job is not None:
         log.info("job %s %r: %s → cancelled", job.id, job.name, job.status.value)

@@ -336,6 +336,8 @@ def record_status(
     }
     if report.artifact_url:
         values["artifact_url"] = report.artifact_url
+        # A cancelled run's adapter is what it had learned when it stopped.
+        values["artifact_partial"] = status is JobStatus.CANCELLED
     if status.is_terminal:
         if status is JobStatus.COMPLETED:
             values["progress"] = 100.0

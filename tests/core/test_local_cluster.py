@@ -25,6 +25,7 @@ from core.cluster.base import (
     SubmitRequest,
 )
 from core.cluster.local import LocalCluster
+from core.cluster.log_files import read_log_files
 from core.config import Settings
 from core.storage import LocalStorage
 
@@ -163,13 +164,14 @@ async def test_cancel_stops_a_running_job_and_keeps_its_adapter(settings: Settin
     cluster = LocalCluster(settings)
     job_id = await submit(cluster, "job-cancel", LONG)
     await JobWatch(cluster, job_id).until(is_running)
-    await cluster.cancel(job_id)
+    partial = await cluster.cancel(job_id)
 
     report = await cluster.status(job_id, None)
-    assert report.status == "cancelled" and report.artifact_url is None
-    assert report.current_step is not None and 1 <= report.current_step < report.total_steps
     adapter = settings.home / "jobs" / job_id / "adapter"
-    assert (adapter / "adapter_model.safetensors").is_file()  # the trainer saved it on SIGTERM
+    # The trainer saved what it had on SIGTERM, and both answers name it: kept, not orphaned.
+    assert report.status == "cancelled" and report.artifact_url == partial == adapter.as_uri()
+    assert report.current_step is not None and 1 <= report.current_step < report.total_steps
+    assert (adapter / "adapter_model.safetensors").is_file()
     assert _trainers_of(settings.home / "jobs" / job_id) == []
     with pytest.raises(ClusterConflictError, match="already been cancelled"):
         await cluster.cancel(job_id)
@@ -304,3 +306,35 @@ def _kill_trainers(jobs_dir: Path) -> None:
                 process.wait(10)
             except (ProcessLookupError, psutil.Error):
                 pass
+
+
+async def test_the_log_is_read_in_whole_lines_from_both_files_as_it_grows(
+    settings: Settings, submit: Any
+) -> None:
+    cluster = LocalCluster(settings)
+    job_id = await submit(cluster, "job-log", SHORT)
+    job_dir = settings.home / "jobs" / job_id
+    text, offset = "", 0
+    await JobWatch(cluster, job_id).until(is_terminal)
+    while True:  # the trainer has ended: everything is there, a megabyte per read at most
+        chunk = await cluster.read_log(job_id, offset)
+        if not chunk.text:
+            break
+        text, offset = text + chunk.text, chunk.next_offset
+    stdout = (job_dir / "stdout.log").read_text()
+    stderr = (job_dir / "stderr.log").read_text()
+    assert "first step recorded" in stdout
+    assert text == stdout + stderr
+    assert (await cluster.read_log(job_id, offset)).next_offset == offset  # nothing new: same place
+
+    # A file that grows by half a line shows nothing until the line is whole (while it runs).
+    out, err = job_dir / "grow-out.log", job_dir / "grow-err.log"
+    out.write_text("one\ntw")
+    first = read_log_files(out, err, 0, ended=False)
+    assert first.text == "one\n"
+    with out.open("a") as handle:
+        handle.write("o\n")
+    err.write_text("warning\n")
+    second = read_log_files(out, err, first.next_offset, ended=False)
+    assert second.text == "two\nwarning\n"
+    assert read_log_files(out, err, second.next_offset, ended=True).text == ""

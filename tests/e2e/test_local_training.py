@@ -91,6 +91,9 @@ async def test_local_job_cancelled_mid_run(local_workspace):
     assert cancelled.status.value == "cancelled"
     adapter_dir = ws.settings.home / "jobs" / job_id / "adapter"
     assert (adapter_dir / "adapter_model.safetensors").is_file(), "SIGTERM saves the adapter"
+    # ... and the job records it, marked partial, instead of leaving it orphaned in its folder.
+    stored = get_job(ws, job_id=job_id).job
+    assert stored.artifact_url == adapter_dir.as_uri() and stored.artifact_partial
     assert detail.job.current_step < 400
 
 

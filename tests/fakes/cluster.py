@@ -8,8 +8,11 @@ adds the optional `started_at`/`completed_at` of SPEC §4 to status answers. Los
 curve unless the plan (or `set_loss`) says otherwise, which is how a test injects NaN or infinity
 at a step.
 
+The optional logs endpoint (`GET /training/logs/{id}?offset=N`) answers the job's log from byte
+N: a line at submit, then whatever `append_log` adds; after `keep_no_logs()` it answers 404.
+
 Faults (`fail_with`, `stall`, `answer_garbage`, `reject_submissions`) apply to one endpoint
-(`"submit"`, `"status"`, `"cancel"`) or to all (`endpoint=None`), for the next `times` requests
+(`"submit"`, `"status"`, `"cancel"`, `"logs"`) or to all (`endpoint=None`), for the next `times` requests
 (`times=None`: until `clear_faults()`). They act before the token check, as a proxy or a broken
 server would; `hold_submit_answers` instead carries the submit out and then holds its answer.
 Counters:
@@ -40,7 +43,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-ENDPOINTS = ("submit", "status", "cancel")
+ENDPOINTS = ("submit", "status", "cancel", "logs")
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
 
@@ -183,6 +186,8 @@ class FakeCluster:
         self._plans: dict[str, JobPlan] = {}
         self._faults: list[_Fault] = []
         self._omit_history = False
+        self._logs: dict[str, bytearray] = {}
+        self._keeps_logs = True
         self._report_times = False
         self.held_submits: list[tuple[str, int]] = []
         self._connections: set[socket.socket] = set()
@@ -296,6 +301,16 @@ class FakeCluster:
     ) -> None:
         self.fail_with(status, {"error": message}, times, endpoint="submit")
 
+    def append_log(self, external_id: str, text: str) -> None:
+        """More output of the job's trainer, as the cluster's logs endpoint will answer it."""
+        with self._lock:
+            self._logs.setdefault(external_id, bytearray()).extend(text.encode())
+
+    def keep_no_logs(self, keep_none: bool = True) -> None:
+        """Answer the logs endpoint with 404, as a cluster that keeps no logs does."""
+        with self._lock:
+            self._keeps_logs = not keep_none
+
     def omit_history(self, omit: bool = True) -> None:
         with self._lock:
             self._omit_history = omit
@@ -379,7 +394,7 @@ class FakeCluster:
             token = self._token
         if token is None or handler.headers.get("Authorization") != f"Bearer {token}":
             return 401, {"error": "invalid or missing API token"}
-        expected = {"submit": ("POST", 2), "status": ("GET", 3), "cancel": ("POST", 3)}
+        expected = {"submit": ("POST", 2), "status": ("GET", 3), "cancel": ("POST", 3), "logs": ("GET", 3)}
         if endpoint is None or (handler.command, len(parts)) != expected[endpoint]:
             return 404, {"error": f"no route for {handler.command} {urlsplit(handler.path).path}"}
         if endpoint == "submit":
@@ -392,6 +407,8 @@ class FakeCluster:
             except ValueError:
                 return 400, {"error": "since_step must be an integer"}
             return self._status(external_id, since_step)
+        if endpoint == "logs":
+            return self._log(external_id, parse_qs(query).get("offset", ["0"])[0])
         return self._cancel(external_id)
 
     def _submit(self, raw: bytes) -> tuple[int, Any]:
@@ -418,6 +435,7 @@ class FakeCluster:
                 plan = replace(plan, losses=dict(plan.losses))
                 self._jobs[external_id] = FakeJob(external_id, request["job_id"], request, plan)
                 self._by_job_id[request["job_id"]] = external_id
+                self._logs[external_id] = bytearray(f"accepted job {request['job_id']}\n".encode())
             return 200, {"external_job_id": external_id, "status": self._jobs[external_id].status}
 
     def _status(self, external_id: str, since_step: int | None) -> tuple[int, Any]:
@@ -453,6 +471,18 @@ class FakeCluster:
                 first = 1 if since_step is None else max(1, since_step + 1)
                 answer["metrics_history"] = [job.metrics_at(s) for s in range(first, step + 1)]
             return 200, answer
+
+    def _log(self, external_id: str, offset_text: str) -> tuple[int, Any]:
+        with self._lock:
+            job = self._jobs.get(external_id)
+            if not self._keeps_logs or job is None or job.forgotten:
+                return 404, {"error": "no logs"}
+            try:
+                offset = max(0, int(offset_text))
+            except ValueError:
+                return 400, {"error": "offset must be an integer"}
+            log = bytes(self._logs.get(external_id, b""))
+            return 200, {"text": log[offset:].decode("utf-8", "replace"), "next_offset": len(log)}
 
     def _cancel(self, external_id: str) -> tuple[int, Any]:
         with self._lock:
