@@ -18,6 +18,8 @@ from core.config import ENV_VARIABLES, Settings, load_settings
 from core.db.engine import Database
 from core.db.migrate import upgrade
 from core.errors import LoradeskError
+from core.hyperparameters import DEFAULT_GPU_COUNT
+from core.job_reuse import create_job_like
 from core.workspace import Workspace
 
 # Every setting with an environment variable has an option too (SPEC §2), plus --home.
@@ -31,6 +33,10 @@ JOB_HYPERPARAMETER_OPTIONS = (
     "lora_alpha",
     "batch_size",
 )
+
+
+class UsageError(LoradeskError):
+    """A command asked for in a way it cannot be run: exit 2, like argparse's own usage errors."""
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -119,15 +125,30 @@ def datasets_list(args: argparse.Namespace) -> int:
 
 
 def jobs_submit(args: argparse.Namespace) -> int:
+    hyperparameters = {name: getattr(args, name) for name in JOB_HYPERPARAMETER_OPTIONS}
+    like = getattr(args, "like", None)
+    if like is None and not args.dataset:
+        raise UsageError("jobs submit needs --dataset ID|NAME (or --like ID)")
     with workspace(args) as ws:
-        job = jobs.create_job(
-            ws,
-            dataset_id=args.dataset,
-            name=args.name,
-            hyperparameters={name: getattr(args, name) for name in JOB_HYPERPARAMETER_OPTIONS},
-            gpu_type=args.gpu_type,
-            gpu_count=args.gpu_count,
-        )
+        if like is not None:
+            job = create_job_like(
+                ws,
+                like_id=like,
+                dataset_id=args.dataset,
+                name=args.name,
+                hyperparameters=hyperparameters,
+                gpu_type=args.gpu_type,
+                gpu_count=args.gpu_count,
+            )
+        else:
+            job = jobs.create_job(
+                ws,
+                dataset_id=args.dataset,
+                name=args.name,
+                hyperparameters=hyperparameters,
+                gpu_type=args.gpu_type,
+                gpu_count=DEFAULT_GPU_COUNT if args.gpu_count is None else args.gpu_count,
+            )
     print(job.id)
     return 0
 

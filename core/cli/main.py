@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from core.cli import commands, trainer
+from core.cli import commands, job_commands, trainer
 from core.cli.add_user import db_add_user
 from core.db.engine import error_line
 from core.errors import LoradeskError
@@ -97,7 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     jobs = sub.add_parser("jobs", parents=[common], help="training jobs")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
     submit = jobs_sub.add_parser("submit", parents=[common], help="queue a job; prints its id")
-    submit.add_argument("--dataset", required=True, metavar="ID|NAME")
+    submit.add_argument("--dataset", metavar="ID|NAME", help="required unless --like names a job")
+    submit.add_argument(
+        "--like", metavar="ID", help="start from this job's dataset and settings; options override"
+    )
     submit.add_argument("--name")
     add_job_options(submit)
     submit.set_defaults(handler=commands.jobs_submit)
@@ -112,6 +115,21 @@ def build_parser() -> argparse.ArgumentParser:
     cancel = jobs_sub.add_parser("cancel", parents=[common], help="cancel a queued or active job")
     cancel.add_argument("id", metavar="ID")
     cancel.set_defaults(handler=commands.jobs_cancel)
+    logs = jobs_sub.add_parser("logs", parents=[common], help="the trainer's log of a job")
+    logs.add_argument("id", metavar="ID")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing until the job ends")
+    logs.set_defaults(handler=job_commands.jobs_logs)
+    tag = jobs_sub.add_parser("tag", parents=[common], help="add (or remove) tags of a job")
+    tag.add_argument("id", metavar="ID")
+    tag.add_argument("tags", nargs="+", metavar="TAG")
+    tag.add_argument("--remove", action="store_true", help="remove these tags instead")
+    tag.set_defaults(handler=job_commands.jobs_tag)
+    delete = jobs_sub.add_parser(
+        "delete", parents=[common], help="delete a finished job with its points, costs and notifications"
+    )
+    delete.add_argument("id", metavar="ID")
+    delete.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    delete.set_defaults(handler=job_commands.jobs_delete)
 
     trainer.add_parser(sub, common)
 
@@ -148,9 +166,7 @@ def add_job_options(submit: argparse.ArgumentParser) -> None:
     submit.add_argument(
         "--gpu-type", help="a type of the GPU rates table (default cpu locally, A10G on a cluster)"
     )
-    submit.add_argument(
-        "--gpu-count", type=int, default=DEFAULT_GPU_COUNT, help=f"default {DEFAULT_GPU_COUNT}"
-    )
+    submit.add_argument("--gpu-count", type=int, help=f"default {DEFAULT_GPU_COUNT}")
 
 
 def main(argv: Sequence[str] | None = None, *, open_gui: commands.GuiOpener | None = None) -> int:
@@ -173,6 +189,9 @@ def main(argv: Sequence[str] | None = None, *, open_gui: commands.GuiOpener | No
         return code
     except BrokenPipeError:
         return _reader_went_away()
+    except commands.UsageError as exc:
+        print(f"loradesk: {exc}", file=sys.stderr)
+        return 2
     except LoradeskError as exc:
         print(f"loradesk: {exc}", file=sys.stderr)
         return 1

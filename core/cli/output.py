@@ -92,7 +92,14 @@ def print_job_detail(detail: JobDetail, summary: RunSummary | None = None) -> No
         ("started", when(job.started_at)),
         ("completed", when(job.completed_at)),
         ("error", job.error_message),
-        ("artifact", job.artifact_url),
+        (
+            "artifact",
+            f"{job.artifact_url} (partial: the run was cancelled)"
+            if job.artifact_partial and job.artifact_url
+            else job.artifact_url,
+        ),
+        ("tags", ", ".join(job.tags)),
+        ("notes", job.notes),
         ("metric points", len(detail.metrics)),
     ]
     print(table(["FIELD", "VALUE"], [(k, v) for k, v in fields if v not in (None, "")]))
