@@ -135,6 +135,14 @@ class Hyperparameters:
         }
 
 
+def setting_value(stored: Mapping[str, Any], name: str) -> Any:
+    """One setting of a stored job: the stored value, else the record's plain default (the
+    defaults that depend on other values, learning rate and alpha, are always stored)."""
+    if name in stored:
+        return stored[name]
+    return _PLAIN_DEFAULTS.get(name)
+
+
 def with_defaults(stored: Mapping[str, Any]) -> dict[str, tuple[Any, bool]]:
     """Every setting of a stored job as (value, is_default), in the record's order, then keys
     this version does not know (a cluster's own) as stored. The stored JSON omits what equalled
@@ -148,6 +156,10 @@ def with_defaults(stored: Mapping[str, Any]) -> dict[str, tuple[Any, bool]]:
     if settings["base_model"][0] is None:
         del settings["base_model"]  # the backend's own choice: no value of ours to show
     return {**settings, **{k: (v, False) for k, v in stored.items() if k not in full}}
+
+
+_PLAIN_DEFAULTS = {f.name: f.default for f in fields(Hyperparameters)}
+SETTING_NAMES = tuple(_PLAIN_DEFAULTS)
 
 
 def base_model_folder(base_model: str | None) -> Path | None:

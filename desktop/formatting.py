@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from typing import Any
 
 from core.records import Job
 
@@ -122,3 +123,14 @@ def gpu(job: Job) -> str:
     if not has_gpu(job):
         return "CPU"
     return f"{job.gpu_type} × {job.gpu_count}"
+
+
+def setting(value: Any) -> str:
+    """A job's setting as a person writes it: 0.0002, 3e-05, q_proj,v_proj; a dash for none."""
+    if value is None:
+        return DASH
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list | tuple):
+        return ",".join(setting(v) for v in value)
+    return str(value)

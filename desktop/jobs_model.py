@@ -23,6 +23,7 @@ from PySide6.QtCore import (
     Qt,
 )
 
+from core.hyperparameters import setting_value
 from core.records import Job, JobStatus
 from desktop import eta
 from desktop import formatting as fmt
@@ -117,6 +118,24 @@ for _column, _spec in COLUMNS.items():
         _FIELD_COLUMNS.setdefault(_field, []).append(int(_column))
 
 
+def setting_column(name: str) -> ColumnSpec:
+    """A column of one hyperparameter (the column chooser's), sortable: numbers before text,
+    jobs without the setting last."""
+
+    def key(job: Job) -> Any:
+        value = setting_value(job.hyperparameters or {}, name)
+        if value is None:
+            return (True, 0, 0)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return (False, 0, float(value))
+        return (False, 1, fmt.setting(value).casefold())
+
+    def text(job: Job) -> str:
+        return fmt.setting(setting_value(job.hyperparameters or {}, name))
+
+    return ColumnSpec(name, text, key, ("hyperparameters",), _RIGHT)
+
+
 class _Descending:
     """Wraps a sort key so that bisect on a descending list works."""
 
@@ -137,26 +156,54 @@ class JobTableModel(QAbstractTableModel):
         self._jobs: list[Job] = []
         self._rows: dict[str, int] = {}
         self._rows_valid = True
-        self._sort_column = Column.CREATED
+        self._sort_column = int(Column.CREATED)
         self._sort_order = Qt.SortOrder.DescendingOrder
+        self._setting_columns: list[str] = []  # hyperparameters shown as columns after COLUMNS
+        self._specs = list(COLUMNS.values())
+
+    # -- columns ---------------------------------------------------------------------------------
+    @property
+    def setting_columns(self) -> list[str]:
+        return list(self._setting_columns)
+
+    def set_setting_columns(self, names: Iterable[str]) -> None:
+        """Show these hyperparameters as columns after the fixed ones, in this order."""
+        names = list(dict.fromkeys(names))
+        if names == self._setting_columns:
+            return
+        fixed = len(COLUMNS)
+        if self._setting_columns:
+            self.beginRemoveColumns(QModelIndex(), fixed, fixed + len(self._setting_columns) - 1)
+            self._setting_columns, self._specs = [], self._specs[:fixed]
+            self.endRemoveColumns()
+        if self._sort_column >= fixed:  # sorted by a column now gone: back to the default order
+            self.sort(int(Column.CREATED), Qt.SortOrder.DescendingOrder)
+        if names:
+            self.beginInsertColumns(QModelIndex(), fixed, fixed + len(names) - 1)
+            self._setting_columns = names
+            self._specs = self._specs + [setting_column(name) for name in names]
+            self.endInsertColumns()
+
+    def column_of_setting(self, name: str) -> int | None:
+        return len(COLUMNS) + self._setting_columns.index(name) if name in self._setting_columns else None
 
     # -- reading ---------------------------------------------------------------------------------
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._jobs)
 
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
+        return 0 if parent.isValid() else len(self._specs)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[Column(section)].title
+            return self._specs[section].title if 0 <= section < len(self._specs) else None
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
         job = self._jobs[index.row()]
-        spec = COLUMNS[Column(index.column())]
+        spec = self._specs[index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
             return spec.text(job)
         if role == JOB_ROLE:
@@ -166,7 +213,7 @@ class JobTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return spec.align
         if role == Qt.ItemDataRole.ToolTipRole:
-            return _tooltip(job, Column(index.column()))
+            return _tooltip(job, index.column())
         return None
 
     def job_at(self, row: int) -> Job:
@@ -240,7 +287,7 @@ class JobTableModel(QAbstractTableModel):
 
     # -- sorting ---------------------------------------------------------------------------------
     @property
-    def sort_column(self) -> Column:
+    def sort_column(self) -> int:
         return self._sort_column
 
     @property
@@ -248,9 +295,9 @@ class JobTableModel(QAbstractTableModel):
         return self._sort_order
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        if column < 0:
+        if not 0 <= column < len(self._specs):
             return
-        self._sort_column, self._sort_order = Column(column), order
+        self._sort_column, self._sort_order = column, order
         self.layoutAboutToBeChanged.emit()
         persistent = self.persistentIndexList()
         kept = [(index, self._jobs[index.row()].id) for index in persistent if index.isValid()]
@@ -263,7 +310,7 @@ class JobTableModel(QAbstractTableModel):
         self.layoutChanged.emit()
 
     def _sort_key(self) -> Callable[[Job], Any]:
-        key = COLUMNS[self._sort_column].key
+        key = self._specs[self._sort_column].key
         return lambda job: (key(job), job.id)
 
     def _descending(self) -> bool:
@@ -291,7 +338,7 @@ def _changed_columns(old: Job, new: Job) -> set[int]:
     return columns
 
 
-def _tooltip(job: Job, column: Column) -> str | None:
+def _tooltip(job: Job, column: int) -> str | None:
     if column == Column.STATUS:
         if job.error_message:
             return job.error_message

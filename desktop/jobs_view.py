@@ -8,12 +8,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QItemSelection,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QRectF,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QColor, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QLabel,
+    QMenu,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -21,11 +32,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.hyperparameters import SETTING_NAMES
 from core.records import Job
-from desktop import theme
+from desktop import theme, view_state
 from desktop.jobs_model import JOB_ROLE, Column, JobFilterProxy, JobTableModel
 
 ROW_HEIGHT = 30
+SETTING_WIDTH = 96
 NO_MATCH = "No job matches the search or the status filter."
 _WIDTHS = {
     Column.NAME: 220,
@@ -122,10 +135,12 @@ class JobTableView(QTableView):
     """The table of jobs.
 
     Signals:
-        job_selected(str): the id of the job the user selected ("" when none is).
+        job_selected(str): the id of the one job the user selected ("" when none is, or several).
+        jobs_selected(list): the ids of every selected job, in table order (Ctrl/Shift-click).
     """
 
     job_selected = Signal(str)
+    jobs_selected = Signal(list)
 
     def __init__(self, model: JobTableModel, proxy: JobFilterProxy, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -142,6 +157,12 @@ class JobTableView(QTableView):
         self.setItemDelegateForColumn(Column.PROGRESS, ProgressDelegate(self))
         self.horizontalHeader().setSortIndicator(model.sort_column, model.sort_order)
         self.setSortingEnabled(True)  # sorts by the indicator set just above
+        # Right-click on the header: choose hyperparameters to show as columns (remembered).
+        header = self.horizontalHeader()
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(self.show_column_chooser)
+        self.column_menu: QMenu | None = None
+        self.set_setting_columns(view_state.chosen_setting_columns(), remember=False)
         # The selection, not the current index: when a filter hides the selected row, Qt moves the
         # current index to a neighbour without selecting it, and nothing should follow that.
         self.selectionModel().selectionChanged.connect(self._selection_changed)
@@ -186,7 +207,8 @@ class JobTableView(QTableView):
 
     def _setup_look(self) -> None:
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # A click selects one job (the monitor); Ctrl- and Shift-clicks select several (compare).
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setAlternatingRowColors(True)
         self.setShowGrid(False)
         self.setWordWrap(False)
@@ -203,6 +225,48 @@ class JobTableView(QTableView):
         header.setSectionResizeMode(Column.NAME, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(60)
 
+    # -- the column chooser ----------------------------------------------------------------------
+    def set_setting_columns(self, names: list[str], *, remember: bool = True) -> None:
+        """Show these hyperparameters as columns after the fixed ones (sortable like any other)."""
+        self._model.set_setting_columns(names)
+        header = self.horizontalHeader()
+        for name in self._model.setting_columns:
+            header.resizeSection(self._model.column_of_setting(name), SETTING_WIDTH)
+        header.setSortIndicator(self._model.sort_column, self._model.sort_order)
+        if remember:
+            view_state.remember_setting_columns(self._model.setting_columns)
+
+    def setting_names(self) -> list[str]:
+        """What the chooser offers: every hyperparameter a job can have, then any other key the
+        jobs in the table carry (a cluster's own)."""
+        names = dict.fromkeys(SETTING_NAMES)
+        for job in self._model.jobs():
+            names.update(dict.fromkeys(job.hyperparameters or {}))
+        return list(names)
+
+    def show_column_chooser(self, position: Any = None) -> QMenu:
+        """The header's menu of settings to show as columns; returns it (open, not blocking)."""
+        menu = QMenu(self)
+        menu.addSection("Show settings as columns")
+        shown = self._model.setting_columns
+        for name in self.setting_names():
+            action = menu.addAction(name)
+            action.setCheckable(True)
+            action.setChecked(name in shown)
+            action.toggled.connect(lambda on, name=name: self._setting_toggled(name, on))
+        if shown:
+            menu.addSeparator()
+            menu.addAction("Hide all setting columns", lambda: self.set_setting_columns([]))
+        menu.aboutToHide.connect(menu.deleteLater)
+        self.column_menu = menu
+        header = self.horizontalHeader()
+        menu.popup(header.mapToGlobal(position if position is not None else header.rect().center()))
+        return menu
+
+    def _setting_toggled(self, name: str, on: bool) -> None:
+        names = [n for n in self._model.setting_columns if n != name]
+        self.set_setting_columns([*names, name] if on else names)
+
     def _tick(self) -> None:
         """Elapsed and ETA are computed when painted: repainting their visible cells moves them on.
 
@@ -214,10 +278,16 @@ class JobTableView(QTableView):
             if left >= 0:
                 viewport.update(QRect(left, 0, self.columnWidth(column), viewport.height()))
 
+    def selected_job_ids(self) -> list[str]:
+        """Every selected job, in table order."""
+        rows = sorted(self.selectionModel().selectedRows(), key=lambda index: index.row())
+        jobs: list[Job | None] = [index.data(JOB_ROLE) for index in rows]
+        return [job.id for job in jobs if job is not None]
+
     def selected_job_id(self) -> str | None:
-        rows = self.selectionModel().selectedRows()
-        job: Job | None = rows[0].data(JOB_ROLE) if rows else None
-        return job.id if job else None
+        """The selected job when exactly one is (what the monitor, Del and Export act on)."""
+        ids = self.selected_job_ids()
+        return ids[0] if len(ids) == 1 else None
 
     def select_job(self, job_id: str) -> bool:
         """Select the job's row and scroll to it; False when it is not in the (filtered) table."""
@@ -229,17 +299,34 @@ class JobTableView(QTableView):
         self.scrollTo(index)
         return True
 
+    def select_jobs(self, job_ids: list[str]) -> list[str]:
+        """Select these jobs' rows at once (one selection change); returns those in the table."""
+        found = [(job_id, self._proxy.index_of(job_id)) for job_id in job_ids]
+        found = [(job_id, index) for job_id, index in found if index.isValid()]
+        if len(found) <= 1:
+            return [job_id for job_id, _ in found if self.select_job(job_id)]
+        indexes = [index for _, index in found]
+        selection = QItemSelection()
+        for index in indexes:
+            selection.select(index, index)
+        flags = self.selectionModel().SelectionFlag
+        self.selectionModel().setCurrentIndex(indexes[0], flags.NoUpdate)
+        self.selectionModel().select(selection, flags.ClearAndSelect | flags.Rows)
+        return self.selected_job_ids()
+
     def _selection_changed(self, *_args: Any) -> None:
-        job_id = self.selected_job_id()
-        if job_id:
+        ids = self.selected_job_ids()
+        if ids:
             self._hidden_selection = None
-        self.job_selected.emit(job_id or "")
+        self.job_selected.emit(ids[0] if len(ids) == 1 else "")
+        self.jobs_selected.emit(ids)
 
     def _selected_row_leaving(self, _parent: Any, first: int, last: int) -> None:
-        """A filter hides the selected row: nothing is selected (the user did not pick a neighbour),
-        and the job is selected again when the filter shows it again."""
+        """A filter hides the one selected row: nothing is selected (the user did not pick a
+        neighbour), and the job is selected again when the filter shows it again. (Of several
+        selected jobs, those hidden simply leave the selection.)"""
         rows = self.selectionModel().selectedRows()
-        if rows and first <= rows[0].row() <= last:
+        if len(rows) == 1 and first <= rows[0].row() <= last:
             self._hidden_selection = self.selected_job_id()
             self.selectionModel().clear()
 

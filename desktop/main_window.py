@@ -17,16 +17,19 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QSizePolicy,
     QSplitter,
+    QStackedWidget,
     QToolBar,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from core.comparison import ComparedRun
 from core.metric_columns import JobMetrics
 from core.records import Job, JobStatus, MetricPoint, Notification
 from desktop import theme
 from desktop.banner import Banner
+from desktop.compare_view import CompareView
 from desktop.dialogs.add_dataset import AddDatasetDialog
 from desktop.dialogs.new_job import NewJobDialog
 from desktop.drawer import Drawer
@@ -53,6 +56,7 @@ _FILTERS = [
 
 
 FIRST_PAINT_POINTS = 50_000
+COMPARE_RELOAD_S = 5.0  # a compared running job's curves load again at most this often
 
 
 class MainWindow(QMainWindow):
@@ -80,19 +84,21 @@ class MainWindow(QMainWindow):
         # A longer series is first drawn thinned to this many points, then in full (None: never).
         self.first_paint_points: int | None = FIRST_PAINT_POINTS
         self._pending_loads: set[str] = set()
+        self._compare_loads: set[str] = set()  # compared jobs loading, or due to load again
         self._loaded_jobs: list[Job] = []
         self._notes: list[Notification] = []
         self.model = JobTableModel(self)
         self.proxy = JobFilterProxy(self)
         self.table = JobTableView(self.model, self.proxy)
         self.monitor = JobMonitor()
+        self.compare = CompareView()
         self.banner = Banner()
         self.panel = NotificationsPanel()
         self._build()
         self._build_actions()
         build_menu_bar(self)
         self.table.job_selected.connect(self._job_selected)
-        self.table.job_selected.connect(self._show_monitor)
+        self.table.jobs_selected.connect(self._jobs_selected)
         self.monitor.cancel_confirmed.connect(self._cancel)
         self.monitor.export_requested.connect(self._export_csv)
         self.monitor.message.connect(lambda text: self.banner.show_message(text))
@@ -105,14 +111,18 @@ class MainWindow(QMainWindow):
     def _build(self) -> None:
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)
-        splitter.addWidget(self.monitor)
+        # Below the table: the monitor of the one selected job, or the compare view of several.
+        self.details = QStackedWidget()
+        self.details.addWidget(self.monitor)
+        self.details.addWidget(self.compare)
+        splitter.addWidget(self.details)
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 5)
         splitter.setSizes([230, 520])  # six rows of jobs above the monitor at 1280×800
         splitter.setChildrenCollapsible(False)
         self.table.setMinimumHeight(120)
         self.splitter = splitter
-        self.monitor.hide()  # until a job is selected the table has the room
+        self.details.hide()  # until a job is selected the table has the room
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(8, 0, 8, 4)
@@ -184,6 +194,10 @@ class MainWindow(QMainWindow):
         self.pause_action = self._plain_action("Pause scheduler", None, self.set_scheduler_paused)
         self.pause_action.setCheckable(True)
         self.pause_action.setEnabled(False)
+        self.compare_action = self._plain_action(
+            "Compare selected", QKeySequence("Ctrl+M"), self.compare_selected
+        )
+        self.compare_action.setToolTip("Overlay the selected jobs' loss and set their settings side by side")
         self.shortcuts_action = self._plain_action(
             "Keyboard shortcuts", QKeySequence("F1"), self.show_shortcuts
         )
@@ -248,6 +262,7 @@ class MainWindow(QMainWindow):
         self.table.set_empty_text("")
         self.model.set_jobs([])
         self.monitor.clear()
+        self.compare.show_jobs([])
         self.state_label.setText("Opening the database…")
         return session
 
@@ -260,11 +275,12 @@ class MainWindow(QMainWindow):
     def _jobs_loaded(self, jobs: list[Job]) -> None:
         if self.session is None:
             return  # detached while it loaded
-        selected = self.table.selected_job_id()
+        selected = self.table.selected_job_ids()
         self.model.set_jobs(jobs)  # a reset: the selection goes without a signal
         self._loaded_jobs = jobs
-        if selected and not self.table.select_job(selected):  # reselecting reloads the monitor
-            self._job_selected("")  # the job is gone (or filtered out): nothing is selected now
+        if selected and not self.table.select_jobs(selected):  # reselecting reloads the view
+            self._job_selected("")  # the jobs are gone (or filtered out): nothing is selected now
+            self._jobs_selected([])
         self._load_done("jobs")
 
     def _notes_loaded(self, notes: list[Notification]) -> None:
@@ -297,6 +313,9 @@ class MainWindow(QMainWindow):
             latest = self.model.job(shown.id)
             if latest is not None and latest is not shown:
                 self.monitor.update_job(latest)
+        for job in jobs:
+            if job.id in self.compare.job_ids:
+                self._compared_job_changed(job)
 
     def apply_metrics(self, job_id: str, points: tuple[MetricPoint, ...] | list[MetricPoint]) -> None:
         self.monitor.append_metrics(job_id, points)
@@ -325,6 +344,11 @@ class MainWindow(QMainWindow):
                 self.live.watch(None)
             return
         self.monitor.show_job(job)
+        self.session.job_dataset(
+            job=job,
+            on_done=lambda dataset: self.monitor.set_dataset(job_id, dataset),
+            on_error=lambda _e: None,
+        )
         if self.live is not None:
             self.live.watch(None)  # until the first load says where the points end
         self.session.load_job(
@@ -333,6 +357,72 @@ class MainWindow(QMainWindow):
             on_done=self._detail_loaded,
             on_error=self._load_failed,
         )
+
+    def _jobs_selected(self, job_ids: list[str]) -> None:
+        """None selected: the table has the room; one: the monitor; several: the compare view."""
+        self.details.setVisible(bool(job_ids))
+        if len(job_ids) < 2:
+            self.details.setCurrentWidget(self.monitor)
+            if self.compare.job_ids:
+                self.compare.show_jobs([])
+            return
+        jobs = [job for job in (self.model.job(job_id) for job_id in job_ids) if job is not None]
+        self.details.setCurrentWidget(self.compare)
+        if [job.id for job in jobs] == self.compare.job_ids:
+            return  # the same jobs (a reselection after a refresh keeps what is drawn)
+        self.compare.show_jobs(jobs)
+        self._compare_loads.clear()
+        for job in jobs:
+            self._load_compared(job.id)
+
+    def _load_compared(self, job_id: str) -> None:
+        if self.session is None:
+            return
+        self._compare_loads.add(job_id)
+        self.session.load_compared_run(
+            job_id=job_id, on_done=self._compared_loaded, on_error=self._load_failed
+        )
+
+    def _compared_loaded(self, run: ComparedRun) -> None:
+        if self.session is None:
+            return  # detached while it loaded
+        self.compare.set_run(run)
+        if run.job.id in self.compare.job_ids:
+            self._compare_loads.discard(run.job.id)
+
+    def _compared_job_changed(self, job: Job) -> None:
+        """A compared job moved on: its curves load again, at most every COMPARE_RELOAD_S."""
+        self.compare.update_job(job)
+        shown = self.compare.run(job.id)
+        if shown is None or job.id in self._compare_loads or shown.job.current_step == job.current_step:
+            return
+        QTimer.singleShot(
+            round(COMPARE_RELOAD_S * 1000), self, lambda job_id=job.id: self._reload_compared(job_id)
+        )
+        self._compare_loads.add(job.id)
+
+    def _reload_compared(self, job_id: str) -> None:
+        if job_id in self.compare.job_ids:
+            self._load_compared(job_id)
+        else:
+            self._compare_loads.discard(job_id)
+
+    def compare_selected(self) -> None:
+        """Compare the selected jobs (the compare view already shows while two or more are)."""
+        if len(self.table.selected_job_ids()) >= 2:
+            self.details.show()
+            self.details.setCurrentWidget(self.compare)
+            self.compare.chart.plot_widget.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        else:
+            self.banner.show_message(
+                "Select two or more jobs to compare: Ctrl+click or Shift+click their rows."
+            )
+
+    def compare_with_selected(self, job_id: str) -> None:
+        """Compare this job with those selected (the row context menu's "Compare with selected")."""
+        wanted = [*self.table.selected_job_ids(), job_id]
+        self.table.select_jobs(list(dict.fromkeys(wanted)))
+        self.compare_selected()
 
     def _detail_loaded(self, data: JobMetrics) -> None:
         """The selected job's points as columns: drawn at once; a thinned first look of a long
@@ -409,10 +499,6 @@ class MainWindow(QMainWindow):
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
         return dialog
-
-    def _show_monitor(self, job_id: str) -> None:
-        """The monitor takes room only while a job is selected; otherwise the table has it all."""
-        self.monitor.setVisible(bool(job_id))
 
     def _unread_changed(self, count: int) -> None:
         self.notifications_action.setText(f"Notifications ({count})" if count else "Notifications")

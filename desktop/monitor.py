@@ -21,20 +21,24 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QStackedLayout,
+    QTabWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from core.metric_columns import JobMetrics, MetricColumns
-from core.records import Job, JobDetail, JobStatus, MetricPoint
+from core.records import Dataset, Job, JobDetail, JobStatus, MetricPoint
+from core.run_summary import PointFigures, figures_from_columns, summarise
 from desktop import eta, theme
 from desktop import formatting as fmt
 from desktop.charts import GpuChart, LossChart, MetricChart, ThroughputChart
 from desktop.metric_cards import MetricCard, StatusBadge, StatusProgressBar
 from desktop.metric_series import MetricSeries
+from desktop.run_summary_view import RunSummaryView
 
 REDRAW_DELAY_MS = 30
+_SUMMARY_COLUMNS = ("step", "training_loss", "validation_loss", "throughput")
 STAGGER_FROM = 100_000  # points from which the charts of a first load draw one at a time
 
 
@@ -55,6 +59,7 @@ class JobMonitor(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.job: Job | None = None
+        self.dataset: Dataset | None = None  # the job's, once loaded (the summary names it)
         self.series = MetricSeries()
         self.loaded = False  # the first load of the selected job's points has arrived
         self._early: list[MetricColumns] = []  # points that arrived while the first load ran
@@ -88,7 +93,12 @@ class JobMonitor(QWidget):
         charts.setStretchFactor(0, 3)
         charts.setStretchFactor(1, 2)
         charts.setChildrenCollapsible(False)
-        layout.addWidget(charts, 1)
+        self.summary_view = RunSummaryView()
+        self.tabs = QTabWidget(documentMode=True)
+        self.tabs.addTab(charts, "Charts")
+        self.tabs.addTab(self.summary_view, "Summary")
+        self.tabs.currentChanged.connect(lambda _index: self._update_summary())
+        layout.addWidget(self.tabs, 1)
         self.empty = QLabel("Select a job to watch its progress", objectName="EmptyState")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.pages = QStackedLayout(self)
@@ -154,6 +164,7 @@ class JobMonitor(QWidget):
     def clear(self) -> None:
         """No job selected."""
         self.job = None
+        self.dataset = None
         self.loaded = False
         self._early = []
         self.series.clear()
@@ -167,9 +178,11 @@ class JobMonitor(QWidget):
         """
         if self.job is None or self.job.id != job.id:
             self.job = job
+            self.dataset = None
             self.series.clear()
             self._early = []
             self.loaded = False
+            self.summary_view.show_summary(None)
             for chart in self.charts:
                 chart.readout.setText("")
                 chart.vline.hide()
@@ -194,6 +207,7 @@ class JobMonitor(QWidget):
                 self.series.append_columns(early)
             self._early = []
             self.loaded = True
+            self._update_summary()
         for chart in self.charts:
             chart.no_points_text = no_points_text(data.job, loaded=data.complete)
         # A long series: one chart per turn of the event loop; a million points each, drawn
@@ -228,6 +242,7 @@ class JobMonitor(QWidget):
         self.progress_text.setText(_progress_text(job))
         self.error_label.setText(job.error_message or "")
         self.error_label.setVisible(bool(job.error_message))
+        self.summary_view.show_settings(job)
         self._show_job_state(job)
         self._update_cancel_button()
         self._update_cards()
@@ -287,9 +302,30 @@ class JobMonitor(QWidget):
         return added
 
     def tick(self) -> None:
-        """Once a second: the ETA and elapsed time move on."""
+        """Once a second: the ETA and elapsed time move on, and the summary with them."""
         if self.job is not None:
             self.progress_text.setText(_progress_text(self.job))
+            self._update_summary()
+
+    def set_dataset(self, job_id: str, dataset: Dataset | None) -> None:
+        """The dataset of the job on screen, loaded off the UI thread (ignored for another job)."""
+        if self.job is not None and self.job.id == job_id:
+            self.dataset = dataset
+            self._update_summary()
+
+    def _update_summary(self) -> None:
+        """The Summary tab from the points in hand (once all are loaded), while it is on screen."""
+        if self.job is None or self.tabs.currentWidget() is not self.summary_view:
+            return
+        if not self.loaded:
+            self.summary_view.show_summary(None)
+            return
+        figures = (
+            figures_from_columns({name: self.series.column(name) for name in _SUMMARY_COLUMNS})
+            if len(self.series)
+            else PointFigures()
+        )
+        self.summary_view.show_summary(summarise(self.job, self.dataset, figures))
 
     def _redraw_charts(self) -> None:
         for chart in self.charts:

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core import datasets, demo, job_request, jobs, notifications
+from core import comparison, datasets, demo, job_request, jobs, notifications, run_summary
 from core.change_feed import ChangeFeed
 from core.config import Settings
+from core.records import Job
 from core.workspace import Workspace
 from desktop.core_events import CoreEvents
 from desktop.operations import Callback, Runner
@@ -93,6 +94,14 @@ class Session:
     ) -> None:
         """The job's points after `after_step` as columns (`MetricColumns`)."""
         self._run(jobs.metric_columns, on_done, on_error, job_id=job_id, after_step=after_step)
+
+    def job_dataset(self, *, job: Job, on_done: Callback, on_error: Callback | None = None) -> None:
+        """The job's dataset (a `Dataset`, or None when it is gone), for the monitor's summary."""
+        self._run(run_summary.job_dataset, on_done, on_error, job=job)
+
+    def load_compared_run(self, *, job_id: str, on_done: Callback, on_error: Callback | None = None) -> None:
+        """One job as the compare view shows it (`ComparedRun`: job, summary, drawn columns)."""
+        self._run(comparison.load_compared_run, on_done, on_error, job_id=job_id)
 
     def open_change_feed(self) -> ChangeFeed:
         """A blocking waiter for the database's change signals; call it off the UI thread."""

@@ -1,4 +1,5 @@
-"""How the user left the view (chart smoothing), remembered across runs in Qt's own settings store.
+"""How the user left the view (chart smoothing, the table's setting columns), remembered across
+runs in Qt's own settings store.
 
 This is not configuration (nothing a scheduler or the command line needs): it lives beside the
 window state Qt keeps per user, not in settings.toml.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from PySide6.QtCore import QSettings
 
 SMOOTHING_KEY = "charts/loss_smoothing"
+SETTING_COLUMNS_KEY = "jobs/setting_columns"
 
 
 def _store() -> QSettings:
@@ -26,3 +28,20 @@ def chosen_smoothing() -> float | None:
 
 def remember_smoothing(weight: float) -> None:
     _store().setValue(SMOOTHING_KEY, round(weight, 2))
+
+
+def chosen_setting_columns() -> list[str]:
+    """The hyperparameters the user chose to see as table columns, in their order."""
+    value = _store().value(SETTING_COLUMNS_KEY)
+    if isinstance(value, str):  # QSettings gives a one-item list back as a plain string
+        value = [value]
+    if not isinstance(value, list):
+        return []
+    return [str(name) for name in value if isinstance(name, str) and name]
+
+
+def remember_setting_columns(names: list[str]) -> None:
+    if names:
+        _store().setValue(SETTING_COLUMNS_KEY, list(names))
+    else:
+        _store().remove(SETTING_COLUMNS_KEY)
