@@ -7,6 +7,7 @@ Secrets never pass through here: the cluster token lives in the keyring or the e
 from __future__ import annotations
 
 import getpass
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -72,6 +73,8 @@ class Settings:
     # Set once the first-run demo was offered, so it is offered only once.
     demo_offered: bool = False
     notify: tuple[str, ...] = NOTIFY_ALL
+    # US$ the user may spend per calendar month (core.budget); None: no budget.
+    monthly_budget: float | None = None
     gpu_rates: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_GPU_RATES))
     # Where `user` was given ("--user", "LORADESK_USER", "settings.toml"), None when it is the login
     # name: in team mode a user that was given must be the connecting role (core.db.team).
@@ -103,6 +106,7 @@ ENV_VARIABLES = {
     "trainer_python": "LORADESK_TRAINER_PYTHON",
     "max_submit_attempts": "LORADESK_MAX_SUBMIT_ATTEMPTS",
     "notify": "LORADESK_NOTIFY",
+    "monthly_budget": "LORADESK_MONTHLY_BUDGET",
 }
 _SAVED = (
     "database_url",
@@ -116,6 +120,7 @@ _SAVED = (
     "keep_in_tray",
     "demo_offered",
     "notify",
+    "monthly_budget",
 )
 
 
@@ -151,6 +156,7 @@ def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, st
         keep_in_tray=bool(values.get("keep_in_tray", True)),
         demo_offered=bool(values.get("demo_offered", False)),
         notify=parse_notify(values.get("notify", NOTIFY_ALL)),
+        monthly_budget=parse_budget(values.get("monthly_budget")),
         gpu_rates=rates,
         user_source=sources.get("user") if values.get("user") else None,
     )
@@ -239,6 +245,16 @@ def parse_notify(value: Any) -> tuple[str, ...]:
             f"use all, none or some of {', '.join(NOTIFY_ALL)}"
         )
     return tuple(t for t in NOTIFY_ALL if t in items)  # one order, no repeats
+
+
+def parse_budget(value: Any) -> float | None:
+    """A monthly budget in US$: a positive number, or empty (none)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+        return None
+    budget = _number(value, "monthly budget", float)
+    if not (math.isfinite(budget) and budget > 0):
+        raise ConfigError(f"monthly budget must be a positive number of US$, not {value!r}")
+    return float(budget)
 
 
 def setting_names() -> list[str]:

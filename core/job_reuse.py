@@ -64,9 +64,12 @@ def create_job_like(
     hyperparameters: Mapping[str, Any] | None = None,
     gpu_type: str | None = None,
     gpu_count: int | None = None,
+    rules: Mapping[str, Any] | None = None,
+    force: bool = False,
 ) -> Job:
     """Queue a job with `like_id`'s dataset and settings; every argument given overrides (a
-    hyperparameter given as None keeps the earlier job's value)."""
+    hyperparameter given as None keeps the earlier job's value). Stop rules are the new run's
+    own (`rules`, as for create_job), not copied."""
     like = find_settings(ws, job_id=like_id)
     changed = {key: value for key, value in (hyperparameters or {}).items() if value is not None}
     merged = {**like.hyperparameters, **changed}
@@ -79,6 +82,8 @@ def create_job_like(
         hyperparameters=merged,
         gpu_type=gpu_type or like.gpu_type,
         gpu_count=gpu_count if gpu_count is not None else like.gpu_count,
+        rules=rules,
+        force=force,
     )
 
 

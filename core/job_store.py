@@ -26,6 +26,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    func,
     insert,
     not_,
     or_,
@@ -36,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from core.db.changes import change_stamp, latest_change
 from core.db.convert import to_job
-from core.db.models import DatasetRow, JobRow
+from core.db.models import CostRecordRow, DatasetRow, JobRow
 from core.records import ACTIVE_STATUSES, TERMINAL_STATUSES, Job, JobStatus
 
 _TABLE = cast(Table, JobRow.__table__)
@@ -424,3 +425,70 @@ def finished_runs(session: Session, *, user_id: str, dataset_id: str, limit: int
         .limit(limit)
     )
     return [to_job(row) for row in session.execute(query)]
+
+
+# -- guardrails ------------------------------------------------------------------------------------
+
+
+def record_stop(
+    session: Session,
+    job_id: str,
+    reason: str,
+    *,
+    owner: str,
+    lease: timedelta,
+    now: datetime,
+    values: dict[str, Any] | None = None,
+) -> Job | None:
+    """A guardrail fired: record why and ask for the cancel, in one statement that only the first
+    writer wins (no stop recorded yet, no cancel asked for, not over, not another's claim). The
+    winner keeps the job claimed while it cancels it, so no other scheduler cancels it too; if it
+    dies, the claim lapses and any scheduler carries the request out. None: someone was first."""
+    stmt = (
+        update(JobRow)
+        .where(
+            JobRow.id == job_id,
+            JobRow.status.not_in(_TERMINAL),
+            JobRow.stop_reason.is_(None),
+            JobRow.cancel_requested_at.is_(None),
+            or_(_free(now), JobRow.claimed_by == owner),
+        )
+        .values(
+            **(values or {}),
+            stop_reason=reason,
+            cancel_requested_at=now,
+            claimed_by=owner,
+            claim_expires_at=now + lease,
+            updated_at=now,
+            change_seq=change_stamp(session),
+        )
+        .returning(*_TABLE.columns)
+        .execution_options(synchronize_session=False)
+    )
+    row = session.execute(stmt).first()
+    return to_job(row) if row is not None else None
+
+
+def set_rules(
+    session: Session, job_id: str, values: dict[str, Any], *, user_id: str, now: datetime
+) -> Job | None:
+    """Change the user's job's stop rules while it is not over; None if it is (or is not theirs)."""
+    if not is_users_job(session, job_id, user_id=user_id):
+        return None
+    return guarded_update(session, job_id, values, now=now)
+
+
+def month_spend(session: Session, *, user_id: str, period: str) -> tuple[float, float]:
+    """The user's spend in `period` (YYYY-MM): the cost records billed to it, and the current cost
+    of their jobs not yet over (which have no record yet)."""
+    billed = session.scalar(
+        select(func.coalesce(func.sum(CostRecordRow.amount), 0.0)).where(
+            CostRecordRow.user_id == user_id, CostRecordRow.billing_period == period
+        )
+    )
+    running = session.scalar(
+        select(func.coalesce(func.sum(JobRow.current_cost), 0.0)).where(
+            JobRow.user_id == user_id, JobRow.status.not_in(_TERMINAL)
+        )
+    )
+    return float(billed or 0.0), float(running or 0.0)

@@ -9,12 +9,14 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from core import job_store
+from core.budget import check_budget, job_estimate
 from core.config import Settings
 from core.datasets import find_dataset
 from core.db.convert import to_cost_record, to_metric_point, to_notification
 from core.db.models import CostRecordRow, MetricPointRow, NotificationRow, new_id, utcnow
 from core.errors import InvalidRequestError, NotFoundError
 from core.events import JobDeleted, JobUpdated, WorkAvailable
+from core.guardrails import check_rules
 from core.hyperparameters import DEFAULT_GPU_COUNT
 from core.job_request import check_new_job, default_job_name
 from core.metric_columns import JobMetrics, MetricColumns, count_points, read_metric_columns
@@ -31,16 +33,32 @@ def create_job(
     hyperparameters: Mapping[str, Any] | None = None,
     gpu_type: str | None = None,
     gpu_count: int = DEFAULT_GPU_COUNT,
+    rules: Mapping[str, Any] | None = None,
+    expected_hours: float | None = None,
+    force: bool = False,
 ) -> Job:
     """Queue a new job on one of the user's datasets (by id or name); returns it.
 
     `hyperparameters` holds loose values (None or absent: the default of `Hyperparameters`);
-    everything is checked before anything is written.
+    `rules` the guardrails (`max_cost`, `max_hours`, `stop_on_nan`, `stop_on_plateau`; absent:
+    off). Everything is checked before anything is written. With a monthly budget, a job whose
+    estimate (its `expected_hours`, else the most its caps allow) would pass it raises
+    BudgetExceededError, unless `force`.
     """
     request = check_new_job(
         ws.settings, name=name, hyperparameters=hyperparameters, gpu_type=gpu_type, gpu_count=gpu_count
     )
+    checked_rules = check_rules(rules or {})
     dataset = find_dataset(ws, ref=dataset_id)
+    if not force:
+        hourly = request.hourly_rate * request.gpu_count
+        estimate = job_estimate(
+            hourly,
+            expected_hours=expected_hours,
+            max_cost=checked_rules.get("max_cost"),
+            max_hours=checked_rules.get("max_hours"),
+        )
+        check_budget(ws, hourly=hourly, estimate=estimate)
     name = request.name or default_job_name(dataset.name, request.hyperparameters)
     epochs = request.hyperparameters.epochs
     gpu_type, gpu_count, hourly_rate = request.gpu_type, request.gpu_count, request.hourly_rate
@@ -67,12 +85,36 @@ def create_job(
         submit_attempts=0,
         not_found_polls=0,
         progress_notified=0,
+        **checked_rules,
     )
     with ws.db.write() as session:
         job = job_store.insert_job(session, values)
     ws.events.publish(JobUpdated(job))
     ws.events.publish(WorkAvailable())
     return job
+
+
+def set_rules(ws: Workspace, *, job_id: str, rules: Mapping[str, Any]) -> Job:
+    """Change a queued or running job's guardrails (absent: unchanged; None or False: off);
+    the scheduler judges them at the job's next poll. Returns the job as it now stands."""
+    values = check_rules(rules)
+    if not values:
+        raise InvalidRequestError("no rule to change (see `loradesk jobs set --help`)")
+    with ws.db.write() as session:
+        job = job_store.find_job(session, job_id, user_id=ws.user)
+        if job is None:
+            raise NotFoundError(f"no job {job_id!r} (see `loradesk jobs list`)")
+        updated = None
+        if not job.status.is_terminal:
+            updated = job_store.set_rules(session, job_id, values, user_id=ws.user, now=utcnow())
+        if updated is None:
+            raise InvalidRequestError(
+                f"job {job.name!r} is already {job.status.value}; rules apply to queued, "
+                "initializing or running jobs"
+            )
+    ws.events.publish(JobUpdated(updated))
+    ws.events.publish(WorkAvailable())
+    return updated
 
 
 def estimate_cost(settings: Settings, *, gpu_type: str, gpu_count: int, hours: float) -> float:

@@ -120,6 +120,16 @@ class Job(_Record):
     artifact_partial: bool = False  # artifact_url holds a cancelled run's adapter as it stopped
     notes: str = ""
     tags: list[str] = field(default_factory=list)
+    # Guardrails (core.guardrails): the stop rules, None or False when off.
+    max_cost: float | None = None  # US$
+    max_hours: float | None = None  # hours since the job started
+    stop_on_nan: bool = False
+    stop_on_plateau: int | None = None  # evaluations without a better validation loss
+    stop_reason: str | None = None  # the rule that stopped the job, in words
+    best_validation_loss: float | None = None
+    evaluations_since_best: int = 0
+    nan_loss_step: int | None = None  # the first step whose loss was NaN or infinite
+    guardrail_warnings: list[str] = field(default_factory=list)  # 80 % warnings given
 
     @property
     def is_cancelling(self) -> bool:

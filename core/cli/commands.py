@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from core import datasets, jobs, notifications, run_summary
-from core.cli.output import print_datasets, print_job_detail, print_jobs, print_notifications
+from core.budget import BudgetExceededError
+from core.cli.output import print_datasets, print_job_detail, print_jobs, print_notifications, rules_text
 from core.config import ENV_VARIABLES, Settings, load_settings
 from core.db.engine import Database
 from core.db.migrate import upgrade
 from core.errors import LoradeskError
+from core.guardrails import RULE_COLUMNS
 from core.hyperparameters import DEFAULT_GPU_COUNT
 from core.job_reuse import create_job_like
 from core.workspace import Workspace
@@ -129,27 +131,50 @@ def jobs_submit(args: argparse.Namespace) -> int:
     like = getattr(args, "like", None)
     if like is None and not args.dataset:
         raise UsageError("jobs submit needs --dataset ID|NAME (or --like ID)")
+    rules = {name: getattr(args, name) for name in RULE_COLUMNS}
     with workspace(args) as ws:
-        if like is not None:
-            job = create_job_like(
-                ws,
-                like_id=like,
-                dataset_id=args.dataset,
-                name=args.name,
-                hyperparameters=hyperparameters,
-                gpu_type=args.gpu_type,
-                gpu_count=args.gpu_count,
-            )
-        else:
-            job = jobs.create_job(
-                ws,
-                dataset_id=args.dataset,
-                name=args.name,
-                hyperparameters=hyperparameters,
-                gpu_type=args.gpu_type,
-                gpu_count=DEFAULT_GPU_COUNT if args.gpu_count is None else args.gpu_count,
-            )
+        try:
+            if like is not None:
+                job = create_job_like(
+                    ws,
+                    like_id=like,
+                    dataset_id=args.dataset,
+                    name=args.name,
+                    hyperparameters=hyperparameters,
+                    gpu_type=args.gpu_type,
+                    gpu_count=args.gpu_count,
+                    rules=rules,
+                    force=args.force,
+                )
+            else:
+                job = jobs.create_job(
+                    ws,
+                    dataset_id=args.dataset,
+                    name=args.name,
+                    hyperparameters=hyperparameters,
+                    gpu_type=args.gpu_type,
+                    gpu_count=DEFAULT_GPU_COUNT if args.gpu_count is None else args.gpu_count,
+                    rules=rules,
+                    force=args.force,
+                )
+        except BudgetExceededError as exc:
+            raise BudgetExceededError(f"{exc}; add --force to submit anyway") from None
     print(job.id)
+    return 0
+
+
+def jobs_set(args: argparse.Namespace) -> int:
+    rules = {name: getattr(args, name) for name in RULE_COLUMNS if hasattr(args, name)}
+    if not rules:
+        print(
+            "loradesk jobs set: error: give a rule to change: --max-cost USD, --max-hours H, "
+            "--stop-on-nan, --stop-on-plateau N (or their --no-… forms)",
+            file=sys.stderr,
+        )
+        return 2
+    with workspace(args) as ws:
+        job = jobs.set_rules(ws, job_id=args.id, rules=rules)
+    print(f"{job.name}: {rules_text(job)}")
     return 0
 
 

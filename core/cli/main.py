@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TYPES",
         help="notification types announced: all, none or a comma list (LORADESK_NOTIFY)",
     )
+    opts.add_argument(
+        "--monthly-budget",
+        metavar="USD",
+        help="US$ you may spend per calendar month; a submit past it is refused (LORADESK_MONTHLY_BUDGET)",
+    )
     opts.add_argument("-v", "--verbose", action="store_true", help="log debugging detail to stderr")
 
     # `loradesk [gui] [--screenshot PNG] [--job ID]`: the gui options work with or without `gui`.
@@ -103,7 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     submit.add_argument("--name")
     add_job_options(submit)
+    add_rule_options(submit, editing=False)
+    submit.add_argument(
+        "--force", action="store_true", help="submit even if the job would pass your monthly budget"
+    )
     submit.set_defaults(handler=commands.jobs_submit)
+    set_rules = jobs_sub.add_parser(
+        "set", parents=[common], help="change a queued or running job's stop rules (guardrails)"
+    )
+    set_rules.add_argument("id", metavar="ID")
+    add_rule_options(set_rules, editing=True)
+    set_rules.set_defaults(handler=commands.jobs_set)
     jobs_list = jobs_sub.add_parser("list", parents=[common], help="list your jobs")
     jobs_list.add_argument("--status", choices=[s.value for s in JobStatus])
     jobs_list.add_argument("--json", action="store_true")
@@ -167,6 +182,46 @@ def add_job_options(submit: argparse.ArgumentParser) -> None:
         "--gpu-type", help="a type of the GPU rates table (default cpu locally, A10G on a cluster)"
     )
     submit.add_argument("--gpu-count", type=int, help=f"default {DEFAULT_GPU_COUNT}")
+
+
+def add_rule_options(parser: argparse.ArgumentParser, *, editing: bool) -> None:
+    """The guardrails: on `jobs submit` (off unless given) and `jobs set` (unchanged unless
+    given; the --no-… forms turn a rule off)."""
+    rules = parser.add_argument_group("stop rules (guardrails)")
+    caps = (
+        ("max-cost", "USD", "cancel the job when its cost reaches USD"),
+        ("max-hours", "H", "cancel the job H hours after it started"),
+        ("stop-on-plateau", "N", "cancel after N evaluations without a better validation loss"),
+    )
+    for name, metavar, text in caps:
+        kind = int if name == "stop-on-plateau" else float
+        if not editing:
+            rules.add_argument(f"--{name}", metavar=metavar, type=kind, help=text)
+            continue
+        either = rules.add_mutually_exclusive_group()
+        either.add_argument(f"--{name}", metavar=metavar, type=kind, help=text, default=argparse.SUPPRESS)
+        either.add_argument(
+            f"--no-{name}",
+            dest=name.replace("-", "_"),
+            action="store_const",
+            const=None,
+            default=argparse.SUPPRESS,
+            help="turn this rule off",
+        )
+    nan_text = "cancel the job when a loss turns NaN or infinite"
+    if editing:
+        either = rules.add_mutually_exclusive_group()
+        for flag, on in (("--stop-on-nan", True), ("--no-stop-on-nan", False)):
+            either.add_argument(
+                flag,
+                dest="stop_on_nan",
+                action="store_const",
+                const=on,
+                default=argparse.SUPPRESS,
+                help=nan_text if on else "turn this rule off",
+            )
+    else:
+        rules.add_argument("--stop-on-nan", action="store_true", help=nan_text)
 
 
 def main(argv: Sequence[str] | None = None, *, open_gui: commands.GuiOpener | None = None) -> int:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
+from core import guardrails
+from core.guardrails import has_rules
 from core.records import Dataset, Job, JobDetail, Notification
 from core.run_summary import RunSummary
 
@@ -92,6 +94,8 @@ def print_job_detail(detail: JobDetail, summary: RunSummary | None = None) -> No
         ("started", when(job.started_at)),
         ("completed", when(job.completed_at)),
         ("error", job.error_message),
+        ("stop rules", rules_text(job) if has_rules(job) else None),
+        ("stopped" if job.status.is_terminal else "stopping", job.stop_reason),
         (
             "artifact",
             f"{job.artifact_url} (partial: the run was cancelled)"
@@ -149,6 +153,11 @@ def duration(seconds: float | None) -> str:
     if hours:
         return f"{hours}h {minutes:02d}m"
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def rules_text(job: Job) -> str:
+    """The job's guardrails and how close it is to each, or that it has none."""
+    return guardrails.summary(job, datetime.now(UTC)) or "no stop rules"
 
 
 def print_notifications(rows: Sequence[Notification]) -> None:

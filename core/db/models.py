@@ -123,6 +123,18 @@ class JobRow(Base):
     # The change number of the transaction that last changed what a viewer sees (core.db.changes).
     change_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
+    # Guardrails (core.guardrails): the person's stop rules, why a rule stopped the job, and what
+    # the scheduler tracks to judge them (best validation loss, NaN, warnings given).
+    max_cost: Mapped[float | None] = mapped_column(Float)
+    max_hours: Mapped[float | None] = mapped_column(Float)
+    stop_on_nan: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    stop_on_plateau: Mapped[int | None] = mapped_column(Integer)
+    stop_reason: Mapped[str | None] = mapped_column(Text)
+    best_validation_loss: Mapped[float | None] = mapped_column(Float)
+    evaluations_since_best: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    nan_loss_step: Mapped[int | None] = mapped_column(Integer)
+    guardrail_warnings: Mapped[list[str] | None] = mapped_column(JSON, default=list)
+
     __table_args__ = (
         Index("ix_training_jobs_user_status", "user_id", "status"),
         Index("ix_training_jobs_status_claim", "status", "claim_expires_at"),

@@ -21,6 +21,7 @@ from core import job_store
 from core.cluster.base import StatusReport
 from core.db.models import CostRecordRow, new_id
 from core.db.upsert import insert_ignoring_conflicts
+from core.guardrails import track_evaluations
 from core.job_store import ClaimedJob, guarded_update
 from core.notifications import add_notification, auth_once_key, job_title
 from core.records import Job, JobStatus, MetricPoint, Notification
@@ -53,6 +54,8 @@ class Change:
     job: Job | None = None
     points: list[MetricPoint] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
+    # A guardrail fired in this record: the cancel is the recording scheduler's to carry out.
+    stopped: bool = False
 
     def notify(self, note: Notification | None) -> None:
         if note is not None:
@@ -160,6 +163,12 @@ def _terminal_message(job: Job, status: JobStatus, error: str | None) -> tuple[N
             N.JOB_FAILED,
             job_title(job.name, " failed"),
             f"{error or 'The cluster reported a failure.'} Cost {cost}.",
+        )
+    if job.stop_reason:  # a guardrail stopped it: the one cancel notification says which and why
+        return (
+            N.JOB_CANCELLED,
+            job_title(job.name, " stopped by a guardrail"),
+            f"Stopped: {job.stop_reason}; cost {cost}.",
         )
     return N.JOB_CANCELLED, job_title(job.name, " cancelled"), f"The job was cancelled; cost {cost}."
 
@@ -333,6 +342,7 @@ def record_status(
         "current_cost": cost_at(job, now),
         "progress_notified": milestone or claimed.progress_notified,
         "started_at": job.started_at,
+        **track_evaluations(job, points, non_finite),  # what the plateau and NaN rules judge
     }
     if report.artifact_url:
         values["artifact_url"] = report.artifact_url

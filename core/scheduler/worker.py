@@ -38,6 +38,7 @@ from core.job_store import ClaimedJob, claim_active, claim_queued, renew_claims
 from core.records import JobStatus
 from core.scheduler import transitions as t
 from core.scheduler.cancelling import carry_out_cancel, pending_cancels
+from core.scheduler.guardrails import apply_guardrails, carry_out_stops, check_budget_warnings
 from core.scheduler.metric_points import store_metric_points
 from core.scheduler.publish import publish
 from core.scheduler.submitting import submit_request
@@ -168,6 +169,7 @@ class Scheduler:
             await self.process_cancels(report)
             await self.process_queued(report)
             await self.update_active(report)
+            await self._budget_warnings()
             if report.finished and hasattr(self.ws.backend(), "free_slots"):
                 await self.process_queued(report)  # a finished job freed a slot: fill it now
         return report
@@ -335,12 +337,16 @@ class Scheduler:
         )
         report.polled += len(claimed)
         changes = await self._record_each(claimed, outcomes, self._record_poll, report)
+        stops = [c.job for c in changes if c.stopped and c.job is not None]
+        if stops:  # a guardrail fired: this scheduler holds those jobs and cancels them now
+            report.cancelled += await carry_out_stops(self.ws, stops, owner=self.owner)
         report.finished += sum(1 for c in changes if c.job is not None and c.job.status.is_terminal)
 
     def _record_poll(self, s: Session, claimed: ClaimedJob, outcome: object) -> t.Change:
         now = utcnow()
         if isinstance(outcome, StatusReport):
             change = t.record_status(s, claimed, outcome, owner=self.owner, now=now)
+            change = apply_guardrails(s, change, owner=self.owner, lease=self.lease, now=now)
         elif isinstance(outcome, ClusterJobNotFoundError):
             change = t.record_not_found(s, claimed, owner=self.owner, now=now)
         elif isinstance(outcome, ClusterAuthError):
@@ -348,19 +354,39 @@ class Scheduler:
             return t.record_auth_failure(s, claimed.job.user_id, self.ws.backend().name, str(outcome))
         elif isinstance(outcome, ClusterTransientError):
             log.debug("job %s: poll failed (%s); unchanged", claimed.job.id, outcome)
-            return t.release_claim(s, claimed, owner=self.owner, now=now)
+            change = t.release_claim(s, claimed, owner=self.owner, now=now)
+            # the clock's rules (cost, time) hold while the cluster is away
+            return apply_guardrails(s, change, job=claimed.job, owner=self.owner, lease=self.lease, now=now)
         else:
             raise outcome if isinstance(outcome, BaseException) else TypeError(outcome)
         self._log_change(claimed, change, change.job.error_message if change.job else None)
         return change
+
+    async def _budget_warnings(self) -> None:
+        """The month's 80 % and 100 % budget warnings of this scheduler's person (a scheduler of
+        all users knows no one's budget: each person's app gives theirs)."""
+        budget = self.ws.settings.monthly_budget
+        if budget is None or self.user_id is None:
+            return
+        try:
+            await asyncio.to_thread(
+                check_budget_warnings, self.ws, user_id=self.user_id, budget=budget, now=utcnow()
+            )
+        except Exception as exc:  # a warning is not worth the rest of the cycle
+            log.error("could not check the monthly budget: %s", error_line(exc))
 
     # --- cancels ---------------------------------------------------------------------------
 
     async def process_cancels(self, report: CycleReport) -> None:
         pending = await self._read(lambda s: pending_cancels(s, user_id=self.user_id))
         # A submit another scheduler has in hand is its to finish: it records the answer, and
-        # the next cycle cancels the job it names on the cluster.
-        todo = [job for job, held in pending if job.external_job_id is not None or not held]
+        # the next cycle cancels the job it names on the cluster. So is a guardrail's stop: the
+        # scheduler that recorded it holds the job while it cancels it (once, not once each).
+        todo = [
+            job
+            for job, held in pending
+            if not held or (job.external_job_id is not None and job.stop_reason is None)
+        ]
         results = await asyncio.gather(
             *(carry_out_cancel(self.ws, job, held=False) for job in todo), return_exceptions=True
         )
