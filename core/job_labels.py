@@ -56,13 +56,32 @@ def set_tags(ws: Workspace, *, job_id: str, tags: Sequence[str]) -> Job:
     return _published(ws, job, job_id)
 
 
+def set_labels(ws: Workspace, *, job_id: str, notes: str, tags: Sequence[str]) -> Job:
+    """Notes and tags as the monitor's editor saves them, in one transaction."""
+    _check_notes(notes)
+    wanted = list(dict.fromkeys(check_tag(t) for t in tags))
+    with ws.db.write() as session:
+        current = job_store.find_job(session, job_id, user_id=ws.user)
+        if current is None:
+            raise _not_found(job_id)
+        now = utcnow()
+        job_store.set_notes(session, job_id, user_id=ws.user, notes=notes, now=now)
+        gone = [t for t in current.tags if t not in wanted]
+        job = job_store.change_tags(session, job_id, user_id=ws.user, add=wanted, remove=gone, now=now)
+    return _published(ws, job, job_id)
+
+
 def set_notes(ws: Workspace, *, job_id: str, notes: str) -> Job:
     """Replace the job's notes."""
-    if len(notes) > NOTES_MAX_CHARS:
-        raise InvalidRequestError(f"notes are limited to {NOTES_MAX_CHARS:,} characters")
+    _check_notes(notes)
     with ws.db.write() as session:
         job = job_store.set_notes(session, job_id, user_id=ws.user, notes=notes, now=utcnow())
     return _published(ws, job, job_id)
+
+
+def _check_notes(notes: str) -> None:
+    if len(notes) > NOTES_MAX_CHARS:
+        raise InvalidRequestError(f"notes are limited to {NOTES_MAX_CHARS:,} characters")
 
 
 def _published(ws: Workspace, job: Job | None, job_id: str) -> Job:

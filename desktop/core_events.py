@@ -13,7 +13,15 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, Signal
 
-from core.events import DatasetAdded, Event, EventBus, JobUpdated, MetricsAppended, NotificationCreated
+from core.events import (
+    DatasetAdded,
+    Event,
+    EventBus,
+    JobDeleted,
+    JobUpdated,
+    MetricsAppended,
+    NotificationCreated,
+)
 from core.records import Job
 
 
@@ -25,12 +33,14 @@ class CoreEvents(QObject):
         metrics_appended(str, tuple[MetricPoint, ...]): new metric points of a job, ascending.
         notification_created(Notification): a notification was recorded.
         dataset_added(Dataset): a dataset was added.
+        job_deleted(str): a job was deleted (with its points, costs and notifications).
     """
 
     jobs_updated = Signal(list)
     metrics_appended = Signal(str, tuple)
     notification_created = Signal(object)
     dataset_added = Signal(object)
+    job_deleted = Signal(str)
     _flush_requested = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -80,5 +90,7 @@ class CoreEvents(QObject):
                 self.notification_created.emit(event.notification)
             elif isinstance(event, DatasetAdded):
                 self.dataset_added.emit(event.dataset)
+            elif isinstance(event, JobDeleted):
+                self.job_deleted.emit(event.job_id)
         if jobs:
             self.jobs_updated.emit(list(jobs.values()))

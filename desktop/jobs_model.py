@@ -69,7 +69,8 @@ _STATUS_ORDER = {status: n for n, status in enumerate(JobStatus)}
 _TIMES = ("status", "started_at", "completed_at", "current_step", "total_steps", "progress")
 
 COLUMNS: dict[Column, ColumnSpec] = {
-    Column.NAME: ColumnSpec("Name", lambda j: j.name, lambda j: j.name.casefold(), ("name",)),
+    # Tags and notes show in the name's tooltip and are searched: a change to them is the name's.
+    Column.NAME: ColumnSpec("Name", lambda j: j.name, lambda j: j.name.casefold(), ("name", "tags", "notes")),
     Column.STATUS: ColumnSpec(
         "Status", _status_text, lambda j: _STATUS_ORDER[j.status], ("status", "cancel_requested_at")
     ),
@@ -345,7 +346,8 @@ def _tooltip(job: Job, column: int) -> str | None:
         if job.is_cancelling:
             return "Cancel requested; waiting for the cluster to confirm."
     if column == Column.NAME:
-        return f"{job.name}\n{job.id}"
+        tags = "  ".join(f"#{tag}" for tag in job.tags)
+        return f"{job.name}\n{job.id}" + (f"\n{tags}" if tags else "")
     return None
 
 
@@ -372,7 +374,8 @@ class JobFilterProxy(QSortFilterProxyModel):
             self._change_filter(lambda: setattr(self, "_statuses", wanted))
 
     def set_text(self, text: str) -> None:
-        """Show only jobs whose name, id, status or GPU contains `text` (any case)."""
+        """Show only jobs whose name, id, status, GPU, tags or notes contain `text` (any case);
+        "#tag" finds the jobs tagged so."""
         wanted = text.strip().casefold()
         if wanted != self._text:
             self._change_filter(lambda: setattr(self, "_text", wanted))
@@ -390,7 +393,8 @@ class JobFilterProxy(QSortFilterProxyModel):
             return False
         if not self._text:
             return True
-        haystack = f"{job.name}\n{job.id}\n{job.status.value}\n{job.gpu_type}".casefold()
+        tags = "\n".join(f"#{tag}" for tag in job.tags)
+        haystack = f"{job.name}\n{job.id}\n{job.status.value}\n{job.gpu_type}\n{tags}\n{job.notes}".casefold()
         return self._text in haystack
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:

@@ -33,6 +33,7 @@ from desktop.compare_view import CompareView
 from desktop.dialogs.add_dataset import AddDatasetDialog
 from desktop.dialogs.new_job import NewJobDialog
 from desktop.drawer import Drawer
+from desktop.job_actions import JobActions
 from desktop.jobs_model import JobFilterProxy, JobTableModel
 from desktop.jobs_view import JobTableView
 from desktop.live_updates import LiveUpdates
@@ -96,6 +97,7 @@ class MainWindow(QMainWindow):
         self.panel = NotificationsPanel()
         self._build()
         self._build_actions()
+        self._build_job_actions()
         build_menu_bar(self)
         self.table.job_selected.connect(self._job_selected)
         self.table.jobs_selected.connect(self._jobs_selected)
@@ -145,13 +147,15 @@ class MainWindow(QMainWindow):
         bar = QToolBar("Main", objectName="MainToolBar", movable=False)
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.addToolBar(bar)
-        self.new_job_action = self._action(bar, "New job", "add", QKeySequence.StandardKey.New, self.new_job)
+        self.new_job_action = self._action(
+            bar, "New job", "add", QKeySequence.StandardKey.New, lambda: self.new_job()
+        )
         self.add_dataset_action = self._action(
             bar, "Add dataset", "dataset", QKeySequence("Ctrl+D"), self.add_dataset
         )
         self.refresh_action = self._action(bar, "Refresh", "refresh", QKeySequence("F5"), self.refresh)
         bar.addSeparator()
-        self.search = QLineEdit(placeholderText="Search jobs (Ctrl+F)", clearButtonEnabled=True)
+        self.search = QLineEdit(placeholderText="Search jobs, notes, #tags (Ctrl+F)", clearButtonEnabled=True)
         self.search.addAction(theme.icon("search"), QLineEdit.ActionPosition.LeadingPosition)
         self.search.setMaximumWidth(280)
         self.search_timer = QTimer(self, singleShot=True, interval=150)
@@ -182,6 +186,24 @@ class MainWindow(QMainWindow):
             widget.addAction(self.cancel_action)
         for action in (self.new_job_action, self.add_dataset_action, self.refresh_action):
             action.setEnabled(False)
+
+    def _build_job_actions(self) -> None:
+        """Clone, retry, delete, adapter and id: the Jobs menu, the row menu and the monitor's."""
+        self.job_actions = actions = JobActions(self)
+        self.clone_action, self.retry_action = actions.clone_action, actions.retry_action
+        self.delete_action, self.copy_id_action = actions.delete_action, actions.copy_id_action
+        self.open_adapter_action = actions.open_adapter_action
+        self.copy_adapter_action = actions.copy_adapter_action
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(actions.show_context_menu)
+        self.table.job_selected.connect(lambda _id: actions.update_enabled())
+        self.monitor.clone_requested.connect(
+            lambda job_id, retry: actions.retry(job_id) if retry else actions.clone(job_id)
+        )
+        self.monitor.open_adapter_requested.connect(actions.open_adapter)
+        self.monitor.copy_adapter_requested.connect(actions.copy_adapter)
+        self.monitor.notes_editor.save_requested.connect(self._save_labels)
+        actions.update_enabled()
 
     def _build_menu_actions(self) -> None:
         """Actions found in the menu bar only (the toolbar's are shared with it)."""
@@ -230,6 +252,8 @@ class MainWindow(QMainWindow):
         events.jobs_updated.connect(self.apply_jobs)
         events.metrics_appended.connect(self.apply_metrics)
         events.notification_created.connect(lambda note: self.apply_notifications([note]))
+        events.job_deleted.connect(self.remove_deleted_job)
+        self.monitor.log_view.reader = session.read_job_log
         self.live = LiveUpdates(session, self) if live else None
         if self.live is not None:
             self.live.jobs_changed.connect(self.apply_jobs)
@@ -257,8 +281,10 @@ class MainWindow(QMainWindow):
                 session.events.jobs_updated,
                 session.events.metrics_appended,
                 session.events.notification_created,
+                session.events.job_deleted,
             ):
                 signal.disconnect()
+        self.monitor.log_view.reader = None
         self.table.set_empty_text("")
         self.model.set_jobs([])
         self.monitor.clear()
@@ -308,6 +334,7 @@ class MainWindow(QMainWindow):
     # -- changes ---------------------------------------------------------------------------------
     def apply_jobs(self, jobs: list[Job]) -> None:
         self.model.apply_jobs(jobs)
+        self.job_actions.update_enabled()
         shown = self.monitor.job
         if shown is not None:
             latest = self.model.job(shown.id)
@@ -316,6 +343,33 @@ class MainWindow(QMainWindow):
         for job in jobs:
             if job.id in self.compare.job_ids:
                 self._compared_job_changed(job)
+
+    def remove_deleted_job(self, job_id: str) -> None:
+        """A job deleted here (its row, its notifications and, if shown, its monitor go)."""
+        self.model.remove_job(job_id)  # a selected row leaving clears the monitor
+        self.panel.remove_job(job_id)
+        self.job_actions.update_enabled()
+
+    def job_deleted_here(self, job: Job) -> None:
+        self.remove_deleted_job(job.id)
+        self.banner.show_message(f"Deleted “{job.name}” with its metrics, cost record and notifications.")
+
+    def _save_labels(self, job_id: str, notes: str, tags: str) -> None:
+        if self.session is None:
+            return
+        self.session.save_job_labels(
+            job_id=job_id,
+            notes=notes,
+            tags=tags,
+            on_done=self._labels_saved,
+            on_error=lambda error: self.monitor.notes_editor.save_failed(job_id, describe(error)),
+        )
+
+    def _labels_saved(self, job: Job) -> None:
+        if self.session is None:
+            return
+        self.apply_jobs([job])
+        self.monitor.notes_editor.saved(job)
 
     def apply_metrics(self, job_id: str, points: tuple[MetricPoint, ...] | list[MetricPoint]) -> None:
         self.monitor.append_metrics(job_id, points)
@@ -455,13 +509,16 @@ class MainWindow(QMainWindow):
         else:
             self.monitor.request_cancel()
 
-    def new_job(self) -> None:
+    def new_job(self) -> NewJobDialog | None:
         if self.session is None:
-            return
-        dialog = NewJobDialog(self.session, self)
+            return None
+        # With a job selected the form starts from its dataset and settings.
+        selected = self.table.selected_job_id()
+        dialog = NewJobDialog(self.session, self, like=self.model.job(selected) if selected else None)
         dialog.job_created.connect(self.show_created_job)
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
+        return dialog
 
     def show_created_job(self, job: Job) -> None:
         self.model.apply_jobs([job])

@@ -27,7 +27,23 @@ from PySide6.QtWidgets import (
 # (menu title, action attribute names on the window; None draws a separator)
 MENUS: tuple[tuple[str, tuple[str | None, ...]], ...] = (
     ("&File", ("new_job_action", "add_dataset_action", None, "settings_action", None, "quit_action")),
-    ("&Jobs", ("cancel_action", "compare_action", "export_action", None, "pause_action")),
+    (
+        "&Jobs",
+        (
+            "cancel_action",
+            "compare_action",
+            "clone_action",
+            "retry_action",
+            "delete_action",
+            None,
+            "open_adapter_action",
+            "copy_adapter_action",
+            "copy_id_action",
+            "export_action",
+            None,
+            "pause_action",
+        ),
+    ),
     ("&View", ("notifications_action", "find_action", "refresh_action")),
     ("&Help", ("shortcuts_action", "about_action")),
 )

@@ -32,9 +32,12 @@ from core.records import Dataset, Job, JobDetail, JobStatus, MetricPoint
 from core.run_summary import PointFigures, figures_from_columns, summarise
 from desktop import eta, theme
 from desktop import formatting as fmt
+from desktop.adapter_location import adapter_folder_url, adapter_path
 from desktop.charts import GpuChart, LossChart, MetricChart, ThroughputChart
+from desktop.log_view import LogView
 from desktop.metric_cards import MetricCard, StatusBadge, StatusProgressBar
 from desktop.metric_series import MetricSeries
+from desktop.notes_editor import NotesEditor
 from desktop.run_summary_view import RunSummaryView
 
 REDRAW_DELAY_MS = 30
@@ -47,6 +50,8 @@ class JobMonitor(QWidget):
 
     Signals:
         cancel_confirmed(str): the user confirmed cancelling this job id.
+        clone_requested(str, bool): clone (False) or retry (True) this job in the new-job dialog.
+        open_adapter_requested(str), copy_adapter_requested(str): the job's adapter folder.
         export_requested(object, object): a copy of the series and the CSV Path to write it to;
             the caller writes it off the UI thread.
         message(str): something to tell the user (export written, export failed).
@@ -55,6 +60,9 @@ class JobMonitor(QWidget):
     cancel_confirmed = Signal(str)
     export_requested = Signal(object, object)
     message = Signal(str)
+    clone_requested = Signal(str, bool)
+    open_adapter_requested = Signal(str)
+    copy_adapter_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -94,9 +102,13 @@ class JobMonitor(QWidget):
         charts.setStretchFactor(1, 2)
         charts.setChildrenCollapsible(False)
         self.summary_view = RunSummaryView()
+        self.log_view = LogView()
+        self.notes_editor = NotesEditor()
         self.tabs = QTabWidget(documentMode=True)
         self.tabs.addTab(charts, "Charts")
         self.tabs.addTab(self.summary_view, "Summary")
+        self.tabs.addTab(self.log_view, "Log")
+        self.tabs.addTab(self.notes_editor, "Notes")
         self.tabs.currentChanged.connect(lambda _index: self._update_summary())
         layout.addWidget(self.tabs, 1)
         self.empty = QLabel("Select a job to watch its progress", objectName="EmptyState")
@@ -116,6 +128,21 @@ class JobMonitor(QWidget):
         self.export_menu = QMenu(self.export_button)
         self.export_menu.aboutToShow.connect(self._fill_export_menu)
         self.export_button.setMenu(self.export_menu)
+        self.adapter_button = QToolButton(text="Adapter")
+        self.adapter_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.adapter_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.adapter_menu = QMenu(self.adapter_button)
+        self.open_adapter_entry = self.adapter_menu.addAction(
+            "Open folder", lambda: self.job and self.open_adapter_requested.emit(self.job.id)
+        )
+        self.adapter_menu.addAction(
+            "Copy path", lambda: self.job and self.copy_adapter_requested.emit(self.job.id)
+        )
+        self.adapter_button.setMenu(self.adapter_menu)
+        self.clone_button = QPushButton("Clone…")
+        self.clone_button.clicked.connect(
+            lambda: self.job and self.clone_requested.emit(self.job.id, _retries(self.job))
+        )
         self.cancel_button = QPushButton(theme.icon("cancel"), "Cancel job")
         self.cancel_button.setToolTip("Cancel this job (Del)")
         self.cancel_button.clicked.connect(self.request_cancel)
@@ -129,7 +156,9 @@ class JobMonitor(QWidget):
         titles.addWidget(self.subtitle)
         header = QHBoxLayout()
         header.addLayout(titles, 1)
+        header.addWidget(self.adapter_button, 0, Qt.AlignmentFlag.AlignTop)
         header.addWidget(self.export_button, 0, Qt.AlignmentFlag.AlignTop)
+        header.addWidget(self.clone_button, 0, Qt.AlignmentFlag.AlignTop)
         header.addWidget(self.cancel_button, 0, Qt.AlignmentFlag.AlignTop)
         return header
 
@@ -168,6 +197,8 @@ class JobMonitor(QWidget):
         self.loaded = False
         self._early = []
         self.series.clear()
+        self.log_view.show_job(None)
+        self.notes_editor.show_job(None)
         self.pages.setCurrentWidget(self.empty)
 
     def show_job(self, job: Job) -> None:
@@ -243,11 +274,31 @@ class JobMonitor(QWidget):
         self.error_label.setText(job.error_message or "")
         self.error_label.setVisible(bool(job.error_message))
         self.summary_view.show_settings(job)
+        self._show_adapter(job)
+        self.clone_button.setText("Retry…" if _retries(job) else "Clone…")
+        self.clone_button.setToolTip(
+            "Start a new job with these settings and the same dataset"
+            if not _retries(job)
+            else "Run this job again: its settings and dataset in the new-job dialog"
+        )
+        self.log_view.show_job(job)
+        self.notes_editor.show_job(job)
         self._show_job_state(job)
         self._update_cancel_button()
         self._update_cards()
         if status_changed:
             self._refresh_empty_charts()
+
+    def _show_adapter(self, job: Job) -> None:
+        """The adapter button: there once the job has one; a cancelled run's is partial."""
+        self.adapter_button.setVisible(bool(job.artifact_url))
+        partial = job.artifact_partial
+        self.adapter_button.setText("Adapter (partial)" if partial else "Adapter")
+        where = adapter_path(job.artifact_url) or ""
+        self.adapter_button.setToolTip(
+            f"{where}\nSaved when the run was cancelled: what it had learned by then" if partial else where
+        )
+        self.open_adapter_entry.setEnabled(adapter_folder_url(job.artifact_url) is not None)
 
     def _refresh_empty_charts(self) -> None:
         """Charts without points say why: loading, not started, or ended before training."""
@@ -455,6 +506,11 @@ def _card_text(name: str, value: float | None, job: Job) -> str:
     return fmt.loss(value)
 
 
+def _retries(job: Job) -> bool:
+    """A failed or cancelled job is run again (retry); any other is cloned."""
+    return job.status in (JobStatus.FAILED, JobStatus.CANCELLED)
+
+
 def _subtitle(job: Job) -> str:
     params = job.hyperparameters or {}
     parts = [fmt.gpu(job)]
@@ -466,6 +522,7 @@ def _subtitle(job: Job) -> str:
         parts.append(f"batch {params['batch_size']}")
     parts.append(f"created {fmt.timestamp(job.created_at)}")
     parts.append(job.id[:8])
+    parts.extend(f"#{tag}" for tag in job.tags)
     return " · ".join(parts)
 
 

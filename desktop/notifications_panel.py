@@ -169,6 +169,14 @@ class NotificationsPanel(QWidget):
             self._show_count()
         return fresh
 
+    def remove_job(self, job_id: str) -> None:
+        """Take a deleted job's notifications off the list."""
+        for note_id in [i for i, note in self._notes.items() if note.job_id == job_id]:
+            del self._notes[note_id]
+            item = self._items.pop(note_id)
+            self.list.takeItem(self.list.row(item))
+        self._show_count()
+
     def mark_all_read(self) -> None:
         ids = [note_id for note_id, note in self._notes.items() if not note.read]
         if ids:

@@ -10,7 +10,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core import comparison, datasets, demo, job_request, jobs, notifications, run_summary
+from core import (
+    comparison,
+    datasets,
+    demo,
+    job_labels,
+    job_logs,
+    job_request,
+    job_reuse,
+    jobs,
+    notifications,
+    run_summary,
+)
 from core.change_feed import ChangeFeed
 from core.config import Settings
 from core.records import Job
@@ -121,6 +132,28 @@ class Session:
     def cancel_job(self, *, job_id: str, on_done: Callback, on_error: Callback | None = None) -> None:
         self._run(jobs.cancel_job, on_done, on_error, job_id=job_id)
 
+    def delete_job(self, *, job_id: str, on_done: Callback, on_error: Callback | None = None) -> None:
+        """Delete a terminal job with its points, costs and notifications (`Job` as it was)."""
+        self._run(jobs.delete_job, on_done, on_error, job_id=job_id)
+
+    def save_job_labels(
+        self, *, job_id: str, notes: str, tags: str, on_done: Callback, on_error: Callback | None = None
+    ) -> None:
+        """Notes and tags as typed in the monitor (tags comma-separated); the stored `Job`."""
+        self._run(_save_labels, on_done, on_error, job_id=job_id, notes=notes, tags=tags)
+
+    def read_job_log(
+        self, *, job_id: str, offset: int, on_done: Callback, on_error: Callback | None = None
+    ) -> None:
+        """The job's log from `offset` (`JobLog`), read by the cluster backend."""
+        self._run(job_logs.read_job_log, on_done, on_error, job_id=job_id, offset=offset)
+
+    def estimate_run_time(
+        self, *, dataset_id: str, epochs: int, on_done: Callback, on_error: Callback | None = None
+    ) -> None:
+        """Expected hours from finished runs of the dataset (`RunTimeEstimate` or None)."""
+        self._run(job_reuse.estimate_run_time, on_done, on_error, dataset_id=dataset_id, epochs=epochs)
+
     def estimate_cost(self, *, gpu_type: str, gpu_count: int, hours: float) -> float:
         """Arithmetic on the settings' rates: no database, safe on the UI thread."""
         return jobs.estimate_cost(self.settings, gpu_type=gpu_type, gpu_count=gpu_count, hours=hours)
@@ -154,3 +187,7 @@ class Session:
 
     def mark_read(self, *, ids: list[str] | None, on_done: Callback | None = None) -> None:
         self._run(notifications.mark_read, on_done, None, ids=ids)
+
+
+def _save_labels(ws: Workspace, *, job_id: str, notes: str, tags: str) -> Any:
+    return job_labels.set_labels(ws, job_id=job_id, notes=notes, tags=job_labels.parse_tags(tags))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shiboken6
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -22,6 +23,7 @@ from core.hyperparameters import (
     TINY_LEARNING_RATE,
     Hyperparameters,
 )
+from core.job_reuse import RunTimeEstimate
 from core.records import Dataset, Job
 from desktop import formatting as fmt
 from desktop.dialogs.form import FormDialog
@@ -43,9 +45,18 @@ class NewJobDialog(FormDialog):
 
     job_created = Signal(object)
 
-    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
-        super().__init__("New training job", parent)
+    def __init__(
+        self, session: Session, parent: QWidget | None = None, *, like: Job | None = None, mode: str = "new"
+    ) -> None:
+        """`like`: the job whose dataset and settings the form starts from; `mode` "clone" or
+        "retry" (which keeps its name too) says so in the title."""
+        retry = mode == "retry"
+        title = "New training job"
+        if like is not None and mode != "new":
+            title = f"{mode.capitalize()} “{like.name}”"
+        super().__init__(title, parent)
         self.session = session
+        self.like = like
         self.dataset_combo = QComboBox()
         self.dataset_combo.setMinimumWidth(280)
         self.dataset_combo.setPlaceholderText("Loading datasets…")
@@ -70,7 +81,10 @@ class NewJobDialog(FormDialog):
         self.gpu_type.setCurrentIndex(self.gpu_type.findData(session.default_gpu_type()))
         self.gpu_count = QSpinBox(minimum=int(GPU_COUNT_LIMITS.low), maximum=int(GPU_COUNT_LIMITS.high or 1))
         self.gpu_count.setValue(DEFAULT_GPU_COUNT)
-        self.hours = QDoubleSpinBox(decimals=1, minimum=0.1, maximum=10_000, value=1.0, suffix=" h")
+        self.hours = QDoubleSpinBox(decimals=2, minimum=0.01, maximum=10_000, value=1.0, suffix=" h")
+        self.hours_hint = QLabel("a guess: no finished run of this dataset yet", objectName="Muted")
+        self._hours_set = False  # the user typed a time: estimates no longer replace it
+        self.hours.editingFinished.connect(lambda: setattr(self, "_hours_set", True))
         self.estimate = QLabel(objectName="MonitorTitle")
         self._build()
         for signal in (
@@ -84,8 +98,12 @@ class NewJobDialog(FormDialog):
         self._alpha_set = False
         self.alpha.editingFinished.connect(lambda: setattr(self, "_alpha_set", True))
         self.rank.valueChanged.connect(lambda rank: self._alpha_set or self.alpha.setValue(2 * rank))
+        if like is not None:
+            self.start_from(like, keep_name=retry)
+        self.dataset_combo.currentIndexChanged.connect(lambda _i: self.estimate_hours())
+        self.epochs.valueChanged.connect(lambda _v: self.estimate_hours())
         self.update_estimate()
-        self.set_ok_text("Create job")
+        self.set_ok_text("Retry job" if retry else "Create job")
         session.list_datasets(on_done=self.set_datasets, on_error=self.failed)
 
     def _build(self) -> None:
@@ -101,6 +119,7 @@ class NewJobDialog(FormDialog):
         form.addRow("GPU type", self.gpu_type)
         form.addRow("GPU count", self.gpu_count)
         form.addRow("Expected run time", self.hours)
+        form.addRow("", self.hours_hint)
         form.addRow("Estimated cost", self.estimate)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -108,6 +127,8 @@ class NewJobDialog(FormDialog):
         layout.addWidget(self.buttons)
 
     def set_datasets(self, datasets: list[Dataset]) -> None:
+        if not shiboken6.isValid(self.dataset_combo):
+            return  # the dialog was closed (and deleted) while the list loaded
         self.dataset_combo.clear()
         for dataset in sorted(datasets, key=lambda d: fmt.utc(d.created_at), reverse=True):
             self.dataset_combo.addItem(f"{dataset.name}  ({dataset.total_pairs:,} pairs)", dataset.id)
@@ -115,6 +136,58 @@ class NewJobDialog(FormDialog):
             self.dataset_combo.setPlaceholderText("No datasets yet")
             self.show_error("Add a dataset first (Datasets → Add dataset).")
         self.dataset_combo.setCurrentIndex(0 if datasets else -1)
+        if self.like is not None:
+            if self.dataset_combo.findData(self.like.dataset_id) < 0:
+                self.show_error("The dataset of that job is gone; choose another.")
+            self.select_dataset(self.like.dataset_id)
+        self.estimate_hours()
+
+    def start_from(self, job: Job, *, keep_name: bool) -> None:
+        """Fill the form with the job's settings (its dataset once the list has loaded)."""
+        hp = job.hyperparameters or {}
+        if keep_name:
+            self.name_edit.setText(job.name)
+        if hp.get("base_model") is not None:
+            self.base_model.setText(str(hp["base_model"]))
+        for spin, name in (
+            (self.epochs, "epochs"),
+            (self.rank, "lora_rank"),
+            (self.alpha, "lora_alpha"),
+            (self.batch_size, "batch_size"),
+        ):
+            if isinstance(hp.get(name), int):
+                spin.setValue(hp[name])
+        self._alpha_set = self.alpha.value() != 2 * self.rank.value()
+        if isinstance(hp.get("learning_rate"), int | float):
+            self.learning_rate.setText(f"{hp['learning_rate']:g}")
+        if self.gpu_type.findData(job.gpu_type) >= 0:
+            self.gpu_type.setCurrentIndex(self.gpu_type.findData(job.gpu_type))
+        self.gpu_count.setValue(job.gpu_count)
+
+    def estimate_hours(self) -> None:
+        """Ask how long runs of this dataset took (off the UI thread); the answer fills the field."""
+        dataset_id = self.dataset_combo.currentData()
+        if dataset_id is None:
+            return
+        epochs = self.epochs.value()
+        self.session.estimate_run_time(
+            dataset_id=dataset_id,
+            epochs=epochs,
+            on_done=lambda found: self._hours_estimated(dataset_id, epochs, found),
+            on_error=lambda _error: None,  # the guess stays; creating the job is what matters
+        )
+
+    def _hours_estimated(self, dataset_id: str, epochs: int, found: RunTimeEstimate | None) -> None:
+        if not shiboken6.isValid(self.hours):
+            return  # the dialog was closed meanwhile
+        if (dataset_id, epochs) != (self.dataset_combo.currentData(), self.epochs.value()):
+            return  # the form moved on while it was asked
+        if found is None:
+            self.hours_hint.setText("a guess: no finished run of this dataset yet")
+            return
+        self.hours_hint.setText(f"estimated {found.describe()}")
+        if not self._hours_set:
+            self.hours.setValue(max(self.hours.minimum(), found.hours))
 
     def select_dataset(self, dataset_id: str) -> None:
         index = self.dataset_combo.findData(dataset_id)
