@@ -13,7 +13,8 @@ which serialises claimers. A scheduler that dies keeps its claims only until the
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -33,7 +34,9 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
+from sqlalchemy.types import JSON, TypeEngine
 
 from core.db.changes import change_stamp, latest_change
 from core.db.convert import to_job
@@ -269,6 +272,70 @@ def guarded_update(
     params.update(g_id=job_id, g_owner=owner, v_updated_at=now)
     row = session.connection().execute(stmt, params).first()
     return to_job(row) if row is not None else None
+
+
+def guarded_update_many(
+    session: Session,
+    updates: Sequence[tuple[str, dict[str, Any]]],
+    *,
+    now: datetime,
+    owner: str,
+) -> dict[str, Job]:
+    """`guarded_update` for many jobs at once (a cycle's round): returns the updated jobs by id;
+    a job missing from the answer is terminal or no longer `owner`'s.
+
+    On PostgreSQL the updates of one shape (the same columns) go as one statement whose text never
+    changes: `UPDATE … FROM unnest(<one array per column>)`, the set-based form of
+    `UPDATE … FROM (VALUES …)` that the driver prepares once. A round trip per job cost more than
+    the update itself. SQLite runs in-process: a statement per job costs little more there."""
+    if session.get_bind().dialect.name != "postgresql":
+        updated = (guarded_update(session, job_id, new, now=now, owner=owner) for job_id, new in updates)
+        return {job.id: job for job in updated if job is not None}
+    stamp = change_stamp(session)
+    shapes: dict[tuple[str, ...], list[tuple[str, dict[str, Any]]]] = {}
+    for job_id, new in updates:
+        shapes.setdefault(tuple(sorted(new)), []).append((job_id, new))
+    conn = session.connection()
+    jobs: dict[str, Job] = {}
+    for columns, group in shapes.items():
+        sql, convert = _set_based_update(columns, conn.dialect)
+        arrays = [[job_id for job_id, _ in group]]
+        for name, to_db in zip(columns, convert, strict=True):
+            arrays.append([to_db(new[name]) for _, new in group])
+        rows = conn.exec_driver_sql(sql, (stamp, now, *arrays, owner, *_TERMINAL))
+        jobs.update((row.id, to_job(row)) for row in rows)
+    return jobs
+
+
+@functools.cache
+def _set_based_update(columns: tuple[str, ...], dialect: Dialect) -> tuple[str, list[Callable[[Any], Any]]]:
+    """The statement for one shape of update, and how each column's Python value is sent.
+
+    Each array is cast to its column's type, so an array that is NULL throughout (no job has a
+    `total_steps`, say) still fits a number or JSON column."""
+    sql_type = {name: _TABLE.c[name].type.compile(dialect=dialect) for name in ("id", *columns)}
+    convert = [_to_db(_TABLE.c[name].type, dialect) for name in columns]
+    terminal = ", ".join("%s" for _ in _TERMINAL)
+    sql = (
+        "UPDATE training_jobs AS j SET "
+        + ", ".join(f"{name} = answers.{name}" for name in columns)
+        + ", change_seq = %s, updated_at = %s"
+        + " FROM unnest("
+        + ", ".join(f"%s::{sql_type[name]}[]" for name in ("id", *columns))
+        + f") AS answers(id, {', '.join(columns)})"
+        + f" WHERE j.id = answers.id AND j.claimed_by = %s AND j.status NOT IN ({terminal})"
+        + " RETURNING j.*"
+    )
+    return sql, convert
+
+
+def _to_db(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any]:
+    """How a Python value of this column goes into an array: JSON as its text (psycopg adapts no
+    dict), the rest as the column's type sends it."""
+    if isinstance(column_type, JSON):
+        return lambda value: None if value is None else json.dumps(value)
+    processor: Callable[[Any], Any] | None = column_type.bind_processor(dialect)
+    return processor or (lambda value: value)
 
 
 @functools.cache

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from psycopg.errors import FeatureNotSupported, UniqueViolation
 from sqlalchemy.orm import Session
 
 from core.cluster.base import StatusReport
@@ -62,7 +63,8 @@ def store_metric_points(session: Session, points: list[MetricPoint]) -> None:
     change_stamp(session)  # new points are a change a viewer waits for (core.db.changes)
     conn = session.connection()
     if conn.dialect.name == "postgresql" and len(points) >= COPY_FROM:
-        _copy_points(conn, points)
+        if not _copy_points_straight(conn, points):
+            _copy_points(conn, points)
         return
     timestamp = MetricPointRow.__table__.c.recorded_at.type.bind_processor(conn.dialect) or (lambda v: v)
     stamps = {p.recorded_at: timestamp(p.recorded_at) for p in points}
@@ -95,6 +97,42 @@ def to_int(value: Any, default: Any) -> Any:
         return int(value)
     except (TypeError, ValueError):
         return default
+
+
+# The binary COPY's types, in the order of _COLUMNS (core.db.models.MetricPointRow).
+_BINARY_TYPES = ("text", "int4", "int4", *("float8" for _ in METRIC_FIELDS), "timestamp")
+
+
+def _copy_points_straight(conn: Any, points: list[MetricPoint]) -> bool:
+    """Binary COPY into the table itself: the fast way, when none of the points is stored yet
+    (what the claim guarantees: it polls only steps after the last stored one). False, with
+    nothing written, if the table refused: a point stored already, or a role under row-level
+    security (PostgreSQL refuses such roles a COPY into the table); then the way through a
+    temporary table, which checks each row, does it."""
+    sql = f"COPY metrics_points ({', '.join(_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+    with conn.connection.driver_connection.cursor() as cursor:
+        cursor.execute("SAVEPOINT copy_points")
+        try:
+            with cursor.copy(sql) as copy:
+                copy.set_types(_BINARY_TYPES)
+                for p in points:
+                    recorded = _naive_utc(p.recorded_at)
+                    copy.write_row(
+                        (p.job_id, p.step, p.epoch, *(getattr(p, k) for k in METRIC_FIELDS), recorded)
+                    )
+        except (UniqueViolation, FeatureNotSupported):
+            cursor.execute("ROLLBACK TO SAVEPOINT copy_points")
+            return False
+        cursor.execute("RELEASE SAVEPOINT copy_points")
+    return True
+
+
+def _naive_utc(moment: datetime | None) -> datetime | None:
+    """The column's form (UTC without a zone, core.db.models.UtcDateTime): a binary COPY sends
+    the value as it is, with no column type to convert it."""
+    if moment is None or moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _copy_points(conn: Any, points: list[MetricPoint]) -> None:

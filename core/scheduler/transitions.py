@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +23,7 @@ from core.cluster.base import StatusReport
 from core.db.models import CostRecordRow, new_id
 from core.db.upsert import insert_ignoring_conflicts
 from core.guardrails import track_evaluations
-from core.job_store import ClaimedJob, guarded_update
+from core.job_store import ClaimedJob, guarded_update, guarded_update_many
 from core.notifications import add_notification, auth_once_key, job_title
 from core.records import Job, JobStatus, MetricPoint, Notification
 from core.records import NotificationType as N
@@ -312,12 +313,23 @@ def record_not_found(session: Session, claimed: ClaimedJob, *, owner: str, now: 
     )
 
 
-def record_status(
-    session: Session, claimed: ClaimedJob, report: StatusReport, *, owner: str, now: datetime
-) -> Change:
-    """Store a status answer: progress, cost, milestones, the end. The new metric points come
-    back in `Change.points` for the caller to store (with `store_metric_points`) in the same
-    transaction: a cycle writes all its jobs' points in one go."""
+@dataclass
+class StatusPlan:
+    """What one status answer asks to write, worked out before any statement runs, so that a
+    cycle can write all its running jobs' updates at once (`record_statuses`)."""
+
+    job: Job  # the job as the answer sees it (with the cluster's started_at)
+    status: JobStatus
+    values: dict[str, Any]
+    points: list[MetricPoint]
+    milestone: int | None
+    non_finite: int | None  # the first step whose loss was NaN or infinite
+    error_message: str | None = None
+    ended_at: datetime | None = None
+
+
+def plan_status(claimed: ClaimedJob, report: StatusReport, *, now: datetime) -> StatusPlan:
+    """Read a status answer: progress, cost, milestone, new points, the end. Writes nothing."""
     job = claimed.job
     status = cluster_status(report.status)
     if status is None:
@@ -348,33 +360,78 @@ def record_status(
         values["artifact_url"] = report.artifact_url
         # A cancelled run's adapter is what it had learned when it stopped.
         values["artifact_partial"] = status is JobStatus.CANCELLED
-    if status.is_terminal:
-        if status is JobStatus.COMPLETED:
-            values["progress"] = 100.0
-        change = finish_job(
-            session,
-            job,
-            status,
-            now=now,
-            owner=owner,
-            error_message=report.error_message,
-            values=values,
-            ended_at=report.completed_at,
-        )
-    else:
-        updated = guarded_update(
-            session, job.id, release({**values, "status": status.value}), now=now, owner=owner
-        )
-        change = Change(job=updated)
+    if status is JobStatus.COMPLETED:
+        values["progress"] = 100.0
+    if not status.is_terminal:
+        values = release({**values, "status": status.value})
+    return StatusPlan(
+        job=job,
+        status=status,
+        values=values,
+        points=points,
+        milestone=None if status.is_terminal else milestone,
+        non_finite=non_finite,
+        error_message=report.error_message,
+        ended_at=report.completed_at,
+    )
+
+
+def record_status(
+    session: Session, claimed: ClaimedJob, report: StatusReport, *, owner: str, now: datetime
+) -> Change:
+    """Store a status answer. The new metric points come back in `Change.points` for the caller
+    to store (with `store_metric_points`) in the same transaction: a cycle writes all its jobs'
+    points in one go."""
+    plan = plan_status(claimed, report, now=now)
+    if plan.status.is_terminal:
+        return _finish_planned(session, plan, owner=owner, now=now)
+    updated = guarded_update(session, plan.job.id, plan.values, now=now, owner=owner)
+    return _complete(session, plan, Change(job=updated))
+
+
+def record_statuses(
+    session: Session, answers: Sequence[tuple[ClaimedJob, StatusReport]], *, owner: str, now: datetime
+) -> list[Change]:
+    """`record_status` for a round of answers: the jobs still running are updated together, one
+    statement per shape of update (`job_store.guarded_update_many`); jobs that ended are finished
+    one by one (their cost record and notification are per job anyway)."""
+    plans = [plan_status(claimed, report, now=now) for claimed, report in answers]
+    running = [(plan.job.id, plan.values) for plan in plans if not plan.status.is_terminal]
+    updated = guarded_update_many(session, running, now=now, owner=owner)
+    return [
+        _finish_planned(session, plan, owner=owner, now=now)
+        if plan.status.is_terminal
+        else _complete(session, plan, Change(job=updated.get(plan.job.id)))
+        for plan in plans
+    ]
+
+
+def _finish_planned(session: Session, plan: StatusPlan, *, owner: str, now: datetime) -> Change:
+    change = finish_job(
+        session,
+        plan.job,
+        plan.status,
+        now=now,
+        owner=owner,
+        error_message=plan.error_message,
+        values=plan.values,
+        ended_at=plan.ended_at,
+    )
+    return _complete(session, plan, change)
+
+
+def _complete(session: Session, plan: StatusPlan, change: Change) -> Change:
+    """What follows a written status: its points, a milestone, a NaN warning (none if the guarded
+    write found the job no longer ours)."""
     if change.job is None:
         return change
-    change.points = points
-    if milestone is not None and not status.is_terminal:
-        change.notify(_milestone_note(session, change.job, milestone))
-    if non_finite:
-        title = job_title(job.name, ": loss is not a number")
-        message = f"The loss turned NaN or infinite at step {non_finite}; it is stored as empty."
-        change.notify(_job_note(session, job, N.JOB_WARNING, title, message, "non-finite-loss"))
+    change.points = plan.points
+    if plan.milestone is not None:
+        change.notify(_milestone_note(session, change.job, plan.milestone))
+    if plan.non_finite:
+        title = job_title(plan.job.name, ": loss is not a number")
+        message = f"The loss turned NaN or infinite at step {plan.non_finite}; it is stored as empty."
+        change.notify(_job_note(session, plan.job, N.JOB_WARNING, title, message, "non-finite-loss"))
     return change
 
 

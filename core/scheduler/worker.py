@@ -282,25 +282,45 @@ class Scheduler:
 
     async def update_active(self, report: CycleReport) -> None:
         """Poll every active job once, a round of `batch_size` at a time: a claim marks the job
-        polled in this cycle, so the rounds move on and other schedulers take rounds too."""
+        polled in this cycle, so the rounds move on and other schedulers take rounds too.
+
+        The rounds overlap: while one round's answers are written, the next round is claimed and
+        polled, so the database and the cluster work at the same time. Records still run one
+        round at a time, in order."""
         cycle_start = utcnow()
-        while not self._stopping:
-            claimed = await self._write(
-                lambda s: claim_active(
-                    s,
-                    owner=self.owner,
-                    user_id=self.user_id,
-                    limit=self.batch_size,
-                    lease=self.lease,
-                    now=utcnow(),
-                    not_polled_since=cycle_start,
+        recording: asyncio.Task[None] | None = None
+        try:
+            while not self._stopping:
+                claimed = await self._write(
+                    lambda s: claim_active(
+                        s,
+                        owner=self.owner,
+                        user_id=self.user_id,
+                        limit=self.batch_size,
+                        lease=self.lease,
+                        now=utcnow(),
+                        not_polled_since=cycle_start,
+                    )
                 )
-            )
-            if not claimed:
-                return
-            await self._in_hand_while(claimed, self._poll_and_record(claimed, report))
-            if len(claimed) < self.batch_size:
-                return
+                if not claimed:
+                    return
+                ids = {c.job.id for c in claimed}
+                self._in_hand |= ids
+                try:
+                    outcomes = await self._poll(claimed, report)
+                    if recording is not None:
+                        await recording
+                except BaseException:
+                    self._in_hand -= ids
+                    raise
+                recording = asyncio.create_task(
+                    self._in_hand_while(claimed, self._record_polls(claimed, outcomes, report))
+                )
+                if len(claimed) < self.batch_size:
+                    return
+        finally:
+            if recording is not None:
+                await recording
 
     async def poll_watched(self, job_id: str | None = None) -> CycleReport:
         """Poll the watched job (or `job_id`) once, as a cycle would: a short claim on that job,
@@ -330,17 +350,46 @@ class Scheduler:
         return report
 
     async def _poll_and_record(self, claimed: Sequence[ClaimedJob], report: CycleReport) -> None:
+        outcomes = await self._poll(claimed, report)
+        await self._record_polls(claimed, outcomes, report)
+
+    async def _poll(self, claimed: Sequence[ClaimedJob], report: CycleReport) -> Sequence[object]:
         backend = self.ws.backend()
         outcomes = await asyncio.gather(
             *(backend.status(c.job.external_job_id or "", c.last_metric_step) for c in claimed),
             return_exceptions=True,
         )
         report.polled += len(claimed)
-        changes = await self._record_each(claimed, outcomes, self._record_poll, report)
+        return outcomes
+
+    async def _record_polls(
+        self, claimed: Sequence[ClaimedJob], outcomes: Sequence[object], report: CycleReport
+    ) -> None:
+        changes = await self._record_each(
+            claimed, outcomes, self._record_poll, report, record_all=self._record_round_of_polls
+        )
         stops = [c.job for c in changes if c.stopped and c.job is not None]
         if stops:  # a guardrail fired: this scheduler holds those jobs and cancels them now
             report.cancelled += await carry_out_stops(self.ws, stops, owner=self.owner)
         report.finished += sum(1 for c in changes if c.job is not None and c.job.status.is_terminal)
+
+    def _record_round_of_polls(
+        self, s: Session, claimed: Sequence[ClaimedJob], outcomes: Sequence[object]
+    ) -> list[t.Change]:
+        """A round's answers at once: the status answers through the set-based record
+        (`transitions.record_statuses`), the rest (errors, not found) one by one."""
+        now = utcnow()
+        answers = [(c, o) for c, o in zip(claimed, outcomes, strict=True) if isinstance(o, StatusReport)]
+        recorded = iter(t.record_statuses(s, answers, owner=self.owner, now=now))
+        changes = []
+        for item, outcome in zip(claimed, outcomes, strict=True):
+            if isinstance(outcome, StatusReport):
+                change = apply_guardrails(s, next(recorded), owner=self.owner, lease=self.lease, now=now)
+                self._log_change(item, change, change.job.error_message if change.job else None)
+            else:
+                change = self._record_poll(s, item, outcome)
+            changes.append(change)
+        return changes
 
     def _record_poll(self, s: Session, claimed: ClaimedJob, outcome: object) -> t.Change:
         now = utcnow()
@@ -405,14 +454,19 @@ class Scheduler:
         outcomes: Sequence[object],
         record: Callable[[Session, ClaimedJob, object], t.Change],
         report: CycleReport,
+        record_all: Callable[[Session, Sequence[ClaimedJob], Sequence[object]], list[t.Change]] | None = None,
     ) -> list[t.Change]:
-        """Record every job's outcome in one transaction. If one job's record fails, the batch is
-        redone with a savepoint per job, so the failure costs that job alone."""
+        """Record every job's outcome in one transaction (with `record_all` if given, else `record`
+        job by job). If that fails, the batch is redone with `record` and a savepoint per job, so
+        the failure costs that job alone."""
 
         def all_at_once(session: Session) -> list[t.Change]:
             with session.begin_nested():
-                pairs = zip(claimed, outcomes, strict=True)
-                changes = [record(session, item, outcome) for item, outcome in pairs]
+                if record_all is not None:
+                    changes = record_all(session, claimed, outcomes)
+                else:
+                    pairs = zip(claimed, outcomes, strict=True)
+                    changes = [record(session, item, outcome) for item, outcome in pairs]
                 store_metric_points(session, [point for change in changes for point in change.points])
                 return changes
 

@@ -341,14 +341,14 @@ async def test_one_broken_job_does_not_stop_the_others(
     scheduler = Scheduler(ws)
     await scheduler.run_once()
     good_step, bad_step = (get_job(ws, job_id=j.id).job.current_step for j in (good, bad))
-    record_status = transitions.record_status
+    plan_status = transitions.plan_status
 
-    def record_or_break(session, claimed, report, **kwargs):
+    def plan_or_break(claimed, report, **kwargs):
         if claimed.job.id == bad.id:
             raise RuntimeError("disk full")
-        return record_status(session, claimed, report, **kwargs)
+        return plan_status(claimed, report, **kwargs)
 
-    monkeypatch.setattr(transitions, "record_status", record_or_break)
+    monkeypatch.setattr(transitions, "plan_status", plan_or_break)
     report = await scheduler.run_once()
     assert report.errors == 1
     assert get_job(ws, job_id=good.id).job.current_step > good_step
@@ -366,3 +366,39 @@ async def test_submit_attempts_come_from_the_settings(make_workspace, fake_clust
     fake_cluster.fail_with(503, times=None, endpoint="submit")
     detail = await run_cycles(Scheduler(ws), ws, job.id, until="failed", limit=1)
     assert "could not submit after 1 attempt:" in detail.job.error_message
+
+
+async def test_rounds_overlap_and_still_poll_every_job_once(
+    make_workspace, fake_cluster, dataset_file, monkeypatch
+):
+    """While a round's answers are being written, the next round is claimed and polled; every
+    job is still polled once per cycle and every answer recorded."""
+    import time
+
+    from core.scheduler import transitions
+
+    ws = make_workspace()
+    jobs = queue_jobs(ws, dataset_file, count=7)
+    scheduler = Scheduler(ws, batch_size=3)  # rounds of 3, 3 and 1
+    await scheduler.run_once()
+    steps_before = {j.id: get_job(ws, job_id=j.id).job.current_step for j in jobs}
+    polls_before = fake_cluster.status_calls
+    record_statuses = transitions.record_statuses
+    overlapped: list[bool] = []
+
+    def record_after_next_round_polled(session, answers, **kwargs):
+        if not overlapped:  # the first round's record waits for the second round's polls
+            deadline = time.monotonic() + 10
+            while fake_cluster.status_calls < polls_before + 6 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            overlapped.append(fake_cluster.status_calls >= polls_before + 6)
+        return record_statuses(session, answers, **kwargs)
+
+    monkeypatch.setattr(transitions, "record_statuses", record_after_next_round_polled)
+    report = await scheduler.run_once()
+
+    assert overlapped == [True]
+    assert report.polled == 7 and report.errors == 0
+    assert fake_cluster.status_calls == polls_before + 7
+    assert all(get_job(ws, job_id=j.id).job.current_step > steps_before[j.id] for j in jobs)
+    assert not scheduler._in_hand  # every claim given back

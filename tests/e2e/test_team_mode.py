@@ -418,3 +418,30 @@ def test_a_person_on_a_database_that_is_behind_is_told_to_ask_the_owner(team):
     finally:
         superuser_sql(team, "UPDATE alembic_version SET version_num = :v", v=current)
     team.run(team.alice, "jobs", "list")
+
+
+def test_a_person_stores_a_long_backfill_of_points_under_row_security(team, dataset_for_team):
+    """Past COPY_FROM points go by COPY, which PostgreSQL refuses a role under row-level security
+    on the table itself: the points still land, through the temporary table, and only her own."""
+    from sqlalchemy.orm import Session
+
+    from core.db.models import utcnow
+    from core.records import MetricPoint
+    from core.scheduler.metric_points import COPY_FROM, store_metric_points
+
+    alices_job = people_with_jobs(team, dataset_for_team)[team.alice][0]
+    count = COPY_FROM + 10
+    points = [
+        MetricPoint(job_id=alices_job, step=s, epoch=1, training_loss=1.0 / s, recorded_at=utcnow())
+        for s in range(1, count + 1)
+    ]
+    engine = create_engine(team.db.url(team.alice))
+    try:
+        with Session(engine) as session, session.begin():
+            store_metric_points(session, points)
+    finally:
+        engine.dispose()
+    stored = superuser_sql(
+        team, "SELECT count(*), max(step) FROM metrics_points WHERE job_id = :job", job=alices_job
+    )
+    assert tuple(stored[0]) == (count, count)
