@@ -65,10 +65,13 @@ def jobs_delete(args: argparse.Namespace) -> int:
         if not args.yes:
             if not sys.stdin.isatty():
                 raise InvalidRequestError("deleting asks for confirmation: run it on a terminal or add --yes")
-            answer = input(
+            print(
                 f"Delete “{job.name}” ({job.status.value}) with its metric points, cost record and "
-                "notifications? This cannot be undone. [y/N] "
+                "notifications? This cannot be undone. [y/N] ",
+                end="",
+                flush=True,
             )
+            answer = sys.stdin.readline()
             if answer.strip().lower() not in ("y", "yes"):
                 print("nothing deleted")
                 return 0

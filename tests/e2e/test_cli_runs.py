@@ -4,7 +4,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import pty
+import select
 import signal
 import subprocess
 import sys
@@ -130,3 +134,41 @@ def test_ctrl_c_stops_following_quietly(cli, fake_cluster, dataset_file):
     finally:
         follow.kill()
     assert json.loads(cli("jobs", "list", "--json").stdout)[0]["status"] in ("initializing", "running")
+
+
+def test_delete_asks_on_a_terminal_and_takes_only_yes(cli, fake_cluster, dataset_file):
+    fake_cluster.default_plan = JobPlan(total_steps=20, steps_per_poll=10)
+    done = _submit(cli, dataset_file, "--name", "to go")
+    for _ in range(3):
+        cli("scheduler", "--once")
+
+    def answer(text: str) -> tuple[int, str]:
+        """Run `jobs delete` on a terminal (a pseudo-terminal) and type `text` at its question."""
+        controller, terminal = pty.openpty()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "loradesk", "jobs", "delete", done],
+            env=cli.env,
+            stdin=terminal,
+            stdout=terminal,
+            stderr=subprocess.PIPE,
+        )
+        os.close(terminal)
+        seen = b""
+        while b"[y/N]" not in seen:
+            assert select.select([controller], [], [], 60)[0], seen  # the question, within a minute
+            seen += os.read(controller, 1024)
+        os.write(controller, text.encode() + b"\n")
+        code = proc.wait(60)
+        with contextlib.suppress(OSError):  # the terminal is gone with the process on Linux
+            while chunk := os.read(controller, 1024):
+                seen += chunk
+        os.close(controller)
+        assert "Traceback" not in proc.stderr.read().decode()
+        return code, seen.decode()
+
+    code, said = answer("n")
+    assert code == 0 and "Delete “to go” (completed) with its metric points" in said
+    assert "nothing deleted" in said and show(cli, done)["status"] == "completed"
+    code, said = answer("y")
+    assert code == 0 and f"deleted {done}" in said
+    assert "no job" in cli("jobs", "show", done, expect=1).stderr

@@ -57,6 +57,7 @@ class JobPlan:
     losses: dict[int, float] = field(default_factory=dict)  # step → training loss override
     seconds_per_step: float = 0.0  # > 0: the job runs on the clock, not per poll
     report_times: bool | None = None  # started_at/completed_at in answers; None: as report_times()
+    keeps_partial_adapter: bool = False  # a cancelled job's answers name the adapter it saved
 
 
 @dataclass
@@ -461,7 +462,7 @@ class FakeCluster:
                 else {},
                 "error_message": plan.error_message if job.status == "failed" else None,
                 "artifact_url": f"{self.url}/artifacts/{external_id}/adapter"
-                if job.status == "completed"
+                if job.status == "completed" or (job.status == "cancelled" and plan.keeps_partial_adapter)
                 else None,
             }
             if self._report_times if plan.report_times is None else plan.report_times:
