@@ -25,7 +25,7 @@ from core.records import NotificationType
 # The notification types announced in the tray (or the window's banner); the rest are only listed.
 NOTIFY_ALL: tuple[str, ...] = tuple(t.value for t in NotificationType)
 
-CLUSTER_BACKENDS = ("local", "http")
+CLUSTER_BACKENDS = ("local", "http", "ray")
 
 # US$ per GPU-hour, used for `hourly_rate` when a job is created. Users override or extend it in
 # the `[gpu_rates]` table of settings.toml.
@@ -69,6 +69,9 @@ class Settings:
     max_submit_attempts: int = 5
     # The Python that runs `core.trainer` for the local backend; empty means this interpreter.
     trainer_python: str = ""
+    # Where the two buckets live: empty for folders under `home`/storage, a folder, or
+    # `s3://BUCKET[/PREFIX]` (core.storage.open_storage).
+    storage_url: str = ""
     keep_in_tray: bool = True
     # Set once the first-run demo was offered, so it is offered only once.
     demo_offered: bool = False
@@ -107,6 +110,7 @@ ENV_VARIABLES = {
     "max_submit_attempts": "LORADESK_MAX_SUBMIT_ATTEMPTS",
     "notify": "LORADESK_NOTIFY",
     "monthly_budget": "LORADESK_MONTHLY_BUDGET",
+    "storage_url": "LORADESK_STORAGE_URL",
 }
 _SAVED = (
     "database_url",
@@ -121,6 +125,7 @@ _SAVED = (
     "demo_offered",
     "notify",
     "monthly_budget",
+    "storage_url",
 )
 
 
@@ -153,6 +158,7 @@ def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, st
         local_max_jobs=_number(values.get("local_max_jobs", 1), "local max jobs", int),
         max_submit_attempts=_number(values.get("max_submit_attempts", 5), "max submit attempts", int),
         trainer_python=str(values.get("trainer_python", "")),
+        storage_url=str(values.get("storage_url") or "").strip(),
         keep_in_tray=bool(values.get("keep_in_tray", True)),
         demo_offered=bool(values.get("demo_offered", False)),
         notify=parse_notify(values.get("notify", NOTIFY_ALL)),
@@ -169,10 +175,13 @@ def validate(settings: Settings) -> None:
         raise ConfigError(
             f"unknown cluster backend {settings.cluster!r}; use one of {', '.join(CLUSTER_BACKENDS)}"
         )
-    if settings.cluster == "http" and not settings.cluster_url:
-        raise ConfigError("the http cluster backend needs a cluster URL (LORADESK_CLUSTER_URL)")
+    if settings.cluster in ("http", "ray") and not settings.cluster_url:
+        raise ConfigError(
+            f"the {settings.cluster} cluster backend needs a cluster URL (LORADESK_CLUSTER_URL)"
+        )
     if settings.cluster_url and not settings.cluster_url.startswith(("http://", "https://")):
         raise ConfigError(f"cluster URL {settings.cluster_url!r} must start with http:// or https://")
+    check_storage_url(settings.storage_url)
     if not settings.poll_interval > 0:
         raise ConfigError("poll interval must be a positive number of seconds")
     if settings.local_max_jobs < 1:
@@ -215,6 +224,17 @@ def save_settings(home: Path, changes: dict[str, Any]) -> Path:
     tmp.write_text(tomli_w.dumps(stored), encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def check_storage_url(url: str) -> None:
+    """Empty (the default folders), a local folder, or `s3://BUCKET[/PREFIX]`."""
+    if not url or "://" not in url:
+        return
+    scheme, _, rest = url.partition("://")
+    if scheme != "s3":
+        raise ConfigError(f"storage URL {url!r} must be a local folder or s3://BUCKET[/PREFIX]")
+    if not rest.split("/", 1)[0]:
+        raise ConfigError(f"storage URL {url!r} names no bucket; use s3://BUCKET[/PREFIX]")
 
 
 def has_password(database_url: str | None) -> bool:

@@ -1,5 +1,8 @@
 """Dataset storage: the seed's two buckets behind a small interface, and a local backend.
 
+`open_storage` picks the storage of the settings: local folders (the default), or S3-compatible
+object storage (`core.s3_storage`) when `LORADESK_STORAGE_URL` is `s3://…`.
+
 The local backend keeps `<bucket>/<path>` under `$LORADESK_HOME/storage/`. Its signed URLs are
 `file://` URLs carrying an expiry and an HMAC signature, so the trainer (another process) can check
 a URL before reading it, the way an object store checks its own signed URLs.
@@ -15,11 +18,14 @@ import shutil
 import tempfile
 import time
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from core.errors import LoradeskError
 from core.records import BUCKETS, DEFAULT_BUCKET
+
+if TYPE_CHECKING:
+    from core.config import Settings
 
 SIGNED_URL_TTL = 24 * 3600
 
@@ -34,6 +40,22 @@ class Storage(Protocol):
     def remove(self, bucket: str, path: str) -> None: ...
 
     def signed_url(self, bucket: str | None, path: str, expires_in: int = SIGNED_URL_TTL) -> str: ...
+
+
+def open_storage(settings: Settings) -> Storage:
+    """The storage `settings.storage_url` names: S3, a folder, or `home`/storage by default."""
+    if settings.storage_url.startswith("s3://"):
+        from core.s3_storage import S3Storage
+
+        return S3Storage(settings.storage_url)
+    return LocalStorage(local_storage_root(settings))
+
+
+def local_storage_root(settings: Settings) -> Path:
+    """The folder of local storage; meaningless when the storage is S3."""
+    if settings.storage_url and not settings.storage_url.startswith("s3://"):
+        return Path(settings.storage_url).expanduser()
+    return settings.home / "storage"
 
 
 def check_bucket(bucket: str | None) -> str:

@@ -15,7 +15,7 @@ from core.db.engine import Database
 from core.db.migrate import upgrade
 from core.db.team import Identity, act_as, identify
 from core.events import EventBus
-from core.storage import LocalStorage
+from core.storage import Storage, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 class Workspace:
     settings: Settings
     db: Database
-    storage: LocalStorage
+    storage: Storage
     events: EventBus = field(default_factory=EventBus)
     # Who the database connects as (PostgreSQL); in team mode `settings.user` is that role.
     identity: Identity | None = None
@@ -32,7 +32,7 @@ class Workspace:
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Workspace:
-        """Open the database (applying migrations unless told not to) and local storage.
+        """Open the database (applying migrations unless told not to) and the storage.
 
         In team mode the user becomes the connecting role, and a user setting naming anyone else
         is refused (TeamModeError)."""
@@ -47,7 +47,7 @@ class Workspace:
         except BaseException:
             db.dispose()
             raise
-        storage = LocalStorage(settings.home / "storage")
+        storage = open_storage(settings)
         return cls(settings=settings, db=db, storage=storage, identity=identity)
 
     @property

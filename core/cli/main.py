@@ -35,8 +35,17 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_argument("--home", help="folder for the SQLite file, storage and settings (LORADESK_HOME)")
     opts.add_argument("--database-url", help="SQLAlchemy URL of the database (LORADESK_DATABASE_URL)")
     opts.add_argument("--user", help="the user to act as (LORADESK_USER)")
-    opts.add_argument("--cluster", choices=["local", "http"], help="cluster backend (LORADESK_CLUSTER)")
-    opts.add_argument("--cluster-url", help="base URL of the GPU cluster API (LORADESK_CLUSTER_URL)")
+    opts.add_argument(
+        "--cluster", choices=["local", "http", "ray"], help="cluster backend (LORADESK_CLUSTER)"
+    )
+    opts.add_argument(
+        "--cluster-url",
+        help="base URL of the GPU cluster API, or of a Ray cluster's dashboard (LORADESK_CLUSTER_URL)",
+    )
+    opts.add_argument(
+        "--storage-url",
+        help="where datasets and adapters live: a folder or s3://BUCKET[/PREFIX] (LORADESK_STORAGE_URL)",
+    )
     opts.add_argument("--poll-interval", type=float, help="seconds between scheduler cycles")
     opts.add_argument(
         "--local-max-jobs", type=int, help="local training jobs at once (LORADESK_LOCAL_MAX_JOBS)"

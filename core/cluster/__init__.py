@@ -41,7 +41,7 @@ __all__ = [
 
 
 def make_backend(settings: Settings, *, token: str | None = None) -> ClusterBackend:
-    """The backend `settings.cluster` names; `token` overrides the stored one for `http`."""
+    """The backend `settings.cluster` names; `token` overrides the stored one for `http`/`ray`."""
     # Imported here so that starting the app loads only the backend it uses.
     if settings.cluster == "http":
         from core.cluster.http import HttpCluster
@@ -51,8 +51,17 @@ def make_backend(settings: Settings, *, token: str | None = None) -> ClusterBack
             raise ConfigError("the http cluster backend needs a cluster URL (LORADESK_CLUSTER_URL)")
         url = settings.cluster_url
         return HttpCluster(url, token or get_cluster_token(url))
+    if settings.cluster == "ray":
+        from core.cluster.ray import RayCluster
+        from core.secrets import get_cluster_token
+        from core.storage import open_storage
+
+        if not settings.cluster_url:
+            raise ConfigError("the ray cluster backend needs the dashboard's URL (LORADESK_CLUSTER_URL)")
+        url = settings.cluster_url
+        return RayCluster(url, token or get_cluster_token(url), open_storage(settings), settings)
     if settings.cluster == "local":
         from core.cluster.local import LocalCluster
 
         return LocalCluster(settings)
-    raise ConfigError(f"unknown cluster backend {settings.cluster!r}; use local or http")
+    raise ConfigError(f"unknown cluster backend {settings.cluster!r}; use local, http or ray")

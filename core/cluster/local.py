@@ -50,6 +50,7 @@ from core.cluster.log_files import read_log_files
 from core.cluster.metrics_file import MetricsIndex
 from core.cluster.standby import Standby
 from core.config import Settings
+from core.storage import local_storage_root
 from core.trainer.report import (
     EXIT_FILE,
     METRICS_FILE,
@@ -90,7 +91,7 @@ class LocalCluster:
 
     def __init__(self, settings: Settings, *, cancel_grace: float = 10.0) -> None:
         self._jobs_dir = settings.home / "jobs"
-        self._storage_root = settings.home / "storage"
+        self._storage_root = local_storage_root(settings)
         self._max_jobs = settings.local_max_jobs
         self._python = trainer_python(settings)
         self._cancel_grace = cancel_grace

@@ -12,6 +12,7 @@ from core.storage import LocalStorage, StorageError, file_url_path
 from core.trainer.spec import TrainerError
 from core.trainer.tokenizer import TextCodec
 
+DOWNLOADED_DATASET = "dataset.jsonl"
 IGNORE_INDEX = -100  # label value the loss skips: prompt tokens and padding
 
 
@@ -25,18 +26,26 @@ class Example:
     labels: list[int]
 
 
-def dataset_path(url: str, storage_root: Path | None) -> Path:
-    """The local file behind a dataset URL; a signed URL is checked when the storage is known."""
+def dataset_path(url: str, storage_root: Path | None, download_dir: Path | None = None) -> Path:
+    """The local file behind a dataset URL; a signed URL is checked when the storage is known.
+    An http(s) URL (a presigned one of object storage) is downloaded into `download_dir` first."""
     scheme = urlsplit(url).scheme
     try:
-        if scheme == "file" and storage_root is not None:
+        if scheme in ("http", "https"):
+            from core.trainer.transfer import download
+
+            if download_dir is None:
+                raise DatasetError("nowhere to download the dataset to")
+            download_dir.mkdir(parents=True, exist_ok=True)
+            path = download(url, download_dir / DOWNLOADED_DATASET)
+        elif scheme == "file" and storage_root is not None:
             if not storage_root.is_dir():
                 raise DatasetError(f"the storage folder {storage_root} does not exist")
             path = LocalStorage(storage_root).open_signed_url(url)
         elif scheme == "file":
             path = file_url_path(url)  # nobody to check a signature with: trust the URL
         elif scheme and len(scheme) > 1:  # len 1: a Windows drive letter, still a path
-            raise DatasetError(f"the local trainer reads files, not {scheme}:// URLs")
+            raise DatasetError(f"the trainer reads file:// and http(s):// URLs, not {scheme}://")
         else:
             path = Path(url).expanduser()
     except StorageError as exc:

@@ -6,6 +6,10 @@
 - `exit.json`: how the run ended, written once, last;
 - `adapter/`: the LoRA adapter, saved by peft.
 
+A run on a cluster also prints each point, and then how it ended, as one line on stdout:
+`LORADESK_METRIC {"step": …, "total_steps": …, …}` and `LORADESK_RESULT {"status": …}`; the Ray
+backend reads these from the job's log (core.cluster.ray_log).
+
 Standard library only, so the backend shares these names and writers without torch.
 """
 
@@ -21,6 +25,8 @@ STATUS_FILE = "status.json"
 EXIT_FILE = "exit.json"
 ADAPTER_DIR = "adapter"
 EXIT_STATUSES = ("completed", "cancelled", "failed")
+METRIC_PREFIX = "LORADESK_METRIC "
+RESULT_PREFIX = "LORADESK_RESULT "
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -30,8 +36,9 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 
 class RunReport:
-    def __init__(self, output_dir: Path) -> None:
+    def __init__(self, output_dir: Path, *, log_metrics: bool = False) -> None:
         self.output_dir = output_dir
+        self._log_metrics = log_metrics
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / EXIT_FILE).unlink(missing_ok=True)  # left by an earlier run in this folder
         # A new run in the same folder starts a new history.
@@ -57,10 +64,24 @@ class RunReport:
     def add_metrics(self, point: dict[str, Any]) -> None:
         # NaN and infinity stay as Python's json writes them, so the reader can tell a diverged
         # loss from a missing one.
-        self._metrics.write(json.dumps(point) + "\n")
+        line = json.dumps(point)
+        self._metrics.write(line + "\n")
         self._metrics.flush()
+        if self._log_metrics:
+            # Each line carries the run's size, so a reader of the log's tail needs nothing else.
+            totals = {
+                "total_steps": self._status["total_steps"],
+                "total_epochs": self._status["total_epochs"],
+            }
+            print(METRIC_PREFIX + json.dumps({**point, **totals}), flush=True)
 
-    def finish(self, status: str, error_message: str | None, artifact_dir: Path | None) -> None:
+    def finish(
+        self,
+        status: str,
+        error_message: str | None,
+        artifact_dir: Path | None,
+        artifact_url: str | None = None,
+    ) -> None:
         assert status in EXIT_STATUSES
         self._metrics.close()
         record = {
@@ -69,3 +90,7 @@ class RunReport:
             "artifact_dir": str(artifact_dir) if artifact_dir else None,
         }
         write_json_atomic(self.output_dir / EXIT_FILE, record)
+        if self._log_metrics:
+            url = artifact_url or (artifact_dir.resolve().as_uri() if artifact_dir else None)
+            result = {"status": status, "error_message": error_message, "artifact_url": url}
+            print(RESULT_PREFIX + json.dumps(result), flush=True)

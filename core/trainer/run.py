@@ -17,7 +17,14 @@ from types import FrameType
 
 from core.trainer.data import dataset_path, read_pairs, split_pairs
 from core.trainer.report import EXIT_FILE, RunReport, write_json_atomic
-from core.trainer.spec import SpecError, TrainerError, TrainerSpec, base_model_folder, load_spec
+from core.trainer.spec import (
+    SpecError,
+    TrainerError,
+    TrainerSpec,
+    base_model_folder,
+    load_spec,
+    parse_spec,
+)
 
 TRAINER_EXTRA_HINT = "install the trainer extra: pip install 'loradesk[trainer]'"
 _TRAINER_MODULES = {"torch", "transformers", "peft", "safetensors", "accelerate"}
@@ -42,26 +49,36 @@ def log(message: str) -> None:
     print(f"loradesk-trainer: {message}", flush=True)
 
 
+USAGE = "usage: python -m core.trainer SPEC.json | --spec-json JSON"
+
+
 def main(argv: list[str]) -> int:
     stop = StopFlag().install()  # first: a SIGTERM during the slow imports must not kill us
-    if len(argv) != 1:
-        print("usage: python -m core.trainer SPEC.json", file=sys.stderr)
+    inline = len(argv) == 2 and argv[0] == "--spec-json"  # a cluster job: the spec on the command line
+    if len(argv) != 1 and not inline:
+        print(USAGE, file=sys.stderr)
         return 2
-    spec_path = Path(argv[0])
+    spec_path = None if inline else Path(argv[0])
     try:
-        spec = load_spec(spec_path)
-        report = RunReport(spec.output_dir)
+        spec = parse_spec(argv[1], "the --spec-json spec") if spec_path is None else load_spec(spec_path)
+        report = RunReport(spec.output_dir, log_metrics=spec.log_metrics)
     except (SpecError, OSError) as exc:
         message = str(exc) if isinstance(exc, SpecError) else f"cannot write the run's files: {exc}"
         # Without a usable output folder, report beside the spec: the local backend's job folder.
-        with contextlib.suppress(OSError):
-            record = {"status": "failed", "error_message": message, "artifact_dir": None}
-            write_json_atomic(spec_path.parent / EXIT_FILE, record)
+        if spec_path is not None:
+            with contextlib.suppress(OSError):
+                record = {"status": "failed", "error_message": message, "artifact_dir": None}
+                write_json_atomic(spec_path.parent / EXIT_FILE, record)
         print(f"loradesk-trainer: failed: {message}", file=sys.stderr)
         return 1
     status, error = "failed", None
     try:
         status = _train(spec, report, stop)
+        if spec.adapter_upload:
+            from core.trainer.transfer import upload_adapter
+
+            uploaded = upload_adapter(report.adapter_dir, spec.adapter_upload)
+            log(f"adapter uploaded ({', '.join(uploaded)})")
     except TrainerError as exc:
         error = str(exc)
     except ModuleNotFoundError as exc:
@@ -71,8 +88,10 @@ def main(argv: list[str]) -> int:
             error = f"{TRAINER_EXTRA_HINT} (module {exc.name!r} is missing)"
     except Exception as exc:
         error = _unexpected(exc, report)
+    if error:
+        status = "failed"  # e.g. the adapter trained but could not be uploaded
     adapter = report.adapter_dir if status != "failed" else None
-    report.finish(status, error, adapter)
+    report.finish(status, error, adapter, spec.artifact_url if adapter else None)
     if error:
         print(f"loradesk-trainer: job {spec.job_id} failed: {error}", file=sys.stderr)
         return 1
@@ -84,7 +103,7 @@ def _train(spec: TrainerSpec, report: RunReport, stop: StopFlag) -> str:
     if spec.ignored_hyperparameters:
         log(f"ignoring unknown hyperparameters: {', '.join(spec.ignored_hyperparameters)}")
     base_model_folder(hp.base_model)
-    pairs = read_pairs(dataset_path(spec.dataset_url, spec.storage_root))
+    pairs = read_pairs(dataset_path(spec.dataset_url, spec.storage_root, spec.output_dir))
     split = split_pairs(pairs, hp.validation_split, hp.seed)
     quiet_libraries()
     from core.trainer.loop import train  # torch, transformers, peft: seconds of imports

@@ -7,6 +7,8 @@ torch but not the app's dependencies.
 from __future__ import annotations
 
 import json
+import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ __all__ = [
     "base_model_folder",
     "load_spec",
     "parse_hyperparameters",
+    "parse_spec",
 ]
 
 
@@ -68,27 +71,57 @@ class TrainerSpec:
     hyperparameters: Hyperparameters
     storage_root: Path | None = None
     ignored_hyperparameters: list[str] = field(default_factory=list)
+    # A trainer on a cluster (Ray) also prints each point as a machine-readable line on stdout,
+    # which is all the app sees of it (core.trainer.report.METRIC_PREFIX).
+    log_metrics: bool = False
+    # Presigned PUT URLs per adapter file name: the adapter is uploaded there when the run ends.
+    adapter_upload: dict[str, str] = field(default_factory=dict)
+    artifact_url: str | None = None
 
 
 def load_spec(path: Path) -> TrainerSpec:
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(f"cannot read the spec {path}: {exc.strerror}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise SpecError(f"the spec {path} is not valid JSON: {exc}") from None
+    return parse_spec(text, f"the spec {path}")
+
+
+def parse_spec(text: str, where: str = "the spec") -> TrainerSpec:
+    """A spec from its JSON text (a file's, or the command line's on a cluster)."""
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise SpecError(f"{where} is not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
-        raise SpecError(f"the spec {path} must be a JSON object")
-    for key in ("job_id", "dataset_url", "output_dir"):
+        raise SpecError(f"{where} must be a JSON object")
+    for key in ("job_id", "dataset_url"):
         if not isinstance(raw.get(key), str) or not raw[key]:
-            raise SpecError(f"the spec {path} lacks {key!r}")
+            raise SpecError(f"{where} lacks {key!r}")
+    uploads = raw.get("adapter_upload") or {}
+    if not isinstance(uploads, dict) or not all(
+        isinstance(k, str) and "/" not in k and isinstance(v, str) for k, v in uploads.items()
+    ):
+        raise SpecError(f"{where}: adapter_upload must map file names to URLs")
     hyperparameters, ignored = parse_hyperparameters(raw.get("hyperparameters") or {})
     storage_root = raw.get("storage_root")
+    output_dir = raw.get("output_dir") or _scratch_folder(raw["job_id"])
     return TrainerSpec(
         job_id=raw["job_id"],
         dataset_url=raw["dataset_url"],
-        output_dir=Path(raw["output_dir"]),
+        output_dir=Path(output_dir),
         hyperparameters=hyperparameters,
         storage_root=Path(storage_root) if storage_root else None,
         ignored_hyperparameters=ignored,
+        log_metrics=bool(raw.get("log_metrics", False)),
+        adapter_upload=uploads,
+        artifact_url=raw.get("artifact_url") if isinstance(raw.get("artifact_url"), str) else None,
     )
+
+
+def _scratch_folder(job_id: str) -> str:
+    """A run with no output folder of its own (its adapter is uploaded) works in a temp folder."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", job_id)[:100]
+    return str(Path(tempfile.gettempdir()) / f"loradesk-{safe}")

@@ -1,0 +1,334 @@
+"""The `ray` backend: a Ray cluster's Jobs REST API (SPEC §4b), spoken with httpx; no `ray` import.
+
+One Ray job per Loradesk job, `submission_id` = the job id, so a resubmit after a crash finds the
+first one (Ray refuses a second job of one submission id, and that refusal is read as "found").
+The entrypoint runs `python -m core.trainer --spec-json …` in the cluster's Python, which has
+`loradesk[trainer]` (the `ray` extra). What the trainer needs travels in that spec: the dataset's
+signed URL, and where the adapter goes: presigned PUT URLs on S3 storage, so nodes need no
+credentials, or the job's folder under LORADESK_HOME when storage is local (a head on this machine,
+or one that shares the folder).
+
+Metrics come from the trainer's `LORADESK_METRIC` lines in the job's log, read from its tail
+(core.cluster.ray_log). httpx rather than the `http` backend's aiohttp, as SPEC §4b says: a Ray
+cluster runs a handful of Loradesk jobs, not the thousands whose per-request CPU made aiohttp worth
+it there, and each poll here is two small requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shlex
+import time
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from core.cluster.base import (
+    ClusterAuthError,
+    ClusterConflictError,
+    ClusterError,
+    ClusterJobNotFoundError,
+    ClusterRejectedError,
+    ClusterTransientError,
+    StatusReport,
+    SubmitRequest,
+    SubmitResult,
+)
+from core.cluster.ray_log import WHOLE_LOG, LogTail, TailWindows, parse_tail
+from core.config import Settings
+from core.records import METRIC_FIELDS
+from core.s3_storage import S3Storage
+from core.storage import Storage, local_storage_root
+
+# Ray's job statuses → Loradesk's (SPEC §4b).
+STATUSES = {
+    "PENDING": "initializing",
+    "RUNNING": "running",
+    "SUCCEEDED": "completed",
+    "FAILED": "failed",
+    "STOPPED": "cancelled",
+}
+TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+# The files peft writes for a LoRA adapter; each gets a presigned PUT URL.
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "README.md")
+# Ray's names of GPU types where they differ from Loradesk's rates table; others pass as they are.
+RAY_ACCELERATOR_NAMES = {"A100-40GB": "A100-40G", "A100-80GB": "A100-80G"}
+# Seconds Ray gives a stopped trainer to finish its step and save (and upload) its partial
+# adapter before it kills it; the cancel waits a little longer for the job to end.
+STOP_GRACE = 20
+_MAX_MESSAGE = 1000
+# A finished job whose log cannot be read this many polls in a row ends without its last points.
+_LOG_FAILURES_TOLERATED = 3
+_RELAYED = re.compile(r"Request failed with status code (4\d\d)")
+_EXCEPTION_LINE = re.compile(r"^(?:[\w.]+(?:Error|Exception)): (.+)$")
+
+
+class RayCluster:
+    """ClusterBackend over a Ray dashboard's Jobs API. Use from one event loop; `aclose()` it."""
+
+    name = "ray"
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        storage: Storage,
+        settings: Settings,
+        *,
+        timeout: float = 30.0,
+        stop_grace: int = STOP_GRACE,
+        poll_wait: float = 0.5,
+    ) -> None:
+        self._base = base_url.rstrip("/")
+        self._host = urlsplit(base_url).netloc.rpartition("@")[2] or base_url
+        self._token = token or None
+        self._storage = storage
+        self._jobs_dir = settings.home / "jobs"
+        self._storage_root = local_storage_root(settings)
+        self._timeout = httpx.Timeout(timeout, connect=5.0)
+        self._stop_grace = stop_grace
+        self._poll_wait = poll_wait
+        self._client: httpx.AsyncClient | None = None
+        self._windows = TailWindows()
+        self._log_failures: dict[str, int] = {}
+
+    # -- submit ---------------------------------------------------------------------------------
+
+    async def submit(self, request: SubmitRequest) -> SubmitResult:
+        # Submitted before (a scheduler died before recording it)? Then that job is this one.
+        try:
+            return SubmitResult(request.job_id, (await self._details(request.job_id))[0])
+        except ClusterJobNotFoundError:
+            pass
+        payload = self.submission(request)
+        try:
+            await self._request("POST", "/api/jobs/", "submit", json=payload)
+        except ClusterError as exc:
+            if "already exists" not in str(exc):
+                raise
+            # Another scheduler's submit got there between the look and ours.
+            return SubmitResult(request.job_id, (await self._details(request.job_id))[0])
+        return SubmitResult(request.job_id, "initializing")
+
+    def submission(self, request: SubmitRequest) -> dict[str, Any]:
+        """The body of `POST /api/jobs/` for a job."""
+        spec = self._trainer_spec(request)
+        payload: dict[str, Any] = {
+            "submission_id": request.job_id,
+            "entrypoint": f"python -m core.trainer --spec-json {shlex.quote(json.dumps(spec))}",
+            "runtime_env": {
+                "env_vars": {"RAY_JOB_STOP_WAIT_TIME_S": str(self._stop_grace), "PYTHONUNBUFFERED": "1"}
+            },
+            "metadata": {"loradesk_job_id": request.job_id},
+        }
+        if request.gpu_type != "cpu":
+            payload["entrypoint_num_gpus"] = request.gpu_count
+            accelerator = RAY_ACCELERATOR_NAMES.get(request.gpu_type, request.gpu_type)
+            # Ray's own way to ask for a GPU type: a sliver of the node's accelerator resource.
+            payload["entrypoint_resources"] = {f"accelerator_type:{accelerator}": 0.001}
+        return payload
+
+    def _trainer_spec(self, request: SubmitRequest) -> dict[str, Any]:
+        spec: dict[str, Any] = {
+            "job_id": request.job_id,
+            "dataset_url": request.dataset_url,
+            "hyperparameters": request.hyperparameters,
+            "log_metrics": True,
+        }
+        if isinstance(self._storage, S3Storage):
+            spec["adapter_upload"] = self._storage.adapter_upload_urls(request.job_id, ADAPTER_FILES)
+            spec["artifact_url"] = self._storage.adapter_url(request.job_id)
+        else:
+            # Local storage: the head shares this machine's folders; the job folder holds the run.
+            spec["output_dir"] = str(self._jobs_dir / request.job_id)
+            spec["storage_root"] = str(self._storage_root)
+        return spec
+
+    # -- status ---------------------------------------------------------------------------------
+
+    async def status(self, external_job_id: str, since_step: int | None) -> StatusReport:
+        status, details = await self._details(external_job_id)
+        ray_status = details["status"]
+        tail = LogTail()
+        if details.get("driver_node_id"):
+            tail = await self._read_tail(external_job_id, details, since_step, ray_status in TERMINAL)
+        if ray_status in TERMINAL:
+            self._windows.forget(external_job_id)
+            self._log_failures.pop(external_job_id, None)
+        history = tail.after(since_step)
+        last = tail.points[-1] if tail.points else None
+        result = tail.result or {}
+        step = last["step"] if last else None
+        total_steps = last.get("total_steps") if last else None
+        if status == "completed":
+            progress: float | None = 100.0
+        elif step and total_steps:
+            progress = min(100.0, 100.0 * step / total_steps)
+        else:
+            progress = None
+        return StatusReport(
+            status=status,
+            progress=progress,
+            current_epoch=last.get("epoch") if last else None,
+            total_epochs=last.get("total_epochs") if last else None,
+            current_step=step,
+            total_steps=total_steps,
+            metrics={k: last[k] for k in METRIC_FIELDS if last and k in last},
+            metrics_history=history,
+            error_message=self._failure(details, result) if status == "failed" else None,
+            artifact_url=_text(result.get("artifact_url")) if status in ("completed", "cancelled") else None,
+            started_at=_moment(details.get("start_time")),
+            completed_at=_moment(details.get("end_time")) if ray_status in TERMINAL else None,
+        )
+
+    async def _details(self, job_id: str) -> tuple[str, dict[str, Any]]:
+        details = await self._request("GET", f"/api/jobs/{quote(job_id, safe='')}", "status")
+        if not isinstance(details, dict) or details.get("status") not in STATUSES:
+            raise ClusterTransientError("malformed answer from the Ray cluster: no job status")
+        return STATUSES[details["status"]], details
+
+    async def _read_tail(
+        self, job_id: str, details: dict[str, Any], since_step: int | None, terminal: bool
+    ) -> LogTail:
+        """The window of the log that holds every point after `since_step`."""
+        lines = self._windows.first(job_id)
+        while True:
+            try:
+                text = await self._log_lines(job_id, str(details["driver_node_id"]), lines)
+            except ClusterTransientError:
+                if not terminal:
+                    raise
+                failures = self._log_failures[job_id] = self._log_failures.get(job_id, 0) + 1
+                if failures < _LOG_FAILURES_TOLERATED:
+                    raise
+                return LogTail()  # its node is gone for good: end the job without the last points
+            tail, count = parse_tail(text, since_step)
+            if lines == WHOLE_LOG or count < lines or tail.reaches(since_step):
+                self._windows.learn(job_id, tail.lines_after)
+                return tail
+            lines = self._windows.wider(lines)
+
+    async def _log_lines(self, job_id: str, node_id: str, lines: int) -> str:
+        params = {"submission_id": job_id, "node_id": node_id, "lines": str(lines)}
+        return str(await self._request("GET", "/api/v0/logs/file", "logs", params=params, text=True))
+
+    def _failure(self, details: dict[str, Any], result: dict[str, Any]) -> str:
+        """Ray's message (its first line; the rest is the log's tail) with the trainer's reason."""
+        ray_message = next(
+            (line.strip() for line in str(details.get("message") or "").splitlines() if line.strip()), ""
+        )
+        trainer = _text(result.get("error_message")) or ""
+        message = ": ".join(part.rstrip(":") for part in (ray_message, trainer) if part)
+        message = message or "the Ray job failed without a message"
+        return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 1] + "…"
+
+    # -- cancel ---------------------------------------------------------------------------------
+
+    async def cancel(self, external_job_id: str) -> str | None:
+        """Stop the Ray job, then wait for the trainer to save and upload its partial adapter
+        (Ray gives it `stop_grace` seconds); that adapter's URL, None when it saved none."""
+        path = f"/api/jobs/{quote(external_job_id, safe='')}/stop"
+        answer = await self._request("POST", path, "cancel")
+        if isinstance(answer, dict) and answer.get("stopped") is False:
+            status, _ = await self._details(external_job_id)
+            raise ClusterConflictError(f"the job has already ended on the Ray cluster ({status})")
+        deadline = time.monotonic() + self._stop_grace + 10
+        while time.monotonic() < deadline:
+            await asyncio.sleep(self._poll_wait)
+            try:
+                report = await self.status(external_job_id, since_step=None)
+            except ClusterTransientError:
+                continue
+            if report.status in ("cancelled", "completed", "failed"):
+                return report.artifact_url if report.status == "cancelled" else None
+        return None
+
+    # -- HTTP -----------------------------------------------------------------------------------
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None or self._client.is_closed:
+            headers = {"User-Agent": "loradesk"}
+            if self._token:
+                headers["Authorization"] = f"Bearer {self._token}"
+            self._client = httpx.AsyncClient(base_url=self._base, headers=headers, timeout=self._timeout)
+        return self._client
+
+    async def _request(
+        self, method: str, path: str, endpoint: str, *, text: bool = False, **kwargs: Any
+    ) -> Any:
+        try:
+            answer = await self._http().request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise ClusterTransientError(f"timed out waiting for the Ray cluster at {self._host}") from exc
+        except httpx.HTTPError as exc:
+            reason = self._clean(str(exc)) or type(exc).__name__
+            raise ClusterTransientError(f"could not reach the Ray cluster at {self._host}: {reason}") from exc
+        error = self._error_for(answer.status_code, answer.text, endpoint)
+        if error is not None:
+            raise error
+        if text:
+            return answer.text
+        try:
+            return answer.json()
+        except ValueError:
+            raise ClusterTransientError("malformed answer from the Ray cluster: not JSON") from None
+
+    def _error_for(self, code: int, body: str, endpoint: str) -> ClusterError | None:
+        """The class SPEC §4 gives an answer, with Ray's own words."""
+        if 200 <= code < 300:
+            return None
+        message = self._clean(_ray_reason(body))
+        # The head hands a submission to a node's agent, and answers that agent's refusal (a 400)
+        # as its own 500 "Request failed with status code 400: <traceback>": a refusal still.
+        relayed = _RELAYED.search(body)
+        if endpoint == "submit" and code >= 500 and relayed:
+            code = int(relayed.group(1))
+        suffix = f": {message}" if message else ""
+        if code in (401, 403):
+            return ClusterAuthError(
+                f"the Ray cluster refused the token (HTTP {code}); "
+                "set a valid one in Settings or LORADESK_CLUSTER_TOKEN"
+            )
+        if code in (408, 429) or code >= 500:
+            return ClusterTransientError(f"the Ray cluster is busy or unavailable (HTTP {code}){suffix}")
+        if code == 404 and endpoint in ("status", "cancel"):
+            return ClusterJobNotFoundError("job not found on the Ray cluster")
+        if endpoint == "submit" and 400 <= code < 500:
+            return ClusterRejectedError(f"the Ray cluster rejected the job: {message or f'HTTP {code}'}")
+        return ClusterTransientError(f"unexpected answer from the Ray cluster (HTTP {code}){suffix}")
+
+    def _clean(self, text: str) -> str:
+        line = " ".join(text.split())
+        if self._token:
+            line = line.replace(self._token, "***")
+        return line if len(line) <= 300 else line[:299] + "…"
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+
+def _ray_reason(body: str) -> str:
+    """Ray answers errors with a Python traceback: its last `SomeError: reason` line is the
+    reason; otherwise the last line of the text."""
+    lines = [line.strip() for line in body.strip().splitlines() if line.strip(" .")]
+    for line in reversed(lines):
+        found = _EXCEPTION_LINE.match(line)
+        if found:
+            return found.group(1).rstrip(".") + "."
+    return lines[-1] if lines else ""
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _moment(milliseconds: Any) -> datetime | None:
+    if not isinstance(milliseconds, int | float) or isinstance(milliseconds, bool) or milliseconds <= 0:
+        return None
+    return datetime.fromtimestamp(milliseconds / 1000, tz=UTC)
