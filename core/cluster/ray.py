@@ -208,7 +208,8 @@ class RayCluster:
                 return LogTail()  # its node is gone for good: end the job without the last points
             tail, count = parse_tail(text, since_step)
             if lines == WHOLE_LOG or count < lines or tail.reaches(since_step):
-                self._windows.learn(job_id, tail.lines_after)
+                # A first read (nothing stored) says nothing about the pace of later polls.
+                self._windows.learn(job_id, tail.lines_after if since_step is not None else 0)
                 return tail
             lines = self._windows.wider(lines)
 

@@ -105,6 +105,13 @@ class SettingsDialog(FormDialog):
         self.cluster_url = QLineEdit(
             settings.cluster_url or "", placeholderText="https://gpu.example.com/api"
         )
+        self.storage_url = QLineEdit(
+            settings.storage_url, placeholderText="folders under Home; or s3://bucket/prefix"
+        )
+        self.storage_url.setToolTip(
+            "Where datasets and adapters live. S3 storage (credentials, region and endpoint from the "
+            "standard AWS configuration) lets a cluster on other machines reach them."
+        )
         self.token = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
         self.token.setPlaceholderText("kept in the OS keyring")
         self.poll_interval = QDoubleSpinBox(decimals=1, minimum=0.5, maximum=3600, suffix=" s")
@@ -155,6 +162,7 @@ class SettingsDialog(FormDialog):
         form.addRow("Cluster backend", self._with_env_note(self.cluster, "cluster"))
         form.addRow("Cluster URL", self._with_env_note(self.cluster_url, "cluster_url"))
         form.addRow("API token", self.token)
+        form.addRow("Storage", self._with_env_note(self.storage_url, "storage_url"))
         form.addRow("Poll interval", self._with_env_note(self.poll_interval, "poll_interval"))
         form.addRow("Submit attempts", self._with_env_note(self.max_submit_attempts, "max_submit_attempts"))
         form.addRow("User", self._with_env_note(self.user, "user"))
@@ -194,8 +202,11 @@ class SettingsDialog(FormDialog):
         return box
 
     def _cluster_changed(self, backend: str) -> None:
-        remote = backend == "http"
+        remote = backend in ("http", "ray")
         self.cluster_url.setEnabled(remote)
+        self.cluster_url.setPlaceholderText(
+            "http://ray-head:8265 (the Ray dashboard)" if backend == "ray" else "https://gpu.example.com/api"
+        )
         self.token.setEnabled(remote)
         self.trainer_python.setEnabled(not remote)
         self.local_max_jobs.setEnabled(not remote)
@@ -212,6 +223,7 @@ class SettingsDialog(FormDialog):
             "database_url": self.database_url.text().strip(),
             "cluster": self.cluster.currentText(),
             "cluster_url": self.cluster_url.text().strip() or None,
+            "storage_url": self.storage_url.text().strip(),
             "poll_interval": float(self.poll_interval.value()),
             "user": self.user.text().strip(),
             "keep_in_tray": self.keep_in_tray.isChecked(),
@@ -284,7 +296,7 @@ class SettingsDialog(FormDialog):
             return
         self.show_error("")
         self.set_busy(True, "Saving…")
-        token = self.token.text().strip() if settings.cluster == "http" else ""
+        token = self.token.text().strip() if settings.cluster in ("http", "ray") else ""
         password = self.database_password.text()
         # Only what the person changed here: the fields also show values from the environment
         # and the command line, which must not become the file's.

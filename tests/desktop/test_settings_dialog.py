@@ -181,3 +181,28 @@ def test_notification_preferences_are_saved(dialog, qtbot, tmp_path):
     assert "job_failed" in saved.args[0].notify
     reloaded = load_settings({"home": str(tmp_path)}, environ={})
     assert reloaded.notify == saved.args[0].notify
+
+
+def test_ray_cluster_with_s3_storage_is_saved_and_its_token_kept_in_the_keyring(
+    dialog, qtbot, memory_keyring, tmp_path, monkeypatch
+):
+    monkeypatch.delenv("LORADESK_STORAGE_URL", raising=False)
+    ray_url = "http://ray-head.example:8265"
+    dialog.cluster.setCurrentText("ray")
+    assert dialog.cluster_url.isEnabled() and dialog.token.isEnabled()
+    assert "Ray dashboard" in dialog.cluster_url.placeholderText()
+    dialog.cluster_url.setText(ray_url)
+    dialog.token.setText("ray-token")
+    dialog.storage_url.setText("gs://not-s3")
+    dialog.ok_button.click()
+    assert "local folder or s3://" in dialog.error.text()  # one line, nothing saved
+    assert not (tmp_path / "settings.toml").exists()
+
+    dialog.storage_url.setText("s3://team-bucket/loradesk")
+    with qtbot.waitSignal(dialog.saved, timeout=5000) as signal:
+        dialog.ok_button.click()
+    stored = (tmp_path / "settings.toml").read_text()
+    assert 'storage_url = "s3://team-bucket/loradesk"' in stored and 'cluster = "ray"' in stored
+    assert "ray-token" not in stored
+    assert memory_keyring.entries == {("loradesk", ray_url): "ray-token"}
+    assert signal.args[0].storage_url == "s3://team-bucket/loradesk"

@@ -1,0 +1,202 @@
+"""The `ray` backend against a fake Ray dashboard on loopback: what it sends, how each answer
+class of SPEC §4 maps, and that a long run's log is read from its tail, not whole, every poll."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from core.cluster.base import (
+    ClusterAuthError,
+    ClusterConflictError,
+    ClusterJobNotFoundError,
+    ClusterRejectedError,
+    ClusterTransientError,
+    SubmitRequest,
+)
+from core.cluster.ray import RayCluster
+from core.cluster.ray_log import FIRST_WINDOW, parse_tail
+from core.config import load_settings
+from core.storage import LocalStorage
+from tests.fakes.ray_head import FakeRayHead
+from tests.ray_head import free_port
+
+TOKEN = "ray-secret-token"
+
+
+@pytest.fixture
+async def fake_ray() -> AsyncIterator[FakeRayHead]:
+    head = await FakeRayHead().start()
+    yield head
+    await head.stop()
+
+
+@pytest.fixture
+async def ray(fake_ray: FakeRayHead, tmp_path: Path) -> AsyncIterator[RayCluster]:
+    options = {"home": str(tmp_path), "cluster": "ray", "cluster_url": fake_ray.url}
+    settings = load_settings(options, environ={})
+    backend = RayCluster(
+        fake_ray.url, TOKEN, LocalStorage(tmp_path / "storage"), settings, timeout=2.0, poll_wait=0.01
+    )
+    yield backend
+    await backend.aclose()
+
+
+def request(job_id: str = "job-1", gpu_type: str = "cpu", gpu_count: int = 1) -> SubmitRequest:
+    url = "file:///data.jsonl?expires=1&signature=x"
+    return SubmitRequest(job_id, url, {"epochs": 1}, gpu_type, gpu_count)
+
+
+async def test_submit_sends_one_ray_job_under_the_job_id(ray: RayCluster, fake_ray: FakeRayHead, tmp_path):
+    result = await ray.submit(request(gpu_type="A100-80GB", gpu_count=2))
+    assert (result.external_job_id, result.status) == ("job-1", "initializing")
+    body = fake_ray.jobs["job-1"].body
+    assert body["submission_id"] == "job-1"
+    assert body["entrypoint_num_gpus"] == 2
+    assert body["entrypoint_resources"] == {"accelerator_type:A100-80G": 0.001}  # Ray's name
+    words = shlex.split(body["entrypoint"])
+    assert words[:4] == ["python", "-m", "core.trainer", "--spec-json"]
+    spec = json.loads(words[4])
+    assert spec["job_id"] == "job-1" and spec["log_metrics"] is True
+    assert spec["output_dir"] == str(tmp_path / "jobs" / "job-1")  # local storage: the job's folder
+    assert body["runtime_env"]["env_vars"]["RAY_JOB_STOP_WAIT_TIME_S"] == "20"
+
+
+async def test_a_cpu_job_asks_ray_for_no_gpu(ray: RayCluster, fake_ray: FakeRayHead):
+    await ray.submit(request(gpu_type="cpu"))
+    body = fake_ray.jobs["job-1"].body
+    assert "entrypoint_num_gpus" not in body and "entrypoint_resources" not in body
+
+
+async def test_a_second_submit_finds_the_first_job(ray: RayCluster, fake_ray: FakeRayHead):
+    await ray.submit(request())
+    fake_ray.jobs["job-1"].status = "RUNNING"
+    again = await ray.submit(request())
+    assert (again.external_job_id, again.status) == ("job-1", "running")
+    assert len(fake_ray.jobs) == 1
+    assert fake_ray.requests.count("POST /api/jobs/") == 1
+
+
+async def test_a_racing_submit_read_from_rays_relayed_refusal_finds_the_job(ray, fake_ray):
+    await ray.submit(request())
+    # Another scheduler submitted between our look and our submit: Ray refuses (as a relayed 500).
+    answer = await ray._http().post("/api/jobs/", json={"submission_id": "job-1", "entrypoint": "x"})
+    assert answer.status_code == 500 and "already exists" in answer.text
+    with pytest.raises(ClusterRejectedError, match="already exists"):
+        await ray._request("POST", "/api/jobs/", "submit", json={"submission_id": "job-1", "entrypoint": "x"})
+
+
+async def test_a_refused_submission_is_rejected_with_rays_reason(ray: RayCluster, fake_ray: FakeRayHead):
+    fake_ray.refuse_submit = "Traceback (most recent call last):\nValueError: runtime_env is not valid"
+    with pytest.raises(ClusterRejectedError, match="rejected the job: runtime_env is not valid"):
+        await ray.submit(request())
+
+
+@pytest.mark.parametrize("code", [500, 502, 503, 429, 408])
+async def test_busy_or_failing_head_is_transient(ray: RayCluster, fake_ray: FakeRayHead, code: int):
+    fake_ray.fail_with = (code, "No available agent to submit job, please try again later.")
+    with pytest.raises(ClusterTransientError, match=f"HTTP {code}"):
+        await ray.submit(request())
+    with pytest.raises(ClusterTransientError):
+        await ray.status("job-1", None)
+
+
+@pytest.mark.parametrize("code", [401, 403])
+async def test_refused_token_is_an_auth_problem_and_never_echoed(ray, fake_ray, code: int):
+    fake_ray.fail_with = (code, f"Unauthorized: bad token {TOKEN}")
+    with pytest.raises(ClusterAuthError) as refused:
+        await ray.status("job-1", None)
+    assert TOKEN not in str(refused.value)
+
+
+async def test_garbage_timeouts_and_a_closed_port_are_transient(ray, fake_ray, tmp_path):
+    await ray.submit(request())
+    fake_ray.garbage = True
+    with pytest.raises(ClusterTransientError, match="malformed answer"):
+        await ray.status("job-1", None)
+    fake_ray.garbage, fake_ray.stall = False, 3.0
+    with pytest.raises(ClusterTransientError, match="timed out"):
+        await ray.status("job-1", None)
+    settings = load_settings({"home": str(tmp_path)}, environ={})
+    closed = RayCluster(f"http://127.0.0.1:{free_port()}", TOKEN, LocalStorage(tmp_path), settings)
+    with pytest.raises(ClusterTransientError, match="could not reach the Ray cluster"):
+        await closed.submit(request())
+    await closed.aclose()
+
+
+async def test_unknown_job_is_not_found(ray: RayCluster):
+    with pytest.raises(ClusterJobNotFoundError):
+        await ray.status("nobody", None)
+    with pytest.raises(ClusterJobNotFoundError):
+        await ray.cancel("nobody")
+
+
+async def test_statuses_map_and_a_failure_keeps_rays_message(ray: RayCluster, fake_ray: FakeRayHead):
+    await ray.submit(request())
+    job = fake_ray.jobs["job-1"]
+    assert (await ray.status("job-1", None)).status == "initializing"
+    job.status = "RUNNING"
+    assert (await ray.status("job-1", None)).status == "running"
+    job.status = "FAILED"
+    job.message = "Job entrypoint command failed with exit code 1, last available logs:\nboom\nmore"
+    job.log_lines.append('LORADESK_RESULT {"status": "failed", "error_message": "the dataset is empty"}')
+    report = await ray.status("job-1", None)
+    assert report.status == "failed"
+    assert report.error_message == (
+        "Job entrypoint command failed with exit code 1, last available logs: the dataset is empty"
+    )
+    assert report.completed_at is not None and report.started_at is not None
+
+
+async def test_cancel_stops_the_job_and_returns_the_partial_adapter(ray, fake_ray):
+    await ray.submit(request())
+    fake_ray.jobs["job-1"].status = "RUNNING"
+    assert await ray.cancel("job-1") == "s3://b/adapters/x/"
+    assert fake_ray.jobs["job-1"].status == "STOPPED"
+    assert (await ray.status("job-1", None)).status == "cancelled"
+    with pytest.raises(ClusterConflictError, match="already ended"):
+        await ray.cancel("job-1")
+
+
+async def test_a_long_runs_polls_read_the_logs_tail_not_the_whole_log(ray, fake_ray):
+    await ray.submit(request())
+    fake_ray.jobs["job-1"].status = "RUNNING"
+    fake_ray.add_metric_lines("job-1", 1, 20_000, total=20_005)
+
+    first = await ray.status("job-1", None)  # a re-attach: everything is new, so all of it is read
+    assert [p["step"] for p in first.metrics_history or []] == list(range(1, 20_001))
+    assert first.current_step == 20_000 and first.total_steps == 20_005
+    assert first.progress == pytest.approx(100 * 20_000 / 20_005)
+
+    fake_ray.log_requests.clear()
+    for last in range(20_001, 20_006):  # one step per poll, as a live run goes
+        fake_ray.add_metric_lines("job-1", last, last, total=20_005)
+        report = await ray.status("job-1", last - 1)
+        assert [p["step"] for p in report.metrics_history or []] == [last]
+    assert fake_ray.log_requests == [FIRST_WINDOW] * 5  # a few lines each, not 40,000
+
+    fake_ray.add_metric_lines("job-1", 20_006, 20_400, total=20_400)  # a burst while the app slept
+    burst = await ray.status("job-1", 20_005)
+    assert [p["step"] for p in burst.metrics_history or []] == list(range(20_006, 20_401))
+    assert max(fake_ray.log_requests) < 4 * 800 + 1 and -1 not in fake_ray.log_requests[5:]
+
+
+def test_tail_parsing_skips_chatter_and_half_lines():
+    text = (
+        "Running entrypoint for job x\n"
+        'LORADESK_METRIC {"step": 4, "training_loss": NaN, "total_steps": 9}\n'
+        "warning: something\n"
+        'LORADESK_METRIC {"step": 5, "training_loss": 1.5, "epoch": 2}\n'
+        'LORADESK_METRIC {"step": 6, "trainin'
+    )
+    tail, count = parse_tail(text, since_step=4)
+    assert count == 5
+    assert [p["step"] for p in tail.points] == [4, 5]
+    assert [p["step"] for p in tail.after(4)] == [5]
+    assert tail.points[0]["training_loss"] != tail.points[0]["training_loss"]  # NaN kept for the warning
+    assert tail.reaches(4) and tail.reaches(3) and not tail.reaches(2)
+    assert tail.lines_after == 3
