@@ -84,8 +84,16 @@ async def first_point(head: RayHead, home: Path) -> tuple[float, float]:
 async def poll_cost(head: RayHead, home: Path, steps: int, polls: int) -> dict[str, float]:
     settings = load_settings({"home": str(home), "cluster": "ray", "cluster_url": head.url}, environ={})
     backend = RayCluster(head.url, head.token, open_storage(settings), settings)
-    point = {"epoch": 1, "training_loss": 1.2345678, "learning_rate": 0.0002, "throughput": 4321.0,
-             "gpu_utilization": None, "gpu_memory_used": None, "total_steps": steps, "total_epochs": 1}  # fmt: skip
+    point = {
+        "epoch": 1,
+        "training_loss": 1.2345678,
+        "learning_rate": 0.0002,
+        "throughput": 4321.0,
+        "gpu_utilization": None,
+        "gpu_memory_used": None,
+        "total_steps": steps,
+        "total_epochs": 1,
+    }
     script = (
         "import json, sys, time\n"
         f"point = json.loads({json.dumps(point)!r})\n"
@@ -158,7 +166,7 @@ async def main() -> None:
                 first, running = await first_point(head, Path(scratch) / f"home{run}")
                 firsts.append(first)
                 runnings.append(running)
-                print(f"run {run + 1}: submit → first point {first:.2f} s (Ray RUNNING after {running:.2f} s)")
+                print(f"run {run + 1}: submit → first point {first:.2f} s (RUNNING after {running:.2f} s)")
             floor = cold_import_floor()
             print(
                 f"submit → first point stored: median {statistics.median(firsts):.2f} s, "
@@ -168,7 +176,8 @@ async def main() -> None:
             cost = await poll_cost(head, Path(scratch) / "poll", args.steps, args.polls)
             print(
                 f"{args.steps:,}-step run, one poll: re-attach (whole log) {cost['reattach_s']:.2f} s; "
-                f"steady poll (3 new steps) median {cost['steady_ms']:.1f} ms, max {cost['steady_max_ms']:.1f} ms; "
+                f"steady poll (3 new steps) median {cost['steady_ms']:.1f} ms, "
+                f"max {cost['steady_max_ms']:.1f} ms; "
                 f"rival GET /api/jobs/{{id}}/logs (whole log, {cost['whole_log_mb']:.1f} MB) "
                 f"median {cost['whole_log_ms']:.0f} ms"
             )

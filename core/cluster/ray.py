@@ -34,6 +34,7 @@ from core.cluster.base import (
     ClusterJobNotFoundError,
     ClusterRejectedError,
     ClusterTransientError,
+    LogChunk,
     StatusReport,
     SubmitRequest,
     SubmitResult,
@@ -43,6 +44,7 @@ from core.config import Settings
 from core.records import METRIC_FIELDS
 from core.s3_storage import S3Storage
 from core.storage import Storage, local_storage_root
+from core.trainer.report import METRIC_PREFIX, RESULT_PREFIX
 
 # Ray's job statuses → Loradesk's (SPEC §4b).
 STATUSES = {
@@ -63,6 +65,7 @@ STOP_GRACE = 20
 _MAX_MESSAGE = 1000
 # A finished job whose log cannot be read this many polls in a row ends without its last points.
 _LOG_FAILURES_TOLERATED = 3
+_MACHINE_LINES = (METRIC_PREFIX, RESULT_PREFIX)
 _RELAYED = re.compile(r"Request failed with status code (4\d\d)")
 _EXCEPTION_LINE = re.compile(r"^(?:[\w.]+(?:Error|Exception)): (.+)$")
 
@@ -247,6 +250,24 @@ class RayCluster:
             if report.status in ("cancelled", "completed", "failed"):
                 return report.artifact_url if report.status == "cancelled" else None
         return None
+
+    # -- the log --------------------------------------------------------------------------------
+
+    async def read_log(self, external_job_id: str, offset: int) -> LogChunk:
+        """The job's log from byte `offset`, whole lines, without the trainer's machine-readable
+        lines. Ray's Jobs API answers the whole log each time (it has no offset): fine for the one
+        log a person reads, not for the polls, which read the tail instead."""
+        path = f"/api/jobs/{quote(external_job_id, safe='')}/logs"
+        answer = await self._request("GET", path, "status")
+        logs = answer.get("logs") if isinstance(answer, dict) else None
+        if not isinstance(logs, str):
+            raise ClusterTransientError("malformed answer from the Ray cluster: no logs")
+        data = logs.encode("utf-8")
+        start = min(max(0, offset), len(data))
+        end = data.rfind(b"\n", start) + 1 or start  # whole lines only; the rest comes next time
+        lines = data[start:end].decode("utf-8", "replace").splitlines(keepends=True)
+        text = "".join(line for line in lines if not line.startswith(_MACHINE_LINES))
+        return LogChunk(text=text, next_offset=end)
 
     # -- HTTP -----------------------------------------------------------------------------------
 

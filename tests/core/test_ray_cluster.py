@@ -200,3 +200,21 @@ def test_tail_parsing_skips_chatter_and_half_lines():
     assert tail.points[0]["training_loss"] != tail.points[0]["training_loss"]  # NaN kept for the warning
     assert tail.reaches(4) and tail.reaches(3) and not tail.reaches(2)
     assert tail.lines_after == 3
+
+
+async def test_the_log_a_person_reads_follows_by_offset_without_machine_lines(ray, fake_ray):
+    await ray.submit(request())
+    job = fake_ray.jobs["job-1"]
+    job.status = "RUNNING"
+    job.log_lines.append("loradesk-trainer: training 180 pairs")
+    fake_ray.add_metric_lines("job-1", 1, 2, total=2)
+    first = await ray.read_log("job-1", 0)
+    assert first.text == (
+        "loradesk-trainer: training 180 pairs\n"
+        "loradesk-trainer: chatter after step 1\n"
+        "loradesk-trainer: chatter after step 2\n"
+    )
+    job.log_lines.append("loradesk-trainer: completed after 2 of 2 steps")
+    more = await ray.read_log("job-1", first.next_offset)
+    assert more.text == "loradesk-trainer: completed after 2 of 2 steps\n"
+    assert (await ray.read_log("job-1", more.next_offset)).text == ""

@@ -118,8 +118,11 @@ async def test_ray_job_trains_to_completion_and_a_resubmit_finds_it(ray_workspac
     assert len(ray_jobs_of(ray_head, job_id)) == 1
 
     detail = await cycle_until(scheduler, ws, job_id, {"completed", "failed", "cancelled"})
+    log = await ws.backend().read_log(job_id, 0)
     await ws.aclose()
     assert detail.job.status.value == "completed", detail.job.error_message
+    assert "loradesk-trainer: completed after 12 of 12 steps" in log.text
+    assert "LORADESK_METRIC" not in log.text  # the person reads the trainer's words, not its feed
     assert detail.job.progress == 100
     steps = [p.step for p in detail.metrics]
     assert steps == list(range(1, 13))  # every point once, none skipped between polls

@@ -38,6 +38,7 @@ class FakeRayHead:
         app.router.add_get("/api/jobs/{id}", self._details)
         app.router.add_post("/api/jobs/{id}/stop", self._stop)
         app.router.add_get("/api/v0/logs/file", self._logs)
+        app.router.add_get("/api/jobs/{id}/logs", self._whole_log)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -109,6 +110,12 @@ class FakeRayHead:
         job.status, job.message = "STOPPED", "Job was intentionally stopped."
         job.log_lines.append('LORADESK_RESULT {"status": "cancelled", "artifact_url": "s3://b/adapters/x/"}')
         return web.json_response({"stopped": True})
+
+    async def _whole_log(self, request: web.Request) -> web.Response:
+        job = self.jobs.get(request.match_info["id"])
+        if job is None:
+            return web.Response(status=404, text=f"Job {request.match_info['id']} does not exist")
+        return web.json_response({"logs": "".join(line + "\n" for line in job.log_lines)})
 
     async def _logs(self, request: web.Request) -> web.Response:
         job = self.jobs[request.query["submission_id"]]
