@@ -15,6 +15,7 @@ environment but not profiles or SSO. boto3 is imported only when S3 storage is c
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,10 @@ ADAPTERS = "adapters"
 # Upload URLs must outlive the run they are made for; SigV4 allows 7 days at most.
 UPLOAD_URL_TTL = 7 * 24 * 3600
 S3_EXTRA_HINT = "S3 storage needs boto3: pip install 'loradesk[s3]'"
+BUNDLE_S3_HINT = (
+    "the installed app has no S3 support (boto3 is left out of the bundle); "
+    "use Loradesk installed with pip install 'loradesk[s3]' for S3 storage"
+)
 
 
 class S3Storage:
@@ -111,7 +116,8 @@ class S3Storage:
                     import boto3
                     from botocore.config import Config
                 except ModuleNotFoundError:
-                    raise StorageError(S3_EXTRA_HINT) from None
+                    frozen = getattr(sys, "frozen", False)
+                    raise StorageError(BUNDLE_S3_HINT if frozen else S3_EXTRA_HINT) from None
                 # Path-style addressing works on AWS and on every S3-compatible server (MinIO, moto,
                 # an IP address as endpoint), which virtual-host style does not.
                 config = Config(signature_version="s3v4", s3={"addressing_style": "path"})

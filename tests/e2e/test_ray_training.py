@@ -166,6 +166,7 @@ async def test_cancel_stops_the_ray_job_and_keeps_its_partial_adapter_on_s3(
     assert result.job.status.value == "cancelled", result.said
     assert [j["status"] for j in ray_jobs_of(ray_head, job_id)] == ["STOPPED"]
     assert result.job.artifact_url == f"s3://{BUCKET}/runs/adapters/{job_id}/"
+    assert result.job.artifact_partial  # what the stopped run had learned, not a finished adapter
     keys = storage.list_keys(f"runs/adapters/{job_id}/")
     assert f"runs/adapters/{job_id}/adapter_model.safetensors" in keys
     assert len(storage.read_object(f"runs/adapters/{job_id}/adapter_model.safetensors")) > 1000
