@@ -99,12 +99,13 @@ def money(amount: float) -> str:
 
 
 def hours_text(hours: float) -> str:
-    """1.5 h, 45 min, 20 s: the unit that suits the size."""
-    if hours >= 1:
-        return f"{hours:.1f} h".replace(".0 h", " h")
-    if hours * 60 >= 1:
-        return f"{hours * 60:.0f} min"
-    return f"{hours * 3600:.0f} s"
+    """2 h 30 min, 45 min, 20 s: the units that suit the size."""
+    if hours * 60 < 1:
+        return f"{hours * 3600:.0f} s"
+    whole, minutes = divmod(round(hours * 60), 60)
+    if not whole:
+        return f"{minutes} min"
+    return f"{whole} h {minutes:02d} min" if minutes else f"{whole} h"
 
 
 def rule_states(job: Job, now: datetime) -> list[RuleState]:
@@ -178,14 +179,18 @@ def warning_key(state: RuleState, job: Job) -> str:
     return f"{state.rule}:{cap:g}"
 
 
+def is_near(state: RuleState) -> bool:
+    """At 80 % or more of a cap (with room for float rounding: $9.60 of $12.00 is 80 %)."""
+    return state.fraction is not None and state.fraction >= WARN_AT - 1e-9
+
+
 def warnings_due(job: Job, now: datetime) -> list[tuple[str, RuleState]]:
     """The 80 % warnings of cost and time caps reached and not yet given."""
     return [
         (warning_key(s, job), s)
         for s in rule_states(job, now)
         if s.rule in ("cost", "hours")
-        and s.fraction is not None
-        and s.fraction >= WARN_AT
+        and is_near(s)
         and not s.fired
         and warning_key(s, job) not in job.guardrail_warnings
     ]

@@ -32,6 +32,7 @@ from desktop.banner import Banner
 from desktop.compare_view import CompareView
 from desktop.dialogs.add_dataset import AddDatasetDialog
 from desktop.dialogs.new_job import NewJobDialog
+from desktop.dialogs.rules_dialog import RulesDialog
 from desktop.drawer import Drawer
 from desktop.job_actions import JobActions
 from desktop.jobs_model import JobFilterProxy, JobTableModel
@@ -104,6 +105,7 @@ class MainWindow(QMainWindow):
         self.monitor.cancel_confirmed.connect(self._cancel)
         self.monitor.export_requested.connect(self._export_csv)
         self.monitor.message.connect(lambda text: self.banner.show_message(text))
+        self.monitor.rules_edit_requested.connect(self.edit_rules)
         self.panel.unread_changed.connect(self._unread_changed)
         self.panel.job_activated.connect(self.select_job)
         self.loaded.connect(lambda: self.table.set_empty_text(NO_JOBS))
@@ -220,6 +222,10 @@ class MainWindow(QMainWindow):
             "Compare selected", QKeySequence("Ctrl+M"), self.compare_selected
         )
         self.compare_action.setToolTip("Overlay the selected jobs' loss and set their settings side by side")
+        self.rules_action = self._plain_action(
+            "Stop rules…", QKeySequence("Ctrl+Shift+G"), lambda: self.edit_rules_of_selected()
+        )
+        self.rules_action.setToolTip("Edit the selected job's guardrails: cost and time caps, NaN, plateau")
         self.shortcuts_action = self._plain_action(
             "Keyboard shortcuts", QKeySequence("F1"), self.show_shortcuts
         )
@@ -553,6 +559,23 @@ class MainWindow(QMainWindow):
 
     def show_shortcuts(self) -> ShortcutsDialog:
         dialog = ShortcutsDialog(self.menuBar(), self)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
+
+    def edit_rules_of_selected(self) -> RulesDialog | None:
+        job = self.monitor.job
+        if job is None or job.status.is_terminal:
+            return None
+        return self.edit_rules(job.id)
+
+    def edit_rules(self, job_id: str) -> RulesDialog | None:
+        """The stop rules of the job on screen, editable while it runs."""
+        job = self.monitor.job
+        if self.session is None or job is None or job.id != job_id:
+            return None
+        dialog = RulesDialog(self.session, job, self)
+        dialog.rules_saved.connect(lambda saved: self.apply_jobs([saved]))
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
         return dialog

@@ -31,6 +31,7 @@ MENUS: tuple[tuple[str, tuple[str | None, ...]], ...] = (
         "&Jobs",
         (
             "cancel_action",
+            "rules_action",
             "compare_action",
             "clone_action",
             "retry_action",

@@ -38,6 +38,7 @@ from desktop.log_view import LogView
 from desktop.metric_cards import MetricCard, StatusBadge, StatusProgressBar
 from desktop.metric_series import MetricSeries
 from desktop.notes_editor import NotesEditor
+from desktop.rules_view import RulesBar
 from desktop.run_summary_view import RunSummaryView
 
 REDRAW_DELAY_MS = 30
@@ -55,6 +56,7 @@ class JobMonitor(QWidget):
         export_requested(object, object): a copy of the series and the CSV Path to write it to;
             the caller writes it off the UI thread.
         message(str): something to tell the user (export written, export failed).
+        rules_edit_requested(str): the user asked to edit this job id's stop rules.
     """
 
     cancel_confirmed = Signal(str)
@@ -63,6 +65,7 @@ class JobMonitor(QWidget):
     clone_requested = Signal(str, bool)
     open_adapter_requested = Signal(str)
     copy_adapter_requested = Signal(str)
+    rules_edit_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -88,6 +91,9 @@ class JobMonitor(QWidget):
         layout.setSpacing(8)
         layout.addLayout(self._build_header())
         layout.addLayout(self._build_progress())
+        self.rules = RulesBar()
+        self.rules.edit_requested.connect(self.rules_edit_requested)
+        layout.addWidget(self.rules)
         layout.addLayout(self._build_cards())
         self.error_label = QLabel(objectName="FieldError", wordWrap=True)
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -283,6 +289,7 @@ class JobMonitor(QWidget):
         )
         self.log_view.show_job(job)
         self.notes_editor.show_job(job)
+        self.rules.show_job(job)
         self._show_job_state(job)
         self._update_cancel_button()
         self._update_cards()
@@ -356,6 +363,7 @@ class JobMonitor(QWidget):
         """Once a second: the ETA and elapsed time move on, and the summary with them."""
         if self.job is not None:
             self.progress_text.setText(_progress_text(self.job))
+            self.rules.show_job(self.job)
             self._update_summary()
 
     def set_dataset(self, job_id: str, dataset: Dataset | None) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from core import (
+    budget,
     comparison,
     datasets,
     demo,
@@ -153,6 +154,16 @@ class Session:
     ) -> None:
         """Expected hours from finished runs of the dataset (`RunTimeEstimate` or None)."""
         self._run(job_reuse.estimate_run_time, on_done, on_error, dataset_id=dataset_id, epochs=epochs)
+
+    def set_rules(
+        self, *, job_id: str, rules: dict[str, Any], on_done: Callback, on_error: Callback | None = None
+    ) -> None:
+        """Change a job's stop rules (guardrails) while it runs."""
+        self._run(jobs.set_rules, on_done, on_error, job_id=job_id, rules=rules)
+
+    def month_spend(self, *, on_done: Callback, on_error: Callback | None = None) -> None:
+        """The month's spend against the monthly budget (`MonthSpend`)."""
+        self._run(budget.month_spend, on_done, on_error)
 
     def estimate_cost(self, *, gpu_type: str, gpu_count: int, hours: float) -> float:
         """Arithmetic on the settings' rates: no database, safe on the UI thread."""

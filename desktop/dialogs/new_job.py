@@ -1,4 +1,5 @@
-"""New job: dataset, name, hyperparameters and GPUs, with the cost estimate following each edit."""
+"""New job: dataset, name, hyperparameters, GPUs and stop rules, with the cost estimate and the
+month's spend against the monthly budget following each edit."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
+from core.budget import BudgetExceededError, MonthSpend, job_estimate, would_pass
 from core.hyperparameters import (
     DEFAULT_GPU_COUNT,
     DEFAULT_LEARNING_RATE,
@@ -27,6 +30,8 @@ from core.job_reuse import RunTimeEstimate
 from core.records import Dataset, Job
 from desktop import formatting as fmt
 from desktop.dialogs.form import FormDialog
+from desktop.dialogs.rule_fields import RuleFields
+from desktop.operations import describe
 from desktop.session import Session
 
 
@@ -86,11 +91,16 @@ class NewJobDialog(FormDialog):
         self._hours_set = False  # the user typed a time: estimates no longer replace it
         self.hours.editingFinished.connect(lambda: setattr(self, "_hours_set", True))
         self.estimate = QLabel(objectName="MonitorTitle")
+        self.rules = RuleFields()
+        self.spend = QLabel("Loading this month's spend…", objectName="Muted", wordWrap=True)
+        self.month: MonthSpend | None = None
+        self._budget_box: QMessageBox | None = None
         self._build()
         for signal in (
             self.gpu_type.currentIndexChanged,
             self.gpu_count.valueChanged,
             self.hours.valueChanged,
+            self.rules.changed,
         ):
             signal.connect(self.update_estimate)
         self.learning_rate.textChanged.connect(lambda _text: self.show_error(""))
@@ -105,6 +115,7 @@ class NewJobDialog(FormDialog):
         self.update_estimate()
         self.set_ok_text("Retry job" if retry else "Create job")
         session.list_datasets(on_done=self.set_datasets, on_error=self.failed)
+        session.month_spend(on_done=self.set_month_spend, on_error=self._spend_unknown)
 
     def _build(self) -> None:
         form = QFormLayout()
@@ -121,6 +132,8 @@ class NewJobDialog(FormDialog):
         form.addRow("Expected run time", self.hours)
         form.addRow("", self.hours_hint)
         form.addRow("Estimated cost", self.estimate)
+        form.addRow("This month", self.spend)
+        form.addRow("Stop rules", self.rules)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.error)
@@ -163,6 +176,7 @@ class NewJobDialog(FormDialog):
         if self.gpu_type.findData(job.gpu_type) >= 0:
             self.gpu_type.setCurrentIndex(self.gpu_type.findData(job.gpu_type))
         self.gpu_count.setValue(job.gpu_count)
+        self.rules.show_rules(job)  # its stop rules too, to keep or change
 
     def estimate_hours(self) -> None:
         """Ask how long runs of this dataset took (off the UI thread); the answer fills the field."""
@@ -195,12 +209,65 @@ class NewJobDialog(FormDialog):
             self.dataset_combo.setCurrentIndex(index)
 
     def update_estimate(self) -> None:
+        """The job's cost over its expected run time (no more than its caps allow), and the
+        month's spend with it against the monthly budget."""
         gpu_type = self.gpu_type.currentData()
         hourly = self.session.estimate_cost(gpu_type=gpu_type, gpu_count=self.gpu_count.value(), hours=1.0)
-        total = self.session.estimate_cost(
-            gpu_type=gpu_type, gpu_count=self.gpu_count.value(), hours=self.hours.value()
+        total = self.job_estimate()
+        capped = total < hourly * self.hours.value()
+        self.estimate.setText(
+            f"{fmt.money(total)}  ({fmt.money(hourly)}/h{'; within the stop rules' if capped else ''})"
         )
-        self.estimate.setText(f"{fmt.money(total)}  ({fmt.money(hourly)}/h)")
+        self._show_spend()
+
+    def job_estimate(self) -> float:
+        hourly = self.session.estimate_cost(
+            gpu_type=self.gpu_type.currentData(), gpu_count=self.gpu_count.value(), hours=1.0
+        )
+        caps = self.rules.rules()
+        hours = self.hours.value()
+        return (
+            job_estimate(hourly, expected_hours=hours, max_cost=caps["max_cost"], max_hours=caps["max_hours"])
+            or 0.0
+        )
+
+    def set_month_spend(self, month: MonthSpend) -> None:
+        if not shiboken6.isValid(self.spend):
+            return  # the dialog was closed (and deleted) while the spend loaded
+        self.month = month
+        self._show_spend()
+
+    def _spend_unknown(self, error: BaseException) -> None:
+        if shiboken6.isValid(self.spend):
+            self.spend.setText(f"This month's spend could not be read: {describe(error)}")
+
+    def _show_spend(self) -> None:
+        month = self.month
+        if month is None:
+            return
+        spent = f"{fmt.money(month.total)} spent in {month.month}"
+        if month.budget is None:
+            self._set_spend_text(f"{spent}; no monthly budget (Settings)", past=False)
+            return
+        estimate = self.job_estimate()
+        after = month.total + estimate
+        hourly = self.session.estimate_cost(
+            gpu_type=self.gpu_type.currentData(), gpu_count=self.gpu_count.value(), hours=1.0
+        )
+        past = would_pass(month, estimate, hourly)
+        text = (
+            f"{fmt.money(month.total)} of your {fmt.money(month.budget)} budget spent in {month.month}; "
+            f"with this job about {fmt.money(after)} ({after / month.budget:.0%})"
+        )
+        self._set_spend_text(text + (": past the budget" if past else ""), past=past)
+
+    def _set_spend_text(self, text: str, *, past: bool) -> None:
+        self.spend.setText(text)
+        name = "FieldError" if past else "Muted"
+        if self.spend.objectName() != name:
+            self.spend.setObjectName(name)
+            self.spend.style().unpolish(self.spend)
+            self.spend.style().polish(self.spend)
 
     def parameters(self) -> dict[str, object]:
         """The create_job arguments, or ValueError with a message naming the field.
@@ -228,9 +295,13 @@ class NewJobDialog(FormDialog):
             },
             "gpu_type": self.gpu_type.currentData(),
             "gpu_count": self.gpu_count.value(),
+            "rules": self.rules.rules(),
+            "expected_hours": self.hours.value(),
         }
 
-    def submit(self) -> None:
+    def submit(self, *, force: bool = False) -> None:
+        if self._budget_box is not None:
+            return
         try:
             params = self.parameters()
         except ValueError as exc:
@@ -238,7 +309,38 @@ class NewJobDialog(FormDialog):
             return
         self.show_error("")
         self.set_busy(True, "Creating…")
-        self.session.create_job(on_done=self._created, on_error=self.failed, **params)
+        self.session.create_job(on_done=self._created, on_error=self.failed, force=force, **params)
+
+    def failed(self, error: BaseException) -> None:
+        if isinstance(error, BudgetExceededError):
+            self.set_busy(False)
+            self.ask_past_budget(str(error))
+            return
+        super().failed(error)
+
+    def ask_past_budget(self, reason: str) -> None:
+        """The job would pass the monthly budget: create it only if the person says so."""
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Past your monthly budget",
+            "This job would take you past your monthly budget.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            self,
+        )
+        box.setInformativeText(reason[:1].upper() + reason[1:] + ".")
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        box.button(QMessageBox.StandardButton.Yes).setText("Create anyway")
+        box.button(QMessageBox.StandardButton.No).setText("Go back")
+        box.finished.connect(self._budget_answered)
+        self._budget_box = box
+        box.open()
+
+    def _budget_answered(self, result: int) -> None:
+        box, self._budget_box = self._budget_box, None
+        if box is not None:
+            box.deleteLater()
+        if result == QMessageBox.StandardButton.Yes:
+            self.submit(force=True)
 
     def _created(self, job: Job) -> None:
         self.set_busy(False)

@@ -49,7 +49,7 @@ ANNOUNCED = {
     N.JOB_COMPLETED: "Job completed",
     N.JOB_FAILED: "Job failed",
     N.JOB_CANCELLED: "Job cancelled",
-    N.JOB_WARNING: "Warnings (loss not a number)",
+    N.JOB_WARNING: "Warnings (NaN loss, 80 % of a cap or budget)",
     N.CLUSTER_AUTH_FAILED: "Cluster refused the API token",
 }
 
@@ -124,6 +124,13 @@ class SettingsDialog(FormDialog):
         self.local_max_jobs.setValue(settings.local_max_jobs)
         self.max_submit_attempts = QSpinBox(minimum=1, maximum=100)
         self.max_submit_attempts.setValue(settings.max_submit_attempts)
+        self.monthly_budget = QDoubleSpinBox(decimals=2, minimum=0, maximum=10_000_000, prefix="$")
+        self.monthly_budget.setSpecialValueText("No budget")
+        self.monthly_budget.setValue(settings.monthly_budget or 0)
+        self.monthly_budget.setToolTip(
+            "US$ you may spend per calendar month: a warning at 80 % and 100 %, and a new job that "
+            "would pass it asks first"
+        )
         self.keep_in_tray = QCheckBox("Keep running in the tray when the window is closed")
         self.keep_in_tray.setChecked(settings.keep_in_tray)
         self.announce = {kind: QCheckBox(text) for kind, text in ANNOUNCED.items()}
@@ -165,6 +172,7 @@ class SettingsDialog(FormDialog):
         form.addRow("Storage", self._with_env_note(self.storage_url, "storage_url"))
         form.addRow("Poll interval", self._with_env_note(self.poll_interval, "poll_interval"))
         form.addRow("Submit attempts", self._with_env_note(self.max_submit_attempts, "max_submit_attempts"))
+        form.addRow("Monthly budget", self._with_env_note(self.monthly_budget, "monthly_budget"))
         form.addRow("User", self._with_env_note(self.user, "user"))
         form.addRow("Trainer Python", self._with_env_note(self.trainer_python, "trainer_python"))
         form.addRow("Local jobs at once", self._with_env_note(self.local_max_jobs, "local_max_jobs"))
@@ -231,6 +239,7 @@ class SettingsDialog(FormDialog):
             "local_max_jobs": self.local_max_jobs.value(),
             "max_submit_attempts": self.max_submit_attempts.value(),
             "notify": tuple(kind.value for kind, box in self.announce.items() if box.isChecked()),
+            "monthly_budget": float(self.monthly_budget.value()) or None,
         }
 
     def changes(self) -> dict[str, Any]:

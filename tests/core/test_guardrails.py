@@ -138,10 +138,10 @@ async def test_a_time_cap_warns_then_stops(make_workspace, fake_cluster, dataset
     await scheduler.run_once()
     assert get_job(ws, job_id=job.id).job.status is JobStatus.RUNNING
     (warning,) = notes(ws, job.id, "job_warning")
-    assert "of its time cap" in warning[1] and warning[2].startswith("Time cap: 2 h of 2.5 h.")
+    assert "of its time cap" in warning[1] and warning[2].startswith("Time cap: 2 h 01 min of 2 h 30 min.")
     set_job_columns(ws, job.id, started_at=utcnow() - timedelta(hours=3))
     await scheduler.run_once()
-    assert_stopped_once(ws, fake_cluster, job.id, r"run time reached 3 h of 2\.5 h")
+    assert_stopped_once(ws, fake_cluster, job.id, r"run time reached 3 h of 2 h 30 min")
     assert len(notes(ws, job.id, "job_warning")) == 1
 
 
@@ -222,12 +222,12 @@ async def test_a_stop_waits_for_an_unreachable_cluster(make_workspace, fake_clus
     fake_cluster.fail_with(503, times=None)  # status and cancel: the cluster is away
     await scheduler.run_once()
     pending = get_job(ws, job_id=job.id).job
-    assert pending.is_cancelling and pending.stop_reason == "run time reached 1.5 h of 1 h"
+    assert pending.is_cancelling and pending.stop_reason == "run time reached 1 h 30 min of 1 h"
     await scheduler.run_once()
     assert get_job(ws, job_id=job.id).job.status is JobStatus.RUNNING
     fake_cluster.clear_faults()
     detail = await run_cycles(scheduler, ws, job.id, until="cancelled", limit=2)
-    assert detail.job.stop_reason == "run time reached 1.5 h of 1 h"
+    assert detail.job.stop_reason == "run time reached 1 h 30 min of 1 h"
     assert len(notes(ws, job.id, "job_cancelled")) == 1
     assert fake_cluster.jobs[detail.job.external_job_id].status == "cancelled"
 

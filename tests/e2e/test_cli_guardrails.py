@@ -43,7 +43,7 @@ def test_submit_takes_the_rules_and_show_prints_them(cli, dataset_file):
     assert job["stop_reason"] is None
     text = cli("jobs", "show", job_id).stdout
     assert (
-        "Cost cap: $0.00 of $12.00 · Time cap: 0 s of 2.5 h · Stop on NaN: no NaN loss so far · "
+        "Cost cap: $0.00 of $12.00 · Time cap: 0 s of 2 h 30 min · Stop on NaN: no NaN loss so far · "
         "Plateau: 0 of 5 evaluations without improvement"
     ) in text
     plain = cli("jobs", "submit", "--dataset", "sums").stdout.strip()
