@@ -24,9 +24,12 @@ from desktop.core_events import CoreEvents
 from desktop.dialogs.new_job import NewJobDialog
 from desktop.dialogs.rules_dialog import RulesDialog
 from desktop.dialogs.settings_dialog import SettingsDialog
+from desktop.jobs_model import Column
+from desktop.main_window import MainWindow
 from desktop.monitor import JobMonitor
 from desktop.operations import Runner
 from desktop.session import Session
+from tests.core.helpers import set_job_columns
 from tests.desktop.factories import make_job
 
 MONTH = dt.datetime.now(dt.UTC).strftime("%B %Y")
@@ -238,3 +241,34 @@ def test_the_settings_dialog_saves_the_monthly_budget(qtbot, tmp_path, monkeypat
         dialog.ok_button.click()
     assert load_settings({"home": str(tmp_path)}, environ={}).monthly_budget == 250.0
     runner.shutdown()
+
+
+def test_in_the_window_the_shortcut_edits_the_selected_jobs_rules(qtbot, home, dataset_file):
+    ws = open_session(home, dataset_file)
+    running = create_job(ws, dataset_id="sums", name="running", rules={"stop_on_plateau": 5})
+    set_job_columns(ws, running.id, status="running", started_at=dt.datetime.now(dt.UTC))
+    runner = Runner()
+    session = Session(ws, runner, CoreEvents())
+    widget = MainWindow()
+    qtbot.addWidget(widget)
+    widget.resize(1280, 800)
+    widget.show()
+    with qtbot.waitSignal(widget.loaded, timeout=5000):
+        widget.attach(session)
+    rect = widget.table.visualRect(widget.proxy.index_of(running.id).siblingAtColumn(Column.NAME))
+    qtbot.mouseClick(widget.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: widget.monitor.job is not None and widget.monitor.rules.isVisible(), timeout=5000)
+    assert chips(widget.monitor) == [("Plateau: 0 of 5 evaluations without improvement", "")]
+
+    QTest.keySequence(widget, "Ctrl+Shift+G")
+    dialog = widget.findChild(RulesDialog)
+    qtbot.waitUntil(lambda: dialog is not None and dialog.isVisible(), timeout=5000)
+    type_into(dialog.fields.max_cost, "7.5")
+    dialog.ok_button.click()
+    qtbot.waitUntil(lambda: len(chips(widget.monitor)) == 2, timeout=5000)
+    assert chips(widget.monitor)[0] == ("Cost cap: $0.00 of $7.50", "")
+    assert get_job(ws, job_id=running.id).job.max_cost == 7.5
+    widget.detach()
+    qtbot.waitUntil(lambda: runner.in_flight == 0, timeout=5000)
+    runner.shutdown()
+    ws.close()
