@@ -15,7 +15,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy.orm import Session
@@ -284,43 +284,51 @@ class Scheduler:
         """Poll every active job once, a round of `batch_size` at a time: a claim marks the job
         polled in this cycle, so the rounds move on and other schedulers take rounds too.
 
-        The rounds overlap: while one round's answers are written, the next round is claimed and
-        polled, so the database and the cluster work at the same time. Records still run one
-        round at a time, in order."""
+        The rounds overlap: once a round's answers are in, the next round is claimed, then
+        polled while the answers are written, so the cluster and the database work at the same
+        time. (The claim goes before the record starts: on SQLite a record holds the one write
+        lock.) Records run one round at a time, in order."""
         cycle_start = utcnow()
-        recording: asyncio.Task[None] | None = None
-        try:
-            while not self._stopping:
-                claimed = await self._write(
-                    lambda s: claim_active(
-                        s,
-                        owner=self.owner,
-                        user_id=self.user_id,
-                        limit=self.batch_size,
-                        lease=self.lease,
-                        now=utcnow(),
-                        not_polled_since=cycle_start,
-                    )
-                )
-                if not claimed:
-                    return
-                ids = {c.job.id for c in claimed}
-                self._in_hand |= ids
-                try:
-                    outcomes = await self._poll(claimed, report)
-                    if recording is not None:
-                        await recording
-                except BaseException:
-                    self._in_hand -= ids
-                    raise
-                recording = asyncio.create_task(
-                    self._in_hand_while(claimed, self._record_polls(claimed, outcomes, report))
-                )
-                if len(claimed) < self.batch_size:
-                    return
-        finally:
-            if recording is not None:
+        claimed = await self._claim_round(cycle_start)
+        outcomes = await self._poll(claimed, report)
+        while claimed:
+            try:
+                more = len(claimed) == self.batch_size and not self._stopping
+                following = await self._claim_round(cycle_start) if more else []
+            except BaseException:
+                self._in_hand -= {c.job.id for c in claimed}  # unrecorded: let its claims lapse
+                raise
+            recording = asyncio.create_task(self._record_round(claimed, outcomes, report))
+            try:
+                outcomes = await self._poll(following, report)
+            finally:
                 await recording
+            claimed = following
+
+    async def _claim_round(self, cycle_start: datetime) -> list[ClaimedJob]:
+        """Claim the next round of active jobs not yet polled in this cycle; they are in hand
+        until `_record_round` has written their answers."""
+        claimed = await self._write(
+            lambda s: claim_active(
+                s,
+                owner=self.owner,
+                user_id=self.user_id,
+                limit=self.batch_size,
+                lease=self.lease,
+                now=utcnow(),
+                not_polled_since=cycle_start,
+            )
+        )
+        self._in_hand |= {c.job.id for c in claimed}
+        return claimed
+
+    async def _record_round(
+        self, claimed: Sequence[ClaimedJob], outcomes: Sequence[object], report: CycleReport
+    ) -> None:
+        try:
+            await self._record_polls(claimed, outcomes, report)
+        finally:
+            self._in_hand -= {c.job.id for c in claimed}
 
     async def poll_watched(self, job_id: str | None = None) -> CycleReport:
         """Poll the watched job (or `job_id`) once, as a cycle would: a short claim on that job,
@@ -354,6 +362,8 @@ class Scheduler:
         await self._record_polls(claimed, outcomes, report)
 
     async def _poll(self, claimed: Sequence[ClaimedJob], report: CycleReport) -> Sequence[object]:
+        if not claimed:
+            return []
         backend = self.ws.backend()
         outcomes = await asyncio.gather(
             *(backend.status(c.job.external_job_id or "", c.last_metric_step) for c in claimed),
