@@ -108,11 +108,13 @@ def hours_text(hours: float) -> str:
     return f"{whole} h {minutes:02d} min" if minutes else f"{whole} h"
 
 
-def rule_states(job: Job, now: datetime) -> list[RuleState]:
-    """Each rule the job has, in a fixed order: cost, time, NaN, plateau."""
+def rule_states(job: Job, now: datetime, *, clock_cost: bool = True) -> list[RuleState]:
+    """Each rule the job has, in a fixed order: cost, time, NaN, plateau. The scheduler judges the
+    cost by the clock (`cost_now`); a display passes `clock_cost=False` to show the cost as last
+    recorded, the figure its cost card and the table show beside it."""
     states = []
     if job.max_cost:
-        cost = cost_now(job, now)
+        cost = cost_now(job, now) if clock_cost else job.cost
         figure = f"{money(cost)} of {money(job.max_cost)}"
         states.append(
             RuleState(
@@ -198,7 +200,7 @@ def warnings_due(job: Job, now: datetime) -> list[tuple[str, RuleState]]:
 
 def summary(job: Job, now: datetime) -> str:
     """The rules on one line, for `jobs show`: "Cost cap: $9.60 of $12.00 · Stop on NaN: …"."""
-    return " · ".join(f"{s.label}: {s.figure}" for s in rule_states(job, now))
+    return " · ".join(f"{s.label}: {s.figure}" for s in rule_states(job, now, clock_cost=False))
 
 
 # -- what a poll teaches ---------------------------------------------------------------------------

@@ -47,7 +47,7 @@ class RulesBar(QWidget):
     def show_job(self, job: Job, now: datetime | None = None) -> None:
         """The job's rules as they stand at `now` (the cost and run time move every second)."""
         self.job = job
-        states = rule_states(job, now or fmt.now())
+        states = rule_states(job, now or fmt.now(), clock_cost=False)  # the cost card's figure
         for chip, state in zip(self.chips, [*states, *[None] * MAX_CHIPS], strict=False):
             chip.setVisible(state is not None)
             if state is not None:

@@ -168,7 +168,7 @@ def test_the_monitor_shows_how_close_the_job_is_to_each_rule(monitor):
     job = make_job(
         1,
         started_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1),
-        hourly_rate=3.0,
+        hourly_rate=12.0,  # by the clock $12 now; the chip shows the recorded cost, as the card does
         current_cost=9.6,
         max_cost=12.0,
         max_hours=4.0,
@@ -183,6 +183,7 @@ def test_the_monitor_shows_how_close_the_job_is_to_each_rule(monitor):
         ("Stop on NaN: no NaN loss so far", ""),
         ("Plateau: 2 of 5 evaluations without improvement", ""),
     ]
+    assert monitor.cards["cost"].text() == "$9.60"
     assert monitor.rules.edit_button.text() == "Edit rules…" and monitor.rules.edit_button.isVisible()
     assert not monitor.rules.reason.isVisible()
 
