@@ -166,12 +166,10 @@ def jobs_submit(args: argparse.Namespace) -> int:
 def jobs_set(args: argparse.Namespace) -> int:
     rules = {name: getattr(args, name) for name in RULE_COLUMNS if hasattr(args, name)}
     if not rules:
-        print(
-            "loradesk jobs set: error: give a rule to change: --max-cost USD, --max-hours H, "
-            "--stop-on-nan, --stop-on-plateau N (or their --no-… forms)",
-            file=sys.stderr,
+        raise UsageError(
+            "jobs set needs a rule to change: --max-cost USD, --max-hours H, --stop-on-nan, "
+            "--stop-on-plateau N (or their --no-… forms)"
         )
-        return 2
     with workspace(args) as ws:
         job = jobs.set_rules(ws, job_id=args.id, rules=rules)
     print(f"{job.name}: {rules_text(job)}")

@@ -64,7 +64,7 @@ def test_jobs_set_changes_and_clears_rules(cli, dataset_file):
     job = show(cli, job_id)
     assert (job["max_cost"], job["max_hours"], job["stop_on_plateau"]) == (None, 1.0, 3)  # the rest kept
 
-    assert "give a rule to change" in cli("jobs", "set", job_id, expect=2).stderr
+    assert "jobs set needs a rule to change" in cli("jobs", "set", job_id, expect=2).stderr
     cli("jobs", "set", job_id, "--max-cost", "5", "--no-max-cost", expect=2)
     cli("jobs", "set", job_id, "--stop-on-nan", "--no-stop-on-nan", expect=2)
     assert "cost cap" in one_line_error(cli("jobs", "set", job_id, "--max-cost", "-1", expect=1))
