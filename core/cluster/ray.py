@@ -221,12 +221,14 @@ class RayCluster:
         return str(await self._request("GET", "/api/v0/logs/file", "logs", params=params, text=True))
 
     def _failure(self, details: dict[str, Any], result: dict[str, Any]) -> str:
-        """Ray's message (its first line; the rest is the log's tail) with the trainer's reason."""
-        ray_message = next(
-            (line.strip() for line in str(details.get("message") or "").splitlines() if line.strip()), ""
-        )
-        trainer = _text(result.get("error_message")) or ""
-        message = ": ".join(part.rstrip(":") for part in (ray_message, trainer) if part)
+        """Ray's message (its first line; the rest is the log's tail) with the reason: the
+        trainer's, or else the log's last line (a trainer that never ran: Loradesk missing there)."""
+        lines = [line.strip() for line in str(details.get("message") or "").splitlines() if line.strip()]
+        ray_message = lines[0] if lines else ""
+        reason = _text(result.get("error_message")) or (lines[-1] if len(lines) > 1 else "")
+        if "No module named core" in reason or "No module named 'core" in reason:
+            reason = f"{reason} (the cluster's Python needs pip install 'loradesk[ray]'; see docs/ray.md)"
+        message = ": ".join(part.rstrip(":") for part in (ray_message, reason) if part)
         message = message or "the Ray job failed without a message"
         return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 1] + "…"
 

@@ -218,3 +218,19 @@ async def test_the_log_a_person_reads_follows_by_offset_without_machine_lines(ra
     more = await ray.read_log("job-1", first.next_offset)
     assert more.text == "loradesk-trainer: completed after 2 of 2 steps\n"
     assert (await ray.read_log("job-1", more.next_offset)).text == ""
+
+
+async def test_a_cluster_without_loradesk_fails_saying_what_to_install(ray, fake_ray):
+    await ray.submit(request())
+    job = fake_ray.jobs["job-1"]
+    job.status = "FAILED"
+    job.message = (
+        "Job entrypoint command failed with exit code 1, last available logs (truncated to 20,000 chars):\n"
+        "/usr/bin/python: No module named core.trainer\n"
+    )
+    report = await ray.status("job-1", None)
+    assert report.error_message == (
+        "Job entrypoint command failed with exit code 1, last available logs (truncated to 20,000 chars): "
+        "/usr/bin/python: No module named core.trainer "
+        "(the cluster's Python needs pip install 'loradesk[ray]'; see docs/ray.md)"
+    )
