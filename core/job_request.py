@@ -36,13 +36,16 @@ def check_new_job(
     """The request with defaults filled in, or a LoradeskError naming the first value at fault.
 
     On the local backend the base model defaults to the built-in tiny one and must be a model
-    this machine can load (a folder with a config.json); a cluster names its own models.
+    this machine can load (a folder with a config.json); a cluster names its own models. Ray runs
+    Loradesk's own trainer, so its default is the tiny model too (with the tiny model's rate),
+    while its model folders are the nodes' to check.
     """
     if name is not None:
         name = check_name(name, what="job")
     local = settings.cluster == "local"
+    runs_our_trainer = local or settings.cluster == "ray"
     record, unknown = Hyperparameters.from_values(
-        hyperparameters or {}, default_base_model=TINY_MODEL if local else None
+        hyperparameters or {}, default_base_model=TINY_MODEL if runs_our_trainer else None
     )
     if local:
         base_model_folder(record.base_model)

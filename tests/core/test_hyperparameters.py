@@ -121,6 +121,16 @@ def test_a_local_job_needs_a_base_model_this_machine_has(local_settings, tmp_pat
     assert request.stored_hyperparameters["learning_rate"] == DEFAULT_LEARNING_RATE
 
 
+def test_a_ray_job_defaults_to_the_tiny_model_and_leaves_model_folders_to_the_nodes(home: Path):
+    settings = load_settings({"home": str(home), "cluster": "ray", "cluster_url": "http://head:8265"})
+    request = check_new_job(settings, name=None, hyperparameters=None, gpu_type="cpu", gpu_count=1)
+    assert request.stored_hyperparameters["base_model"] == TINY_MODEL
+    assert request.hyperparameters.learning_rate == TINY_LEARNING_RATE
+    on_nodes = {"base_model": "/models/llama3-8b"}  # not a folder here: the node's to check
+    request = check_new_job(settings, name=None, hyperparameters=on_nodes, gpu_type="L4", gpu_count=2)
+    assert request.stored_hyperparameters["base_model"] == "/models/llama3-8b"
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
