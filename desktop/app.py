@@ -26,6 +26,7 @@ from desktop import theme
 from desktop.core_events import CoreEvents
 from desktop.dialogs.settings_dialog import SettingsDialog
 from desktop.first_run import offer_demo, wants_demo
+from desktop.garbage import UiThreadGarbageCollector
 from desktop.main_window import MainWindow
 from desktop.notifications_panel import Notifier
 from desktop.operations import Runner, describe
@@ -67,6 +68,7 @@ class DesktopApp(QObject):
         job_id: str | None = None,
     ) -> None:
         super().__init__(app)
+        self.garbage = UiThreadGarbageCollector(self)  # first: no widget may die off the UI thread
         self.app = app
         self.settings = settings
         self.screenshot = screenshot
