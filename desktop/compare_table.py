@@ -105,10 +105,10 @@ class DifferencesTable(QTableWidget):
                 if table_row.differs:
                     item.setBackground(QBrush(tint))
                 self.setItem(row, column, item)
-        self._apply_filter()
+        self._apply_filter(rows)
 
-    def _apply_filter(self) -> None:
-        for row, table_row in enumerate(self.rows()):
+    def _apply_filter(self, rows: list[TableRow] | None = None) -> None:
+        for row, table_row in enumerate(rows if rows is not None else self.rows()):
             self.setRowHidden(row, self.only_differences and not table_row.differs)
 
     def differing_labels(self) -> list[str]:

@@ -24,11 +24,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.comparison import ComparedRun
 from core.metric_columns import JobMetrics
 from core.records import Job, JobStatus, MetricPoint, Notification
 from desktop import theme
 from desktop.banner import Banner
+from desktop.compare_loader import CompareLoader
 from desktop.compare_view import CompareView
 from desktop.dialogs.add_dataset import AddDatasetDialog
 from desktop.dialogs.new_job import NewJobDialog
@@ -58,7 +58,6 @@ _FILTERS = [
 
 
 FIRST_PAINT_POINTS = 50_000
-COMPARE_RELOAD_S = 5.0  # a compared running job's curves load again at most this often
 
 
 class MainWindow(QMainWindow):
@@ -86,7 +85,6 @@ class MainWindow(QMainWindow):
         # A longer series is first drawn thinned to this many points, then in full (None: never).
         self.first_paint_points: int | None = FIRST_PAINT_POINTS
         self._pending_loads: set[str] = set()
-        self._compare_loads: set[str] = set()  # compared jobs loading, or due to load again
         self._loaded_jobs: list[Job] = []
         self._notes: list[Notification] = []
         self.model = JobTableModel(self)
@@ -94,6 +92,7 @@ class MainWindow(QMainWindow):
         self.table = JobTableView(self.model, self.proxy)
         self.monitor = JobMonitor()
         self.compare = CompareView()
+        self.compare_loader = CompareLoader(self.compare, self)
         self.banner = Banner()
         self.panel = NotificationsPanel()
         self._build()
@@ -102,6 +101,7 @@ class MainWindow(QMainWindow):
         build_menu_bar(self)
         self.table.job_selected.connect(self._job_selected)
         self.table.jobs_selected.connect(self._jobs_selected)
+        self.compare_loader.failed.connect(self._load_failed)
         self.monitor.cancel_confirmed.connect(self._cancel)
         self.monitor.export_requested.connect(self._export_csv)
         self.monitor.message.connect(lambda text: self.banner.show_message(text))
@@ -294,6 +294,7 @@ class MainWindow(QMainWindow):
         self.table.set_empty_text("")
         self.model.set_jobs([])
         self.monitor.clear()
+        self.compare_loader.stop()
         self.compare.show_jobs([])
         self.state_label.setText("Opening the database…")
         return session
@@ -348,7 +349,7 @@ class MainWindow(QMainWindow):
                 self.monitor.update_job(latest)
         for job in jobs:
             if job.id in self.compare.job_ids:
-                self._compared_job_changed(job)
+                self.compare_loader.job_changed(job)
 
     def remove_deleted_job(self, job_id: str) -> None:
         """A job deleted here (its row, its notifications and, if shown, its monitor go)."""
@@ -407,7 +408,7 @@ class MainWindow(QMainWindow):
         self.session.job_dataset(
             job=job,
             on_done=lambda dataset: self.monitor.set_dataset(job_id, dataset),
-            on_error=lambda _e: None,
+            on_error=lambda _e: None,  # the summary then names no dataset; the load below reports errors
         )
         if self.live is not None:
             self.live.watch(None)  # until the first load says where the points end
@@ -425,47 +426,14 @@ class MainWindow(QMainWindow):
             self.details.setCurrentWidget(self.monitor)
             if self.compare.job_ids:
                 self.compare.show_jobs([])
+                self.compare_loader.stop()
             return
         jobs = [job for job in (self.model.job(job_id) for job_id in job_ids) if job is not None]
         self.details.setCurrentWidget(self.compare)
-        if [job.id for job in jobs] == self.compare.job_ids:
-            return  # the same jobs (a reselection after a refresh keeps what is drawn)
+        if [job.id for job in jobs] == self.compare.job_ids or self.session is None:
+            return  # the same jobs reselected after the table reloaded: what is drawn stands
         self.compare.show_jobs(jobs)
-        self._compare_loads.clear()
-        for job in jobs:
-            self._load_compared(job.id)
-
-    def _load_compared(self, job_id: str) -> None:
-        if self.session is None:
-            return
-        self._compare_loads.add(job_id)
-        self.session.load_compared_run(
-            job_id=job_id, on_done=self._compared_loaded, on_error=self._load_failed
-        )
-
-    def _compared_loaded(self, run: ComparedRun) -> None:
-        if self.session is None:
-            return  # detached while it loaded
-        self.compare.set_run(run)
-        if run.job.id in self.compare.job_ids:
-            self._compare_loads.discard(run.job.id)
-
-    def _compared_job_changed(self, job: Job) -> None:
-        """A compared job moved on: its curves load again, at most every COMPARE_RELOAD_S."""
-        self.compare.update_job(job)
-        shown = self.compare.run(job.id)
-        if shown is None or job.id in self._compare_loads or shown.job.current_step == job.current_step:
-            return
-        QTimer.singleShot(
-            round(COMPARE_RELOAD_S * 1000), self, lambda job_id=job.id: self._reload_compared(job_id)
-        )
-        self._compare_loads.add(job.id)
-
-    def _reload_compared(self, job_id: str) -> None:
-        if job_id in self.compare.job_ids:
-            self._load_compared(job_id)
-        else:
-            self._compare_loads.discard(job_id)
+        self.compare_loader.load(self.session, [job.id for job in jobs])
 
     def compare_selected(self) -> None:
         """Compare the selected jobs (the compare view already shows while two or more are)."""
@@ -548,6 +516,7 @@ class MainWindow(QMainWindow):
             return
         if self.session.scheduler is not None:
             self.session.scheduler.wake()
+        self.compare.show_jobs([])  # compared jobs load again once the table has them again
         self._load()
 
     def focus_search(self) -> None:

@@ -4,6 +4,9 @@ The window runs over the demo history (completed, failed, cancelled, running and
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
+
 import numpy as np
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
@@ -186,3 +189,30 @@ def test_chosen_setting_columns_sort_and_survive_a_restart(qtbot, window, worksp
     qtbot.addWidget(again)
     assert again.model.setting_columns == ["lora_rank"]
     assert again.model.headerData(column, Qt.Orientation.Horizontal) == "lora_rank"
+
+
+def test_refresh_loads_the_compared_jobs_again(qtbot, window):
+    ids = compare_three(qtbot, window)
+    before = {job_id: window.compare.run(job_id) for job_id in ids}
+    with qtbot.waitSignal(window.compare.loaded, timeout=LOAD_MS):
+        QTest.keyClick(window.table, Qt.Key.Key_F5)
+    assert sorted(window.compare.job_ids) == sorted(ids)
+    assert all(window.compare.run(job_id) is not before[job_id] for job_id in ids)  # loaded anew
+    assert len(window.compare.chart.curves()) == 6
+
+
+def test_a_compared_job_that_moves_on_loads_again(qtbot, window, monkeypatch):
+    monkeypatch.setattr("desktop.compare_loader.RELOAD_S", 0.05)
+    ids = compare_three(qtbot, window)
+    running = window.compare.run(ids[2]).job  # DEMO_JOBS[3] runs
+    before = window.compare.run(running.id)
+    moved = replace(
+        running, current_step=running.current_step + 10, updated_at=running.updated_at + timedelta(seconds=1)
+    )
+    with qtbot.waitSignal(window.compare.loaded, timeout=LOAD_MS):
+        window.apply_jobs([moved])
+    assert window.compare.run(running.id) is not before
+    # a snapshot that did not move (or a finished job's) loads nothing
+    same = window.compare.run(ids[0]).job
+    with qtbot.assertNotEmitted(window.compare.loaded, wait=300):
+        window.apply_jobs([replace(same, updated_at=same.updated_at + timedelta(seconds=1))])
