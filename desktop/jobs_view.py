@@ -232,6 +232,13 @@ class JobTableView(QTableView):
         header = self.horizontalHeader()
         for name in self._model.setting_columns:
             header.resizeSection(self._model.column_of_setting(name), SETTING_WIDTH)
+        # The name stretches into spare room; with setting columns there is none, so it keeps
+        # its width and the table scrolls sideways rather than squeezing names to "gemm…".
+        if self._model.setting_columns:
+            header.setSectionResizeMode(Column.NAME, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(Column.NAME, _WIDTHS[Column.NAME])
+        else:
+            header.setSectionResizeMode(Column.NAME, QHeaderView.ResizeMode.Stretch)
         header.setSortIndicator(self._model.sort_column, self._model.sort_order)
         if remember:
             view_state.remember_setting_columns(self._model.setting_columns)
