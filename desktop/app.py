@@ -33,7 +33,6 @@ from desktop.operations import Runner, describe
 from desktop.session import Session, open_workspace
 from desktop.trainer_offer import failed_for_want_of_a_trainer, offer_setup_for_failed_job, open_setup
 from desktop.tray import AppTray
-from desktop.ui_thread_gc import collect_on_ui_thread
 
 log = logging.getLogger(__name__)
 SCREENSHOT_SIZE = (1280, 800)
@@ -272,7 +271,6 @@ def run_gui(settings: Settings, *, screenshot: Path | None = None, job_id: str |
     app.setWindowIcon(theme.app_icon())
     app.setQuitOnLastWindowClosed(False)  # the tray may keep the app; DesktopApp.quit ends it
     theme.install(app)
-    collect_on_ui_thread(app)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     desktop = DesktopApp(app, settings, screenshot=Path(screenshot) if screenshot else None, job_id=job_id)

@@ -9,19 +9,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest
 
 
-@pytest.fixture(scope="package", autouse=True)
-def _collect_on_ui_thread(qapp):
-    """As the app does: no collection on worker threads, where freeing a Qt object deadlocks."""
-    import gc
-
-    from desktop.ui_thread_gc import collect_on_ui_thread
-
-    timer = collect_on_ui_thread(qapp)
-    yield
-    timer.stop()
-    gc.enable()
-
-
 @pytest.fixture(autouse=True)
 def _theme(qapp):
     from desktop import theme
