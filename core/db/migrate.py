@@ -7,6 +7,8 @@ which keeps the start of the app and of every command quick.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -57,7 +59,11 @@ def upgrade(db: Database) -> str:
                 return HEAD_REVISION
             _refuse_newer(db, current)
             _refuse_non_owner(db, conn, current)
-        with db.engine.connect().execution_options(loradesk_write=True) as conn, conn.begin():
+        with (
+            db.engine.connect().execution_options(loradesk_write=True) as conn,
+            _foreign_keys_off_on_sqlite(conn),
+            conn.begin(),
+        ):
             if conn.dialect.name == "postgresql":
                 # Two apps starting at once on an empty shared database must not both create it.
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
@@ -68,6 +74,27 @@ def upgrade(db: Database) -> str:
     except SQLAlchemyError as exc:
         raise DatabaseError(f"cannot migrate {db.display_url}: {error_line(exc)}") from None
     return HEAD_REVISION
+
+
+@contextmanager
+def _foreign_keys_off_on_sqlite(conn: Connection) -> Iterator[None]:
+    """SQLite: foreign keys off while migrating. Alembic's batch mode rebuilds a table (copy,
+    DROP, rename); with them on, the DROP of training_jobs cascaded and deleted every metric
+    point, cost record and notification. The pragma is a no-op inside a transaction, so it goes
+    to the driver's connection before the migration's transaction begins."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    driver = conn.connection.driver_connection
+    assert driver is not None  # a connection just checked out of the pool
+    driver.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+        broken = driver.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise DatabaseError(f"the migration left {len(broken)} rows whose references are broken")
+    finally:
+        driver.execute("PRAGMA foreign_keys=ON")
 
 
 def _refuse_non_owner(db: Database, conn: Connection, current: str | None) -> None:

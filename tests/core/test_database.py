@@ -97,3 +97,50 @@ def test_models_and_migrations_agree(database_url):
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
     db.dispose()
+
+
+ROWS = (
+    "INSERT INTO datasets (id, user_id, name, storage_path, training_ready, total_pairs, created_at) "
+    "VALUES ('d1', 'alice', 'pairs', 'p', 1, 2, '2026-01-01 00:00:00')",
+    "INSERT INTO training_jobs (id, user_id, dataset_id, name, status, progress, current_epoch, "
+    "total_epochs, current_step, current_metrics, hyperparameters, gpu_type, gpu_count, hourly_rate, "
+    "current_cost, created_at, updated_at, submit_attempts, not_found_polls, progress_notified) "
+    "VALUES ('j1', 'alice', 'd1', 'run', 'completed', 100, 1, 1, 3, '{}', '{}', 'cpu', 1, 0, 0, "
+    "'2026-01-01 00:00:00', '2026-01-01 00:00:00', 1, 0, 0)",
+    *(
+        f"INSERT INTO metrics_points (job_id, step, training_loss, recorded_at) "
+        f"VALUES ('j1', {step}, 1.5, '2026-01-01 00:00:00')"
+        for step in (1, 2, 3)
+    ),
+    "INSERT INTO cost_records (id, job_id, user_id, cost_type, amount, billing_period, details, created_at) "
+    "VALUES ('c1', 'j1', 'alice', 'compute', 0, '2026-01', '{}', '2026-01-01 00:00:00')",
+    "INSERT INTO notifications (id, user_id, job_id, type, title, message, priority, read, created_at) "
+    "VALUES ('n1', 'alice', 'j1', 'job_completed', 't', 'm', 'normal', 0, '2026-01-01 00:00:00')",
+)
+
+
+def test_upgrading_an_older_sqlite_database_keeps_every_row(tmp_path):
+    """Revisions that rebuild training_jobs (Alembic's batch mode on SQLite) dropped it with
+    foreign keys on, and the cascade deleted every point, cost record and notification."""
+    from alembic import command
+
+    from core.db.migrate import _config
+
+    db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    with db.engine.connect() as conn, conn.begin():
+        command.upgrade(_config(conn), "0004")
+        for statement in ROWS:
+            conn.exec_driver_sql(statement)
+    assert upgrade(db) == HEAD_REVISION
+    with db.engine.connect() as conn:
+        counts = [conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar() for t in TABLES]
+        assert counts == [1, 1, 3, 1, 1]
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # on again for the app
+        assert conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall() == []
+    with db.engine.connect() as conn, conn.begin():  # the rebuilt table still cascades
+        conn.exec_driver_sql("DELETE FROM training_jobs WHERE id = 'j1'")
+        assert conn.exec_driver_sql("SELECT count(*) FROM metrics_points").scalar() == 0
+    db.dispose()
+
+
+TABLES = ("datasets", "training_jobs", "metrics_points", "cost_records", "notifications")
