@@ -173,17 +173,22 @@ class JobTableModel(QAbstractTableModel):
         if names == self._setting_columns:
             return
         fixed = len(COLUMNS)
+        sorted_by = self._setting_columns[self._sort_column - fixed] if self._sort_column >= fixed else None
         if self._setting_columns:
             self.beginRemoveColumns(QModelIndex(), fixed, fixed + len(self._setting_columns) - 1)
             self._setting_columns, self._specs = [], self._specs[:fixed]
             self.endRemoveColumns()
-        if self._sort_column >= fixed:  # sorted by a column now gone: back to the default order
-            self.sort(int(Column.CREATED), Qt.SortOrder.DescendingOrder)
+        if sorted_by is not None:
+            self._sort_column = int(Column.CREATED)  # for now; sorted by that setting again below
         if names:
             self.beginInsertColumns(QModelIndex(), fixed, fixed + len(names) - 1)
             self._setting_columns = names
             self._specs = self._specs + [setting_column(name) for name in names]
             self.endInsertColumns()
+        if sorted_by in names:
+            self.sort(fixed + names.index(sorted_by), self._sort_order)
+        elif sorted_by is not None:  # sorted by a column now gone: back to the default order
+            self.sort(int(Column.CREATED), Qt.SortOrder.DescendingOrder)
 
     def column_of_setting(self, name: str) -> int | None:
         return len(COLUMNS) + self._setting_columns.index(name) if name in self._setting_columns else None

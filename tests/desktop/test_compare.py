@@ -13,6 +13,7 @@ from PySide6.QtTest import QTest
 
 from core.run_summary import summarise_job
 from desktop.compare_chart import TIME
+from desktop.jobs_model import Column
 from desktop.main_window import MainWindow
 from desktop.run_summary_view import summary_rows
 from tests.desktop import test_selection as selection
@@ -216,3 +217,14 @@ def test_a_compared_job_that_moves_on_loads_again(qtbot, window, monkeypatch):
     same = window.compare.run(ids[0]).job
     with qtbot.assertNotEmitted(window.compare.loaded, wait=300):
         window.apply_jobs([replace(same, updated_at=same.updated_at + timedelta(seconds=1))])
+
+
+def test_sorting_by_a_setting_column_survives_adding_another(qtbot, window):
+    window.table.set_setting_columns(["lora_rank"])
+    column = window.model.column_of_setting("lora_rank")
+    window.proxy.sort(column, Qt.SortOrder.DescendingOrder)
+    window.table.set_setting_columns(["batch_size", "lora_rank"])
+    assert window.model.sort_column == window.model.column_of_setting("lora_rank")
+    window.table.set_setting_columns(["batch_size"])  # the sorted column is gone: back to Created
+    assert window.model.sort_column == Column.CREATED
+    assert window.model.sort_order == Qt.SortOrder.DescendingOrder
