@@ -6,7 +6,8 @@
 - 1,000 changed rows applied, selection kept: < 50 ms
 - loss chart redrawn with 1,000,000 points: < 50 ms
 - metric recorded → visible in the monitor: < 250 ms in-process, < 500 ms from another process
-  (SQLite, and PostgreSQL with `--database-url`)
+  (SQLite, and PostgreSQL with `--database-url`); a job deleted by another process until its
+  row leaves the table, on the same path
 - app start to first window: < 1.5 s warm
 - peak resident memory with 100,000 jobs and a 1,000,000-point chart: < 400 MB
 
@@ -257,6 +258,55 @@ def bench_other_process(app: QApplication, database_url: str | None = None) -> N
         other.close()
 
 
+def bench_deleted_elsewhere(app: QApplication, database_url: str | None = None) -> None:
+    """A finished job deleted by another app instance on the same database until its row leaves
+    this window's table: the delete's commit wakes the window, whose change query reports the
+    tombstone (core.job_tombstones), the same path as the metric figure above."""
+    from core.config import load_settings
+    from core.datasets import add_dataset
+    from core.jobs import create_job, delete_job
+    from core.workspace import Workspace
+    from desktop.main_window import MainWindow
+    from desktop.operations import Runner
+    from desktop.session import Session
+    from tests.core.helpers import set_job_columns
+
+    with tempfile.TemporaryDirectory() as home:
+        options = {"home": home, "user": "bench", "cluster": "local", "database_url": database_url}
+        settings = load_settings(options, environ={})
+        ui_ws, other = Workspace.open(settings), Workspace.open(settings)
+        data = Path(home) / "d.jsonl"
+        data.write_text('{"prompt": "a", "completion": "b"}\n')
+        dataset = add_dataset(other, file=data)
+        jobs = [create_job(other, dataset_id=dataset.id, gpu_type="T4") for _ in range(5)]
+        for job in jobs:
+            set_job_columns(other, job.id, status="completed")
+        runner = Runner()
+        window = MainWindow()
+        window.show()
+        window.attach(Session(ui_ws, runner, CoreEvents()))
+        wait_until(app, lambda: window.model.rowCount() == len(jobs))
+        latencies = []
+        for job in jobs:
+            quiet = time.perf_counter() + 0.3  # a quiet moment between deletions
+            wait_until(app, lambda quiet=quiet: time.perf_counter() > quiet)
+            delete_job(other, job_id=job.id)  # committed when it returns
+            start = time.perf_counter()
+            wait_until(app, lambda job=job: window.model.job(job.id) is None)
+            latencies.append((time.perf_counter() - start) * 1000)
+        where = "PostgreSQL" if database_url else "SQLite"
+        report(
+            f"job deleted by another process -> row gone, {where} (median of 5)",
+            statistics.median(latencies),
+            "ms",
+            "as the metric figure",
+        )
+        window.detach()
+        runner.shutdown()
+        ui_ws.close()
+        other.close()
+
+
 def wait_until(app: QApplication, condition, timeout: float = 10.0) -> None:
     deadline = time.perf_counter() + timeout
     while not condition():
@@ -328,11 +378,14 @@ def main() -> None:
     report("peak resident memory, 100,000 jobs + 1,000,000-point chart", peak, "MB", "< 400 MB")
     bench_latency(app)
     bench_other_process(app)
+    bench_deleted_elsewhere(app)
     if args.database_url:
         from tests.conftest import postgres_schema
 
         with postgres_schema(args.database_url) as url:
             bench_other_process(app, url)
+        with postgres_schema(args.database_url) as url:
+            bench_deleted_elsewhere(app, url)
     bench_startup()
     del keep
 

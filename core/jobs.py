@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from core import job_store
+from core import job_store, job_tombstones
 from core.budget import check_budget, job_estimate
 from core.config import Settings
 from core.datasets import find_dataset
@@ -20,7 +20,7 @@ from core.guardrails import check_rules
 from core.hyperparameters import DEFAULT_GPU_COUNT
 from core.job_request import check_new_job, default_job_name
 from core.metric_columns import JobMetrics, MetricColumns, count_points, read_metric_columns
-from core.records import Job, JobDetail, JobStatus
+from core.records import Job, JobChanges, JobDetail, JobStatus
 from core.scheduler.cancelling import NEVER_LEFT, CancelResult, carry_out_cancel, request_cancel
 from core.workspace import Workspace
 
@@ -160,12 +160,20 @@ def get_job(ws: Workspace, *, job_id: str) -> JobDetail:
         )
 
 
-def jobs_changed_since(ws: Workspace, *, since: int | None) -> tuple[list[Job], int]:
-    """The cheap change query: the user's jobs changed after change number `since` (all when
-    None), and the number to pass next time. Numbers come from the database (core.db.changes),
-    so a writer whose clock is off loses nothing; callers apply the rows idempotently."""
+def jobs_changed_since(ws: Workspace, *, since: int | None) -> JobChanges:
+    """The cheap change query: the user's jobs changed and deleted after change number `since`
+    (all jobs when None), and the number to pass next time. Numbers come from the database
+    (core.db.changes), so a writer whose clock is off loses nothing; callers apply the jobs
+    idempotently. A `since` older than the kept tombstones gets every job (`complete`)."""
+    user = ws.user
     with ws.db.read() as session:
-        return job_store.jobs_changed_since(session, user_id=ws.user, after=since)
+        jobs, latest = job_store.jobs_changed_since(session, user_id=user, after=since)
+        deleted = job_tombstones.deleted_since(session, user_id=user, after=since, up_to=latest)
+        if since is None or not job_tombstones.pruned_past(session, since):
+            return JobChanges(jobs, deleted, latest, complete=since is None)
+        jobs, _ = job_store.jobs_changed_since(session, user_id=user, after=None)
+        deleted = job_tombstones.deleted_since(session, user_id=user, after=None, up_to=latest)
+        return JobChanges(jobs, deleted, latest, complete=True)
 
 
 def get_job_metrics(
@@ -213,7 +221,8 @@ def delete_job(ws: Workspace, *, job_id: str) -> Job:
     """Delete one of the user's terminal jobs with its metric points, cost records and
     notifications; returns the job as it was. A job that is not terminal is refused. The job's
     row is locked while it is checked and deleted, so one that another scheduler or person
-    changes meanwhile is never deleted half-way (the delete itself is guarded on the status)."""
+    changes meanwhile is never deleted half-way (the delete itself is guarded on the status).
+    Its tombstone, stamped in the same transaction, tells other app instances (core.job_tombstones)."""
     with ws.db.write() as session:
         job = job_store.lock_users_job(session, job_id, user_id=ws.user)
         if job is None:
@@ -229,5 +238,6 @@ def delete_job(ws: Workspace, *, job_id: str) -> Job:
             raise InvalidRequestError(
                 f"job {job.name!r} changed while it was being deleted; nothing was deleted"
             )
+        job_tombstones.record_deletion(session, job_id, user_id=ws.user, now=utcnow())
     ws.events.publish(JobDeleted(job_id))
     return job

@@ -142,6 +142,18 @@ class Job(_Record):
 
 
 @dataclass(frozen=True, slots=True)
+class JobChanges:
+    """What the change query found after a change number (core.jobs.jobs_changed_since)."""
+
+    jobs: list[Job]  # changed jobs, oldest change first; may repeat a snapshot already seen
+    deleted: list[str]  # ids of jobs deleted after the number, each reported once
+    latest: int  # the number to pass next time
+    # `jobs` is every job of the person's: asked with no number, or one older than the kept
+    # tombstones. A job stamped up to `latest` and missing from it is gone.
+    complete: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class MetricPoint(_Record):
     job_id: str
     step: int

@@ -2,11 +2,11 @@
 
 Events bring what this app's scheduler and services do, at once. Another app instance or a
 headless scheduler on the same database publishes nothing here, so we ask: for the selected job's
-new points (after the last step held) and for jobs and notifications changed since the last look,
-by the change numbers the database assigns (core.db.changes), never by clocks. We ask as soon as
-the database signals a commit (PostgreSQL LISTEN/NOTIFY, SQLite's data_version, on a thread of
-their own) and, in case a signal is lost, once a second anyway. Each query waits for its previous
-answer; a signal that comes meanwhile asks again when the answer is in.
+new points (after the last step held) and for jobs and notifications changed (or jobs deleted)
+since the last look, by the change numbers the database assigns (core.db.changes), never by
+clocks. We ask as soon as the database signals a commit (PostgreSQL LISTEN/NOTIFY, SQLite's
+data_version, on a thread of their own) and, in case a signal is lost, once a second anyway. Each
+query waits for its previous answer; a signal that comes meanwhile asks again when the answer is in.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from core.metric_columns import MetricColumns
-from core.records import Job, Notification
+from core.records import Job, JobChanges, Notification
 from desktop.session import Session
 
 log = logging.getLogger(__name__)
@@ -32,11 +32,16 @@ class LiveUpdates(QObject):
 
     Signals:
         jobs_changed(list[Job]): jobs updated since the last look (may repeat known records).
+        jobs_deleted(list[str]): ids of jobs deleted since the last look (some may be unknown here).
+        jobs_listed(list[Job], int): every job of the person's as of change number N (after
+            `jobs_changed` brought them): a job stamped up to N that is not listed is gone.
         metrics_polled(str, MetricColumns): new points of the watched job, as columns.
         notifications_found(list[Notification]): notifications created since the last look.
     """
 
     jobs_changed = Signal(list)
+    jobs_deleted = Signal(list)
+    jobs_listed = Signal(list, int)
     metrics_polled = Signal(str, object)
     notifications_found = Signal(list)
     _database_changed = Signal()
@@ -158,10 +163,14 @@ class LiveUpdates(QObject):
         if len(columns) and self._watched is not None and self._watched[0] == job_id:
             self.metrics_polled.emit(job_id, columns)
 
-    def _got_jobs(self, result: tuple[list[Job], int | None]) -> None:
-        changed, self.jobs_since = result[0], result[1]
-        if changed:
-            self.jobs_changed.emit(changed)
+    def _got_jobs(self, changes: JobChanges) -> None:
+        self.jobs_since = changes.latest
+        if changes.jobs:
+            self.jobs_changed.emit(changes.jobs)
+        if changes.complete:
+            self.jobs_listed.emit(changes.jobs, changes.latest)
+        if changes.deleted:
+            self.jobs_deleted.emit(changes.deleted)
 
     def _got_notes(self, result: tuple[list[Notification], int | None]) -> None:
         found, self.notifications_since = result[0], result[1]

@@ -263,6 +263,8 @@ class MainWindow(QMainWindow):
         self.live = LiveUpdates(session, self) if live else None
         if self.live is not None:
             self.live.jobs_changed.connect(self.apply_jobs)
+            self.live.jobs_deleted.connect(self.remove_jobs_deleted_elsewhere)
+            self.live.jobs_listed.connect(self.keep_listed_jobs)
             self.live.metrics_polled.connect(self.monitor.append_columns)
             self.live.notifications_found.connect(self.apply_notifications)
         settings = session.settings
@@ -352,10 +354,33 @@ class MainWindow(QMainWindow):
                 self.compare_loader.job_changed(job)
 
     def remove_deleted_job(self, job_id: str) -> None:
-        """A job deleted here (its row, its notifications and, if shown, its monitor go)."""
+        """A job deleted here or elsewhere (its row, its notifications and, if shown, its monitor
+        or its place in the compare view go)."""
         self.model.remove_job(job_id)  # a selected row leaving clears the monitor
         self.panel.remove_job(job_id)
         self.job_actions.update_enabled()
+
+    def remove_jobs_deleted_elsewhere(self, job_ids: list[str]) -> None:
+        """Jobs another app instance (or `loradesk jobs delete`) deleted; one that was on screen
+        says so, rather than vanishing without a word."""
+        on_screen = set(self.compare.job_ids) | ({self.monitor.job.id} if self.monitor.job else set())
+        names = [job.name for job in map(self.model.job, job_ids) if job is not None and job.id in on_screen]
+        for job_id in job_ids:
+            self.remove_deleted_job(job_id)
+        if names:
+            shown = ", ".join(f"“{name}”" for name in names)
+            verb = "was" if len(names) == 1 else "were"
+            self.banner.show_message(
+                f"{shown} {verb} deleted elsewhere (another window, machine or command)."
+            )
+
+    def keep_listed_jobs(self, jobs: list[Job], latest: int) -> None:
+        """Every job as of change `latest` (a look from further back than deletions are kept):
+        the rows it lacks were deleted meanwhile; newer rows (stamped after it) stay."""
+        listed = {job.id for job in jobs}
+        self.remove_jobs_deleted_elsewhere(
+            [job.id for job in self.model.jobs() if job.id not in listed and job.change_seq <= latest]
+        )
 
     def job_deleted_here(self, job: Job) -> None:
         self.remove_deleted_job(job.id)

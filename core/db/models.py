@@ -1,4 +1,4 @@
-"""The five tables of SPEC §3 as SQLAlchemy 2 typed models.
+"""The five tables of SPEC §3 as SQLAlchemy 2 typed models, and the change feed's two.
 
 Column names are fixed by the spec; the scheduler's bookkeeping columns (claims, attempts,
 cancel requests) sit beside them on `training_jobs`.
@@ -212,3 +212,19 @@ class ChangeCounterRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     value: Mapped[int] = mapped_column(BigInteger)
+    # The newest change number whose deletions are no longer all kept (core.job_tombstones): a
+    # reader that last looked before it is given the full list instead.
+    tombstones_pruned_through: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class DeletedJobRow(Base):
+    """A deleted job's tombstone: the change query's record that the job is gone (core.job_tombstones)."""
+
+    __tablename__ = "deleted_jobs"
+
+    job_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    change_seq: Mapped[int] = mapped_column(BigInteger)
+    deleted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_deleted_jobs_user_change", "user_id", "change_seq"),)

@@ -16,7 +16,8 @@ Policies rather than `BYPASSRLS` for schedulers: BYPASSRLS is a role attribute o
 give, it covers every table of every database on the server, and it is not inherited through a
 group; a policy is the owner's to write, names exactly these tables, and follows group membership.
 
-A migration that adds a table calls `protect()` for it, with its own-rows rule.
+A migration that adds a table calls `protect()` for it, with its own-rows rule (`deleted_jobs`:
+migration 0007).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ OWN_ROW_RULES: dict[str, tuple[str, str]] = {
     "cost_records": (_MINE, f"{_MINE} AND {_MY_JOB}"),
     "notifications": (_MINE, f"{_MINE} AND (job_id IS NULL OR {_MY_JOB})"),
 }
+# Tables added after migration 0003, each protected by the migration that makes it.
+DELETED_JOBS_RULE = (_MINE, _MINE)  # a tombstone's job is gone: nothing else to point at
 
 
 def protect(conn: Connection, table: str, using: str, check: str) -> None:

@@ -27,7 +27,7 @@ async def test_a_writer_whose_clock_is_off_loses_nothing(
     job change and notification it writes."""
     viewer, writer = make_workspace(), make_workspace()
     (job,) = queue_jobs(writer, dataset_file)
-    _, jobs_mark = jobs_service.jobs_changed_since(viewer, since=None)
+    jobs_mark = jobs_service.jobs_changed_since(viewer, since=None).latest
     _, notes_mark = notifications.notifications_since(viewer, since=None)
 
     behind = utcnow() - timedelta(minutes=10)
@@ -36,23 +36,25 @@ async def test_a_writer_whose_clock_is_off_loses_nothing(
     fake_cluster.plan_job(job.id, JobPlan(total_steps=100, steps_per_poll=10))
     await Scheduler(writer).run_once()  # submitted and polled: running, job_started
 
-    changed, jobs_mark_2 = jobs_service.jobs_changed_since(viewer, since=jobs_mark)
+    changes = jobs_service.jobs_changed_since(viewer, since=jobs_mark)
+    changed, jobs_mark_2 = changes.jobs, changes.latest
     assert [(j.id, j.status.value) for j in changed] == [(job.id, "running")]
     assert jobs_mark_2 > jobs_mark
     notes, _ = notifications.notifications_since(viewer, since=notes_mark)
     assert [n.type.value for n in notes] == ["job_started"]
     # and nothing comes twice once seen
-    assert jobs_service.jobs_changed_since(viewer, since=jobs_mark_2)[0] == []
+    assert jobs_service.jobs_changed_since(viewer, since=jobs_mark_2).jobs == []
 
 
 async def test_change_numbers_follow_commit_order(make_workspace, dataset_file):
     ws = make_workspace()
     first, second = queue_jobs(ws, dataset_file, count=2)
-    changed, mark = jobs_service.jobs_changed_since(ws, since=None)
+    changes = jobs_service.jobs_changed_since(ws, since=None)
+    changed, mark = changes.jobs, changes.latest
     assert [j.id for j in changed] == [first.id, second.id]
     assert first.change_seq < second.change_seq <= mark
     await jobs_service.cancel_job(ws, job_id=first.id)
-    changed, _ = jobs_service.jobs_changed_since(ws, since=mark)
+    changed = jobs_service.jobs_changed_since(ws, since=mark).jobs
     assert [(j.id, j.status.value) for j in changed] == [(first.id, "cancelled")]
 
 

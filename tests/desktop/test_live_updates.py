@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,8 @@ import pytest
 from core.config import load_settings
 from core.datasets import add_dataset
 from core.db.models import utcnow
-from core.jobs import create_job
+from core.job_tombstones import KEEP
+from core.jobs import create_job, delete_job, find_job
 from core.records import MetricPoint
 from core.scheduler.metric_points import store_metric_points
 from core.workspace import Workspace
@@ -18,6 +20,7 @@ from desktop.core_events import CoreEvents
 from desktop.live_updates import LiveUpdates
 from desktop.operations import Runner
 from desktop.session import Session
+from tests.core.helpers import set_job_columns
 
 NEVER_MS = 600_000  # the fallback poll never fires during a test: only the signal can wake it
 
@@ -65,5 +68,42 @@ def test_the_watched_jobs_new_points_arrive_as_columns(live, dataset_file, qtbot
         assert job_id == job.id
         assert columns["step"].tolist() == [3.0]  # only after the step already held
         assert np.isclose(columns["training_loss"][0], 1 / 3)
+    finally:
+        other.close()
+
+
+def test_a_job_another_process_deletes_is_reported_by_the_signal(live, dataset_file, qtbot):
+    updates, ws = live
+    other = Workspace.open(ws.settings)
+    try:
+        job = create_job(other, dataset_id=add_dataset(other, file=dataset_file).id, gpu_type="T4")
+        set_job_columns(other, job.id, status="completed")
+        updates.start(jobs=[find_job(ws, job_id=job.id)], notifications=[])
+        qtbot.waitUntil(lambda: not updates._busy, timeout=3000)  # its first look is done
+        with qtbot.waitSignal(updates.jobs_deleted, timeout=3000) as deleted:
+            delete_job(other, job_id=job.id)
+        assert deleted.args == [[job.id]]
+    finally:
+        other.close()
+
+
+def test_a_look_from_before_the_kept_deletions_lists_every_job(live, dataset_file, qtbot, monkeypatch):
+    """The laptop slept past a week of deletions: the first look back lists every job instead."""
+    updates, ws = live
+    other = Workspace.open(ws.settings)
+    try:
+        dataset = add_dataset(other, file=dataset_file)
+        old, recent, kept = (create_job(other, dataset_id=dataset.id, gpu_type="T4") for _ in range(3))
+        for job in (old, recent):
+            set_job_columns(other, job.id, status="failed")
+        asleep = [find_job(ws, job_id=job.id) for job in (old, recent, kept)]
+        delete_job(other, job_id=old.id)
+        monkeypatch.setattr("core.jobs.utcnow", lambda: utcnow() + KEEP + timedelta(days=1))
+        delete_job(other, job_id=recent.id)  # prunes the tombstone of `old`
+
+        with qtbot.waitSignal(updates.jobs_listed, timeout=3000) as listed:
+            updates.start(jobs=asleep, notifications=[])
+        jobs, latest = listed.args
+        assert [job.id for job in jobs] == [kept.id] and latest >= kept.change_seq
     finally:
         other.close()

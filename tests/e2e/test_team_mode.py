@@ -445,3 +445,68 @@ def test_a_person_stores_a_long_backfill_of_points_under_row_security(team, data
         team, "SELECT count(*), max(step) FROM metrics_points WHERE job_id = :job", job=alices_job
     )
     assert tuple(stored[0]) == (count, count)
+
+
+def test_a_person_sees_and_prunes_only_their_own_deleted_jobs(team, dataset_for_team):
+    """Tombstones (core.job_tombstones) are rows of their person's like the others: Alice's change
+    query, and her raw SQL, never learn which of Bob's jobs were deleted."""
+    jobs = people_with_jobs(team, dataset_for_team)
+    deleted = {}
+    for person in (team.alice, team.bob):
+        job = jobs[person][0]
+        team.run(person, "jobs", "cancel", job)  # never submitted: cancelled here at once
+        team.run(person, "jobs", "delete", job, "--yes")
+        deleted[person] = job
+    with team.sql(team.alice) as conn:
+        seen = conn.execute("SELECT job_id, user_id FROM deleted_jobs").fetchall()
+        assert (deleted[team.alice], team.alice) in seen
+        assert {user for _, user in seen} == {team.alice}
+        assert conn.execute("DELETE FROM deleted_jobs WHERE job_id = %s", [deleted[team.bob]]).rowcount == 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+            conn.execute(
+                "INSERT INTO deleted_jobs (job_id, user_id, change_seq, deleted_at)"
+                " VALUES (%s, %s, 1, now())",
+                [str(uuid.uuid4()), team.bob],
+            )
+    with team.sql(team.scheduler) as conn:  # the scheduler role works on every row
+        everyone = {row[0] for row in conn.execute("SELECT user_id FROM deleted_jobs")}
+        assert {team.alice, team.bob} <= everyone
+
+
+def test_people_added_before_deleted_jobs_existed_get_it_with_the_upgrade():
+    """`loradesk db add-user` grants on the tables that exist; the migration that adds
+    `deleted_jobs` grants it to the people (and schedulers) already added."""
+    from alembic import command
+
+    from core.db.engine import Database
+    from core.db.migrate import _config, upgrade
+    from core.db.team import add_user
+
+    with team_database() as db:
+        owner = Database(db.url(db.owner))
+        try:
+            with owner.engine.begin() as conn:
+                command.upgrade(_config(conn), "0006_guardrails")
+            alice, sched = db.role("alice"), db.role("sched")
+            add_user(owner, alice, scheduler=False, password=lambda: "pw-alice")
+            add_user(owner, sched, scheduler=True, password=lambda: "pw-sched")
+            upgrade(owner)
+            with owner.engine.connect() as conn:
+                privileges = {
+                    (role, what): conn.execute(
+                        text("SELECT has_table_privilege(:role, 'deleted_jobs', :what)"),
+                        {"role": role, "what": what},
+                    ).scalar()
+                    for role in (alice, sched)
+                    for what in ("SELECT", "INSERT", "DELETE")
+                }
+        finally:
+            owner.dispose()
+        assert privileges == {
+            (alice, "SELECT"): True,
+            (alice, "INSERT"): True,
+            (alice, "DELETE"): True,  # she prunes her own old tombstones
+            (sched, "SELECT"): True,
+            (sched, "INSERT"): True,
+            (sched, "DELETE"): False,  # a scheduler never deletes
+        }
