@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.errors import NotFoundError
 from core.metric_columns import JobMetrics
 from core.records import Job, JobStatus, MetricPoint, Notification
 from desktop import theme
@@ -335,6 +336,8 @@ class MainWindow(QMainWindow):
         self.loaded.emit()
 
     def _load_failed(self, error: BaseException) -> None:
+        if isinstance(error, NotFoundError):
+            return  # deleted elsewhere while it loaded: the change query removes it and says so
         self.banner.show_message(f"Could not load: {describe(error)}", kind="error", sticky=True)
 
     def show_error(self, error: BaseException) -> None:

@@ -13,7 +13,8 @@ from sqlalchemy import insert
 from core.config import load_settings
 from core.datasets import add_dataset
 from core.db.models import NotificationRow, new_id, utcnow
-from core.jobs import create_job
+from core.job_tombstones import KEEP
+from core.jobs import create_job, delete_job
 from core.records import Job
 from core.workspace import Workspace
 from desktop.core_events import CoreEvents
@@ -122,3 +123,26 @@ def test_a_compared_job_deleted_elsewhere_leaves_the_compare_view(windows, datas
     qtbot.waitUntil(lambda: there.details.currentWidget() is there.monitor, timeout=3000)
     assert there.compare.job_ids == [] and there.monitor.title.text() == "first"
     assert there.banner.text().startswith("“third” was deleted elsewhere")
+
+
+def test_a_window_that_slept_past_the_kept_deletions_still_drops_the_rows(
+    windows, dataset_file, qtbot, monkeypatch
+):
+    """Its look comes from before a pruned tombstone: it gets every job and drops those missing."""
+    (_, here_session), (there, there_session) = windows
+    jobs = finished_jobs(here_session.ws, dataset_file)
+    attach(qtbot, there, there_session)
+    click_row(there, jobs["first"].id)
+    qtbot.waitUntil(lambda: there.monitor.title.text() == "first", timeout=5000)
+    assert there.live is not None
+    there.live.stop()  # the laptop sleeps
+
+    delete_job(here_session.ws, job_id=jobs["first"].id)
+    monkeypatch.setattr("core.jobs.utcnow", lambda: utcnow() + KEEP + timedelta(days=1))
+    delete_job(here_session.ws, job_id=jobs["second"].id)  # a week on: prunes the first's tombstone
+
+    there.live.start(jobs=there.model.jobs(), notifications=[])  # it wakes, from where it was
+    qtbot.waitUntil(lambda: there.proxy.rowCount() == 1, timeout=3000)
+    assert names_shown(there) == ["third"]
+    assert there.monitor.job is None and there.panel.notifications() == []
+    assert there.banner.text().startswith("“first” was deleted elsewhere")
