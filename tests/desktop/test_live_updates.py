@@ -78,8 +78,8 @@ def test_a_job_another_process_deletes_is_reported_by_the_signal(live, dataset_f
     try:
         job = create_job(other, dataset_id=add_dataset(other, file=dataset_file).id, gpu_type="T4")
         set_job_columns(other, job.id, status="completed")
-        updates.start(jobs=[find_job(ws, job_id=job.id)], notifications=[])
-        qtbot.waitUntil(lambda: not updates._busy, timeout=3000)  # its first look is done
+        updates.start(jobs=[], notifications=[])
+        qtbot.waitUntil(lambda: updates.jobs_since is not None, timeout=3000)  # its first look is done
         with qtbot.waitSignal(updates.jobs_deleted, timeout=3000) as deleted:
             delete_job(other, job_id=job.id)
         assert deleted.args == [[job.id]]
