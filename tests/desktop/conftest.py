@@ -24,3 +24,32 @@ def _view_state(tmp_path):
 
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
     yield
+
+
+@pytest.fixture
+def window(qtbot, workspace):
+    """A shown main window and a session over the test module's `workspace`, not yet attached.
+
+    Each module that uses it says which workspace: its own `workspace` fixture."""
+    from desktop.core_events import CoreEvents
+    from desktop.operations import Runner
+    from desktop.session import Session
+    from tests.desktop.windows import show_main_window
+
+    runner = Runner()
+    session = Session(workspace, runner, CoreEvents())
+    widget = show_main_window(qtbot)
+    yield widget, session
+    widget.detach()
+    # queries still in flight would hold the tables the database fixture is about to drop
+    qtbot.waitUntil(lambda: runner.in_flight == 0, timeout=5000)
+    session.close()
+    runner.shutdown()
+
+
+@pytest.fixture
+def monitor(qtbot):
+    """The job monitor alone, shown."""
+    from tests.desktop.windows import show_monitor
+
+    return show_monitor(qtbot)

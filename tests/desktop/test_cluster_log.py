@@ -7,41 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from core.cluster.http import HttpCluster
-from core.config import load_settings
 from core.datasets import add_dataset
 from core.jobs import create_job
 from core.records import JobStatus
-from core.workspace import Workspace
-from desktop.core_events import CoreEvents
-from desktop.main_window import MainWindow
-from desktop.operations import Runner
-from desktop.session import Session
-from tests.conftest import TOKEN
+from tests.desktop.windows import open_on_fake_cluster
 from tests.fakes.cluster import JobPlan
 
 
 @pytest.fixture
 def workspace(home: Path, fake_cluster):
-    settings = {"home": str(home), "user": "alice", "cluster": "http", "cluster_url": fake_cluster.url}
-    ws = Workspace.open(load_settings(settings))
-    ws.use_backend(HttpCluster(fake_cluster.url, TOKEN, connect_timeout=2, read_timeout=5))
+    ws = open_on_fake_cluster(fake_cluster, home=str(home))
     yield ws
     ws.close()
-
-
-@pytest.fixture
-def window(qtbot, workspace):
-    runner = Runner()
-    session = Session(workspace, runner, CoreEvents())
-    widget = MainWindow()
-    qtbot.addWidget(widget)
-    widget.resize(1280, 800)
-    widget.show()
-    yield widget, session
-    widget.detach()
-    session.close()
-    runner.shutdown()
 
 
 def test_the_log_of_a_cluster_job_grows_and_a_cluster_without_logs_says_so(

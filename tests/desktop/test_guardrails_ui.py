@@ -25,12 +25,11 @@ from desktop.dialogs.new_job import NewJobDialog
 from desktop.dialogs.rules_dialog import RulesDialog
 from desktop.dialogs.settings_dialog import SettingsDialog
 from desktop.jobs_model import Column
-from desktop.main_window import MainWindow
-from desktop.monitor import JobMonitor
 from desktop.operations import Runner
 from desktop.session import Session
 from tests.core.helpers import set_job_columns
 from tests.desktop.factories import make_job
+from tests.desktop.windows import show_main_window
 
 MONTH = dt.datetime.now(dt.UTC).strftime("%B %Y")
 
@@ -151,15 +150,6 @@ def test_a_job_past_the_budget_is_created_when_the_person_says_so(qtbot, make_se
     assert len(list_jobs(session.ws)) == 2
 
 
-@pytest.fixture
-def monitor(qtbot):
-    widget = JobMonitor()
-    qtbot.addWidget(widget)
-    widget.resize(1100, 600)
-    widget.show()
-    return widget
-
-
 def chips(monitor) -> list[tuple[str, str]]:
     return [(c.text(), c.property("level") or "") for c in monitor.rules.chips if c.isVisible()]
 
@@ -250,10 +240,7 @@ def test_in_the_window_the_shortcut_edits_the_selected_jobs_rules(qtbot, home, d
     set_job_columns(ws, running.id, status="running", started_at=dt.datetime.now(dt.UTC))
     runner = Runner()
     session = Session(ws, runner, CoreEvents())
-    widget = MainWindow()
-    qtbot.addWidget(widget)
-    widget.resize(1280, 800)
-    widget.show()
+    widget = show_main_window(qtbot)
     with qtbot.waitSignal(widget.loaded, timeout=5000):
         widget.attach(session)
     rect = widget.table.visualRect(widget.proxy.index_of(running.id).siblingAtColumn(Column.NAME))

@@ -20,10 +20,8 @@ from core.db.models import CostRecordRow, MetricPointRow, NotificationRow, new_i
 from core.jobs import create_job, find_job, list_jobs
 from core.records import Job
 from core.workspace import Workspace
-from desktop.core_events import CoreEvents
 from desktop.jobs_model import Column
 from desktop.main_window import MainWindow
-from desktop.operations import Runner
 from desktop.session import Session
 from tests.core.helpers import count, set_job_columns
 
@@ -33,20 +31,6 @@ def workspace(home: Path):
     ws = Workspace.open(load_settings({"home": str(home), "user": "alice", "cluster": "local"}))
     yield ws
     ws.close()
-
-
-@pytest.fixture
-def window(qtbot, workspace):
-    runner, events = Runner(), CoreEvents()
-    session = Session(workspace, runner, events)
-    widget = MainWindow()
-    qtbot.addWidget(widget)
-    widget.resize(1280, 800)
-    widget.show()
-    yield widget, session
-    widget.detach()
-    qtbot.waitUntil(lambda: runner.in_flight == 0, timeout=5000)
-    runner.shutdown()
 
 
 def make_jobs(ws: Workspace, dataset_file: Path) -> dict[str, Job]:

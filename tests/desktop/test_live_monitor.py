@@ -9,48 +9,24 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from core.cluster.http import HttpCluster
-from core.config import load_settings
 from core.datasets import add_dataset
 from core.jobs import create_job
 from core.records import JobStatus
-from core.workspace import Workspace
-from desktop.core_events import CoreEvents
 from desktop.main_window import MainWindow
-from desktop.operations import Runner
-from desktop.session import Session
-from tests.conftest import TOKEN
+from tests.desktop.windows import open_on_fake_cluster
 from tests.fakes.cluster import JobPlan
 
 
 @pytest.fixture
 def workspace(home: Path, database_url: str, fake_cluster):
-    settings = {
-        "home": str(home),
-        "database_url": database_url,
-        "user": "alice",
-        "cluster": "http",
-        "cluster_url": fake_cluster.url,
-        "poll_interval": 3600,  # one cycle at start, then only the watch polls
-    }
-    ws = Workspace.open(load_settings(settings))
-    ws.use_backend(HttpCluster(fake_cluster.url, TOKEN, connect_timeout=2, read_timeout=5))
+    ws = open_on_fake_cluster(
+        fake_cluster,
+        home=str(home),
+        database_url=database_url,
+        poll_interval=3600,  # one cycle at start, then only the watch polls
+    )
     yield ws
     ws.close()
-
-
-@pytest.fixture
-def window(qtbot, workspace):
-    runner = Runner()
-    session = Session(workspace, runner, CoreEvents())
-    widget = MainWindow()
-    qtbot.addWidget(widget)
-    widget.resize(1280, 800)
-    widget.show()
-    yield widget, session
-    widget.detach()
-    session.close()
-    runner.shutdown()
 
 
 def click_row(widget: MainWindow, job_id: str) -> None:

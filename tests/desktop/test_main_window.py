@@ -15,10 +15,7 @@ from core.datasets import add_dataset
 from core.jobs import cancel_job, create_job
 from core.records import JobStatus
 from core.workspace import Workspace
-from desktop.core_events import CoreEvents
 from desktop.main_window import MainWindow
-from desktop.operations import Runner
-from desktop.session import Session
 
 
 @pytest.fixture
@@ -26,21 +23,6 @@ def workspace(home: Path, database_url: str):
     ws = Workspace.open(load_settings({"home": str(home), "database_url": database_url, "user": "alice"}))
     yield ws
     ws.close()
-
-
-@pytest.fixture
-def window(qtbot, workspace):
-    runner, events = Runner(), CoreEvents()
-    session = Session(workspace, runner, events)
-    widget = MainWindow()
-    qtbot.addWidget(widget)
-    widget.resize(1280, 800)
-    widget.show()
-    yield widget, session
-    widget.detach()
-    # queries still in flight would hold the tables the database fixture is about to drop
-    qtbot.waitUntil(lambda: runner.in_flight == 0, timeout=5000)
-    runner.shutdown()
 
 
 def queue(ws: Workspace, dataset_file: Path, count: int) -> list:

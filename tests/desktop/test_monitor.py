@@ -8,17 +8,7 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from core.records import JobDetail, JobStatus
-from desktop.monitor import JobMonitor
 from tests.desktop.factories import bump, make_job, make_points
-
-
-@pytest.fixture
-def monitor(qtbot):
-    widget = JobMonitor()
-    qtbot.addWidget(widget)
-    widget.resize(1100, 600)
-    widget.show()
-    return widget
 
 
 def loaded(monitor, steps=range(1, 301), **changes):

@@ -16,16 +16,13 @@ from desktop.axes import compact
 from desktop.charts import LossChart
 from desktop.jobs_model import Column, JobTableModel
 from desktop.metric_series import MetricSeries
-from desktop.monitor import JobMonitor
 from tests.desktop.factories import bump, make_job, make_points
+from tests.desktop.windows import show_monitor
 
 
 @pytest.fixture
 def monitor(qtbot):
-    widget = JobMonitor()
-    qtbot.addWidget(widget)
-    widget.resize(1100, 640)
-    widget.show()
+    widget = show_monitor(qtbot, height=640)
     qtbot.waitExposed(widget)
     return widget
 

@@ -27,6 +27,7 @@ from desktop.operations import Runner
 from desktop.session import Session
 from tests.conftest import TOKEN
 from tests.desktop.demo_workspace import DEMO_JOBS, REFUSED, REFUSED_JOB, build_demo, demo_settings
+from tests.desktop.windows import show_main_window
 from tests.fakes.cluster import JobPlan
 
 LOAD_MS = 5000
@@ -52,10 +53,7 @@ def workspace(demo, tmp_path):
 def window(qtbot, workspace):
     runner = Runner()
     session = Session(workspace, runner, CoreEvents())
-    widget = MainWindow()
-    qtbot.addWidget(widget)
-    widget.resize(1280, 800)
-    widget.show()
+    widget = show_main_window(qtbot)
     with qtbot.waitSignal(widget.loaded, timeout=LOAD_MS):
         widget.attach(session, live=False)
     yield widget
@@ -321,10 +319,7 @@ def test_the_selected_job_changes_under_the_selection(qtbot, home, fake_cluster,
     other = jobs.create_job(ws, dataset_id=dataset.id, name="other", gpu_type="T4")
     runner = Runner()
     session = Session(ws, runner, CoreEvents())
-    window = MainWindow()
-    qtbot.addWidget(window)
-    window.resize(1280, 800)
-    window.show()
+    window = show_main_window(qtbot)
     try:
         with qtbot.waitSignal(window.loaded, timeout=LOAD_MS):
             window.attach(session)

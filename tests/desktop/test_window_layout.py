@@ -20,6 +20,7 @@ from desktop.menus import ShortcutsDialog
 from desktop.operations import Runner
 from desktop.session import Session
 from tests.desktop.factories import make_job, make_notification
+from tests.desktop.windows import show_main_window
 
 
 @pytest.fixture
@@ -32,10 +33,7 @@ def workspace(home: Path, tmp_path: Path):
 
 @pytest.fixture
 def window(qtbot):
-    widget = MainWindow()
-    qtbot.addWidget(widget)
-    widget.resize(1280, 800)
-    widget.show()
+    widget = show_main_window(qtbot)
     qtbot.waitExposed(widget)
     return widget
 
