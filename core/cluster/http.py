@@ -21,14 +21,13 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 
+from core.cluster.answer_errors import error_for_answer
 from core.cluster.base import (
     NO_LOGS_MESSAGE,
     ClusterAuthError,
     ClusterConflictError,
     ClusterError,
-    ClusterJobNotFoundError,
     ClusterLogsUnavailableError,
-    ClusterRejectedError,
     ClusterTransientError,
     LogChunk,
     StatusReport,
@@ -163,25 +162,12 @@ class HttpCluster:
         if 200 <= code < 300:
             return None
         message = self._cluster_message(body)
-        suffix = f": {message}" if message else ""
-        if code in (401, 403):
-            return ClusterAuthError(
-                f"the cluster refused the API token (HTTP {code}); "
-                "set a valid one in Settings or LORADESK_CLUSTER_TOKEN"
-            )
-        if code in (408, 429) or code >= 500:
-            return ClusterTransientError(f"the cluster is busy or unavailable (HTTP {code}){suffix}")
         if code == 404 and endpoint == "logs":
             return ClusterLogsUnavailableError(NO_LOGS_MESSAGE)
-        if code == 404 and endpoint in ("status", "cancel"):
-            return ClusterJobNotFoundError("job not found on the cluster")
         if code == 409 and endpoint == "cancel":
+            suffix = f": {message}" if message else ""
             return ClusterConflictError(f"the job has already finished on the cluster{suffix}")
-        if endpoint == "submit" and 400 <= code < 500:
-            return ClusterRejectedError(f"the cluster rejected the job: {message or f'HTTP {code}'}")
-        # Redirects, or a 4xx the contract does not name for status/cancel: nothing is decided
-        # from an answer we do not understand, so it is retried like an outage.
-        return ClusterTransientError(f"unexpected answer from the cluster (HTTP {code}){suffix}")
+        return error_for_answer(code, endpoint, message, cluster="the cluster", token="API token")
 
     def _cluster_message(self, body: bytes) -> str:
         """The cluster's own explanation: `error`/`message`/`detail` of a JSON body, else the text."""

@@ -27,12 +27,11 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from core.cluster.answer_errors import error_for_answer
 from core.cluster.base import (
-    ClusterAuthError,
     ClusterConflictError,
     ClusterError,
     ClusterJobNotFoundError,
-    ClusterRejectedError,
     ClusterTransientError,
     LogChunk,
     StatusReport,
@@ -311,19 +310,7 @@ class RayCluster:
         relayed = _RELAYED.search(body)
         if endpoint == "submit" and code >= 500 and relayed:
             code = int(relayed.group(1))
-        suffix = f": {message}" if message else ""
-        if code in (401, 403):
-            return ClusterAuthError(
-                f"the Ray cluster refused the token (HTTP {code}); "
-                "set a valid one in Settings or LORADESK_CLUSTER_TOKEN"
-            )
-        if code in (408, 429) or code >= 500:
-            return ClusterTransientError(f"the Ray cluster is busy or unavailable (HTTP {code}){suffix}")
-        if code == 404 and endpoint in ("status", "cancel"):
-            return ClusterJobNotFoundError("job not found on the Ray cluster")
-        if endpoint == "submit" and 400 <= code < 500:
-            return ClusterRejectedError(f"the Ray cluster rejected the job: {message or f'HTTP {code}'}")
-        return ClusterTransientError(f"unexpected answer from the Ray cluster (HTTP {code}){suffix}")
+        return error_for_answer(code, endpoint, message, cluster="the Ray cluster", token="token")
 
     def _clean(self, text: str) -> str:
         line = " ".join(text.split())
