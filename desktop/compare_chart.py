@@ -23,6 +23,7 @@ from desktop import theme, view_state
 from desktop.axes import ReadableAxis
 from desktop.charts import smoothing_for
 from desktop.metric_series import smooth
+from desktop.plot_style import color_plot, set_up_plot
 
 # Tableau 20, strong shades first: twenty jobs, twenty colours a person can tell apart on white.
 PALETTE = (
@@ -93,10 +94,7 @@ class CompareChart(QFrame):
         )
         self.plot_widget.setMinimumHeight(160)
         self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
-        self.plot_item.setDownsampling(auto=True, mode="peak")
-        self.plot_item.setClipToView(True)
-        self.plot_item.hideButtons()
-        self.plot_item.getViewBox().setMouseMode(pg.ViewBox.RectMode)
+        set_up_plot(self.plot_item)
         self.legend = self.plot_item.addLegend(offset=(-10, 10), labelTextSize="8pt")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 8, 10, 6)
@@ -106,13 +104,7 @@ class CompareChart(QFrame):
 
     def apply_colors(self) -> None:
         colours = theme.current().charts
-        self.plot_widget.setBackground(colours.background)
-        for axis in ("left", "bottom"):
-            item = self.plot_item.getAxis(axis)
-            item.setPen(pg.mkPen(colours.foreground))
-            item.setTextPen(pg.mkPen(colours.foreground))
-            item.setLabel(item.labelText, color=colours.foreground)
-        self.plot_item.showGrid(x=True, y=True, alpha=colours.grid_alpha)
+        color_plot(self.plot_widget, colours)
         self.legend.setLabelTextColor(colours.foreground)
 
     # -- the jobs --------------------------------------------------------------------------------

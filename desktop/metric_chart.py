@@ -18,6 +18,7 @@ from desktop import formatting as fmt
 from desktop import theme
 from desktop.axes import ReadableAxis
 from desktop.metric_series import MetricSeries
+from desktop.plot_style import color_plot, set_up_plot
 
 pg.setConfigOptions(antialias=True, useNumba=False)
 TAIL_SLACK = 0.02  # a view whose right edge is within 2 % of its width of the newest step follows it
@@ -69,12 +70,8 @@ class MetricChart(QFrame):
         self.plot_widget.setMinimumHeight(120)
         self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
         self.plot_item.showGrid(x=True, y=True)
-        # The plot item hands these to every curve added to it, overriding the curve's own.
-        self.plot_item.setDownsampling(auto=True, mode="peak")
-        self.plot_item.setClipToView(True)
+        set_up_plot(self.plot_item)
         self.plot_item.setMenuEnabled(True)
-        self.plot_item.hideButtons()
-        self.plot_item.getViewBox().setMouseMode(pg.ViewBox.RectMode)
         self.placeholder = QLabel(self.WAITING, objectName="EmptyState", wordWrap=True)
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.stack = QStackedLayout()
@@ -99,13 +96,7 @@ class MetricChart(QFrame):
 
     def apply_colors(self) -> None:
         colours = theme.current().charts
-        self.plot_widget.setBackground(colours.background)
-        for axis in ("left", "bottom"):
-            item = self.plot_item.getAxis(axis)
-            item.setPen(pg.mkPen(colours.foreground))
-            item.setTextPen(pg.mkPen(colours.foreground))
-            item.setLabel(item.labelText, color=colours.foreground)
-        self.plot_item.showGrid(x=True, y=True, alpha=colours.grid_alpha)
+        color_plot(self.plot_widget, colours)
         self.vline.setPen(pg.mkPen(colours.crosshair, style=Qt.PenStyle.DashLine))
         self.color_curves(colours)
 
