@@ -24,46 +24,37 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.app_process import (
+    bench_database,
+    insert_metric_rows,
+    loadavg,
+    open_bench_workspace,
+    run_window_script,
+)
 
 TARGET_BLOCK_MS = 100
-
-
-def loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def build(database_url: str, home: str, jobs: int, points: int) -> list[str]:
     """`jobs` completed jobs of `points` points each; returns their ids."""
     import numpy as np
 
-    from core.config import load_settings
-    from core.datasets import add_dataset
     from core.jobs import create_job
-    from core.workspace import Workspace
 
-    ws = Workspace.open(
-        load_settings({"home": home, "database_url": database_url, "user": "bench"}, environ={})
-    )
-    data = Path(home) / "pairs.jsonl"
-    data.write_text('{"prompt": "1 + 1", "completion": "2"}\n' * 20)
-    dataset = add_dataset(ws, file=data, name="bench")
+    ws, dataset_id = open_bench_workspace(database_url, home)
     ids = []
-    columns = ("job_id", "step", "epoch", "training_loss", "validation_loss", "learning_rate",
-               "throughput", "gpu_utilization", "gpu_memory_used", "recorded_at")  # fmt: skip
     steps = np.arange(1, points + 1)
     start_time = np.datetime64("2026-01-01T00:00:00")
     for n in range(jobs):
         job = create_job(
-            ws, dataset_id=dataset.id, name=f"run {n:02d} lr {1e-4 * (n + 1):.0e}", gpu_type="A10G",
+            ws, dataset_id=dataset_id, name=f"run {n:02d} lr {1e-4 * (n + 1):.0e}", gpu_type="A10G",
             hyperparameters={"lora_rank": 8 * (1 + n % 4), "learning_rate": 1e-4 * (n + 1)},
         )  # fmt: skip
         ids.append(job.id)
@@ -77,50 +68,20 @@ def build(database_url: str, home: str, jobs: int, points: int) -> list[str]:
                 f"total_steps = {points}, started_at = created_at, completed_at = created_at, "
                 f"final_cost = 1.5, external_job_id = 'bench' WHERE id = '{job.id}'"
             )
-            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-            sql = f"INSERT INTO metrics_points ({', '.join(columns)}) VALUES ({', '.join([mark] * 10)})"
             rows = [
                 (job.id, int(s), 1, float(v), float(v) + 0.05 if s % 100 == 0 else None, 2e-4,
                  1800.0 + s % 97, 90.0 + s % 7, 20.5, f"{t}+00:00".replace("T", " "))
                 for s, v, t in zip(steps, loss, stamps, strict=True)
             ]  # fmt: skip
-            conn.exec_driver_sql(sql, rows)
+            insert_metric_rows(conn, rows)
     ws.close()
     return ids
 
 
 COMPARE = r"""
-import json, os, resource, sys, time
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-import psutil
-from PySide6.QtCore import QElapsedTimer, Qt, QTimer
-from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
-from core.config import load_settings
-from core.workspace import Workspace
-from desktop import theme
-from desktop.core_events import CoreEvents
-from desktop.main_window import MainWindow
-from desktop.operations import Runner
-from desktop.session import Session
-
-url, home, points = sys.argv[1], sys.argv[2], int(sys.argv[3])
-app = QApplication([])
-theme.install(app, dark=False)
-ws = Workspace.open(load_settings({"home": home, "database_url": url, "user": "bench"}, environ={}))
-runner = Runner()
-window = MainWindow()
-window.resize(1280, 800)
-window.show()
-window.attach(Session(ws, runner, CoreEvents()), live=False)
-def spin(condition, timeout=600):
-    deadline = time.perf_counter() + timeout
-    while not condition():
-        if time.perf_counter() > deadline:
-            raise SystemExit("timed out")
-        app.processEvents()
-        time.sleep(0.001)
-spin(lambda: window.model.rowCount() > 0)
+points = int(sys.argv[3])
+show_window()
+spin(lambda: window.model.rowCount() > 0, 600)
 rows = window.model.rowCount()
 def click(row, modifier):
     index = window.proxy.index(row, 0)
@@ -128,28 +89,18 @@ def click(row, modifier):
     point = window.table.visualRect(index).center()
     QTest.mouseClick(window.table.viewport(), Qt.MouseButton.LeftButton, modifier, point)
 click(0, Qt.KeyboardModifier.NoModifier)
-spin(lambda: window.monitor.loaded)
+spin(lambda: window.monitor.loaded, 600)
 for _ in range(50):
     app.processEvents()
-process = psutil.Process()
 before = process.memory_info().rss
-gaps, busy, clock = [], [], QElapsedTimer()
-cpu = [time.thread_time()]
-def tick():
-    gaps.append(clock.restart())
-    now = time.thread_time()
-    busy.append((now - cpu[0]) * 1000)
-    cpu[0] = now
-ticker = QTimer(interval=2, timeout=tick)
 chart = window.compare.chart
 def drawn():
     counts = [c.getOriginalDataset()[0] for c in chart.curves()[::2]]
     return sum(0 if x is None else len(x) for x in counts)
-clock.start()
-ticker.start()
+start_ticker()
 start = time.perf_counter()
 click(rows - 1, Qt.KeyboardModifier.ShiftModifier)
-spin(lambda: window.compare.is_loaded and drawn() == rows * points)
+spin(lambda: window.compare.is_loaded and drawn() == rows * points, 600)
 chart.plot_widget.repaint()
 elapsed = time.perf_counter() - start
 ticker.stop()
@@ -168,27 +119,14 @@ chart.plot_item.setXRange(points * 0.5, points * 0.51, padding=0)
 app.processEvents()
 zoomed = repaint_ms()
 print(json.dumps({"elapsed": elapsed, "added_mb": (after - before) / 2**20,
-                  "peak_added_mb": (peak - before) / 2**20, "block_ms": max(gaps[1:], default=0),
-                  "busy_ms": max(busy[1:], default=0), "curves": len(chart.curves()),
+                  "peak_added_mb": (peak - before) / 2**20, **ui_blocks(), "curves": len(chart.curves()),
                   "points": drawn(), "repaint_ms": whole, "zoomed_ms": zoomed}))
-window.detach()
-runner.shutdown()
-ws.close()
-os._exit(0)
+close()
 """
 
 
 def compare(url: str, home: str, points: int) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, "-c", COMPARE, url, home, str(points)],
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        cwd=ROOT,
-    )
-    if out.returncode != 0:
-        raise SystemExit(out.stderr or out.stdout)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_window_script(COMPARE, url, home, str(points), timeout=1200)
 
 
 def driver_floor(url: str, home: str, ids: list[str]) -> tuple[float, float]:
@@ -221,38 +159,27 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=100_000)
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
     args = parser.parse_args()
-    from tests.conftest import postgres_schema
-
-    with tempfile.TemporaryDirectory() as home:
-        if args.database_url and args.database_url.startswith("postgresql"):
-            schema = postgres_schema(args.database_url)
-            url = schema.__enter__()
-        else:
-            schema, url = None, f"sqlite:///{home}/loradesk.db"
-        try:
-            where = url.split("?")[0]
-            print(f"load average {loadavg()}; building {args.jobs} × {args.points:,} points in {where}")
-            ids = build(url, home, args.jobs, args.points)
-            print(f"load average {loadavg()}; comparing", flush=True)
-            result = compare(url, home, args.points)
-            floor, floor_mb = driver_floor(url, home, ids)
-            what = f"{args.jobs} × {args.points:,} points"
-            line(f"{what}: Shift-click → every curve drawn", f"{result['elapsed']:.2f} s")
-            line("  floor: the driver's fetch of those columns, job after job", f"{floor:.2f} s")
-            line("  curves on the chart (training and validation per job)", f"{result['curves']:.0f}")
-            line("  memory added", f"{result['added_mb']:.0f} MB")
-            line("  peak memory added", f"{result['peak_added_mb']:.0f} MB")
-            line("  floor: the columns themselves", f"{floor_mb:.0f} MB")
-            target = f"< {TARGET_BLOCK_MS} ms"
-            wall, busy = result["block_ms"], result["busy_ms"]
-            line("  longest UI-thread block (wall clock)", f"{wall:.0f} ms", target, wall < TARGET_BLOCK_MS)
-            line("  longest UI-thread block (its own CPU)", f"{busy:.0f} ms", target, busy < TARGET_BLOCK_MS)
-            line("  repaint of the whole overlay", f"{result['repaint_ms']:.1f} ms")
-            line("  repaint zoomed to 1 % of the steps", f"{result['zoomed_ms']:.1f} ms")
-            print(f"load average {loadavg()}")
-        finally:
-            if schema is not None:
-                schema.__exit__(None, None, None)
+    with tempfile.TemporaryDirectory() as home, bench_database(home, args.database_url) as url:
+        where = url.split("?")[0]
+        print(f"load average {loadavg()}; building {args.jobs} × {args.points:,} points in {where}")
+        ids = build(url, home, args.jobs, args.points)
+        print(f"load average {loadavg()}; comparing", flush=True)
+        result = compare(url, home, args.points)
+        floor, floor_mb = driver_floor(url, home, ids)
+        what = f"{args.jobs} × {args.points:,} points"
+        line(f"{what}: Shift-click → every curve drawn", f"{result['elapsed']:.2f} s")
+        line("  floor: the driver's fetch of those columns, job after job", f"{floor:.2f} s")
+        line("  curves on the chart (training and validation per job)", f"{result['curves']:.0f}")
+        line("  memory added", f"{result['added_mb']:.0f} MB")
+        line("  peak memory added", f"{result['peak_added_mb']:.0f} MB")
+        line("  floor: the columns themselves", f"{floor_mb:.0f} MB")
+        target = f"< {TARGET_BLOCK_MS} ms"
+        wall, busy = result["block_ms"], result["busy_ms"]
+        line("  longest UI-thread block (wall clock)", f"{wall:.0f} ms", target, wall < TARGET_BLOCK_MS)
+        line("  longest UI-thread block (its own CPU)", f"{busy:.0f} ms", target, busy < TARGET_BLOCK_MS)
+        line("  repaint of the whole overlay", f"{result['repaint_ms']:.1f} ms")
+        line("  repaint zoomed to 1 % of the steps", f"{result['zoomed_ms']:.1f} ms")
+        print(f"load average {loadavg()}")
 
 
 if __name__ == "__main__":

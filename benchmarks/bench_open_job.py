@@ -22,50 +22,40 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import argparse
-import json
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.app_process import (
+    bench_database,
+    insert_metric_rows,
+    loadavg,
+    open_bench_workspace,
+    run_window_script,
+)
 
 TARGET_TIME_S = 1.5
 TARGET_MEMORY_MB = 150
 TARGET_BLOCK_MS = 100
 
 
-def loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
 def build(database_url: str, home: str, points: int) -> dict[str, str]:
     """Two running jobs with 20 and `points` metric points; returns their ids."""
     import numpy as np
 
-    from core.config import load_settings
-    from core.datasets import add_dataset
     from core.jobs import create_job
-    from core.workspace import Workspace
 
-    ws = Workspace.open(
-        load_settings({"home": home, "database_url": database_url, "user": "bench"}, environ={})
-    )
-    data = Path(home) / "pairs.jsonl"
-    data.write_text('{"prompt": "1 + 1", "completion": "2"}\n' * 20)
-    dataset = add_dataset(ws, file=data, name="bench")
+    ws, dataset_id = open_bench_workspace(database_url, home)
     ids = {}
     for name, count in (("small", 20), ("big", points)):
-        job = create_job(ws, dataset_id=dataset.id, name=name, gpu_type="A10G")
+        job = create_job(ws, dataset_id=dataset_id, name=name, gpu_type="A10G")
         ids[name] = job.id
         steps = np.arange(1, count + 1)
         rng = np.random.default_rng(0)
         loss = 2.5 * np.exp(-steps / max(count / 3, 1)) + 0.3 + rng.normal(0, 0.05, count)
-        columns = ("job_id", "step", "epoch", "training_loss", "validation_loss", "learning_rate",
-                   "throughput", "gpu_utilization", "gpu_memory_used", "recorded_at")  # fmt: skip
         with ws.db.write() as session:
             conn = session.connection()
             conn.exec_driver_sql(
@@ -73,8 +63,6 @@ def build(database_url: str, home: str, points: int) -> dict[str, str]:
                 f"total_steps = {count}, started_at = created_at, external_job_id = 'bench' "
                 f"WHERE id = '{job.id}'"
             )
-            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-            sql = f"INSERT INTO metrics_points ({', '.join(columns)}) VALUES ({', '.join([mark] * 10)})"
             stamp = "2026-01-01 00:00:00+00:00"
             for start in range(0, count, 100_000):
                 stop = min(start + 100_000, count)
@@ -83,66 +71,28 @@ def build(database_url: str, home: str, points: int) -> dict[str, str]:
                      1800.0 + s % 97, 90.0 + s % 7, 20.5, stamp)
                     for s, v in zip(steps[start:stop], loss[start:stop], strict=True)
                 ]  # fmt: skip
-                conn.exec_driver_sql(sql, rows)
+                insert_metric_rows(conn, rows)
     ws.close()
     return ids
 
 
 OPEN = r"""
-import json, os, resource, sys, time
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-import psutil
-from PySide6.QtCore import QElapsedTimer, Qt, QTimer
-from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
-from core.config import load_settings
-from core.workspace import Workspace
-from desktop import theme
-from desktop.core_events import CoreEvents
-from desktop.main_window import MainWindow
-from desktop.operations import Runner
-from desktop.session import Session
-
-url, home, job_id, thinning = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
-app = QApplication([])
-theme.install(app, dark=False)
-ws = Workspace.open(load_settings({"home": home, "database_url": url, "user": "bench"}, environ={}))
-runner = Runner()
-window = MainWindow()
+job_id, thinning = sys.argv[3], sys.argv[4] == "1"
 if not thinning:
     window.first_paint_points = None
-window.resize(1280, 800)
-window.show()
-window.attach(Session(ws, runner, CoreEvents()), live=False)
-def spin(condition, timeout=120):
-    deadline = time.perf_counter() + timeout
-    while not condition():
-        if time.perf_counter() > deadline:
-            raise SystemExit("timed out")
-        app.processEvents()
-        time.sleep(0.001)
-spin(lambda: window.model.job(job_id) is not None)
+show_window()
+spin(lambda: window.model.job(job_id) is not None, 120)
 for _ in range(50):
     app.processEvents()
 wanted = window.model.job(job_id).current_step
-process = psutil.Process()
 before = process.memory_info().rss
-gaps, busy, clock = [], [], QElapsedTimer()
-cpu = [time.thread_time()]
-def tick():
-    gaps.append(clock.restart())
-    now = time.thread_time()  # the UI thread's own CPU time: what it spent, not what it waited
-    busy.append((now - cpu[0]) * 1000)
-    cpu[0] = now
-ticker = QTimer(interval=2, timeout=tick)
 row = window.proxy.mapFromSource(window.model.index(window.model.row_of(job_id), 0))
 rect = window.table.visualRect(row)
 def drawn():
     x = window.monitor.loss_chart.raw.getOriginalDataset()[0]
     return 0 if x is None else len(x)
 first = None
-clock.start()
-ticker.start()
+start_ticker()
 start = time.perf_counter()
 QTest.mouseClick(window.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
 def full():
@@ -152,34 +102,20 @@ def full():
         window.monitor.loss_chart.plot_widget.repaint()
         first = time.perf_counter() - start
     return n == wanted and window.monitor.loaded
-spin(full)
+spin(full, 120)
 window.monitor.loss_chart.plot_widget.repaint()
 elapsed = time.perf_counter() - start
 ticker.stop()
 after = process.memory_info().rss
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({"elapsed": elapsed, "first": first, "added_mb": (after - before) / 2**20,
-                  "peak_added_mb": (peak - before) / 2**20, "block_ms": max(gaps[1:], default=0),
-                  "busy_ms": max(busy[1:], default=0),
-                  "points": drawn()}))
-window.detach()
-runner.shutdown()
-ws.close()
-os._exit(0)
+                  "peak_added_mb": (peak - before) / 2**20, **ui_blocks(), "points": drawn()}))
+close()
 """
 
 
 def open_job(url: str, home: str, job_id: str, thinning: bool) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, "-c", OPEN, url, home, job_id, "1" if thinning else "0"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-    )
-    if out.returncode != 0:
-        raise SystemExit(out.stderr or out.stdout)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_window_script(OPEN, url, home, job_id, "1" if thinning else "0", timeout=600)
 
 
 def driver_floor(url: str, home: str, job_id: str) -> tuple[float, float]:
@@ -213,48 +149,36 @@ def main() -> None:
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
     parser.add_argument("--no-thinning", action="store_true", help="draw the full series at once")
     args = parser.parse_args()
-    from tests.conftest import postgres_schema
-
-    with tempfile.TemporaryDirectory() as home:
-        if args.database_url and args.database_url.startswith("postgresql"):
-            schema = postgres_schema(args.database_url)
-            url = schema.__enter__()
-        else:
-            schema, url = None, f"sqlite:///{home}/loradesk.db"
-        try:
-            print(
-                f"load average {loadavg()}; building {args.points:,} points in {url.split('?')[0]}",
-                flush=True,
-            )
-            ids = build(url, home, args.points)
-            thinning = not args.no_thinning
-            small = open_job(url, home, ids["small"], thinning)
-            big = open_job(url, home, ids["big"], thinning)
-            floor, floor_mb = driver_floor(url, home, ids["big"])
-            n = f"{args.points:,}"
-            line("20-point job opened: click → drawn", f"{small['elapsed']:.2f} s")
-            line(f"{n}-point job opened: click → first paint", f"{big['first']:.2f} s")
-            line(f"{n}-point job opened: click → every point drawn", f"{big['elapsed']:.2f} s")
-            more = big["elapsed"] - small["elapsed"]
-            line("  more than the small job", f"{more:.2f} s", f"< {TARGET_TIME_S} s", more < TARGET_TIME_S)
-            line("  floor: the driver's fetch of those rows into numpy", f"{floor:.2f} s")
-            added = big["added_mb"] - small["added_mb"]
-            line("  memory added, more than the small job", f"{added:.0f} MB", f"< {TARGET_MEMORY_MB} MB",
-                 added < TARGET_MEMORY_MB)  # fmt: skip
-            line(
-                "  peak memory added, more than the small job",
-                f"{big['peak_added_mb'] - small['peak_added_mb']:.0f} MB",
-            )
-            line("  floor: the columns themselves", f"{floor_mb:.0f} MB")
-            target = f"< {TARGET_BLOCK_MS} ms"
-            wall, busy = big["block_ms"], big["busy_ms"]
-            line("  longest UI-thread block (wall clock)", f"{wall:.0f} ms", target, wall < TARGET_BLOCK_MS)
-            line("  longest UI-thread block (its own CPU)", f"{busy:.0f} ms", target, busy < TARGET_BLOCK_MS)
-            print(f"load average {loadavg()}")
-        finally:
-            if schema is not None:
-                schema.__exit__(None, None, None)
-    assert resource  # peak memory is read in the child processes
+    with tempfile.TemporaryDirectory() as home, bench_database(home, args.database_url) as url:
+        print(
+            f"load average {loadavg()}; building {args.points:,} points in {url.split('?')[0]}",
+            flush=True,
+        )
+        ids = build(url, home, args.points)
+        thinning = not args.no_thinning
+        small = open_job(url, home, ids["small"], thinning)
+        big = open_job(url, home, ids["big"], thinning)
+        floor, floor_mb = driver_floor(url, home, ids["big"])
+        n = f"{args.points:,}"
+        line("20-point job opened: click → drawn", f"{small['elapsed']:.2f} s")
+        line(f"{n}-point job opened: click → first paint", f"{big['first']:.2f} s")
+        line(f"{n}-point job opened: click → every point drawn", f"{big['elapsed']:.2f} s")
+        more = big["elapsed"] - small["elapsed"]
+        line("  more than the small job", f"{more:.2f} s", f"< {TARGET_TIME_S} s", more < TARGET_TIME_S)
+        line("  floor: the driver's fetch of those rows into numpy", f"{floor:.2f} s")
+        added = big["added_mb"] - small["added_mb"]
+        line("  memory added, more than the small job", f"{added:.0f} MB", f"< {TARGET_MEMORY_MB} MB",
+             added < TARGET_MEMORY_MB)  # fmt: skip
+        line(
+            "  peak memory added, more than the small job",
+            f"{big['peak_added_mb'] - small['peak_added_mb']:.0f} MB",
+        )
+        line("  floor: the columns themselves", f"{floor_mb:.0f} MB")
+        target = f"< {TARGET_BLOCK_MS} ms"
+        wall, busy = big["block_ms"], big["busy_ms"]
+        line("  longest UI-thread block (wall clock)", f"{wall:.0f} ms", target, wall < TARGET_BLOCK_MS)
+        line("  longest UI-thread block (its own CPU)", f"{busy:.0f} ms", target, busy < TARGET_BLOCK_MS)
+        print(f"load average {loadavg()}")
 
 
 if __name__ == "__main__":
