@@ -9,16 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QComboBox,
     QLabel,
-    QLineEdit,
     QMainWindow,
-    QSizePolicy,
     QSplitter,
     QStackedWidget,
-    QToolBar,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -26,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from core.errors import NotFoundError
 from core.metric_columns import JobMetrics
-from core.records import Job, JobStatus, MetricPoint, Notification
+from core.records import Job, MetricPoint, Notification
 from desktop import theme
 from desktop.banner import Banner
 from desktop.compare_loader import CompareLoader
@@ -39,24 +35,19 @@ from desktop.job_actions import JobActions
 from desktop.jobs_model import JobFilterProxy, JobTableModel
 from desktop.jobs_view import JobTableView
 from desktop.live_updates import LiveUpdates
-from desktop.menus import ShortcutsDialog, build_menu_bar, show_about
+from desktop.menus import ShortcutsDialog, build_menu_bar
 from desktop.metric_series import MetricSeries
 from desktop.monitor import JobMonitor
 from desktop.notifications_panel import NotificationsPanel, Notifier
 from desktop.operations import describe
 from desktop.overlay import Pinned, bottom_toast
 from desktop.session import Session
+from desktop.window_actions import build_actions
 
 NO_JOBS = (
     "No jobs yet.\n\nAdd a dataset of prompt/completion pairs (Ctrl+D),\n"
     "then start a job on it with New job (Ctrl+N)."
 )
-_FILTERS = [
-    ("All statuses", None),
-    ("Active", {JobStatus.QUEUED, JobStatus.INITIALIZING, JobStatus.RUNNING}),
-    *[(status.value.capitalize(), {status}) for status in JobStatus],
-]
-
 
 FIRST_PAINT_POINTS = 50_000
 
@@ -97,7 +88,7 @@ class MainWindow(QMainWindow):
         self.banner = Banner()
         self.panel = NotificationsPanel()
         self._build()
-        self._build_actions()
+        build_actions(self)  # the toolbar, search, status filter, menu-only actions, Del
         self._build_job_actions()
         build_menu_bar(self)
         self.table.job_selected.connect(self._job_selected)
@@ -146,50 +137,6 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.where_label)
         self.statusBar().addPermanentWidget(self.pause_button)
 
-    def _build_actions(self) -> None:
-        bar = QToolBar("Main", objectName="MainToolBar", movable=False)
-        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.addToolBar(bar)
-        self.new_job_action = self._action(
-            bar, "New job", "add", QKeySequence.StandardKey.New, lambda: self.new_job()
-        )
-        self.add_dataset_action = self._action(
-            bar, "Add dataset", "dataset", QKeySequence("Ctrl+D"), self.add_dataset
-        )
-        self.refresh_action = self._action(bar, "Refresh", "refresh", QKeySequence("F5"), self.refresh)
-        bar.addSeparator()
-        self.search = QLineEdit(placeholderText="Search jobs, notes, #tags (Ctrl+F)", clearButtonEnabled=True)
-        self.search.addAction(theme.icon("search"), QLineEdit.ActionPosition.LeadingPosition)
-        self.search.setMaximumWidth(280)
-        self.search_timer = QTimer(self, singleShot=True, interval=150)
-        self.search_timer.timeout.connect(lambda: self.proxy.set_text(self.search.text()))
-        self.search.textChanged.connect(lambda _text: self.search_timer.start())
-        bar.addWidget(self.search)
-        self.status_filter = QComboBox()
-        for label, statuses in _FILTERS:
-            self.status_filter.addItem(label, statuses)
-        self.status_filter.currentIndexChanged.connect(
-            lambda _i: self.proxy.set_statuses(self.status_filter.currentData())
-        )
-        bar.addWidget(self.status_filter)
-        spacer = QWidget()
-        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        bar.addWidget(spacer)
-        self.notifications_action = self._action(
-            bar, "Notifications", "bell", QKeySequence("Ctrl+Shift+N"), self.toggle_notifications
-        )
-        self.settings_action = self._action(
-            bar, "Settings", "settings", QKeySequence("Ctrl+,"), self.settings_requested.emit
-        )
-        self._build_menu_actions()
-        self.cancel_action = QAction("Cancel job", self, shortcut=QKeySequence(Qt.Key.Key_Delete))
-        self.cancel_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self.cancel_action.triggered.connect(self.cancel_selected)
-        for widget in (self.table, self.monitor):  # not in the search field, where Del edits text
-            widget.addAction(self.cancel_action)
-        for action in (self.new_job_action, self.add_dataset_action, self.refresh_action):
-            action.setEnabled(False)
-
     def _build_job_actions(self) -> None:
         """Clone, retry, delete, adapter and id: the Jobs menu, the row menu and the monitor's."""
         self.job_actions = actions = JobActions(self)
@@ -207,49 +154,6 @@ class MainWindow(QMainWindow):
         self.monitor.copy_adapter_requested.connect(actions.copy_adapter)
         self.monitor.notes_editor.save_requested.connect(self._save_labels)
         actions.update_enabled()
-
-    def _build_menu_actions(self) -> None:
-        """Actions found in the menu bar only (the toolbar's are shared with it)."""
-        self.find_action = self._plain_action("Find", QKeySequence.StandardKey.Find, self.focus_search)
-        self.export_action = self._plain_action(
-            "Export metrics as CSV…", QKeySequence("Ctrl+E"), self.monitor.choose_csv
-        )
-        self.quit_action = self._plain_action("Quit", QKeySequence("Ctrl+Q"), self.quit_requested.emit)
-        self.quit_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
-        self.pause_action = self._plain_action("Pause scheduler", None, self.set_scheduler_paused)
-        self.pause_action.setCheckable(True)
-        self.pause_action.setEnabled(False)
-        self.compare_action = self._plain_action(
-            "Compare selected", QKeySequence("Ctrl+M"), self.compare_selected
-        )
-        self.compare_action.setToolTip("Overlay the selected jobs' loss and set their settings side by side")
-        self.rules_action = self._plain_action(
-            "Stop rules…", QKeySequence("Ctrl+Shift+G"), lambda: self.edit_rules_of_selected()
-        )
-        self.rules_action.setToolTip("Edit the selected job's guardrails: cost and time caps, NaN, plateau")
-        self.shortcuts_action = self._plain_action(
-            "Keyboard shortcuts", QKeySequence("F1"), self.show_shortcuts
-        )
-        self.about_action = self._plain_action("About Loradesk", None, lambda: show_about(self))
-
-    def _plain_action(self, text: str, key: object, slot: object) -> QAction:
-        action = QAction(text, self)
-        if key is not None:
-            action.setShortcut(key)  # type: ignore[arg-type]
-        action.triggered.connect(slot)  # type: ignore[arg-type]
-        self.addAction(action)  # its shortcut works while the menu is closed
-        return action
-
-    def _action(self, bar: QToolBar, text: str, icon: str, key: object, slot: object) -> QAction:
-        action = QAction(theme.icon(icon), text, self)
-        if key is not None:
-            action.setShortcut(key)  # type: ignore[arg-type]
-            action.setToolTip(
-                f"{text} ({action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)})"
-            )
-        action.triggered.connect(slot)  # type: ignore[arg-type]
-        bar.addAction(action)
-        return action
 
     # -- the workspace ---------------------------------------------------------------------------
     def attach(self, session: Session, *, live: bool = True) -> None:
