@@ -2,6 +2,8 @@
 
 It is shown before the database is open (`attach` comes later), so the first window appears at
 once. Every change reaches it as a record: events from this process, polls for other processes.
+Its toolbar and own actions are built by `window_actions`; what the selection shows below the
+table is `selection_details`'s; the per-job actions are `job_actions`'.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from PySide6.QtWidgets import (
 )
 
 from core.errors import NotFoundError
-from core.metric_columns import JobMetrics
 from core.records import Job, MetricPoint, Notification
 from desktop import theme
 from desktop.banner import Banner
@@ -41,6 +42,7 @@ from desktop.monitor import JobMonitor
 from desktop.notifications_panel import NotificationsPanel, Notifier
 from desktop.operations import describe
 from desktop.overlay import Pinned, bottom_toast
+from desktop.selection_details import SelectionDetails
 from desktop.session import Session
 from desktop.window_actions import build_actions
 
@@ -91,9 +93,10 @@ class MainWindow(QMainWindow):
         build_actions(self)  # the toolbar, search, status filter, menu-only actions, Del
         self._build_job_actions()
         build_menu_bar(self)
-        self.table.job_selected.connect(self._job_selected)
-        self.table.jobs_selected.connect(self._jobs_selected)
-        self.compare_loader.failed.connect(self._load_failed)
+        self.selection = SelectionDetails(self)
+        self.table.job_selected.connect(self.selection.job_selected)
+        self.table.jobs_selected.connect(self.selection.jobs_selected)
+        self.compare_loader.failed.connect(self.show_load_error)
         self.monitor.cancel_confirmed.connect(self._cancel)
         self.monitor.export_requested.connect(self._export_csv)
         self.monitor.message.connect(lambda text: self.banner.show_message(text))
@@ -209,8 +212,8 @@ class MainWindow(QMainWindow):
     def _load(self) -> None:
         assert self.session is not None
         self._pending_loads = {"jobs", "notifications"}
-        self.session.list_jobs(on_done=self._jobs_loaded, on_error=self._load_failed)
-        self.session.list_notifications(on_done=self._notes_loaded, on_error=self._load_failed)
+        self.session.list_jobs(on_done=self._jobs_loaded, on_error=self.show_load_error)
+        self.session.list_notifications(on_done=self._notes_loaded, on_error=self.show_load_error)
 
     def _jobs_loaded(self, jobs: list[Job]) -> None:
         if self.session is None:
@@ -219,8 +222,8 @@ class MainWindow(QMainWindow):
         self.model.set_jobs(jobs)  # a reset: the selection goes without a signal
         self._loaded_jobs = jobs
         if selected and not self.table.select_jobs(selected):  # reselecting reloads the view
-            self._job_selected("")  # the jobs are gone (or filtered out): nothing is selected now
-            self._jobs_selected([])
+            self.selection.job_selected("")  # the jobs are gone (or filtered out): nothing is selected now
+            self.selection.jobs_selected([])
         self._load_done("jobs")
 
     def _notes_loaded(self, notes: list[Notification]) -> None:
@@ -239,7 +242,8 @@ class MainWindow(QMainWindow):
         self._loaded_jobs, self._notes = [], []
         self.loaded.emit()
 
-    def _load_failed(self, error: BaseException) -> None:
+    def show_load_error(self, error: BaseException) -> None:
+        """A load that failed, in the banner; a job deleted meanwhile says nothing here."""
         if isinstance(error, NotFoundError):
             return  # deleted elsewhere while it loaded: the change query removes it and says so
         self.banner.show_message(f"Could not load: {describe(error)}", kind="error", sticky=True)
@@ -322,82 +326,15 @@ class MainWindow(QMainWindow):
     def select_job(self, job_id: str) -> bool:
         return self.table.select_job(job_id)
 
-    def _watch_on_scheduler(self, job_id: str | None) -> None:
-        """Have the embedded scheduler poll the job on screen every second while it can change."""
-        job = self.model.job(job_id) if job_id else None
-        if self.session is not None:
-            self.session.watch_job(job.id if job is not None and not job.status.is_terminal else None)
-
-    def _job_selected(self, job_id: str) -> None:
-        job = self.model.job(job_id) if job_id else None
-        self._watch_on_scheduler(job_id)
-        if job is None or self.session is None:
-            self.monitor.clear()
-            if self.live is not None:
-                self.live.watch(None)
-            return
-        self.monitor.show_job(job)
-        self.session.job_dataset(
-            job=job,
-            on_done=lambda dataset: self.monitor.set_dataset(job_id, dataset),
-            on_error=lambda _e: None,  # the summary then names no dataset; the load below reports errors
-        )
-        if self.live is not None:
-            self.live.watch(None)  # until the first load says where the points end
-        self.session.load_job(
-            job_id=job_id,
-            at_most=self.first_paint_points,
-            on_done=self._detail_loaded,
-            on_error=self._load_failed,
-        )
-
-    def _jobs_selected(self, job_ids: list[str]) -> None:
-        """None selected: the table has the room; one: the monitor; several: the compare view."""
-        self.details.setVisible(bool(job_ids))
-        if len(job_ids) < 2:
-            self.details.setCurrentWidget(self.monitor)
-            if self.compare.job_ids:
-                self.compare.show_jobs([])
-                self.compare_loader.stop()
-            return
-        jobs = [job for job in (self.model.job(job_id) for job_id in job_ids) if job is not None]
-        self.details.setCurrentWidget(self.compare)
-        if [job.id for job in jobs] == self.compare.job_ids or self.session is None:
-            return  # the same jobs reselected after the table reloaded: what is drawn stands
-        self.compare.show_jobs(jobs)
-        self.compare_loader.load(self.session, [job.id for job in jobs])
-
     def compare_selected(self) -> None:
         """Compare the selected jobs (the compare view already shows while two or more are)."""
-        if len(self.table.selected_job_ids()) >= 2:
-            self.details.show()
-            self.details.setCurrentWidget(self.compare)
-            self.compare.chart.plot_widget.setFocus(Qt.FocusReason.ShortcutFocusReason)
-        else:
-            self.banner.show_message(
-                "Select two or more jobs to compare: Ctrl+click or Shift+click their rows."
-            )
+        self.selection.compare_selected()
 
     def compare_with_selected(self, job_id: str) -> None:
         """Compare this job with those selected (the row context menu's "Compare with selected")."""
         wanted = [*self.table.selected_job_ids(), job_id]
         self.table.select_jobs(list(dict.fromkeys(wanted)))
         self.compare_selected()
-
-    def _detail_loaded(self, data: JobMetrics) -> None:
-        """The selected job's points as columns: drawn at once; a thinned first look of a long
-        series is followed by the full load, which replaces it."""
-        job_id = data.job.id
-        if self.table.selected_job_id() != job_id or self.monitor.job is None or self.session is None:
-            return  # the user moved on while it loaded
-        self.model.apply_jobs([data.job])
-        self.monitor.show_metrics(data)
-        if not data.complete:
-            self.session.load_job(job_id=job_id, on_done=self._detail_loaded, on_error=self._load_failed)
-            return
-        if self.live is not None:
-            self.live.watch(job_id, lambda: self.monitor.series.last_step)
-        self.detail_shown.emit(job_id)
 
     # -- actions ---------------------------------------------------------------------------------
     def cancel_selected(self) -> None:
