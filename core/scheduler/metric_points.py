@@ -100,8 +100,9 @@ def to_int(value: Any, default: Any) -> Any:
         return default
 
 
-# The binary COPY's types, in the order of _COLUMNS (core.db.models.MetricPointRow).
-_BINARY_TYPES = ("text", "int4", "int4", *("float8" for _ in METRIC_FIELDS), "timestamp")
+# The binary COPY's types, in the order of _COLUMNS: the column types of core.db.models.MetricPointRow
+# (`recorded_at` is UtcDateTime, a timestamp with time zone).
+_BINARY_TYPES = ("text", "int4", "int4", *("float8" for _ in METRIC_FIELDS), "timestamptz")
 
 
 def _copy_points_straight(conn: Any, points: list[MetricPoint]) -> bool:
@@ -117,7 +118,7 @@ def _copy_points_straight(conn: Any, points: list[MetricPoint]) -> bool:
             with cursor.copy(sql) as copy:
                 copy.set_types(_BINARY_TYPES)
                 for p in points:
-                    recorded = _naive_utc(p.recorded_at)
+                    recorded = _aware_utc(p.recorded_at)
                     copy.write_row(
                         (p.job_id, p.step, p.epoch, *(getattr(p, k) for k in METRIC_FIELDS), recorded)
                     )
@@ -128,12 +129,12 @@ def _copy_points_straight(conn: Any, points: list[MetricPoint]) -> bool:
     return True
 
 
-def _naive_utc(moment: datetime | None) -> datetime | None:
-    """The column's form (UTC without a zone, core.db.models.UtcDateTime): a binary COPY sends
-    the value as it is, with no column type to convert it."""
-    if moment is None or moment.tzinfo is None:
-        return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)
+def _aware_utc(moment: datetime | None) -> datetime | None:
+    """As UtcDateTime binds a value (a naive one is UTC): a binary COPY sends the value as it
+    is, without the column type's conversion."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _copy_points(conn: Any, points: list[MetricPoint]) -> None:

@@ -125,3 +125,32 @@ async def test_a_large_batch_of_points_is_stored_once(make_workspace, dataset_fi
         columns = read_metric_columns(session, job.id)
     assert columns["step"].tolist() == list(range(1, count + 1))
     assert np.allclose(columns["training_loss"], 1.0 / columns["step"])
+
+
+async def test_a_large_new_batch_keeps_every_value_and_instant(make_workspace, dataset_file):
+    """New points past COPY_FROM go straight into the table (binary COPY on PostgreSQL): each
+    value and each instant comes back as it went in."""
+    from sqlalchemy import select
+
+    from core.db.models import MetricPointRow
+    from core.scheduler.metric_points import COPY_FROM
+
+    ws = make_workspace()
+    (job,) = queue_jobs(ws, dataset_file)
+    start = utcnow()
+    points = [
+        MetricPoint(job_id=job.id, step=s, epoch=1, training_loss=1.0 / s, validation_loss=None,
+                    throughput=float(s), recorded_at=start + timedelta(seconds=s))
+        for s in range(1, COPY_FROM + 2)
+    ]  # fmt: skip
+    with ws.db.write() as session:
+        store_metric_points(session, points)
+    with ws.db.read() as session:
+        rows = session.execute(
+            select(MetricPointRow.step, MetricPointRow.training_loss, MetricPointRow.validation_loss,
+                   MetricPointRow.throughput, MetricPointRow.recorded_at)
+            .where(MetricPointRow.job_id == job.id).order_by(MetricPointRow.step)
+        ).all()  # fmt: skip
+    assert [tuple(row) for row in rows] == [
+        (p.step, p.training_loss, None, p.throughput, p.recorded_at) for p in points
+    ]
