@@ -388,10 +388,13 @@ def is_free_and_unsubmitted(session: Session, job_id: str, *, now: datetime) -> 
     return found is not None
 
 
-def lock_job(session: Session, job_id: str) -> Job | None:
-    """The job as it stands, locked for this transaction (on SQLite the write lock is taken)."""
+def lock_job(session: Session, job_id: str, *, user_id: str | None = None) -> Job | None:
+    """The job (only if it is `user_id`'s, when given) as it stands, locked for this transaction
+    (on SQLite the write lock is taken): a delete checks its status under the lock."""
     change_stamp(session)  # the change number before the row lock, as every writer takes them
     query = select(*_TABLE.columns).where(JobRow.id == job_id)
+    if user_id is not None:
+        query = query.where(JobRow.user_id == user_id)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     row = session.execute(query).first()
@@ -400,10 +403,16 @@ def lock_job(session: Session, job_id: str) -> Job | None:
 
 def drop_cancel_request(session: Session, job_id: str, *, now: datetime) -> Job | None:
     """Forget a cancel request (the cluster says the job is over anyway); returns the job."""
+    return _stamped_update(session, [JobRow.id == job_id], cancel_requested_at=None, updated_at=now)
+
+
+def _stamped_update(session: Session, where: Sequence[ColumnElement[bool]], **values: Any) -> Job | None:
+    """Update the job that `where` finds, stamped with this transaction's change number; the job
+    as it now stands, or None when nothing matched."""
     row = session.execute(
         update(JobRow)
-        .where(JobRow.id == job_id)
-        .values(cancel_requested_at=None, updated_at=now, change_seq=change_stamp(session))
+        .where(*where)
+        .values(**values, change_seq=change_stamp(session))
         .returning(*_TABLE.columns)
         .execution_options(synchronize_session=False)
     ).first()
@@ -415,14 +424,9 @@ def drop_cancel_request(session: Session, job_id: str, *, now: datetime) -> Job 
 
 def set_notes(session: Session, job_id: str, *, user_id: str, notes: str, now: datetime) -> Job | None:
     """Replace the job's notes (any status); None when the user has no such job."""
-    row = session.execute(
-        update(JobRow)
-        .where(JobRow.id == job_id, JobRow.user_id == user_id)
-        .values(notes=notes, updated_at=now, change_seq=change_stamp(session))
-        .returning(*_TABLE.columns)
-        .execution_options(synchronize_session=False)
-    ).first()
-    return to_job(row) if row is not None else None
+    return _stamped_update(
+        session, [JobRow.id == job_id, JobRow.user_id == user_id], notes=notes, updated_at=now
+    )
 
 
 def change_tags(
@@ -446,24 +450,7 @@ def change_tags(
         return None
     tags = [t for t in (found.tags or []) if t not in set(remove)]
     tags += [t for t in dict.fromkeys(add) if t not in tags and t not in set(remove)]
-    row = session.execute(
-        update(JobRow)
-        .where(JobRow.id == job_id)
-        .values(tags=tags, updated_at=now, change_seq=change_stamp(session))
-        .returning(*_TABLE.columns)
-        .execution_options(synchronize_session=False)
-    ).one()
-    return to_job(row)
-
-
-def lock_users_job(session: Session, job_id: str, *, user_id: str) -> Job | None:
-    """The user's job, locked for this transaction (a delete checks its status under the lock)."""
-    change_stamp(session)
-    query = select(*_TABLE.columns).where(JobRow.id == job_id, JobRow.user_id == user_id)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = session.execute(query).first()
-    return to_job(row) if row is not None else None
+    return _stamped_update(session, [JobRow.id == job_id], tags=tags, updated_at=now)
 
 
 def delete_terminal_job(session: Session, job_id: str, *, user_id: str) -> bool:
@@ -511,29 +498,23 @@ def record_stop(
     writer wins (no stop recorded yet, no cancel asked for, not over, not another's claim). The
     winner keeps the job claimed while it cancels it, so no other scheduler cancels it too; if it
     dies, the claim lapses and any scheduler carries the request out. None: someone was first."""
-    stmt = (
-        update(JobRow)
-        .where(
-            JobRow.id == job_id,
-            JobRow.status.not_in(_TERMINAL),
-            JobRow.stop_reason.is_(None),
-            JobRow.cancel_requested_at.is_(None),
-            or_(_free(now), JobRow.claimed_by == owner),
-        )
-        .values(
-            **(values or {}),
-            stop_reason=reason,
-            cancel_requested_at=now,
-            claimed_by=owner,
-            claim_expires_at=now + lease,
-            updated_at=now,
-            change_seq=change_stamp(session),
-        )
-        .returning(*_TABLE.columns)
-        .execution_options(synchronize_session=False)
+    first = [
+        JobRow.id == job_id,
+        JobRow.status.not_in(_TERMINAL),
+        JobRow.stop_reason.is_(None),
+        JobRow.cancel_requested_at.is_(None),
+        or_(_free(now), JobRow.claimed_by == owner),
+    ]
+    return _stamped_update(
+        session,
+        first,
+        **(values or {}),
+        stop_reason=reason,
+        cancel_requested_at=now,
+        claimed_by=owner,
+        claim_expires_at=now + lease,
+        updated_at=now,
     )
-    row = session.execute(stmt).first()
-    return to_job(row) if row is not None else None
 
 
 def set_rules(

@@ -224,7 +224,7 @@ def delete_job(ws: Workspace, *, job_id: str) -> Job:
     changes meanwhile is never deleted half-way (the delete itself is guarded on the status).
     Its tombstone, stamped in the same transaction, tells other app instances (core.job_tombstones)."""
     with ws.db.write() as session:
-        job = job_store.lock_users_job(session, job_id, user_id=ws.user)
+        job = job_store.lock_job(session, job_id, user_id=ws.user)
         if job is None:
             raise NotFoundError(f"no job {job_id!r} (see `loradesk jobs list`)")
         if not job.status.is_terminal:
