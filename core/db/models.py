@@ -1,4 +1,4 @@
-"""The five tables of SPEC §3 as SQLAlchemy 2 typed models, and the change feed's two.
+"""The six tables of SPEC §3 as SQLAlchemy 2 typed models, and the change feed's two.
 
 Column names are fixed by the spec; the scheduler's bookkeeping columns (claims, attempts,
 cancel requests) sit beside them on `training_jobs`.
@@ -104,6 +104,9 @@ class JobRow(Base):
     artifact_partial: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     notes: Mapped[str] = mapped_column(Text, default="", server_default="")
     tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    # The job this one was retried from or continues, and the checkpoint step it starts from.
+    parent_job_id: Mapped[str | None] = mapped_column(String(36))
+    resume_from_step: Mapped[int | None] = mapped_column(Integer)
 
     # Scheduler bookkeeping. A claim is an owner plus an expiry: a scheduler that dies loses its
     # claims when they expire and another picks the work up.
@@ -142,6 +145,7 @@ class JobRow(Base):
         Index("ix_training_jobs_status_polled", "status", "polled_at"),
         Index("ix_training_jobs_user_change", "user_id", "change_seq"),
         Index("ix_training_jobs_cancel_requested", "cancel_requested_at"),
+        Index("ix_training_jobs_parent", "parent_job_id"),
     )
 
 
@@ -161,6 +165,25 @@ class MetricPointRow(Base):
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("job_id", "step", name="uq_metrics_points_job_step"),)
+
+
+class SampleRow(Base):
+    """One answer the trainer generated for one of the run's sample prompts at an evaluation."""
+
+    __tablename__ = "samples"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    job_id: Mapped[str] = mapped_column(ForeignKey("training_jobs.id", ondelete="CASCADE"))
+    step: Mapped[int] = mapped_column(Integer)
+    prompt_index: Mapped[int] = mapped_column(Integer)
+    prompt: Mapped[str] = mapped_column(Text)
+    expected: Mapped[str | None] = mapped_column(Text)
+    output: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("job_id", "step", "prompt_index", name="uq_samples_job_step_prompt"),)
 
 
 class CostRecordRow(Base):
