@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.records import Dataset, Job, MetricPoint, Notification
+from core.records import Dataset, Job, MetricPoint, Notification, Sample
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,14 @@ class JobUpdated:
 class MetricsAppended:
     job_id: str
     points: tuple[MetricPoint, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SamplesAppended:
+    """New sample answers of a job (possibly some already known: apply them by their key)."""
+
+    job_id: str
+    samples: tuple[Sample, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,5 +86,13 @@ class WorkAvailable:
     """A job was queued or a cancel requested here: a scheduler should run a cycle now."""
 
 
-Event = JobUpdated | JobDeleted | MetricsAppended | NotificationCreated | DatasetAdded | WorkAvailable
+Event = (
+    JobUpdated
+    | JobDeleted
+    | MetricsAppended
+    | SamplesAppended
+    | NotificationCreated
+    | DatasetAdded
+    | WorkAvailable
+)
 Handler = Callable[[Event], None]

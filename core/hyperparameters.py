@@ -49,6 +49,7 @@ INT_LIMITS: dict[str, Limits] = {
     "seed": Limits(0, 2**32 - 1),
     "eval_interval": Limits(1, None),
     "max_steps": Limits(1, None),
+    "max_new_tokens": Limits(1, 4096),
 }
 # A learning rate of 1 or more only ever diverges: refused as a typo, not tried for an hour.
 FLOAT_LIMITS: dict[str, Limits] = {
@@ -59,6 +60,10 @@ FLOAT_LIMITS: dict[str, Limits] = {
 }
 # GPUs of one job: beyond this is a typo (and past PostgreSQL's integer column long before).
 GPU_COUNT_LIMITS = Limits(1, 1024)
+# Sample prompts are answered at every evaluation: a handful to read, not a benchmark to run.
+MAX_SAMPLE_PROMPTS = 16
+MAX_SAMPLE_PROMPT_CHARS = 4000
+DEFAULT_SAMPLE_PROMPTS = 4  # validation prompts answered when none are given
 DEFAULT_GPU_COUNT = 1
 
 
@@ -86,6 +91,10 @@ class Hyperparameters:
     validation_split: float = 0.1
     eval_interval: int | None = None  # None: about ten evaluations per run
     max_steps: int | None = None  # None: as many as the epochs take
+    # Answered at each evaluation; None: the first DEFAULT_SAMPLE_PROMPTS validation prompts,
+    # with their expected completions; an empty list: no samples.
+    sample_prompts: tuple[str, ...] | None = None
+    max_new_tokens: int = 128  # of each sample answer, decoded greedily
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -116,8 +125,9 @@ class Hyperparameters:
     def to_json(self) -> dict[str, Any]:
         """Every field, as the trainer sees them."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}
-        if isinstance(self.target_modules, tuple):
-            values["target_modules"] = list(self.target_modules)
+        for name in ("target_modules", "sample_prompts"):
+            if isinstance(values[name], tuple):
+                values[name] = list(values[name])
         return values
 
     def stored(self) -> dict[str, Any]:
@@ -187,6 +197,8 @@ def _checked(name: str, value: Any) -> Any:
         return value.strip()
     if name == "target_modules":
         return _target_modules(value)
+    if name == "sample_prompts":
+        return sample_prompts(value)
     if name in INT_LIMITS:
         return _whole(name, value, INT_LIMITS[name])
     limits = FLOAT_LIMITS[name]
@@ -228,6 +240,22 @@ def _real(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if math.isfinite(value) else None
+
+
+def sample_prompts(value: Any) -> tuple[str, ...]:
+    """Checked sample prompts: a list of 0 to MAX_SAMPLE_PROMPTS non-blank strings."""
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise HyperparameterError("sample prompts must be a list of texts")
+    if len(value) > MAX_SAMPLE_PROMPTS:
+        raise HyperparameterError(f"at most {MAX_SAMPLE_PROMPTS} sample prompts, not {len(value)}")
+    for number, prompt in enumerate(value, 1):
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise HyperparameterError(f"sample prompt {number} must be a non-empty text")
+        if len(prompt) > MAX_SAMPLE_PROMPT_CHARS:
+            raise HyperparameterError(
+                f"sample prompt {number} is {len(prompt):,} characters; at most {MAX_SAMPLE_PROMPT_CHARS:,}"
+            )
+    return tuple(value)
 
 
 def _target_modules(value: Any) -> str | tuple[str, ...]:

@@ -168,6 +168,19 @@ class MetricPoint(_Record):
 
 
 @dataclass(frozen=True, slots=True)
+class Sample(_Record):
+    """The answer the trainer generated for one sample prompt at one evaluation (SPEC §3)."""
+
+    job_id: str
+    step: int
+    prompt_index: int
+    prompt: str
+    expected: str | None
+    output: str
+    recorded_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CostRecord(_Record):
     job_id: str
     user_id: str

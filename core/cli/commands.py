@@ -34,6 +34,7 @@ JOB_HYPERPARAMETER_OPTIONS = (
     "lora_rank",
     "lora_alpha",
     "batch_size",
+    "max_new_tokens",
 )
 
 
@@ -127,7 +128,10 @@ def datasets_list(args: argparse.Namespace) -> int:
 
 
 def jobs_submit(args: argparse.Namespace) -> int:
+    from core.cli.sample_commands import sample_prompts_from  # it imports this module
+
     hyperparameters = {name: getattr(args, name) for name in JOB_HYPERPARAMETER_OPTIONS}
+    hyperparameters["sample_prompts"] = sample_prompts_from(args)
     like = getattr(args, "like", None)
     if like is None and not args.dataset:
         raise UsageError("jobs submit needs --dataset ID|NAME (or --like ID)")

@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from core.cli import commands, job_commands, trainer
+from core.cli import commands, job_commands, sample_commands, trainer
 from core.cli.add_user import db_add_user
 from core.db.engine import error_line
 from core.errors import LoradeskError
@@ -154,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("id", metavar="ID")
     delete.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     delete.set_defaults(handler=job_commands.jobs_delete)
+    sample_commands.add_samples_parser(jobs_sub, common)
 
     trainer.add_parser(sub, common)
 
@@ -191,6 +192,7 @@ def add_job_options(submit: argparse.ArgumentParser) -> None:
         "--gpu-type", help="a type of the GPU rates table (default cpu locally, A10G on a cluster)"
     )
     submit.add_argument("--gpu-count", type=int, help=f"default {DEFAULT_GPU_COUNT}")
+    sample_commands.add_sample_options(submit)
 
 
 def add_rule_options(parser: argparse.ArgumentParser, *, editing: bool) -> None:

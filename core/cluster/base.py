@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from core.errors import LoradeskError
+from core.sample_answers import SampleAnswer
 
 
 class ClusterError(LoradeskError):
@@ -82,6 +83,9 @@ class StatusReport:
     # scheduler's own observation times for `started_at`, `completed_at` and cost.
     started_at: datetime | None = None
     completed_at: datetime | None = None
+    # Answers to the run's sample prompts (SPEC §4 `samples`); a backend may send some already
+    # stored (they are stored once), never an unbounded number (core.sample_answers).
+    samples: tuple[SampleAnswer, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

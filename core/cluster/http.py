@@ -35,6 +35,7 @@ from core.cluster.base import (
     SubmitResult,
 )
 from core.records import METRIC_FIELDS
+from core.sample_answers import sample_answers
 
 NO_TOKEN_MESSAGE = "no API token: set one in Settings or LORADESK_CLUSTER_TOKEN"
 _MAX_MESSAGE = 300  # characters of a cluster's own message kept in ours
@@ -221,6 +222,7 @@ def _status_report(data: Any) -> StatusReport:
         artifact_url=_optional_text(data.get("artifact_url"), "artifact_url"),
         started_at=_timestamp(data.get("started_at")),
         completed_at=_timestamp(data.get("completed_at")),
+        samples=sample_answers(data.get("samples")),
     )
 
 

@@ -259,6 +259,7 @@ class LocalCluster:
         state = _read_json(job_dir / STATUS_FILE) or {}
         index = self._metrics.setdefault(job_id, MetricsIndex(job_dir / METRICS_FILE))
         history, last = index.read_after(since_step)
+        samples = index.samples_after(since_step)
         total_steps = state.get("total_steps")
         step = last["step"] if last else state.get("current_step")
         if outcome is not None:
@@ -285,6 +286,7 @@ class LocalCluster:
             metrics_history=history,
             error_message=(outcome or {}).get("error_message") if status == "failed" else None,
             artifact_url=artifact,
+            samples=samples,
         )
 
     def _outcome(self, job_id: str, job_dir: Path) -> dict[str, Any] | None:

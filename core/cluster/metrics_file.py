@@ -1,4 +1,8 @@
-"""Reading a trainer's `metrics.jsonl` as it grows: only new bytes, only whole lines."""
+"""Reading a trainer's `metrics.jsonl` as it grows: only new bytes, only whole lines.
+
+Two kinds of line: a point (`{"step": …}`) per optimizer step, and a samples line
+(`{"samples": [{"step", "prompt_index", …}], …}`) per evaluation (core.trainer.report).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import os
 from bisect import bisect_right
 from pathlib import Path
 from typing import Any
+
+from core.sample_answers import SampleAnswer, sample_answers
 
 
 class MetricsIndex:
@@ -21,6 +27,7 @@ class MetricsIndex:
         self.path = path
         self.steps: list[int] = []
         self.offsets: list[int] = []
+        self.sample_offsets: list[int] = []  # where each samples line starts
         self.end = 0  # bytes indexed so far, always at the end of a whole line
 
     def unread_bytes(self) -> int:
@@ -45,19 +52,46 @@ class MetricsIndex:
             with self.path.open("rb") as metrics:
                 size = os.fstat(metrics.fileno()).st_size
                 if size < self.end:  # rewritten by a new run of the job
-                    self.steps, self.offsets, self.end = [], [], 0
+                    self.steps, self.offsets, self.sample_offsets, self.end = [], [], [], 0
                 metrics.seek(self.end)
                 chunk = metrics.read(size - self.end)
         except FileNotFoundError:
             return
         position = self.end
         for line in chunk[: chunk.rfind(b"\n") + 1].splitlines(keepends=True):
-            step = _step_of(line)
-            if step is not None and (not self.steps or step > self.steps[-1]):
-                self.steps.append(step)
-                self.offsets.append(position)
+            if line.startswith(_SAMPLES_LINE):
+                self.sample_offsets.append(position)
+            else:
+                step = _step_of(line)
+                if step is not None and (not self.steps or step > self.steps[-1]):
+                    self.steps.append(step)
+                    self.offsets.append(position)
             position += len(line)
         self.end = position
+
+    def samples_after(self, since_step: int | None) -> tuple[SampleAnswer, ...]:
+        """The samples written after the point of `since_step` (all when None), as far as the
+        last `read_after` indexed. A trainer may write an evaluation's samples just after that
+        point, and a reader may store the point first: samples of steps up to `since_step` written
+        after its point come again (they are stored once), so none falls between two polls."""
+        if not self.sample_offsets:
+            return ()
+        after = -1
+        if since_step is not None:
+            stored = bisect_right(self.steps, since_step)
+            after = self.offsets[stored - 1] if stored else -1
+        first = bisect_right(self.sample_offsets, after)
+        if first == len(self.sample_offsets):
+            return ()
+        with self.path.open("rb") as metrics:
+            metrics.seek(self.sample_offsets[first])
+            chunk = metrics.read(self.end - self.sample_offsets[first])
+        found: list[Any] = []
+        for line in chunk.splitlines():
+            if line.startswith(_SAMPLES_LINE):
+                with contextlib.suppress(ValueError, AttributeError):
+                    found.extend(json.loads(line).get("samples") or [])
+        return sample_answers(found)
 
     def _parse(self, start: int) -> list[dict[str, Any]]:
         with self.path.open("rb") as metrics:
@@ -65,11 +99,16 @@ class MetricsIndex:
             chunk = metrics.read(self.end - start)
         points = []
         for line in chunk.splitlines():
+            if line.startswith(_SAMPLES_LINE):
+                continue
             with contextlib.suppress(ValueError):
                 point = json.loads(line)
                 if isinstance(point, dict) and isinstance(point.get("step"), int):
                     points.append(point)
         return points
+
+
+_SAMPLES_LINE = b'{"samples": '  # how core.trainer.report writes one (json.dumps, key first)
 
 
 def _step_of(line: bytes) -> int | None:

@@ -43,7 +43,7 @@ from core.config import Settings
 from core.records import METRIC_FIELDS
 from core.s3_storage import S3Storage
 from core.storage import Storage, local_storage_root
-from core.trainer.report import METRIC_PREFIX, RESULT_PREFIX
+from core.trainer.report import METRIC_PREFIX, RESULT_PREFIX, SAMPLES_PREFIX
 
 # Ray's job statuses → Loradesk's (SPEC §4b).
 STATUSES = {
@@ -64,7 +64,7 @@ STOP_GRACE = 20
 _MAX_MESSAGE = 1000
 # A finished job whose log cannot be read this many polls in a row ends without its last points.
 _LOG_FAILURES_TOLERATED = 3
-_MACHINE_LINES = (METRIC_PREFIX, RESULT_PREFIX)
+_MACHINE_LINES = (METRIC_PREFIX, SAMPLES_PREFIX, RESULT_PREFIX)
 _RELAYED = re.compile(r"Request failed with status code (4\d\d)")
 _EXCEPTION_LINE = re.compile(r"^(?:[\w.]+(?:Error|Exception)): (.+)$")
 
@@ -185,6 +185,7 @@ class RayCluster:
             artifact_url=_text(result.get("artifact_url")) if status in ("completed", "cancelled") else None,
             started_at=_moment(details.get("start_time")),
             completed_at=_moment(details.get("end_time")) if ray_status in TERMINAL else None,
+            samples=tail.samples_after(since_step),
         )
 
     async def _details(self, job_id: str) -> tuple[str, dict[str, Any]]:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from core.events import JobUpdated, MetricsAppended, NotificationCreated
+from core.events import JobUpdated, MetricsAppended, NotificationCreated, SamplesAppended
 
 if TYPE_CHECKING:
     from core.scheduler.transitions import Change
@@ -20,6 +20,8 @@ def publish(ws: Workspace, changes: Iterable[Change]) -> None:
     for change in changes:
         if change.points and change.job is not None:
             ws.events.publish(MetricsAppended(change.job.id, tuple(change.points)))
+        if change.samples and change.job is not None:
+            ws.events.publish(SamplesAppended(change.job.id, tuple(change.samples)))
         if change.job is not None:
             ws.events.publish(JobUpdated(change.job))
         for note in change.notifications:

@@ -25,7 +25,7 @@ from core.db.upsert import insert_ignoring_conflicts
 from core.guardrails import track_evaluations
 from core.job_store import ClaimedJob, guarded_update, guarded_update_many
 from core.notifications import add_notification, auth_once_key, job_title
-from core.records import Job, JobStatus, MetricPoint, Notification
+from core.records import Job, JobStatus, MetricPoint, Notification, Sample
 from core.records import NotificationType as N
 from core.scheduler.metric_points import METRIC_FIELDS, finite, metric_points, to_int
 
@@ -54,6 +54,7 @@ class Change:
 
     job: Job | None = None
     points: list[MetricPoint] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
     # A guardrail fired in this record: the cancel is the recording scheduler's to carry out.
     stopped: bool = False
@@ -322,6 +323,7 @@ class StatusPlan:
     status: JobStatus
     values: dict[str, Any]
     points: list[MetricPoint]
+    samples: list[Sample]
     milestone: int | None
     non_finite: int | None  # the first step whose loss was NaN or infinite
     error_message: str | None = None
@@ -369,6 +371,10 @@ def plan_status(claimed: ClaimedJob, report: StatusReport, *, now: datetime) -> 
         status=status,
         values=values,
         points=points,
+        samples=[
+            Sample(job.id, a.step, a.prompt_index, a.prompt, a.expected, a.output, now)
+            for a in report.samples
+        ],
         milestone=None if status.is_terminal else milestone,
         non_finite=non_finite,
         error_message=report.error_message,
@@ -379,9 +385,9 @@ def plan_status(claimed: ClaimedJob, report: StatusReport, *, now: datetime) -> 
 def record_status(
     session: Session, claimed: ClaimedJob, report: StatusReport, *, owner: str, now: datetime
 ) -> Change:
-    """Store a status answer. The new metric points come back in `Change.points` for the caller
-    to store (with `store_metric_points`) in the same transaction: a cycle writes all its jobs'
-    points in one go."""
+    """Store a status answer. The new metric points and samples come back in `Change.points` and
+    `Change.samples` for the caller to store (with `store_metric_points`, `store_samples`) in the
+    same transaction: a cycle writes all its jobs' points in one go."""
     plan = plan_status(claimed, report, now=now)
     if plan.status.is_terminal:
         return _finish_planned(session, plan, owner=owner, now=now)
@@ -426,6 +432,7 @@ def _complete(session: Session, plan: StatusPlan, change: Change) -> Change:
     if change.job is None:
         return change
     change.points = plan.points
+    change.samples = plan.samples
     if plan.milestone is not None:
         change.notify(_milestone_note(session, change.job, plan.milestone))
     if plan.non_finite:

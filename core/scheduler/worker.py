@@ -41,6 +41,7 @@ from core.scheduler.cancelling import carry_out_cancel, pending_cancels
 from core.scheduler.guardrails import apply_guardrails, carry_out_stops, check_budget_warnings
 from core.scheduler.metric_points import store_metric_points
 from core.scheduler.publish import publish
+from core.scheduler.samples import store_samples
 from core.scheduler.submitting import submit_request
 from core.scheduler.watch import WatchedJob
 from core.storage import StorageError
@@ -478,6 +479,7 @@ class Scheduler:
                     pairs = zip(claimed, outcomes, strict=True)
                     changes = [record(session, item, outcome) for item, outcome in pairs]
                 store_metric_points(session, [point for change in changes for point in change.points])
+                store_samples(session, [sample for change in changes for sample in change.samples])
                 return changes
 
         unrecordable: list[str] = []  # cluster jobs whose Loradesk job failed for want of a record
@@ -489,6 +491,7 @@ class Scheduler:
                     with session.begin_nested():
                         change = record(session, item, outcome)
                         store_metric_points(session, change.points)
+                        store_samples(session, change.samples)
                         changes.append(change)
                 except Exception as exc:
                     report.errors += 1

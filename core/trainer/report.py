@@ -1,14 +1,17 @@
 """What a run writes into its output folder, which is how the `local` backend watches it.
 
 - `metrics.jsonl`: one JSON line per optimizer step, flushed as it is written, so a reader sees
-  whole lines and at most one half-written last line;
+  whole lines and at most one half-written last line; and per evaluation one line of sample
+  answers, `{"samples": [{"step", "prompt_index", "prompt", "expected", "output"}], "seconds": …}`
+  (the items of SPEC §4's `samples`; the line itself has no `step`, so it is never taken for a point);
 - `status.json`: where the run is (replaced atomically, so it is never seen half-written);
 - `exit.json`: how the run ended, written once, last;
 - `adapter/`: the LoRA adapter, saved by peft.
 
-A run on a cluster also prints each point, and then how it ended, as one line on stdout:
-`LORADESK_METRIC {"step": …, "total_steps": …, …}` and `LORADESK_RESULT {"status": …}`; the Ray
-backend reads these from the job's log (core.cluster.ray_log).
+A run on a cluster also prints each point, each evaluation's samples, and then how it ended, as
+one line on stdout: `LORADESK_METRIC {"step": …, "total_steps": …, …}`, `LORADESK_SAMPLES {"samples":
+[…], "seconds": …}` and `LORADESK_RESULT {"status": …}`; the Ray backend reads these from the job's
+log (core.cluster.ray_log).
 
 Standard library only, so the backend shares these names and writers without torch.
 """
@@ -27,6 +30,7 @@ ADAPTER_DIR = "adapter"
 EXIT_STATUSES = ("completed", "cancelled", "failed")
 METRIC_PREFIX = "LORADESK_METRIC "
 RESULT_PREFIX = "LORADESK_RESULT "
+SAMPLES_PREFIX = "LORADESK_SAMPLES "
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -74,6 +78,14 @@ class RunReport:
                 "total_epochs": self._status["total_epochs"],
             }
             print(METRIC_PREFIX + json.dumps({**point, **totals}), flush=True)
+
+    def add_samples(self, samples: list[dict[str, Any]], seconds: float) -> None:
+        """One evaluation's sample answers (SPEC §4 items) and the seconds it took to make them."""
+        line = json.dumps({"samples": samples, "seconds": round(seconds, 3)})
+        self._metrics.write(line + "\n")
+        self._metrics.flush()
+        if self._log_metrics:
+            print(SAMPLES_PREFIX + line, flush=True)
 
     def finish(
         self,

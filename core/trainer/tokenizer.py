@@ -14,6 +14,10 @@ BYTE_EOS_ID = 258
 BYTE_VOCAB_SIZE = 259
 
 
+def decode_bytes(ids: list[int]) -> str:
+    return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
+
+
 @dataclass(frozen=True)
 class TextCodec:
     encode: Callable[[str], list[int]]
@@ -21,6 +25,7 @@ class TextCodec:
     eos_id: int  # appended after the completion, so the model learns where to stop
     pad_id: int
     kind: str
+    decode: Callable[[list[int]], str] = decode_bytes  # generated ids back to text (samples)
 
 
 def _utf8_bytes(text: str) -> list[int]:
@@ -30,10 +35,6 @@ def _utf8_bytes(text: str) -> list[int]:
 def byte_codec() -> TextCodec:
     """UTF-8 bytes are ids 0–255, then pad, bos and eos: any text, no vocabulary file."""
     return TextCodec(_utf8_bytes, BYTE_BOS_ID, BYTE_EOS_ID, BYTE_PAD_ID, "byte")
-
-
-def decode_bytes(ids: list[int]) -> str:
-    return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
 
 
 def hf_codec(tokenizer: Any) -> TextCodec:
@@ -46,4 +47,8 @@ def hf_codec(tokenizer: Any) -> TextCodec:
     if eos is None:
         raise TrainerError("the model's tokenizer has no end-of-sequence token")
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    return TextCodec(encode, tokenizer.bos_token_id, eos, pad, type(tokenizer).__name__)
+
+    def decode(ids: list[int]) -> str:
+        return str(tokenizer.decode(ids, skip_special_tokens=True))
+
+    return TextCodec(encode, tokenizer.bos_token_id, eos, pad, type(tokenizer).__name__, decode)

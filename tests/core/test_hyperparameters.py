@@ -67,6 +67,11 @@ def test_the_stored_json_keeps_the_spec_names():
         ({"batch_size": 0}, "batch size must be a whole number from 1 to 65,536, not 0"),
         ({"batch_size": True}, "batch size must be a whole number from 1 to 65,536, not True"),
         ({"base_model": "  "}, "base model must be 'tiny', a local model folder or a model name"),
+        ({"max_new_tokens": 0}, "max new tokens must be a whole number from 1 to 4,096, not 0"),
+        ({"sample_prompts": "Hello"}, "sample prompts must be a list of texts"),
+        ({"sample_prompts": ["Hi", " "]}, "sample prompt 2 must be a non-empty text"),
+        ({"sample_prompts": ["x"] * 17}, "at most 16 sample prompts, not 17"),
+        ({"sample_prompts": ["x" * 4001]}, "sample prompt 1 is 4,001 characters; at most 4,000"),
     ],
 )
 def test_values_no_run_could_use_are_refused_in_one_line(values, message):
@@ -90,6 +95,17 @@ def test_the_trainer_reads_the_same_record(tmp_path: Path):
     loaded = load_spec(spec).hyperparameters
     assert isinstance(loaded, Hyperparameters)
     assert loaded == Hyperparameters(base_model=TINY_MODEL, lora_rank=4, lora_alpha=8)
+
+
+def test_sample_settings_travel_to_the_trainer_and_back(tmp_path: Path):
+    record, _ = Hyperparameters.from_values({"sample_prompts": ["Say hi", "Count"], "max_new_tokens": 32})
+    stored = record.stored()
+    assert stored["sample_prompts"] == ["Say hi", "Count"] and stored["max_new_tokens"] == 32
+    assert "sample_prompts" not in Hyperparameters().stored()  # the default: validation prompts
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"job_id": "j", "dataset_url": "file:///x", "hyperparameters": stored}))
+    loaded = load_spec(spec).hyperparameters
+    assert loaded.sample_prompts == ("Say hi", "Count") and loaded.max_new_tokens == 32
 
 
 def test_default_job_names_fit_even_for_the_longest_dataset_name():

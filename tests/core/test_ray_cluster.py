@@ -198,7 +198,7 @@ def test_tail_parsing_skips_chatter_and_half_lines():
     assert [p["step"] for p in tail.points] == [4, 5]
     assert [p["step"] for p in tail.after(4)] == [5]
     assert tail.points[0]["training_loss"] != tail.points[0]["training_loss"]  # NaN kept for the warning
-    assert tail.reaches(4) and tail.reaches(3) and not tail.reaches(2)
+    assert tail.reaches(5) and tail.reaches(4) and not tail.reaches(3)  # the last stored point in it
     assert tail.lines_after == 3
 
 

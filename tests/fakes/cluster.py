@@ -58,6 +58,12 @@ class JobPlan:
     seconds_per_step: float = 0.0  # > 0: the job runs on the clock, not per poll
     report_times: bool | None = None  # started_at/completed_at in answers; None: as report_times()
     keeps_partial_adapter: bool = False  # a cancelled job's answers name the adapter it saved
+    # Every `sample_every` steps (0: never) an evaluation answers `sample_prompts` prompts; status
+    # answers carry the samples of steps > since_step (SPEC §4), plus `extra_samples` as given.
+    sample_every: int = 0
+    sample_prompts: int = 2
+    sample_output: str = "answer {prompt} at step {step}"
+    extra_samples: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -84,6 +90,21 @@ class FakeJob:
             "gpu_utilization": 92.0,
             "gpu_memory_used": 21.5,
         }
+
+    def samples_at(self, step: int) -> list[dict[str, Any]]:
+        every = self.plan.sample_every
+        if not every or step % every:
+            return []
+        return [
+            {
+                "step": step,
+                "prompt_index": index,
+                "prompt": f"prompt {index}",
+                "expected": f"expected {index}",
+                "output": self.plan.sample_output.format(prompt=index, step=step),
+            }
+            for index in range(self.plan.sample_prompts)
+        ]
 
     def epoch_at(self, step: int) -> int:
         if step <= 0:
@@ -468,9 +489,12 @@ class FakeCluster:
             if self._report_times if plan.report_times is None else plan.report_times:
                 answer["started_at"] = job.started_at.isoformat()
                 answer["completed_at"] = job.completed_at.isoformat() if job.completed_at else None
+            first = 1 if since_step is None else max(1, since_step + 1)
             if not self._omit_history:
-                first = 1 if since_step is None else max(1, since_step + 1)
                 answer["metrics_history"] = [job.metrics_at(s) for s in range(first, step + 1)]
+            if plan.sample_every or plan.extra_samples:
+                found = [item for s in range(first, step + 1) for item in job.samples_at(s)]
+                answer["samples"] = found + list(plan.extra_samples)
             return 200, answer
 
     def _log(self, external_id: str, offset_text: str) -> tuple[int, Any]:

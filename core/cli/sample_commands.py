@@ -1,0 +1,132 @@
+"""Sample prompts on `jobs submit`, and `loradesk jobs samples ID [--step N] [--json]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from core.cli.commands import emit_json, workspace
+from core.errors import InvalidRequestError
+from core.records import Sample
+from core.samples import job_samples
+
+# Bidi controls reorder what a terminal shows: escaped like control characters (SPEC §6).
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def add_sample_options(submit: argparse.ArgumentParser) -> None:
+    group = submit.add_argument_group("sample answers (generated at each evaluation)")
+    group.add_argument(
+        "--sample-prompt",
+        metavar="TEXT",
+        action="append",
+        dest="sample_prompt_texts",
+        help="a prompt to answer at each evaluation (repeatable; default: the first 4 validation prompts)",
+    )
+    group.add_argument(
+        "--sample-prompts",
+        metavar="FILE.jsonl",
+        dest="sample_prompts_file",
+        help='prompts from a JSON Lines file: {"prompt": "…"} (or a JSON string) per line',
+    )
+    group.add_argument("--max-new-tokens", type=int, help="length of each sample answer (default 128)")
+
+
+def sample_prompts_from(args: argparse.Namespace) -> list[str] | None:
+    """The prompts given by --sample-prompts FILE then --sample-prompt TEXT; None if neither."""
+    texts = getattr(args, "sample_prompt_texts", None)
+    path = getattr(args, "sample_prompts_file", None)
+    if texts is None and path is None:
+        return None
+    return [*(read_prompts_file(Path(path)) if path else []), *(texts or [])]
+
+
+def read_prompts_file(path: Path) -> list[str]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InvalidRequestError(f"cannot read the sample prompts {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidRequestError(f"the sample prompts {path} are not UTF-8 text") from None
+    prompts = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            value = None
+        prompt = value.get("prompt") if isinstance(value, dict) else value
+        if not isinstance(prompt, str):
+            raise InvalidRequestError(f'{path}, line {number}: expected {{"prompt": "…"}} or a JSON string')
+        prompts.append(prompt)
+    return prompts
+
+
+def jobs_samples(args: argparse.Namespace) -> int:
+    with workspace(args) as ws:
+        found = job_samples(ws, job_id=args.id)
+    steps = found.steps
+    if args.step is not None and args.step not in steps:
+        where = f"evaluations with samples: {', '.join(map(str, steps))}" if steps else "it has none yet"
+        raise InvalidRequestError(f"no samples at step {args.step} ({where})")
+    shown = [args.step] if args.step is not None else steps
+    if args.json:
+        emit_json([sample.to_json() for step in shown for sample in found.at(step)])
+        return 0
+    if not steps:
+        print(f"no samples yet: {found.job.name} has not evaluated (or its prompts are off)")
+        return 0
+    for position, step in enumerate(shown):
+        if position:
+            print()
+        print(f"step {step}")
+        for sample in found.at(step):
+            print(_sample_text(sample))
+    return 0
+
+
+def add_samples_parser(jobs_sub: Any, common: argparse.ArgumentParser) -> None:
+    samples = jobs_sub.add_parser(
+        "samples", parents=[common], help="the run's sample answers at each evaluation"
+    )
+    samples.add_argument("id", metavar="ID")
+    samples.add_argument("--step", type=_step, help="only the evaluation at step N")
+    samples.add_argument("--json", action="store_true")
+    samples.set_defaults(handler=jobs_samples)
+
+
+def _step(text: str) -> int:
+    try:
+        step = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a step is a whole number, not {text!r}") from None
+    if step < 0:
+        raise argparse.ArgumentTypeError("a step is not negative")
+    return step
+
+
+def _sample_text(sample: Sample) -> str:
+    rows = [("prompt", sample.prompt)]
+    if sample.expected is not None:
+        rows.append(("expected", sample.expected))
+    rows.append(("answer", sample.output))
+    lines = []
+    for position, (label, text) in enumerate(rows):
+        head = f"#{sample.prompt_index + 1}" if position == 0 else ""
+        body = terminal_text(text).split("\n") or [""]
+        lines.append(f"  {head:<4}{label + ':':<10}{body[0]}")
+        lines.extend(f"  {'':<4}{'':<10}{more}" for more in body[1:])
+    return "\n".join(lines)
+
+
+def terminal_text(text: str) -> str:
+    """Text from a trainer or another person, safe to print: control and bidi-override
+    characters escaped, newlines and tabs kept."""
+    return "".join(
+        c if c in "\n\t" or (unicodedata.category(c) != "Cc" and c not in _BIDI) else f"\\u{ord(c):04x}"
+        for c in text
+    )
