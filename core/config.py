@@ -67,6 +67,9 @@ class Settings:
     local_max_jobs: int = 1
     # Transient submit failures (cluster down, 5xx, timeouts) tolerated before a job fails.
     max_submit_attempts: int = 5
+    # Times the local backend continues a job whose trainer died (OOM, kill -9, reboot) from its
+    # last checkpoint before the job fails.
+    max_resumes: int = 2
     # The Python that runs `core.trainer` for the local backend; empty means this interpreter.
     trainer_python: str = ""
     # Where the two buckets live: empty for folders under `home`/storage, a folder, or
@@ -108,6 +111,7 @@ ENV_VARIABLES = {
     "local_max_jobs": "LORADESK_LOCAL_MAX_JOBS",
     "trainer_python": "LORADESK_TRAINER_PYTHON",
     "max_submit_attempts": "LORADESK_MAX_SUBMIT_ATTEMPTS",
+    "max_resumes": "LORADESK_MAX_RESUMES",
     "notify": "LORADESK_NOTIFY",
     "monthly_budget": "LORADESK_MONTHLY_BUDGET",
     "storage_url": "LORADESK_STORAGE_URL",
@@ -121,6 +125,7 @@ _SAVED = (
     "local_max_jobs",
     "trainer_python",
     "max_submit_attempts",
+    "max_resumes",
     "keep_in_tray",
     "demo_offered",
     "notify",
@@ -157,6 +162,7 @@ def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, st
         poll_interval=_number(values.get("poll_interval", 5.0), "poll interval", float),
         local_max_jobs=_number(values.get("local_max_jobs", 1), "local max jobs", int),
         max_submit_attempts=_number(values.get("max_submit_attempts", 5), "max submit attempts", int),
+        max_resumes=_number(values.get("max_resumes", 2), "max resumes", int),
         trainer_python=str(values.get("trainer_python", "")),
         storage_url=str(values.get("storage_url") or "").strip(),
         keep_in_tray=bool(values.get("keep_in_tray", True)),

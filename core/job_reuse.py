@@ -66,10 +66,11 @@ def create_job_like(
     gpu_count: int | None = None,
     rules: Mapping[str, Any] | None = None,
     force: bool = False,
+    retry: bool = False,
 ) -> Job:
     """Queue a job with `like_id`'s dataset and settings; every argument given overrides (a
     hyperparameter given as None keeps the earlier job's value). Stop rules are the new run's
-    own (`rules`, as for create_job), not copied."""
+    own (`rules`, as for create_job), not copied. A `retry` names `like_id` as its parent."""
     like = find_settings(ws, job_id=like_id)
     changed = {key: value for key, value in (hyperparameters or {}).items() if value is not None}
     merged = {**like.hyperparameters, **changed}
@@ -84,6 +85,7 @@ def create_job_like(
         gpu_count=gpu_count if gpu_count is not None else like.gpu_count,
         rules=rules,
         force=force,
+        parent_job_id=like_id if retry else None,
     )
 
 

@@ -36,6 +36,8 @@ def create_job(
     rules: Mapping[str, Any] | None = None,
     expected_hours: float | None = None,
     force: bool = False,
+    parent_job_id: str | None = None,
+    resume_from_step: int | None = None,
 ) -> Job:
     """Queue a new job on one of the user's datasets (by id or name); returns it.
 
@@ -43,7 +45,8 @@ def create_job(
     `rules` the guardrails (`max_cost`, `max_hours`, `stop_on_nan`, `stop_on_plateau`; absent:
     off). Everything is checked before anything is written. With a monthly budget, a job whose
     estimate (its `expected_hours`, else the most its caps allow) would pass it raises
-    BudgetExceededError, unless `force`.
+    BudgetExceededError, unless `force`. `parent_job_id` links a retried or continued job to
+    its parent; `resume_from_step` (core.job_resume) starts it at that checkpoint's step.
     """
     request = check_new_job(
         ws.settings, name=name, hyperparameters=hyperparameters, gpu_type=gpu_type, gpu_count=gpu_count
@@ -73,7 +76,7 @@ def create_job(
         progress=0.0,
         current_epoch=0,
         total_epochs=epochs,
-        current_step=0,
+        current_step=resume_from_step or 0,
         current_metrics={},
         hyperparameters=hyperparameters,
         gpu_type=gpu_type,
@@ -85,6 +88,10 @@ def create_job(
         submit_attempts=0,
         not_found_polls=0,
         progress_notified=0,
+        parent_job_id=parent_job_id,
+        resume_from_step=resume_from_step,
+        # The parent's points up to the checkpoint are the parent's: this job's start after it.
+        last_metric_step=resume_from_step,
         **checked_rules,
     )
     with ws.db.write() as session:

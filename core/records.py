@@ -130,6 +130,8 @@ class Job(_Record):
     evaluations_since_best: int = 0
     nan_loss_step: int | None = None  # the first step whose loss was NaN or infinite
     guardrail_warnings: list[str] = field(default_factory=list)  # 80 % warnings given
+    parent_job_id: str | None = None  # the job this one was retried from or continues
+    resume_from_step: int | None = None  # the parent's checkpoint step this one continues from
 
     @property
     def is_cancelling(self) -> bool:

@@ -15,6 +15,7 @@ environment but not profiles or SSO. boto3 is imported only when S3 storage is c
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 from pathlib import Path
@@ -23,6 +24,11 @@ from typing import Any
 from core.storage import SIGNED_URL_TTL, StorageError, check_bucket, check_object_path
 
 ADAPTERS = "adapters"
+CHECKPOINTS = "checkpoints"
+# A run's latest checkpoint: one archive, then a small record of its step (written second, so a
+# step that can be read names an archive that was uploaded whole).
+CHECKPOINT_ARCHIVE = "checkpoint.tar"
+CHECKPOINT_RECORD = "checkpoint.json"
 # Upload URLs must outlive the run they are made for; SigV4 allows 7 days at most.
 UPLOAD_URL_TTL = 7 * 24 * 3600
 S3_EXTRA_HINT = "S3 storage needs boto3: pip install 'loradesk[s3]'"
@@ -76,6 +82,32 @@ class S3Storage:
             for name in file_names
         }
 
+    # -- checkpoints ----------------------------------------------------------------------------
+
+    def checkpoint_upload_urls(self, job_id: str, expires_in: int = UPLOAD_URL_TTL) -> dict[str, str]:
+        """Presigned PUTs for a run's latest checkpoint: `archive` and its `step` record."""
+        return {
+            "archive": self._presign(
+                "put_object", self._checkpoint_key(job_id, CHECKPOINT_ARCHIVE), expires_in
+            ),
+            "step": self._presign("put_object", self._checkpoint_key(job_id, CHECKPOINT_RECORD), expires_in),
+        }
+
+    def checkpoint_download_url(self, job_id: str, expires_in: int = SIGNED_URL_TTL) -> str:
+        """A presigned GET of a run's checkpoint archive, for the job that continues it."""
+        return self._presign("get_object", self._checkpoint_key(job_id, CHECKPOINT_ARCHIVE), expires_in)
+
+    def checkpoint_step(self, job_id: str) -> int | None:
+        """The step of the checkpoint a run uploaded last; None when it uploaded none."""
+        key = self._checkpoint_key(job_id, CHECKPOINT_RECORD)
+        if key not in self.list_keys(key):
+            return None
+        try:
+            step = json.loads(self.read_object(key)).get("step")
+        except (ValueError, AttributeError):
+            return None
+        return step if isinstance(step, int) and not isinstance(step, bool) else None
+
     def read_object(self, key: str) -> bytes:
         """The bytes at `key` in this bucket (tests and the adapter's download)."""
         answer = self._call(f"read {self._where(key)}", "get_object", Bucket=self.bucket, Key=key)
@@ -94,6 +126,10 @@ class S3Storage:
     def _adapter_key(self, job_id: str, name: str) -> str:
         check_object_path(job_id)
         return "/".join(filter(None, [self.prefix, ADAPTERS, job_id])) + "/" + name
+
+    def _checkpoint_key(self, job_id: str, name: str) -> str:
+        check_object_path(job_id)
+        return "/".join(filter(None, [self.prefix, CHECKPOINTS, job_id, name]))
 
     def _where(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"

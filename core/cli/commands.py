@@ -21,7 +21,9 @@ from core.db.migrate import upgrade
 from core.errors import LoradeskError
 from core.guardrails import RULE_COLUMNS
 from core.hyperparameters import DEFAULT_GPU_COUNT
+from core.job_resume import continue_job
 from core.job_reuse import create_job_like
+from core.records import Job
 from core.workspace import Workspace
 
 # Every setting with an environment variable has an option too (SPEC §2), plus --home.
@@ -133,12 +135,28 @@ def jobs_submit(args: argparse.Namespace) -> int:
     hyperparameters = {name: getattr(args, name) for name in JOB_HYPERPARAMETER_OPTIONS}
     hyperparameters["sample_prompts"] = sample_prompts_from(args)
     like = getattr(args, "like", None)
-    if like is None and not args.dataset:
-        raise UsageError("jobs submit needs --dataset ID|NAME (or --like ID)")
+    resume = getattr(args, "resume", None)
+    if like is None and resume is None and not args.dataset:
+        raise UsageError("jobs submit needs --dataset ID|NAME (or --like ID, or --resume ID)")
+    if resume is not None and args.dataset:
+        raise UsageError("--resume continues a job on its own dataset; leave out --dataset")
     rules = {name: getattr(args, name) for name in RULE_COLUMNS}
     with workspace(args) as ws:
         try:
-            if like is not None:
+            if resume is not None:
+                job = asyncio.run(
+                    _continue_job(
+                        ws,
+                        job_id=resume,
+                        name=args.name,
+                        hyperparameters=hyperparameters,
+                        gpu_type=args.gpu_type,
+                        gpu_count=args.gpu_count,
+                        rules=rules,
+                        force=args.force,
+                    )
+                )
+            elif like is not None:
                 job = create_job_like(
                     ws,
                     like_id=like,
@@ -165,6 +183,13 @@ def jobs_submit(args: argparse.Namespace) -> int:
             raise BudgetExceededError(f"{exc}; add --force to submit anyway") from None
     print(job.id)
     return 0
+
+
+async def _continue_job(ws: Workspace, **arguments: Any) -> Job:
+    try:
+        return await continue_job(ws, **arguments)
+    finally:
+        await ws.aclose()
 
 
 def jobs_set(args: argparse.Namespace) -> int:

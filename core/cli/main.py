@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--local-max-jobs", type=int, help="local training jobs at once (LORADESK_LOCAL_MAX_JOBS)"
     )
     opts.add_argument("--max-submit-attempts", type=int, help="transient submit failures before a job fails")
+    opts.add_argument(
+        "--max-resumes",
+        type=int,
+        help="times a local job whose trainer died continues from its checkpoint (LORADESK_MAX_RESUMES)",
+    )
     opts.add_argument("--trainer-python", help="Python that runs the local trainer (LORADESK_TRAINER_PYTHON)")
     opts.add_argument(
         "--notify",
@@ -111,9 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
     jobs = sub.add_parser("jobs", parents=[common], help="training jobs")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
     submit = jobs_sub.add_parser("submit", parents=[common], help="queue a job; prints its id")
-    submit.add_argument("--dataset", metavar="ID|NAME", help="required unless --like names a job")
-    submit.add_argument(
+    submit.add_argument("--dataset", metavar="ID|NAME", help="required unless --like or --resume names a job")
+    start_from = submit.add_mutually_exclusive_group()
+    start_from.add_argument(
         "--like", metavar="ID", help="start from this job's dataset and settings; options override"
+    )
+    start_from.add_argument(
+        "--resume",
+        metavar="ID",
+        help="continue this failed or cancelled job from its last checkpoint; options override",
     )
     submit.add_argument("--name")
     add_job_options(submit)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from core import guardrails
 from core.guardrails import has_rules
+from core.job_resume import lineage
 from core.records import Dataset, Job, JobDetail, Notification
 from core.run_summary import RunSummary
 
@@ -90,6 +91,7 @@ def print_job_detail(detail: JobDetail, summary: RunSummary | None = None) -> No
         ("gpu", f"{job.gpu_count}× {job.gpu_type} at {money(job.hourly_rate)}/h per GPU"),
         ("cost", money(job.cost) + (" (final)" if job.final_cost is not None else " so far")),
         ("cluster job", job.external_job_id),
+        ("parent", lineage(job)),
         ("created", when(job.created_at)),
         ("started", when(job.started_at)),
         ("completed", when(job.completed_at)),

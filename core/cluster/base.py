@@ -56,6 +56,10 @@ class SubmitRequest:
     hyperparameters: dict[str, Any]
     gpu_type: str
     gpu_count: int
+    # A continued job (core.job_resume): the job whose checkpoint at this step it starts from.
+    # Both backends that keep checkpoints (`local`, `ray`) use the job id as the cluster's id.
+    resume_from_job: str | None = None
+    resume_from_step: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,3 +123,12 @@ class ClusterBackend(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class CheckpointKeeper(Protocol):
+    """A backend that keeps its runs' checkpoints, so a failed or cancelled job can be continued
+    (`local`, `ray`; a cluster of SPEC §4 names none)."""
+
+    async def latest_checkpoint(self, external_job_id: str) -> int | None:
+        """The step of the run's last complete checkpoint, None when it saved none."""
+        ...

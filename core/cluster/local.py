@@ -51,6 +51,8 @@ from core.cluster.metrics_file import MetricsIndex
 from core.cluster.standby import Standby
 from core.config import Settings
 from core.storage import local_storage_root
+from core.trainer.checkpoint_files import checkpoint_dir, latest_checkpoint
+from core.trainer.distributed import launcher
 from core.trainer.report import (
     EXIT_FILE,
     METRICS_FILE,
@@ -68,6 +70,7 @@ except ImportError:  # Windows: no lock between app instances sharing a home
 
 SPEC_FILE = "spec.json"
 PROCESS_FILE = "process.json"
+RESUMES_FILE = "resumes.json"  # the checkpoints a job whose trainer died was continued from
 STDOUT_FILE = "stdout.log"
 STDERR_FILE = "stderr.log"
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -93,6 +96,7 @@ class LocalCluster:
         self._jobs_dir = settings.home / "jobs"
         self._storage_root = local_storage_root(settings)
         self._max_jobs = settings.local_max_jobs
+        self._max_resumes = settings.max_resumes
         self._python = trainer_python(settings)
         self._cancel_grace = cancel_grace
         # Processes started by this instance, kept so that their exit is reaped (no zombies).
@@ -158,6 +162,8 @@ class LocalCluster:
             base_model_folder(hyperparameters.base_model)
         except SpecError as exc:
             raise ClusterRejectedError(str(exc)) from None
+        if request.resume_from_step is not None:
+            self._parent_checkpoint(request)
         if not self._python:
             raise ClusterRejectedError(BUNDLE_TRAINER_HINT)
         # Another interpreter is checked by the trainer itself, which reports the same hint.
@@ -178,19 +184,28 @@ class LocalCluster:
             "output_dir": str(job_dir),
             "hyperparameters": request.hyperparameters,
         }
+        if request.resume_from_step is not None:
+            spec["resume_from_checkpoint"] = str(self._parent_checkpoint(request))
         write_json_atomic(spec_path, spec)
-        standby = self._standby.take()
+        processes = trainer_processes(request.gpu_type, request.gpu_count)
+        standby = self._standby.take() if processes == 1 else None
         if standby is not None:
             # Recorded before the hand-over: if the app dies in between, `_never_ran` restarts it.
             self._record_process(job_dir, standby.pid, standby=True)
             if Standby.hand(standby, spec_path, job_dir / STDOUT_FILE, job_dir / STDERR_FILE):
                 self._children[request.job_id] = standby
                 return
+        self._launch(job_dir, processes)
+
+    def _launch(self, job_dir: Path, processes: int, *, log_mode: str = "wb") -> None:
+        """Start a cold trainer on the job folder's spec: one process, or one per GPU under
+        torchrun (data-parallel on this machine; core.trainer.distributed)."""
+        command = [self._python, *launcher(processes), "-m", "core.trainer", str(job_dir / SPEC_FILE)]
         env = self._trainer_environment()
-        with (job_dir / STDOUT_FILE).open("wb") as out, (job_dir / STDERR_FILE).open("wb") as err:
+        with (job_dir / STDOUT_FILE).open(log_mode) as out, (job_dir / STDERR_FILE).open(log_mode) as err:
             try:
                 child = subprocess.Popen(
-                    [self._python, "-m", "core.trainer", str(spec_path)],
+                    command,
                     cwd=job_dir,
                     env=env,
                     stdin=subprocess.DEVNULL,
@@ -202,8 +217,18 @@ class LocalCluster:
                 raise ClusterRejectedError(
                     f"cannot start the trainer with {self._python}: {exc.strerror}"
                 ) from None
-        self._children[request.job_id] = child
-        self._record_process(job_dir, child.pid)
+        self._children[job_dir.name] = child
+        self._record_process(job_dir, child.pid, processes=processes)
+
+    def _parent_checkpoint(self, request: SubmitRequest) -> Path:
+        """The checkpoint a continued job starts from, in its parent's folder."""
+        parent, step = request.resume_from_job, request.resume_from_step
+        if parent is None or step is None or not _JOB_ID.fullmatch(parent):
+            raise ClusterRejectedError("a continued job must name its parent job and checkpoint step")
+        folder = checkpoint_dir(self._jobs_dir / parent, step)
+        if not folder.is_dir():
+            raise ClusterRejectedError(f"the checkpoint at step {step} of job {parent} is gone ({folder})")
+        return folder
 
     def _trainer_environment(self) -> dict[str, str]:
         """The trainer runs the same `core` as this app, installed or not."""
@@ -214,12 +239,18 @@ class LocalCluster:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [source_root, env.get("PYTHONPATH")]))
         return env
 
-    def _record_process(self, job_dir: Path, pid: int, *, standby: bool = False) -> None:
+    def _record_process(self, job_dir: Path, pid: int, *, standby: bool = False, processes: int = 1) -> None:
         try:
             create_time = psutil.Process(pid).create_time()
         except psutil.Error:
             create_time = time.time()  # already gone: any value; it is never alive again
-        record = {"pid": pid, "create_time": create_time, "python": self._python, "standby": standby}
+        record = {
+            "pid": pid,
+            "create_time": create_time,
+            "python": self._python,
+            "standby": standby,
+            "processes": processes,
+        }
         write_json_atomic(job_dir / PROCESS_FILE, record)
 
     @contextlib.contextmanager
@@ -290,16 +321,62 @@ class LocalCluster:
         )
 
     def _outcome(self, job_id: str, job_dir: Path) -> dict[str, Any] | None:
-        """The exit record; one saying `failed` when the process died without writing it."""
+        """The exit record; None while the trainer runs (again, if it died and was continued from
+        its checkpoint); one saying `failed` when it died for good without writing one."""
         record = _read_json(job_dir / EXIT_FILE)
         if record is not None or self._is_alive(job_id):
             return record
         # Read again: the trainer may have written it and exited between the two looks.
-        return _read_json(job_dir / EXIT_FILE) or {
-            "status": "failed",
-            "error_message": "the training process ended without reporting a result"
-            f" (see {job_dir / STDERR_FILE})",
-        }
+        record = _read_json(job_dir / EXIT_FILE)
+        if record is not None:
+            return record
+        resumes = self._resume_died(job_id, job_dir)
+        if resumes is None:
+            return None
+        message = f"the training process ended without reporting a result (see {job_dir / STDERR_FILE})"
+        if resumes:
+            message += f"; it had been continued from a checkpoint {_times(resumes)} (LORADESK_MAX_RESUMES)"
+        return {"status": "failed", "error_message": message}
+
+    def _resume_died(self, job_id: str, job_dir: Path) -> int | None:
+        """Continue a trainer that vanished without an exit record (OOM, kill -9, a reboot) from
+        its last checkpoint, in place: same job, same folder, its steps numbered on. None when it
+        was (or another instance just did it); else how often it was before, and it is not now
+        (no checkpoint, or LORADESK_MAX_RESUMES reached).
+
+        In place rather than as a child job: the person asked for one run, and gets one, with its
+        curve, cost, stop rules and notifications intact; `resumes.json` and the log say it happened."""
+        with self._submit_lock():  # one app instance sharing this home resumes it, once
+            if (job_dir / EXIT_FILE).exists() or self._is_alive(job_id):
+                return None
+            history = (_read_json(job_dir / RESUMES_FILE) or {}).get("resumes", [])
+            found = latest_checkpoint(job_dir)
+            if found is None or len(history) >= self._max_resumes:
+                return len(history)
+            step, folder = found
+            spec = _read_json(job_dir / SPEC_FILE) or {}
+            spec["resume_from_checkpoint"] = str(folder)
+            write_json_atomic(job_dir / SPEC_FILE, spec)
+            _keep_points_up_to(job_dir / METRICS_FILE, step)
+            self._metrics.pop(job_id, None)  # the file was rewritten: index it afresh
+            history.append({"step": step, "at": time.time()})
+            write_json_atomic(job_dir / RESUMES_FILE, {"resumes": history})
+            with (job_dir / STDERR_FILE).open("a", encoding="utf-8") as err:
+                err.write(
+                    f"loradesk: the trainer ended without reporting a result; continuing from the"
+                    f" checkpoint at step {step} ({len(history)} of {self._max_resumes})\n"
+                )
+            processes = int((_read_json(job_dir / PROCESS_FILE) or {}).get("processes") or 1)
+            try:
+                self._launch(job_dir, processes, log_mode="ab")
+            except ClusterRejectedError:
+                return len(history)
+            return None
+
+    async def latest_checkpoint(self, external_job_id: str) -> int | None:
+        """The step of the job's latest complete checkpoint in its folder (CheckpointKeeper)."""
+        found = await asyncio.to_thread(latest_checkpoint, self._job_dir(external_job_id))
+        return found[0] if found else None
 
     # -- cancel ---------------------------------------------------------------------------------
 
@@ -388,6 +465,37 @@ class LocalCluster:
         child = self._children.pop(job_id, None)
         if child is not None:
             child.poll()
+
+
+def trainer_processes(gpu_type: str, gpu_count: int) -> int:
+    """Processes a job trains in: one, until the trainer reports from its first process only."""
+    return 1
+
+
+def _keep_points_up_to(metrics: Path, step: int) -> None:
+    """Drop the points a dead trainer recorded after its checkpoint: the continued run records
+    those steps again, and the file's steps must keep rising."""
+    try:
+        lines = metrics.read_bytes().splitlines(keepends=True)
+    except FileNotFoundError:
+        return
+    kept = []
+    for line in lines:
+        if not line.endswith(b"\n"):
+            break  # half written when the trainer died
+        try:
+            point_step = json.loads(line).get("step")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(point_step, int) and point_step <= step:
+            kept.append(line)
+    partial = metrics.with_name(f".{metrics.name}.part")
+    partial.write_bytes(b"".join(kept))
+    partial.replace(metrics)
+
+
+def _times(count: int) -> str:
+    return "once" if count == 1 else f"{count} times"
 
 
 def _missing_trainer_modules() -> list[str]:

@@ -43,6 +43,8 @@ from core.config import Settings
 from core.records import METRIC_FIELDS
 from core.s3_storage import S3Storage
 from core.storage import Storage, local_storage_root
+from core.trainer.checkpoint_files import checkpoint_dir, latest_checkpoint
+from core.trainer.distributed import launcher
 from core.trainer.report import METRIC_PREFIX, RESULT_PREFIX, SAMPLES_PREFIX
 
 # Ray's job statuses → Loradesk's (SPEC §4b).
@@ -119,9 +121,12 @@ class RayCluster:
     def submission(self, request: SubmitRequest) -> dict[str, Any]:
         """The body of `POST /api/jobs/` for a job."""
         spec = self._trainer_spec(request)
+        # Several GPUs: the entrypoint (which Ray gives them all, on one node) starts one trainer
+        # per GPU under torchrun, data-parallel, as the local backend does.
+        command = ["python", *launcher(1), "-m", "core.trainer", "--spec-json"]
         payload: dict[str, Any] = {
             "submission_id": request.job_id,
-            "entrypoint": f"python -m core.trainer --spec-json {shlex.quote(json.dumps(spec))}",
+            "entrypoint": f"{' '.join(command)} {shlex.quote(json.dumps(spec))}",
             "runtime_env": {
                 "env_vars": {"RAY_JOB_STOP_WAIT_TIME_S": str(self._stop_grace), "PYTHONUNBUFFERED": "1"}
             },
@@ -141,14 +146,28 @@ class RayCluster:
             "hyperparameters": request.hyperparameters,
             "log_metrics": True,
         }
+        parent, step = request.resume_from_job, request.resume_from_step
         if isinstance(self._storage, S3Storage):
             spec["adapter_upload"] = self._storage.adapter_upload_urls(request.job_id, ADAPTER_FILES)
             spec["artifact_url"] = self._storage.adapter_url(request.job_id)
+            spec["checkpoint_upload"] = self._storage.checkpoint_upload_urls(request.job_id)
+            if parent is not None and step is not None:
+                spec["resume_checkpoint_url"] = self._storage.checkpoint_download_url(parent)
         else:
             # Local storage: the head shares this machine's folders; the job folder holds the run.
             spec["output_dir"] = str(self._jobs_dir / request.job_id)
             spec["storage_root"] = str(self._storage_root)
+            if parent is not None and step is not None:
+                spec["resume_from_checkpoint"] = str(checkpoint_dir(self._jobs_dir / parent, step))
         return spec
+
+    async def latest_checkpoint(self, external_job_id: str) -> int | None:
+        """The step of the run's latest checkpoint: the one it uploaded to S3 storage, or the one
+        in its folder when storage is local (CheckpointKeeper)."""
+        if isinstance(self._storage, S3Storage):
+            return await asyncio.to_thread(self._storage.checkpoint_step, external_job_id)
+        found = await asyncio.to_thread(latest_checkpoint, self._jobs_dir / external_job_id)
+        return found[0] if found else None
 
     # -- status ---------------------------------------------------------------------------------
 

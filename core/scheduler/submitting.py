@@ -15,4 +15,6 @@ def submit_request(ws: Workspace, job: Job, bucket: str | None, path: str) -> Su
         hyperparameters=job.hyperparameters,
         gpu_type=job.gpu_type,
         gpu_count=job.gpu_count,
+        resume_from_job=job.parent_job_id if job.resume_from_step is not None else None,
+        resume_from_step=job.resume_from_step,
     )

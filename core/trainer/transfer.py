@@ -1,4 +1,5 @@
-"""Moving files over HTTP for a trainer on another machine: the dataset in, the adapter out.
+"""Moving files over HTTP for a trainer on another machine: the dataset (and a parent's
+checkpoint) in, the adapter (and checkpoints) out.
 
 Both ends are presigned URLs made by the app (core.s3_storage), so the trainer holds no storage
 credentials. Standard library only, like the rest of the trainer's plumbing.
@@ -24,18 +25,18 @@ class TransferError(TrainerError):
     """A download or upload failed; the message says which URL's host and why, in one line."""
 
 
-def download(url: str, target: Path) -> Path:
-    """Fetch `url` into `target` (whole, or not at all)."""
+def download(url: str, target: Path, *, what: str = "the dataset") -> Path:
+    """Fetch `url` (`what` it holds, for messages) into `target`, whole or not at all."""
     partial = target.with_name(f".{target.name}.part")
     try:
         with urllib.request.urlopen(url, timeout=_TIMEOUT) as answer, partial.open("wb") as out:
             shutil.copyfileobj(answer, out, 1 << 20)
     except urllib.error.HTTPError as exc:
         partial.unlink(missing_ok=True)
-        raise TransferError(f"the dataset URL was refused: {_http_reason(exc)}{_expiry_note(url)}") from None
+        raise TransferError(f"{what} URL was refused: {_http_reason(exc)}{_expiry_note(url)}") from None
     except (urllib.error.URLError, OSError) as exc:
         partial.unlink(missing_ok=True)
-        raise TransferError(f"cannot download the dataset from {_host(url)}: {_os_reason(exc)}") from None
+        raise TransferError(f"cannot download {what} from {_host(url)}: {_os_reason(exc)}") from None
     partial.replace(target)
     return target
 
