@@ -122,6 +122,12 @@ class SettingsDialog(FormDialog):
         )
         self.local_max_jobs = QSpinBox(minimum=1, maximum=64)
         self.local_max_jobs.setValue(settings.local_max_jobs)
+        self.max_resumes = QSpinBox(minimum=0, maximum=100)
+        self.max_resumes.setValue(settings.max_resumes)
+        self.max_resumes.setToolTip(
+            "Times a local job whose trainer died (out of memory, killed, a reboot) is continued"
+            " from its last checkpoint before it fails"
+        )
         self.max_submit_attempts = QSpinBox(minimum=1, maximum=100)
         self.max_submit_attempts.setValue(settings.max_submit_attempts)
         self.monthly_budget = QDoubleSpinBox(decimals=2, minimum=0, maximum=10_000_000, prefix="$")
@@ -176,6 +182,7 @@ class SettingsDialog(FormDialog):
         form.addRow("User", self._with_env_note(self.user, "user"))
         form.addRow("Trainer Python", self._with_env_note(self.trainer_python, "trainer_python"))
         form.addRow("Local jobs at once", self._with_env_note(self.local_max_jobs, "local_max_jobs"))
+        form.addRow("Resumes after a crash", self._with_env_note(self.max_resumes, "max_resumes"))
         form.addRow("", self.keep_in_tray)
         form.addRow("Announce", self._with_env_note(self._announce_grid(), "notify"))
         form.addRow("Home", QLabel(str(self.settings.home), objectName="Muted"))
@@ -218,6 +225,7 @@ class SettingsDialog(FormDialog):
         self.token.setEnabled(remote)
         self.trainer_python.setEnabled(not remote)
         self.local_max_jobs.setEnabled(not remote)
+        self.max_resumes.setEnabled(not remote)
 
     def _token_known(self, token: str | None) -> None:
         if os.environ.get(TOKEN_ENV):
@@ -237,6 +245,7 @@ class SettingsDialog(FormDialog):
             "keep_in_tray": self.keep_in_tray.isChecked(),
             "trainer_python": self.trainer_python.text().strip(),
             "local_max_jobs": self.local_max_jobs.value(),
+            "max_resumes": self.max_resumes.value(),
             "max_submit_attempts": self.max_submit_attempts.value(),
             "notify": tuple(kind.value for kind, box in self.announce.items() if box.isChecked()),
             "monthly_budget": float(self.monthly_budget.value()) or None,

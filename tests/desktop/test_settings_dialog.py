@@ -106,12 +106,16 @@ def test_reason_is_shown_when_the_database_could_not_be_opened(qtbot, tmp_path, 
 def test_local_trainer_settings_are_saved(dialog, qtbot, tmp_path):
     dialog.trainer_python.setText("/opt/trainer-env/bin/python")
     dialog.local_max_jobs.setValue(2)
+    assert dialog.max_resumes.value() == 2  # the default
+    dialog.max_resumes.setValue(5)
     with qtbot.waitSignal(dialog.saved, timeout=5000):
         dialog.ok_button.click()
     saved = load_settings({"home": str(tmp_path)}, environ={})
     assert (saved.trainer_python, saved.local_max_jobs) == ("/opt/trainer-env/bin/python", 2)
+    assert saved.max_resumes == 5
+    assert load_settings({"home": str(tmp_path)}, environ={"LORADESK_MAX_RESUMES": "0"}).max_resumes == 0
     dialog.cluster.setCurrentText("http")
-    assert not dialog.trainer_python.isEnabled()
+    assert not dialog.trainer_python.isEnabled() and not dialog.max_resumes.isEnabled()
 
 
 def test_saving_writes_only_what_the_person_changed(qtbot, tmp_path, memory_keyring):
