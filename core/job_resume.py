@@ -14,10 +14,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from core import job_store
 from core.errors import InvalidRequestError, NotFoundError
 from core.hyperparameters import setting_value
 from core.jobs import create_job
+from core.metric_columns import MetricColumns, read_metric_columns
 from core.records import Job, JobStatus
 from core.workspace import Workspace
 
@@ -94,6 +97,32 @@ async def continue_job(
         parent_job_id=parent.id,
         resume_from_step=step,
     )
+
+
+def earlier_points(
+    ws: Workspace, *, job_id: str, names: tuple[str, ...] = ("step", "training_loss")
+) -> MetricColumns:
+    """What the runs a continued job carries on recorded before it: each ancestor's points up to
+    the step its continuation starts from, oldest first (empty for a job started afresh). The
+    monitor draws them faintly before the job's own, so a run and its continuations read as one
+    curve. A deleted ancestor ends the chain."""
+    parts: list[MetricColumns] = []
+    with ws.db.read() as session:
+        job = job_store.find_job(session, job_id, user_id=ws.user)
+        seen = {job_id}
+        while job is not None and job.parent_job_id and job.resume_from_step is not None:
+            parent = job_store.find_job(session, job.parent_job_id, user_id=ws.user)
+            if parent is None or parent.id in seen:
+                break
+            seen.add(parent.id)
+            columns = read_metric_columns(session, parent.id, names=names)
+            keep = columns["step"] <= job.resume_from_step
+            parts.append(MetricColumns({name: columns[name][keep] for name in names}))
+            job = parent
+    if not parts:
+        return MetricColumns({name: np.empty(0) for name in names})
+    parts.reverse()
+    return MetricColumns({name: np.concatenate([part[name] for part in parts]) for name in names})
 
 
 def lineage(job: Job, parent_name: str | None = None) -> str | None:

@@ -11,8 +11,9 @@ import pytest
 from core.cluster.base import ClusterRejectedError, SubmitRequest
 from core.cluster.local import SPEC_FILE, LocalCluster, _keep_points_up_to
 from core.datasets import list_datasets
+from core.db.models import MetricPointRow
 from core.errors import InvalidRequestError
-from core.job_resume import continuable_step, continue_job, continued_name
+from core.job_resume import continuable_step, continue_job, continued_name, earlier_points, lineage
 from core.job_reuse import create_job_like
 from core.records import Job
 from core.scheduler.submitting import submit_request
@@ -132,3 +133,32 @@ def test_continued_names_do_not_stack():
     assert continued_name("rank 8", 40) == "rank 8 (from step 40)"
     assert continued_name("rank 8 (from step 40)", 90) == "rank 8 (from step 90)"
     assert len(continued_name("x" * 200, 5)) == 200
+
+
+def add_points(ws: Workspace, job_id: str, steps: range) -> None:
+    with ws.db.write() as session:
+        session.add_all(MetricPointRow(job_id=job_id, step=s, training_loss=100.0 - s) for s in steps)
+
+
+async def test_the_points_before_a_continued_job_are_its_ancestors_up_to_each_checkpoint(
+    make_workspace, dataset_file
+):
+    ws = make_workspace()
+    first, first_dir = ended_local_job(ws, dataset_file)
+    add_points(ws, first.id, range(1, 28))  # died at 27, its checkpoint at 20
+    save_checkpoint(first_dir, 20)
+    second = await continue_job(ws, job_id=first.id)
+    _, second_dir = ended_in_its_folder(ws, second)
+    add_points(ws, second.id, range(21, 45))  # cancelled at 44, its checkpoint at 40
+    save_checkpoint(second_dir, 40)
+    third = await continue_job(ws, job_id=second.id)
+    add_points(ws, third.id, range(41, 50))
+
+    before = earlier_points(ws, job_id=third.id)
+    assert before["step"].tolist() == list(range(1, 41))  # 1-20 of the first, 21-40 of the second
+    assert before["training_loss"][-1] == 60.0
+    assert earlier_points(ws, job_id=second.id)["step"].tolist() == list(range(1, 21))
+    assert len(earlier_points(ws, job_id=first.id)) == 0  # started afresh
+    assert lineage(third, second.name) == f"continues “{second.name}” ({second.id[:8]}) from step 40"
+    assert lineage(create_job_like(ws, like_id=first.id, retry=True)) == f"retried from {first.id[:8]}"
+    assert lineage(first) is None
