@@ -10,6 +10,7 @@ a URL before reading it, the way an object store checks its own signed URLs.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import os
@@ -87,17 +88,30 @@ class LocalStorage:
         return target
 
     def put(self, bucket: str, path: str, source: Path) -> None:
+        """Copy `source` in; a copy that fails (a full disk, say) leaves neither the partial file
+        nor the folders made for it, and says why in one line."""
         target = self.object_file(bucket, path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # A short temporary name: "<name>.part" overflows NAME_MAX when the name has 255 bytes.
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".put-", suffix=".part")
-        os.close(fd)
-        tmp = Path(tmp_name)
         try:
-            shutil.copyfile(source, tmp)
-            tmp.replace(target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # A short temporary name: "<name>.part" overflows NAME_MAX when the name has 255 bytes.
+            fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".put-", suffix=".part")
+            os.close(fd)
+            tmp = Path(tmp_name)
+            try:
+                shutil.copyfile(source, tmp)
+                tmp.replace(target)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        except BaseException as exc:
+            self.remove(bucket, path)  # the folders made for it, now empty
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageError(
+                    f"no space left on the disk of {self.root}: {source.name} was not stored"
+                ) from None
+            if isinstance(exc, OSError):
+                reason = exc.strerror or exc
+                raise StorageError(f"could not store {source.name} in {self.root}: {reason}") from None
             raise
 
     def remove(self, bucket: str, path: str) -> None:

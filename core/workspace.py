@@ -36,7 +36,7 @@ class Workspace:
 
         In team mode the user becomes the connecting role, and a user setting naming anyone else
         is refused (TeamModeError)."""
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, home=settings.home)
         try:
             if migrate:
                 upgrade(db)

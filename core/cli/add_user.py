@@ -26,7 +26,7 @@ NEW_PASSWORD_ENV = "LORADESK_NEW_USER_PASSWORD"
 
 def db_add_user(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, home=settings.home)
     try:
         upgrade(db)  # the owner's command: the schema (and its row security) must be at head first
         added = add_user(

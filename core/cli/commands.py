@@ -24,6 +24,7 @@ from core.hyperparameters import DEFAULT_GPU_COUNT
 from core.job_resume import continue_job
 from core.job_reuse import create_job_like
 from core.records import Job
+from core.safe_text import printable
 from core.workspace import Workspace
 
 # Every setting with an environment variable has an option too (SPEC §2), plus --home.
@@ -100,7 +101,8 @@ def scheduler(args: argparse.Namespace) -> int:
 
 
 def db_upgrade(args: argparse.Namespace) -> int:
-    db = Database(settings_from(args).database_url)
+    settings = settings_from(args)
+    db = Database(settings.database_url, home=settings.home)
     try:
         revision = upgrade(db)
         print(f"{db.display_url} is at schema revision {revision}")
@@ -201,7 +203,7 @@ def jobs_set(args: argparse.Namespace) -> int:
         )
     with workspace(args) as ws:
         job = jobs.set_rules(ws, job_id=args.id, rules=rules)
-    print(f"{job.name}: {rules_text(job)}")
+    print(f"{printable(job.name)}: {rules_text(job)}")
     return 0
 
 
@@ -234,7 +236,7 @@ def jobs_cancel(args: argparse.Namespace) -> int:
             await ws.aclose()
 
     with workspace(args) as ws:
-        print(asyncio.run(run(ws)))
+        print(printable(asyncio.run(run(ws))))
     return 0
 
 

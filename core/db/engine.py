@@ -31,10 +31,11 @@ class DatabaseError(LoradeskError):
 class Database:
     """An engine plus the two kinds of session the rest of core uses: read and write."""
 
-    def __init__(self, url: str, *, password: str | None = None) -> None:
-        """`password`: one typed but not stored yet; otherwise the variable or keyring is asked."""
+    def __init__(self, url: str, *, password: str | None = None, home: Path | None = None) -> None:
+        """`password`: one typed but not stored yet; otherwise the variable or keyring is asked.
+        `home`: the Loradesk home, the one folder a SQLite file may be created in when missing."""
         self.url = url
-        self.engine = _create_engine(url, password)
+        self.engine = _create_engine(url, password, home)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(loradesk_write=True), expire_on_commit=False)
@@ -78,7 +79,7 @@ SUPPORTED_DRIVERS = {
 SUPPORTED_FORMS = "sqlite:///path/to/loradesk.db or postgresql+psycopg://user@host/dbname"
 
 
-def _create_engine(url: str, password: str | None) -> Engine:
+def _create_engine(url: str, password: str | None, home: Path | None) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -93,7 +94,7 @@ def _create_engine(url: str, password: str | None) -> Engine:
     parsed = parsed.set(drivername=driver)
     try:
         if driver == "sqlite":
-            return _sqlite_engine(parsed)
+            return _sqlite_engine(parsed, home)
         return create_engine(
             parsed,
             connect_args={"password": password} if password else _password_args(parsed),
@@ -117,13 +118,9 @@ def _password_args(url: URL) -> dict[str, str]:
     return {"password": password} if password else {}
 
 
-def _sqlite_engine(url: Any) -> Engine:
+def _sqlite_engine(url: Any, home: Path | None) -> Engine:
     if url.database and url.database != ":memory:":
-        folder = Path(url.database).expanduser().parent
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise DatabaseError(f"cannot create the database folder {folder}: {exc.strerror}") from None
+        _sqlite_folder(Path(url.database).expanduser().parent, home)
     engine = create_engine(
         url,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
@@ -148,6 +145,22 @@ def _sqlite_engine(url: Any) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _sqlite_folder(folder: Path, home: Path | None) -> None:
+    """The SQLite file's folder must exist; only the Loradesk home is made when missing (a typo in
+    a database URL would otherwise make a folder and an empty database nobody meant)."""
+    if folder.is_dir():
+        return
+    if home is None or folder.absolute() != home.expanduser().absolute():
+        raise DatabaseError(
+            f"cannot open the SQLite database: its folder {folder} does not exist; create it or "
+            "correct the database URL (LORADESK_DATABASE_URL)"
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseError(f"cannot create the database folder {folder}: {exc.strerror}") from None
 
 
 @contextmanager

@@ -85,7 +85,7 @@ def act_as(settings: Settings, identity: Identity | None) -> Settings:
 def check_identity(settings: Settings, *, password: str | None = None) -> Identity | None:
     """Connect as the settings would (with `password` if one was typed), say who that is, and
     refuse a user setting team mode would refuse; for the settings dialog's "Test connection"."""
-    db = Database(settings.database_url, password=password)
+    db = Database(settings.database_url, password=password, home=settings.home)
     try:
         db.check_connection()
         identity = identify(db)

@@ -144,3 +144,20 @@ def test_upgrading_an_older_sqlite_database_keeps_every_row(tmp_path):
 
 
 TABLES = ("datasets", "training_jobs", "metrics_points", "cost_records", "notifications")
+
+
+def test_a_sqlite_file_in_a_missing_folder_is_an_error_and_nothing_is_made(
+    home, tmp_path, monkeypatch, capsys
+):
+    from core.cli.main import main
+
+    typo = tmp_path / "no-such-folder" / "deeper" / "loradesk.db"
+    monkeypatch.setenv("LORADESK_DATABASE_URL", f"sqlite:///{typo}")
+    assert main(["jobs", "list"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not exist" in err and str(typo.parent) in err
+    assert not (tmp_path / "no-such-folder").exists()
+    # The home itself (here LORADESK_HOME, else the platform's folder) is still made on first use.
+    monkeypatch.delenv("LORADESK_DATABASE_URL")
+    assert main(["jobs", "list"]) == 0
+    assert (home / "loradesk.db").is_file()

@@ -188,3 +188,33 @@ def test_a_255_byte_file_name_makes_a_dataset(make_workspace, tmp_path, dataset_
     stored = ws.storage.object_file(dataset.storage_bucket, dataset.storage_path)
     assert stored.name == long_file.name and stored.read_bytes() == long_file.read_bytes()
     assert [p.name for p in stored.parent.iterdir()] == [long_file.name]  # no .part left behind
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing_behind(
+    home, database_url, dataset_file, monkeypatch, capsys
+):
+    """ENOSPC half-way through the copy: `datasets add` says so in one line, and neither the
+    partial file, the folders made for it nor a dataset row remains."""
+    import errno
+    import shutil
+
+    from core.cli.main import main
+
+    def fill_the_disk(source, target):
+        with open(target, "wb") as out:
+            out.write(b"half a dataset")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copyfile", fill_the_disk)
+    monkeypatch.setenv("LORADESK_DATABASE_URL", database_url)
+    assert main(["datasets", "add", str(dataset_file)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("loradesk: no space left on the disk of ") and err.count("\n") == 1
+    assert "internal error" not in err and "Errno" not in err
+    bucket = home / "storage" / "lora-datasets"
+    assert not bucket.exists() or list(bucket.rglob("*")) == []
+    monkeypatch.undo()
+    monkeypatch.setenv("LORADESK_HOME", str(home))
+    monkeypatch.setenv("LORADESK_DATABASE_URL", database_url)
+    assert main(["datasets", "list", "--json"]) == 0
+    assert capsys.readouterr().out.strip() == "[]"
