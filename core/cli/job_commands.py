@@ -8,8 +8,10 @@ import sys
 
 from core import job_labels, jobs
 from core.cli.commands import workspace
+from core.cluster.base import ClusterError
 from core.errors import InvalidRequestError
 from core.job_logs import read_job_log
+from core.safe_text import printable
 from core.workspace import Workspace
 
 FOLLOW_INTERVAL = 1.0  # seconds between reads while following a log
@@ -24,11 +26,16 @@ def jobs_logs(args: argparse.Namespace) -> int:
             while True:
                 log = await read_job_log(ws, job_id=args.id, offset=offset)
                 if log.text:
-                    sys.stdout.write(log.text)
+                    sys.stdout.write(printable(log.text, lines=True))
                     sys.stdout.flush()
                 if log.note and log.note != said:
                     print(log.note, file=sys.stderr)
                     said = log.note
+                if log.text and log.next_offset <= offset:
+                    # The same text again and again: a broken cluster would keep this loop printing.
+                    raise ClusterError(
+                        f"the cluster's log did not move past byte {offset}; stopped reading it"
+                    )
                 offset = log.next_offset
                 if log.text:
                     continue  # read on at once: more may wait behind a full read
@@ -52,7 +59,7 @@ def jobs_tag(args: argparse.Namespace) -> int:
             job = job_labels.tag_job(ws, job_id=args.id, remove=args.tags)
         else:
             job = job_labels.tag_job(ws, job_id=args.id, add=args.tags)
-    print(", ".join(job.tags) if job.tags else "(no tags)")
+    print(printable(", ".join(job.tags)) if job.tags else "(no tags)")
     return 0
 
 
@@ -66,8 +73,8 @@ def jobs_delete(args: argparse.Namespace) -> int:
             if not sys.stdin.isatty():
                 raise InvalidRequestError("deleting asks for confirmation: run it on a terminal or add --yes")
             print(
-                f"Delete “{job.name}” ({job.status.value}) with its metric points, cost record and "
-                "notifications? This cannot be undone. [y/N] ",
+                f"Delete “{printable(job.name)}” ({job.status.value}) with its metric points, cost record "
+                "and notifications? This cannot be undone. [y/N] ",
                 end="",
                 flush=True,
             )

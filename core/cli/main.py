@@ -24,6 +24,7 @@ from core.hyperparameters import (
     Hyperparameters,
 )
 from core.records import JobStatus
+from core.safe_text import printable
 
 log = logging.getLogger("loradesk")
 
@@ -246,16 +247,22 @@ def add_rule_options(parser: argparse.ArgumentParser, *, editing: bool) -> None:
         rules.add_argument("--stop-on-nan", action="store_true", help=nan_text)
 
 
+class _PrintableFormatter(logging.Formatter):
+    """Log lines quote cluster messages and job names: their control characters go out escaped."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record), lines=True)
+
+
 def main(argv: Sequence[str] | None = None, *, open_gui: commands.GuiOpener | None = None) -> int:
     """Run one command. `open_gui` opens the desktop app for the `gui` command; the composition
     root (`loradesk.main`) passes it, so the engine never imports the desktop."""
     args = build_parser().parse_args(argv)  # exits 2 on a usage error
     args.open_gui = open_gui
+    to_stderr = logging.StreamHandler(sys.stderr)
+    to_stderr.setFormatter(_PrintableFormatter("%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"))
     logging.basicConfig(
-        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        datefmt="%H:%M:%S",
-        stream=sys.stderr,
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO, handlers=[to_stderr]
     )
     for noisy in ("httpx", "httpcore", "aiohttp", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -267,10 +274,10 @@ def main(argv: Sequence[str] | None = None, *, open_gui: commands.GuiOpener | No
     except BrokenPipeError:
         return _reader_went_away()
     except commands.UsageError as exc:
-        print(f"loradesk: {exc}", file=sys.stderr)
+        print(f"loradesk: {printable(str(exc))}", file=sys.stderr)
         return 2
     except LoradeskError as exc:
-        print(f"loradesk: {exc}", file=sys.stderr)
+        print(f"loradesk: {printable(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -10,10 +10,15 @@ from core.guardrails import has_rules
 from core.job_resume import lineage
 from core.records import Dataset, Job, JobDetail, Notification
 from core.run_summary import RunSummary
+from core.safe_text import printable
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    cells = [[str(c) for c in headers], *[["" if c is None else str(c) for c in row] for row in rows]]
+    """Columns lined up; every cell shown with its control characters escaped (core.safe_text)."""
+    cells = [
+        [str(c) for c in headers],
+        *[["" if c is None else printable(str(c)) for c in row] for row in rows],
+    ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     return "\n".join(lines)
