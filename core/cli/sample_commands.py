@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import unicodedata
 from pathlib import Path
 from typing import Any
 
 from core.cli.commands import emit_json, workspace
 from core.errors import InvalidRequestError
 from core.records import Sample
+from core.safe_text import printable
 from core.samples import job_samples
-
-# Bidi controls reorder what a terminal shows: escaped like control characters (SPEC §6).
-_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def add_sample_options(submit: argparse.ArgumentParser) -> None:
@@ -117,16 +114,7 @@ def _sample_text(sample: Sample) -> str:
     lines = []
     for position, (label, text) in enumerate(rows):
         head = f"#{sample.prompt_index + 1}" if position == 0 else ""
-        body = terminal_text(text).split("\n") or [""]
+        body = printable(text, lines=True).split("\n") or [""]
         lines.append(f"  {head:<4}{label + ':':<10}{body[0]}")
         lines.extend(f"  {'':<4}{'':<10}{more}" for more in body[1:])
     return "\n".join(lines)
-
-
-def terminal_text(text: str) -> str:
-    """Text from a trainer or another person, safe to print: control and bidi-override
-    characters escaped, newlines and tabs kept."""
-    return "".join(
-        c if c in "\n\t" or (unicodedata.category(c) != "Cc" and c not in _BIDI) else f"\\u{ord(c):04x}"
-        for c in text
-    )

@@ -51,7 +51,7 @@ def test_sample_prompts_are_given_at_submit_and_answers_read_back(
         cli("scheduler", "--once")
     text = cli("jobs", "samples", job_id).stdout
     assert text.startswith("step 10\n  #1  prompt:   prompt 0\n      expected: expected 0\n")
-    assert "      answer:   line one\n                line two \\u001b[31mred\\u202e at 10\n" in text
+    assert "      answer:   line one\n                line two \\x1b[31mred\\u202e at 10\n" in text
     assert "\nstep 20\n" in text and "\x1b" not in text and "\u202e" not in text
 
     at_20 = json.loads(cli("jobs", "samples", job_id, "--step", "20", "--json").stdout)
