@@ -38,7 +38,7 @@ def job_samples(ws: Workspace, *, job_id: str) -> JobSamples:
         job = job_store.find_job(session, job_id, user_id=ws.user)
         if job is None:
             raise NotFoundError(f"no job {job_id!r} (see `loradesk jobs list`)")
-        return JobSamples(job, tuple(_read(session, job.id, after_step=None)))
+        return JobSamples(job, tuple(read_samples(session, job.id, after_step=None)))
 
 
 def samples_after(ws: Workspace, *, job_id: str, after_step: int | None) -> list[Sample]:
@@ -47,7 +47,7 @@ def samples_after(ws: Workspace, *, job_id: str, after_step: int | None) -> list
     with ws.db.read() as session:
         if not job_store.is_users_job(session, job_id, user_id=ws.user):
             return []
-        return _read(session, job_id, after_step=after_step)
+        return read_samples(session, job_id, after_step=after_step)
 
 
 def samples_of_jobs(ws: Workspace, *, job_ids: Sequence[str]) -> dict[str, list[Sample]]:
@@ -56,11 +56,12 @@ def samples_of_jobs(ws: Workspace, *, job_ids: Sequence[str]) -> dict[str, list[
     with ws.db.read() as session:
         for job_id in job_ids:
             if job_store.is_users_job(session, job_id, user_id=ws.user):
-                found[job_id] = _read(session, job_id, after_step=None)
+                found[job_id] = read_samples(session, job_id, after_step=None)
     return found
 
 
-def _read(session: Session, job_id: str, *, after_step: int | None) -> list[Sample]:
+def read_samples(session: Session, job_id: str, *, after_step: int | None = None) -> list[Sample]:
+    """A job's samples with step > after_step, in (step, prompt index) order; no user check."""
     query = select(SampleRow).where(SampleRow.job_id == job_id)
     if after_step is not None:
         query = query.where(SampleRow.step > after_step)

@@ -1,6 +1,7 @@
 """The compare view: shown instead of the monitor while several jobs are selected.
 
-The overlaid loss chart beside the table of settings and summaries. The window loads each job
+The overlaid loss chart beside the table of settings and summaries, and in a tab beside them the
+runs' sample answers side by side. The window loads each job
 off the UI thread (`Session.load_compared_run`) and hands it over with `set_run`; each is drawn
 as it arrives.
 """
@@ -8,11 +9,20 @@ as it arrives.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.comparison import ComparedRun
 from core.records import Job
 from desktop.compare_chart import CompareChart
+from desktop.compare_samples import CompareSamples
 from desktop.compare_table import DifferencesTable
 
 
@@ -44,11 +54,15 @@ class CompareView(QWidget):
         splitter.setStretchFactor(1, 2)
         splitter.setSizes([700, 520])  # at 1280 wide: three jobs' columns beside the chart
         splitter.setChildrenCollapsible(False)
+        self.samples = CompareSamples()
+        self.tabs = QTabWidget(documentMode=True)
+        self.tabs.addTab(splitter, "Curves")
+        self.tabs.addTab(self.samples, "Samples")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 10, 12, 10)
         layout.setSpacing(8)
         layout.addLayout(header)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.tabs, 1)
         self._runs: dict[str, ComparedRun] = {}
 
     @property
@@ -59,7 +73,9 @@ class CompareView(QWidget):
         """Compare these jobs; their points and summaries follow through `set_run`."""
         self._runs = {}
         self.chart.set_jobs(jobs)
-        self.table.set_jobs(jobs, [self.chart.colour(job.id) for job in jobs])
+        colours = [self.chart.colour(job.id) for job in jobs]
+        self.table.set_jobs(jobs, colours)
+        self.samples.set_jobs(jobs, colours)
         self.title.setText(f"Comparing {len(jobs)} jobs")
         self._show_progress()
 
@@ -71,6 +87,7 @@ class CompareView(QWidget):
         self.chart.set_run(run)
         self.table.update_job(run.job)
         self.table.set_summary(run.job.id, run.summary)
+        self.samples.set_samples(run.job.id, run.samples)
         self._show_progress()
         if self.is_loaded:
             self.loaded.emit()

@@ -168,6 +168,7 @@ class MainWindow(QMainWindow):
         events.notification_created.connect(lambda note: self.apply_notifications([note]))
         events.job_deleted.connect(self.remove_deleted_job)
         self.monitor.log_view.reader = session.read_job_log
+        self.monitor.samples_view.reader = session.samples_after
         self.live = LiveUpdates(session, self) if live else None
         if self.live is not None:
             self.live.jobs_changed.connect(self.apply_jobs)
@@ -201,6 +202,7 @@ class MainWindow(QMainWindow):
             ):
                 signal.disconnect()
         self.monitor.log_view.reader = None
+        self.monitor.samples_view.reader = None
         self.table.set_empty_text("")
         self.model.set_jobs([])
         self.monitor.clear()

@@ -40,6 +40,7 @@ from desktop.metric_series import MetricSeries
 from desktop.notes_editor import NotesEditor
 from desktop.rules_view import RulesBar
 from desktop.run_summary_view import RunSummaryView
+from desktop.samples_view import SamplesView
 
 REDRAW_DELAY_MS = 30
 _SUMMARY_COLUMNS = ("step", "training_loss", "validation_loss", "throughput")
@@ -110,9 +111,11 @@ class JobMonitor(QWidget):
         self.summary_view = RunSummaryView()
         self.log_view = LogView()
         self.notes_editor = NotesEditor()
+        self.samples_view = SamplesView()
         self.tabs = QTabWidget(documentMode=True)
         self.tabs.addTab(charts, "Charts")
         self.tabs.addTab(self.summary_view, "Summary")
+        self.tabs.addTab(self.samples_view, "Samples")
         self.tabs.addTab(self.log_view, "Log")
         self.tabs.addTab(self.notes_editor, "Notes")
         self.tabs.currentChanged.connect(lambda _index: self._update_summary())
@@ -205,6 +208,7 @@ class JobMonitor(QWidget):
         self.series.clear()
         self.log_view.show_job(None)
         self.notes_editor.show_job(None)
+        self.samples_view.show_job(None)
         self.pages.setCurrentWidget(self.empty)
 
     def show_job(self, job: Job) -> None:
@@ -289,6 +293,7 @@ class JobMonitor(QWidget):
         )
         self.log_view.show_job(job)
         self.notes_editor.show_job(job)
+        self.samples_view.show_job(job)
         self.rules.show_job(job)
         self._show_job_state(job)
         self._update_cancel_button()

@@ -22,6 +22,7 @@ from core import (
     jobs,
     notifications,
     run_summary,
+    samples,
 )
 from core.change_feed import ChangeFeed
 from core.config import Settings
@@ -106,6 +107,12 @@ class Session:
     ) -> None:
         """The job's points after `after_step` as columns (`MetricColumns`)."""
         self._run(jobs.metric_columns, on_done, on_error, job_id=job_id, after_step=after_step)
+
+    def samples_after(
+        self, *, job_id: str, after_step: int | None, on_done: Callback, on_error: Callback | None = None
+    ) -> None:
+        """The job's sample answers after `after_step` (a list of `Sample`), for the Samples tab."""
+        self._run(samples.samples_after, on_done, on_error, job_id=job_id, after_step=after_step)
 
     def job_dataset(self, *, job: Job, on_done: Callback, on_error: Callback | None = None) -> None:
         """The job's dataset (a `Dataset`, or None when it is gone), for the monitor's summary."""

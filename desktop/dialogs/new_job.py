@@ -6,6 +6,7 @@ from __future__ import annotations
 import shiboken6
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -31,6 +32,7 @@ from core.records import Dataset, Job
 from desktop import formatting as fmt
 from desktop.dialogs.form import FormDialog
 from desktop.dialogs.rule_fields import RuleFields
+from desktop.dialogs.sample_fields import SampleFields
 from desktop.operations import describe
 from desktop.session import Session
 
@@ -92,6 +94,15 @@ class NewJobDialog(FormDialog):
         self.hours.editingFinished.connect(lambda: setattr(self, "_hours_set", True))
         self.estimate = QLabel(objectName="MonitorTitle")
         self.rules = RuleFields()
+        # Advanced: settings most runs leave at their defaults, hidden until asked for.
+        self.advanced_toggle = QCheckBox("Advanced settings")
+        self.advanced = QWidget()
+        self.sample_fields = SampleFields()
+        advanced_form = QVBoxLayout(self.advanced)
+        advanced_form.setContentsMargins(0, 0, 0, 0)
+        advanced_form.addWidget(self.sample_fields)
+        self.advanced.setVisible(False)
+        self.advanced_toggle.toggled.connect(self.advanced.setVisible)
         self.spend = QLabel("Loading this month's spend…", objectName="Muted", wordWrap=True)
         self.month: MonthSpend | None = None
         self._budget_box: QMessageBox | None = None
@@ -136,6 +147,8 @@ class NewJobDialog(FormDialog):
         form.addRow("Stop rules", self.rules)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.advanced_toggle)
+        layout.addWidget(self.advanced)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
 
@@ -177,6 +190,9 @@ class NewJobDialog(FormDialog):
             self.gpu_type.setCurrentIndex(self.gpu_type.findData(job.gpu_type))
         self.gpu_count.setValue(job.gpu_count)
         self.rules.show_rules(job)  # its stop rules too, to keep or change
+        self.sample_fields.show_values(hp)
+        if "sample_prompts" in hp or "max_new_tokens" in hp:
+            self.advanced_toggle.setChecked(True)  # settings of its own: show them
 
     def estimate_hours(self) -> None:
         """Ask how long runs of this dataset took (off the UI thread); the answer fills the field."""
@@ -292,6 +308,7 @@ class NewJobDialog(FormDialog):
                 "lora_rank": self.rank.value(),
                 "lora_alpha": self.alpha.value(),
                 "batch_size": self.batch_size.value(),
+                **self.sample_fields.values(),
             },
             "gpu_type": self.gpu_type.currentData(),
             "gpu_count": self.gpu_count.value(),

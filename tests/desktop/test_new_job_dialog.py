@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
 
 from core.config import load_settings
 from core.datasets import add_dataset
@@ -117,3 +119,33 @@ def test_the_services_refusal_shows_inline(dialog, session, qtbot, field, value,
     getattr(dialog, field).setText(value)
     assert error_after_ok(dialog, qtbot) == message
     assert list_jobs(session.ws) == []
+
+
+def test_sample_prompts_are_set_in_the_advanced_part(dialog, session, qtbot):
+    assert not dialog.sample_fields.isVisible()
+    dialog.show()
+    toggle = dialog.advanced_toggle
+    qtbot.mouseClick(toggle, Qt.MouseButton.LeftButton, pos=QPoint(8, toggle.height() // 2))
+    assert dialog.sample_fields.isVisible()
+    prompts = dialog.sample_fields.prompts
+    prompts.setFocus()
+    QTest.keyClicks(prompts, "Say hi")
+    QTest.keyClick(prompts, Qt.Key.Key_Return)
+    QTest.keyClicks(prompts, "Line one\\nline two")
+    spin = dialog.sample_fields.max_new_tokens
+    spin.selectAll()
+    QTest.keyClicks(spin, "48")
+    with qtbot.waitSignal(dialog.job_created, timeout=5000):
+        dialog.ok_button.click()
+    (job,) = list_jobs(session.ws)
+    assert job.hyperparameters["sample_prompts"] == ["Say hi", "Line one\nline two"]
+    assert job.hyperparameters["max_new_tokens"] == 48
+
+    clone = NewJobDialog(session, like=job, mode="clone")  # a clone starts from them, shown
+    qtbot.addWidget(clone)
+    assert clone.advanced_toggle.isChecked()
+    assert clone.sample_fields.prompts.toPlainText() == "Say hi\nLine one\\nline two"
+    assert clone.sample_fields.values() == {
+        "sample_prompts": ["Say hi", "Line one\nline two"],
+        "max_new_tokens": 48,
+    }
