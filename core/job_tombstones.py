@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from core.db.changes import change_stamp
@@ -37,7 +37,11 @@ def record_deletion(session: Session, job_id: str, *, user_id: str, now: datetim
     if newest_old is None:
         return
     session.execute(delete(DeletedJobRow).where(*old).execution_options(synchronize_session=False))
-    session.execute(  # this transaction holds the counter row already (its change number)
+    # This transaction holds the counter row already (its change number).
+    if session.get_bind().dialect.name == "postgresql":  # team mode: only through the owner's function
+        session.execute(text("SELECT loradesk_note_pruned(:through)"), {"through": newest_old})
+        return
+    session.execute(
         update(ChangeCounterRow)
         .where(ChangeCounterRow.id == 1, ChangeCounterRow.tombstones_pruned_through < newest_old)
         .values(tombstones_pruned_through=newest_old)

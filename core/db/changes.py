@@ -6,8 +6,9 @@ held until the transaction commits, so stamps commit in the order they were take
 has seen stamp N has seen every change stamped N or lower, whatever the clocks of the machines that
 wrote them. The price is that stamping writers take turns; the scheduler stamps once per cycle.
 
-On PostgreSQL the same transaction sends `NOTIFY loradesk_changes_<schema>`, delivered at commit, which
-wakes other app instances at once (`core.change_feed`); nothing depends on it arriving.
+On PostgreSQL the same transaction sends `NOTIFY loradesk_changes_<schema>` with an empty payload,
+delivered at commit, which wakes other app instances at once (`core.change_feed`); nothing depends
+on it arriving. There the number comes from `loradesk_next_change()` (core.db.team_guards).
 """
 
 from __future__ import annotations
@@ -28,18 +29,22 @@ def change_stamp(session: Session) -> int:
     second could wait on each other."""
     stamp = session.info.get(_STAMP)
     if stamp is None:
-        stamp = session.execute(
-            update(ChangeCounterRow)
-            .where(ChangeCounterRow.id == 1)
-            .values(value=ChangeCounterRow.value + 1)
-            .returning(ChangeCounterRow.value)
-            .execution_options(synchronize_session=False)
-        ).scalar_one()
         if session.get_bind().dialect.name == "postgresql":
+            # Through the owner's function (core.db.team_guards): in team mode nobody may set
+            # the counter, and a holder idle in its transaction is ended rather than waited for.
+            stamp = session.execute(text("SELECT loradesk_next_change()")).scalar_one()
             # One channel per schema: a database that holds several Loradesk schemas (tests do)
-            # wakes only the apps on the schema that changed.
-            notify = text("SELECT pg_notify(:channel || current_schema(), :stamp)")
-            session.execute(notify, {"channel": CHANNEL, "stamp": str(stamp)})
+            # wakes only the apps on the schema that changed. The payload stays empty: every
+            # listener receives it, whoever it is.
+            session.execute(text("SELECT pg_notify(:channel || current_schema(), '')"), {"channel": CHANNEL})
+        else:
+            stamp = session.execute(
+                update(ChangeCounterRow)
+                .where(ChangeCounterRow.id == 1)
+                .values(value=ChangeCounterRow.value + 1)
+                .returning(ChangeCounterRow.value)
+                .execution_options(synchronize_session=False)
+            ).scalar_one()
         session.info[_STAMP] = stamp
     return int(stamp)
 

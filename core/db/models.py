@@ -93,7 +93,11 @@ class JobRow(Base):
     hourly_rate: Mapped[float] = mapped_column(Float, default=0.0)
     current_cost: Mapped[float] = mapped_column(Float, default=0.0)
     final_cost: Mapped[float | None] = mapped_column(Float)
+    # Unique across all users: a cluster id belongs to one job only (team mode, SPEC §3).
     external_job_id: Mapped[str | None] = mapped_column(String(255))
+    # The cluster id a scheduler of the team verified is this job's own; in team mode only the
+    # roles that work on every row may write it (core.db.team_guards).
+    checked_external_job_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
     completed_at: Mapped[datetime | None] = mapped_column()
@@ -146,13 +150,17 @@ class JobRow(Base):
         Index("ix_training_jobs_user_change", "user_id", "change_seq"),
         Index("ix_training_jobs_cancel_requested", "cancel_requested_at"),
         Index("ix_training_jobs_parent", "parent_job_id"),
+        Index("uq_training_jobs_external_job_id", "external_job_id", unique=True),
     )
 
 
 class MetricPointRow(Base):
     __tablename__ = "metrics_points"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # 64-bit: a team of long runs passes 2**31 points (SQLite's INTEGER PRIMARY KEY is 64-bit).
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     job_id: Mapped[str] = mapped_column(ForeignKey("training_jobs.id", ondelete="CASCADE"))
     epoch: Mapped[int | None] = mapped_column(Integer)
     step: Mapped[int] = mapped_column(Integer)

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.config import Settings
+from core.db import team_guards
 from core.db.engine import Database, error_line
 from core.db.row_security import allow_all_rows, protected_tables, quote
 from core.errors import LoradeskError
@@ -198,7 +199,12 @@ def _grant(conn: Connection, name: str, privileges: str) -> None:
     conn.exec_driver_sql(f"GRANT {privileges} ON {', '.join(tables)} TO {role}")
     # To read the schema revision: a person's app on a database that is behind says so.
     conn.exec_driver_sql(f"GRANT SELECT ON alembic_version TO {role}")
-    sequences = conn.execute(
+    # Since migration 0009: the counter and check functions, no sequence, no `id` to choose
+    # (core.db.team_guards). On an older schema the migration does it for the roles it finds.
+    if team_guards.installed(conn):
+        team_guards.harden_role(conn, name)
+        return
+    for sequence in conn.execute(
         text(
             "SELECT DISTINCT s.oid::regclass::text FROM pg_class s "
             "JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass "
@@ -207,8 +213,7 @@ def _grant(conn: Connection, name: str, privileges: str) -> None:
             "AND d.refobjid IN (SELECT to_regclass(t) FROM unnest(CAST(:tables AS text[])) AS t)"
         ),
         {"tables": tables},
-    ).scalars()
-    for sequence in sequences:
+    ).scalars():
         conn.exec_driver_sql(f"GRANT USAGE, SELECT ON SEQUENCE {sequence} TO {role}")
 
 

@@ -141,8 +141,9 @@ def _copy_points(conn: Any, points: list[MetricPoint]) -> None:
     columns = ", ".join(_COLUMNS)
     with conn.connection.driver_connection.cursor() as cursor:
         cursor.execute(
-            "CREATE TEMPORARY TABLE IF NOT EXISTS points_in (LIKE metrics_points INCLUDING DEFAULTS) "
-            "ON COMMIT DELETE ROWS"
+            # The columns written, without `id`: its identity is the table's to give.
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS points_in ON COMMIT DELETE ROWS AS "
+            f"SELECT {columns} FROM metrics_points WITH NO DATA"
         )
         with cursor.copy(f"COPY points_in ({columns}) FROM STDIN") as copy:
             for p in points:

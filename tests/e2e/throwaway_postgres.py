@@ -3,6 +3,7 @@
 The shared server on 5432 must never be restarted under other tests, so a test that restarts its
 database makes one here with `initdb`/`pg_ctl` from `pg_config --bindir`. initdb refuses to run as
 root; as root the server runs as the `postgres` login (via runuser), in a folder it owns.
+With a `password`, every connection must prove one (scram-sha-256), the superuser's being that.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 
 
 class ThrowawayPostgres:
-    def __init__(self) -> None:
+    def __init__(self, password: str | None = None) -> None:
+        self.password = password
         self.bindir = Path(subprocess.check_output(["pg_config", "--bindir"], text=True).strip())
         self.folder = Path(tempfile.mkdtemp(prefix="loradesk-pg-"))
         self.data = self.folder / "data"
@@ -31,10 +33,18 @@ class ThrowawayPostgres:
 
     @property
     def url(self) -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+        secret = f":{self.password}" if self.password else ""
+        return f"postgresql+psycopg://postgres{secret}@127.0.0.1:{self.port}/postgres"
 
     def __enter__(self) -> ThrowawayPostgres:
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
+        auth = ["-A", "trust"]
+        if self.password:
+            pwfile = self.folder / "pw"
+            pwfile.write_text(self.password)
+            if self._as:
+                shutil.chown(pwfile, "postgres")
+            auth = ["--auth=scram-sha-256", f"--pwfile={pwfile}"]
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", *auth, "--no-sync", "-E", "UTF8")
         self.start()
         return self
 
