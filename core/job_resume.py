@@ -85,6 +85,8 @@ async def continue_job(
                 f" (job {parent.name!r} trained with {trained!r})"
             )
     merged = {**parent.hyperparameters, **changed}
+    # The same settings make the same run: its length is known, and its progress starts at the step.
+    same_run = merged == parent.hyperparameters and (gpu_count is None or gpu_count == parent.gpu_count)
     return create_job(
         ws,
         dataset_id=parent.dataset_id,
@@ -96,6 +98,9 @@ async def continue_job(
         force=force,
         parent_job_id=parent.id,
         resume_from_step=step,
+        total_steps=parent.total_steps
+        if same_run and parent.total_steps and parent.total_steps > step
+        else None,
     )
 
 

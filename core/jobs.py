@@ -38,6 +38,7 @@ def create_job(
     force: bool = False,
     parent_job_id: str | None = None,
     resume_from_step: int | None = None,
+    total_steps: int | None = None,
 ) -> Job:
     """Queue a new job on one of the user's datasets (by id or name); returns it.
 
@@ -46,7 +47,8 @@ def create_job(
     off). Everything is checked before anything is written. With a monthly budget, a job whose
     estimate (its `expected_hours`, else the most its caps allow) would pass it raises
     BudgetExceededError, unless `force`. `parent_job_id` links a retried or continued job to
-    its parent; `resume_from_step` (core.job_resume) starts it at that checkpoint's step.
+    its parent; `resume_from_step` (core.job_resume) starts it at that checkpoint's step, of
+    `total_steps` when the run's length is known already.
     """
     request = check_new_job(
         ws.settings, name=name, hyperparameters=hyperparameters, gpu_type=gpu_type, gpu_count=gpu_count
@@ -73,10 +75,11 @@ def create_job(
         dataset_id=dataset.id,
         name=name,
         status=JobStatus.QUEUED.value,
-        progress=0.0,
+        progress=100.0 * resume_from_step / total_steps if resume_from_step and total_steps else 0.0,
         current_epoch=0,
         total_epochs=epochs,
         current_step=resume_from_step or 0,
+        total_steps=total_steps,
         current_metrics={},
         hyperparameters=hyperparameters,
         gpu_type=gpu_type,

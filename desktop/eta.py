@@ -71,8 +71,7 @@ class StepRates:
             steps_per_second, seen_at, step = recent
             left = (job.total_steps - step) / steps_per_second - (self.clock() - seen_at)
             return max(0.0, left)
-        done = job.current_step / job.total_steps if job.total_steps else job.progress / 100
-        if done < PACE_FALLBACK_DONE:
+        if fmt.run_done(job) < PACE_FALLBACK_DONE:
             return None
         return fmt.eta_seconds(job)
 

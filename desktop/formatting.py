@@ -32,13 +32,19 @@ def eta_seconds(job: Job, at: datetime | None = None) -> float | None:
     if job.status.is_terminal or job.started_at is None:
         return None
     elapsed = elapsed_seconds(job, at)
-    if job.total_steps and job.current_step > 0:
-        done = job.current_step / job.total_steps
-    else:
-        done = job.progress / 100.0
+    done = run_done(job)
     if not elapsed or done <= 0 or done >= 1:
         return None
     return elapsed * (1 - done) / done
+
+
+def run_done(job: Job) -> float:
+    """The share of this run's own steps done: a job continued from step N started at N, so its
+    pace counts the steps after N only."""
+    start = job.resume_from_step or 0
+    if job.total_steps and job.total_steps > start and job.current_step > 0:
+        return max(0.0, job.current_step - start) / (job.total_steps - start)
+    return job.progress / 100.0 if not start else 0.0
 
 
 def duration(seconds: float | None) -> str:

@@ -101,6 +101,8 @@ class MainWindow(QMainWindow):
         self.monitor.export_requested.connect(self._export_csv)
         self.monitor.message.connect(lambda text: self.banner.show_message(text))
         self.monitor.rules_edit_requested.connect(self.edit_rules)
+        self.monitor.continue_button.message.connect(lambda text: self.banner.show_message(text))
+        self.monitor.continue_button.job_created.connect(self.show_created_job)
         self.panel.unread_changed.connect(self._unread_changed)
         self.panel.job_activated.connect(self.select_job)
         self.loaded.connect(lambda: self.table.set_empty_text(NO_JOBS))
@@ -169,6 +171,7 @@ class MainWindow(QMainWindow):
         events.job_deleted.connect(self.remove_deleted_job)
         self.monitor.log_view.reader = session.read_job_log
         self.monitor.samples_view.reader = session.samples_after
+        self.monitor.continue_button.session = self.monitor.earlier_run.session = session
         self.live = LiveUpdates(session, self) if live else None
         if self.live is not None:
             self.live.jobs_changed.connect(self.apply_jobs)
@@ -203,6 +206,7 @@ class MainWindow(QMainWindow):
                 signal.disconnect()
         self.monitor.log_view.reader = None
         self.monitor.samples_view.reader = None
+        self.monitor.continue_button.session = self.monitor.earlier_run.session = None
         self.table.set_empty_text("")
         self.model.set_jobs([])
         self.monitor.clear()

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.job_resume import lineage
 from core.metric_columns import JobMetrics, MetricColumns
 from core.records import Dataset, Job, JobDetail, JobStatus, MetricPoint
 from core.run_summary import PointFigures, figures_from_columns, summarise
@@ -34,6 +35,8 @@ from desktop import eta, theme
 from desktop import formatting as fmt
 from desktop.adapter_location import adapter_folder_url, adapter_path
 from desktop.charts import GpuChart, LossChart, MetricChart, ThroughputChart
+from desktop.continue_button import ContinueButton
+from desktop.earlier_run_curve import EarlierRunCurve
 from desktop.log_view import LogView
 from desktop.metric_cards import MetricCard, StatusBadge, StatusProgressBar
 from desktop.metric_series import MetricSeries
@@ -84,6 +87,7 @@ class JobMonitor(QWidget):
     # -- layout ----------------------------------------------------------------------------------
     def _build(self) -> None:
         self.loss_chart = LossChart(self.series)
+        self.earlier_run = EarlierRunCurve(self.loss_chart)
         self.gpu_chart = GpuChart(self.series)
         self.throughput_chart = ThroughputChart(self.series)
         page = QWidget()
@@ -152,6 +156,7 @@ class JobMonitor(QWidget):
         self.clone_button.clicked.connect(
             lambda: self.job and self.clone_requested.emit(self.job.id, _retries(self.job))
         )
+        self.continue_button = ContinueButton()
         self.cancel_button = QPushButton(theme.icon("cancel"), "Cancel job")
         self.cancel_button.setToolTip("Cancel this job (Del)")
         self.cancel_button.clicked.connect(self.request_cancel)
@@ -168,6 +173,7 @@ class JobMonitor(QWidget):
         header.addWidget(self.adapter_button, 0, Qt.AlignmentFlag.AlignTop)
         header.addWidget(self.export_button, 0, Qt.AlignmentFlag.AlignTop)
         header.addWidget(self.clone_button, 0, Qt.AlignmentFlag.AlignTop)
+        header.addWidget(self.continue_button, 0, Qt.AlignmentFlag.AlignTop)
         header.addWidget(self.cancel_button, 0, Qt.AlignmentFlag.AlignTop)
         return header
 
@@ -209,6 +215,8 @@ class JobMonitor(QWidget):
         self.log_view.show_job(None)
         self.notes_editor.show_job(None)
         self.samples_view.show_job(None)
+        self.continue_button.show_job(None)
+        self.earlier_run.show_job(None)
         self.pages.setCurrentWidget(self.empty)
 
     def show_job(self, job: Job) -> None:
@@ -294,6 +302,8 @@ class JobMonitor(QWidget):
         self.log_view.show_job(job)
         self.notes_editor.show_job(job)
         self.samples_view.show_job(job)
+        self.continue_button.show_job(job)
+        self.earlier_run.show_job(job)
         self.rules.show_job(job)
         self._show_job_state(job)
         self._update_cancel_button()
@@ -536,6 +546,9 @@ def _subtitle(job: Job) -> str:
     parts.append(f"created {fmt.timestamp(job.created_at)}")
     parts.append(job.id[:8])
     parts.extend(f"#{tag}" for tag in job.tags)
+    came_from = lineage(job)
+    if came_from:
+        parts.append(came_from)
     return " · ".join(parts)
 
 

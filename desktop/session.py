@@ -18,6 +18,7 @@ from core import (
     job_labels,
     job_logs,
     job_request,
+    job_resume,
     job_reuse,
     jobs,
     notifications,
@@ -133,6 +134,18 @@ class Session:
 
     def create_job(self, *, on_done: Callback, on_error: Callback | None = None, **params: Any) -> None:
         self._run(jobs.create_job, on_done, on_error, **params)
+
+    def continuable_step(self, *, job_id: str, on_done: Callback, on_error: Callback | None = None) -> None:
+        """The step a failed or cancelled job can be continued from (None: it cannot be)."""
+        self._run(job_resume.continuable_step, on_done, on_error, job_id=job_id)
+
+    def continue_job(self, *, job_id: str, on_done: Callback, on_error: Callback | None = None) -> None:
+        """Queue the job that continues `job_id` from its last checkpoint (the new `Job`)."""
+        self._run(job_resume.continue_job, on_done, on_error, job_id=job_id)
+
+    def earlier_points(self, *, job_id: str, on_done: Callback, on_error: Callback | None = None) -> None:
+        """The training loss a continued job's ancestors recorded before it (`MetricColumns`)."""
+        self._run(job_resume.earlier_points, on_done, on_error, job_id=job_id)
 
     def start_demo_job(self, *, on_done: Callback, on_error: Callback | None = None) -> None:
         self._run(demo.start_demo_job, on_done, on_error)

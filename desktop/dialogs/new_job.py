@@ -64,6 +64,8 @@ class NewJobDialog(FormDialog):
         super().__init__(title, parent)
         self.session = session
         self.like = like
+        # A retry names the job it runs again as its parent (shown as "retried from …").
+        self.parent_job_id = like.id if like is not None and retry else None
         self.dataset_combo = QComboBox()
         self.dataset_combo.setMinimumWidth(280)
         self.dataset_combo.setPlaceholderText("Loading datasets…")
@@ -314,6 +316,7 @@ class NewJobDialog(FormDialog):
             "gpu_count": self.gpu_count.value(),
             "rules": self.rules.rules(),
             "expected_hours": self.hours.value(),
+            "parent_job_id": self.parent_job_id,
         }
 
     def submit(self, *, force: bool = False) -> None:
