@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,13 @@ BUNDLE_S3_HINT = (
     "the installed app has no S3 support (boto3 is left out of the bundle); "
     "use Loradesk installed with pip install 'loradesk[s3]' for S3 storage"
 )
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    etag: str  # changes when the object does
 
 
 class S3Storage:
@@ -114,8 +123,27 @@ class S3Storage:
         return bytes(answer["Body"].read())
 
     def list_keys(self, under: str) -> list[str]:
+        return [item.key for item in self.list_objects(under)]
+
+    def list_objects(self, under: str) -> list[StoredObject]:
+        """Each object under a key prefix (an adapter: a handful)."""
         answer = self._call(f"list {self._where(under)}", "list_objects_v2", Bucket=self.bucket, Prefix=under)
-        return [item["Key"] for item in answer.get("Contents", [])]
+        return [
+            StoredObject(str(item["Key"]), int(item.get("Size", 0)), str(item.get("ETag", "")))
+            for item in answer.get("Contents", [])
+        ]
+
+    def read_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """The object at `key` a chunk at a time, so a download can show its progress."""
+        answer = self._call(f"read {self._where(key)}", "get_object", Bucket=self.bucket, Key=key)
+        body = answer["Body"]
+        try:
+            while chunk := body.read(chunk_size):
+                yield chunk
+        except Exception as exc:  # botocore's stream errors: one line for the user
+            raise StorageError(f"cannot read {self._where(key)}: {_reason(exc)}") from None
+        finally:
+            body.close()
 
     # -- inside ---------------------------------------------------------------------------------
 

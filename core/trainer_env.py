@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import core
 from core.config import Settings
+from core.errors import LoradeskError
 
 ENV_FOLDER = "trainer-env"
 # Written last, once the environment is complete; its absence means "not set up".
@@ -73,3 +75,39 @@ def needs_setup(settings: Settings) -> bool:
 def missing_trainer_modules() -> list[str]:
     """The trainer's libraries this interpreter lacks (found without importing them)."""
     return [name for name in TRAINER_MODULES if importlib.util.find_spec(name) is None]
+
+
+def trainer_environment() -> dict[str, str]:
+    """The environment of a process run with the trainer's Python: the same `core` as this app,
+    installed or not, and outside the bundle's own libraries."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if getattr(sys, "frozen", False):
+        _leave_bundle_environment(env)
+    source_root = str(Path(core.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [source_root, env.get("PYTHONPATH")]))
+    return env
+
+
+def require_trainer_python(settings: Settings) -> str:
+    """The trainer's Python for a tool that runs a model here (playground, merged export); a
+    clear error when this machine has none."""
+    python = trainer_python(settings)
+    if not python:
+        raise LoradeskError(NO_TRAINER_HINT)
+    if python == sys.executable:
+        missing = missing_trainer_modules()
+        if missing:
+            raise LoradeskError(f"{NO_TRAINER_HINT} ({', '.join(missing)} missing here)")
+    return python
+
+
+def _leave_bundle_environment(env: dict[str, str]) -> None:
+    """The bundle's loader points LD_LIBRARY_PATH at its own libraries; the trainer's Python must
+    load those of its own environment (torch needs a newer libstdc++ than the bundle may hold)."""
+    original = env.pop("LD_LIBRARY_PATH_ORIG", None)
+    if original is None:
+        env.pop("LD_LIBRARY_PATH", None)
+    else:
+        env["LD_LIBRARY_PATH"] = original
+    for name in [name for name in env if name.startswith("_PYI_")]:
+        del env[name]

@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from core.cli import commands, job_commands, sample_commands, trainer
+from core.cli import adapter_commands, commands, job_commands, sample_commands, trainer
 from core.cli.add_user import db_add_user
 from core.db.engine import error_line
 from core.errors import LoradeskError
@@ -169,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample_commands.add_samples_parser(jobs_sub, common)
 
     trainer.add_parser(sub, common)
+    adapter_commands.add_parsers(sub, common)
 
     notes = sub.add_parser("notifications", parents=[common], help="notifications")
     notes_sub = notes.add_subparsers(dest="notifications_command", metavar="ACTION", required=True)

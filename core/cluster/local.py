@@ -35,7 +35,6 @@ from typing import Any
 
 import psutil
 
-import core
 from core.cluster.base import (
     ClusterBusyError,
     ClusterConflictError,
@@ -61,7 +60,7 @@ from core.trainer.report import (
 )
 from core.trainer.run import TRAINER_EXTRA_HINT
 from core.trainer.spec import SpecError, base_model_folder, parse_hyperparameters
-from core.trainer_env import NO_TRAINER_HINT, trainer_python
+from core.trainer_env import NO_TRAINER_HINT, trainer_environment, trainer_python
 
 try:
     import fcntl
@@ -231,13 +230,7 @@ class LocalCluster:
         return folder
 
     def _trainer_environment(self) -> dict[str, str]:
-        """The trainer runs the same `core` as this app, installed or not."""
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        if getattr(sys, "frozen", False):
-            _leave_bundle_environment(env)
-        source_root = str(Path(core.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [source_root, env.get("PYTHONPATH")]))
-        return env
+        return trainer_environment()
 
     def _record_process(self, job_dir: Path, pid: int, *, standby: bool = False, processes: int = 1) -> None:
         try:
@@ -500,18 +493,6 @@ def _times(count: int) -> str:
 
 def _missing_trainer_modules() -> list[str]:
     return [m for m in _TRAINER_MODULES if importlib.util.find_spec(m) is None]
-
-
-def _leave_bundle_environment(env: dict[str, str]) -> None:
-    """The bundle's loader points LD_LIBRARY_PATH at its own libraries; the trainer's Python must
-    load those of its own environment (torch needs a newer libstdc++ than the bundle may hold)."""
-    original = env.pop("LD_LIBRARY_PATH_ORIG", None)
-    if original is None:
-        env.pop("LD_LIBRARY_PATH", None)
-    else:
-        env["LD_LIBRARY_PATH"] = original
-    for name in [name for name in env if name.startswith("_PYI_")]:
-        del env[name]
 
 
 def _find_trainer(spec_path: Path) -> int | None:

@@ -26,6 +26,7 @@ class TextCodec:
     pad_id: int
     kind: str
     decode: Callable[[list[int]], str] = decode_bytes  # generated ids back to text (samples)
+    tokenizer: Any = None  # the transformers tokenizer behind it; None for bytes
 
 
 def _utf8_bytes(text: str) -> list[int]:
@@ -51,4 +52,4 @@ def hf_codec(tokenizer: Any) -> TextCodec:
     def decode(ids: list[int]) -> str:
         return str(tokenizer.decode(ids, skip_special_tokens=True))
 
-    return TextCodec(encode, tokenizer.bos_token_id, eos, pad, type(tokenizer).__name__, decode)
+    return TextCodec(encode, tokenizer.bos_token_id, eos, pad, type(tokenizer).__name__, decode, tokenizer)
