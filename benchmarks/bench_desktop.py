@@ -45,6 +45,7 @@ from desktop.core_events import CoreEvents
 from desktop.jobs_model import JOB_ROLE, JobFilterProxy, JobTableModel
 from desktop.jobs_view import JobTableView
 from desktop.monitor import JobMonitor
+from desktop.updates import points_change
 from tests.desktop.factories import make_job, make_points
 
 JOBS = 100_000
@@ -175,7 +176,7 @@ def bench_latency(app: QApplication) -> None:
     job = make_job(2)
     monitor.show_job(job)
     monitor.show_detail(JobDetail(job=job, metrics=tuple(make_points(job.id, range(1, 2001)))))
-    events.metrics_appended.connect(monitor.append_metrics)
+    events.metrics_appended.connect(lambda job_id, points: monitor.state.apply(points_change(job_id, points)))
     latencies = []
     for n in range(20):
         step = 2001 + n

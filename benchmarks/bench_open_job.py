@@ -79,7 +79,7 @@ def build(database_url: str, home: str, points: int) -> dict[str, str]:
 OPEN = r"""
 job_id, thinning = sys.argv[3], sys.argv[4] == "1"
 if not thinning:
-    window.first_paint_points = None
+    window.selection.first_paint_points = None
 show_window()
 spin(lambda: window.model.job(job_id) is not None, 120)
 for _ in range(50):

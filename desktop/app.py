@@ -92,7 +92,7 @@ class DesktopApp(QObject):
             return None
         tray = AppTray(self)
         tray.show_requested.connect(self.show_window)
-        tray.pause_toggled.connect(self.window.set_scheduler_paused)
+        tray.pause_toggled.connect(self.window.status.set_paused)
         tray.quit_requested.connect(self.quit)
         self.window.pause_button.toggled.connect(tray.set_paused)
         tray.show()

@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from core.comparison import ComparedRun
 from core.records import Job
+from desktop.app_state import AppState
 from desktop.compare_view import CompareView
 from desktop.session import Session
 
@@ -27,9 +28,13 @@ class CompareLoader(QObject):
 
     failed = Signal(object)
 
-    def __init__(self, view: CompareView, parent: QObject | None = None) -> None:
+    def __init__(
+        self, view: CompareView, state: AppState | None = None, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self.view = view
+        if state is not None:
+            state.jobs_changed.connect(self._jobs_changed)
         self.session: Session | None = None
         self._queue: list[str] = []
         self._in_flight: set[str] = set()
@@ -48,6 +53,11 @@ class CompareLoader(QObject):
         self.session = None
         self._queue = []
         self._due.clear()
+
+    def _jobs_changed(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            if job.id in self.view.job_ids:
+                self.job_changed(job)
 
     def job_changed(self, job: Job) -> None:
         """A newer snapshot of a compared job: the table shows it, and its curves load again

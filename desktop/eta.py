@@ -74,10 +74,3 @@ class StepRates:
         if fmt.run_done(job) < PACE_FALLBACK_DONE:
             return None
         return fmt.eta_seconds(job)
-
-
-RATES = StepRates()  # fed by the job table with every changed job; read by the table and the monitor
-
-
-def seconds_left(job: Job) -> float | None:
-    return RATES.seconds_left(job)

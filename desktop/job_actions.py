@@ -1,125 +1,203 @@
 """What can be done to one job from its row's context menu, the Jobs menu and the monitor:
-cancel, clone, retry, compare, open or copy its adapter, copy its id, delete.
+cancel, clone, retry, compare, open or copy its adapter, copy its id, delete, edit its stop
+rules, save its notes and tags, export its points.
 
-Every action acts on a job given by id (the right-clicked row, or the selected one); the window
-supplies the session and what happens on screen afterwards. The core calls run off the UI thread.
+Every action acts on a job given by id (the right-clicked row, or the selected one), reads the
+jobs from the state and changes them through the session (off the UI thread); what it changed
+goes into the state, and what the person should read goes out as `message`. To add an action
+to a job, add a `JobAction` to `JOB_ACTIONS` (it gets a QAction named `name` for the Jobs menu,
+listed in `desktop.menus.MENUS`, and an entry in the row menu).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QPoint, Qt
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QMouseEvent
-from PySide6.QtWidgets import QMenu, QMessageBox
+from PySide6.QtWidgets import QMenu, QMessageBox, QWidget
 
 from core.records import Job
 from desktop.adapter_location import adapter_folder_url, adapter_path
+from desktop.app_state import AppState, Change
 from desktop.dialogs.new_job import NewJobDialog
+from desktop.dialogs.rules_dialog import RulesDialog
+from desktop.jobs_view import JobTableView
+from desktop.metric_series import MetricSeries
 from desktop.operations import describe
 
-if TYPE_CHECKING:
-    from desktop.main_window import MainWindow
+
+@dataclass(frozen=True)
+class JobAction:
+    """One action on a job: `text` in the Jobs menu (on the selected job, with `key`),
+    `row_text` in the row's context menu, in `section` (separators between sections)."""
+
+    name: str
+    text: str
+    row_text: str
+    key: str | None
+    run: Callable[[JobActions, str], object]
+    enabled: Callable[[Job], bool]
+    section: int
+    disabled_tip: str = ""
+
+
+def _always(_job: Job) -> bool:
+    return True
+
+
+def _terminal(job: Job) -> bool:
+    return job.status.is_terminal
+
+
+JOB_ACTIONS: tuple[JobAction, ...] = (
+    JobAction("clone_action", "Clone job…", "Clone…", "Ctrl+Shift+D", lambda a, i: a.clone(i), _always, 1),
+    JobAction("retry_action", "Retry job…", "Retry…", "Ctrl+R", lambda a, i: a.retry(i), _terminal, 1),
+    JobAction(
+        "open_adapter_action",
+        "Open adapter folder",
+        "Open adapter folder",
+        None,
+        lambda a, i: a.open_adapter(i),
+        lambda job: adapter_folder_url(job.artifact_url) is not None,
+        2,
+    ),
+    JobAction(
+        "copy_adapter_action",
+        "Copy adapter path",
+        "Copy adapter path",
+        None,
+        lambda a, i: a.copy_adapter(i),
+        lambda job: bool(job.artifact_url),
+        2,
+    ),
+    JobAction(
+        "copy_id_action", "Copy job id", "Copy job id", "Ctrl+Shift+C", lambda a, i: a.copy_id(i), _always, 2
+    ),
+    JobAction(
+        "delete_action",
+        "Delete job…",
+        "Delete…",
+        "Shift+Del",
+        lambda a, i: a.delete(i),
+        _terminal,
+        3,
+        "Only completed, failed or cancelled jobs can be deleted",
+    ),
+)
 
 
 class JobActions(QObject):
-    """The per-job actions of the window: the Jobs menu's (on the selected job) and the row
-    context menu's (on the row under the pointer)."""
+    """The per-job actions: the Jobs menu's (on the selected job) and the row context menu's
+    (on the row under the pointer). `actions` holds the Jobs menu's QActions by name.
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
+    Signals:
+        message(str, str): text for the banner, and its kind ("info", "warning", "error").
+        job_created(Job): a clone or retry was queued.
+        cancel_asked(): the selected job may be cancelled: ask the person (the monitor does).
+        compare_asked(list[str]): compare these jobs.
+    """
+
+    message = Signal(str, str)
+    job_created = Signal(object)
+    cancel_asked = Signal()
+    compare_asked = Signal(list)
+
+    def __init__(self, state: AppState, selection: JobTableView, host: QWidget) -> None:
+        super().__init__(host)
+        self.state, self.selection, self.host = state, selection, host
         self.menu: QMenu | None = None  # the context menu open now, for tests and screenshots
         self.delete_box: QMessageBox | None = None
         self.dialog: NewJobDialog | None = None
-        self.clone_action = self._action("Clone job…", "Ctrl+Shift+D", self.clone_selected)
-        self.retry_action = self._action("Retry job…", "Ctrl+R", self.retry_selected)
-        self.delete_action = self._action("Delete job…", "Shift+Del", self.delete_selected)
-        self.open_adapter_action = self._action("Open adapter folder", None, self.open_selected_adapter)
-        self.copy_adapter_action = self._action("Copy adapter path", None, self.copy_selected_adapter)
-        self.copy_id_action = self._action("Copy job id", "Ctrl+Shift+C", self.copy_selected_id)
+        self.actions: dict[str, QAction] = {spec.name: self._action(spec) for spec in JOB_ACTIONS}
+        # Del on the table (and on the monitor, which the window adds it to); not in the search
+        # field, where Del edits text.
+        cancel = QAction("Cancel job", host, shortcut=QKeySequence(Qt.Key.Key_Delete))
+        cancel.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        cancel.triggered.connect(self.cancel_selected)
+        selection.addAction(cancel)
+        self.actions["cancel_action"] = cancel
         self._selection_before: list[str] = []
-        window.table.viewport().installEventFilter(self)
+        selection.viewport().installEventFilter(self)
+        selection.job_selected.connect(lambda _id: self.update_enabled())
+        state.jobs_changed.connect(lambda _jobs: self.update_enabled())
+        state.jobs_deleted.connect(lambda _deleted: self.update_enabled())
+        self.update_enabled()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         """Remember the selection as it was before a right-click selects the row under it, so
         "Compare with selected" compares with what the person had selected."""
         right = isinstance(event, QMouseEvent) and event.button() == Qt.MouseButton.RightButton
         if right and event.type() == QEvent.Type.MouseButtonPress:
-            self._selection_before = self.window.table.selected_job_ids()
+            self._selection_before = self.selection.selected_job_ids()
         return False
 
-    def _action(self, text: str, key: str | None, slot: object) -> QAction:
-        action = QAction(text, self.window)
-        if key is not None:
-            action.setShortcut(QKeySequence(key))
+    def _action(self, spec: JobAction) -> QAction:
+        action = QAction(spec.text, self.host)
+        if spec.key is not None:
+            action.setShortcut(QKeySequence(spec.key))
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        action.triggered.connect(slot)  # type: ignore[arg-type]
-        self.window.addAction(action)
+        action.triggered.connect(lambda: self._on_selected(spec))
+        self.host.addAction(action)
         return action
 
+    def _on_selected(self, spec: JobAction) -> None:
+        if (job := self._selected()) is not None and spec.enabled(job):
+            spec.run(self, job.id)
+
     def _selected(self) -> Job | None:
-        job_id = self.window.table.selected_job_id()
-        return self.window.model.job(job_id) if job_id else None
+        return self.state.job(self.selection.selected_job_id())
+
+    def _say(self, text: str, kind: str = "info") -> None:
+        self.message.emit(text, kind)
 
     def update_enabled(self) -> None:
         """The Jobs menu's entries follow the selected job."""
         job = self._selected()
-        self.clone_action.setEnabled(job is not None)
-        self.retry_action.setEnabled(job is not None and job.status.is_terminal)
-        self.delete_action.setEnabled(job is not None and job.status.is_terminal)
-        openable = job is not None and adapter_folder_url(job.artifact_url) is not None
-        self.open_adapter_action.setEnabled(openable)
-        self.copy_adapter_action.setEnabled(job is not None and bool(job.artifact_url))
-        self.copy_id_action.setEnabled(job is not None)
+        for spec in JOB_ACTIONS:
+            self.actions[spec.name].setEnabled(job is not None and spec.enabled(job))
 
     # -- the context menu ------------------------------------------------------------------------
     def show_context_menu(self, position: QPoint) -> QMenu | None:
         """The row under `position` (viewport coordinates): its menu, open (not blocking)."""
-        table = self.window.table
-        index = table.indexAt(position)
+        index = self.selection.indexAt(position)
         if not index.isValid():
             return None
-        job = self.window.proxy.job_at(index.row())
+        job = self.selection.job_at(index)
         if not self._selection_before:  # opened from the keyboard: the selection is as it was
-            self._selection_before = self.window.table.selected_job_ids()
+            self._selection_before = self.selection.selected_job_ids()
         menu = self.build_menu(job)
         self._selection_before = []
         menu.aboutToHide.connect(menu.deleteLater)
         self.menu = menu
-        menu.popup(table.viewport().mapToGlobal(position))
+        menu.popup(self.selection.viewport().mapToGlobal(position))
         return menu
 
     def build_menu(self, job: Job) -> QMenu:
-        menu = QMenu(self.window.table)
+        menu = QMenu(self.selection)
         menu.setObjectName("JobContextMenu")
         cancel = menu.addAction("Cancel job…", lambda: self.cancel(job.id))
         cancel.setEnabled(job.status.is_cancellable and not job.is_cancelling)
-        menu.addSeparator()
-        clone_entry = menu.addAction("Clone…", lambda: self.clone(job.id))
-        retry = menu.addAction("Retry…", lambda: self.retry(job.id))
-        retry.setEnabled(job.status.is_terminal)
+        cancel.setShortcut(QKeySequence("Del"))
         others = [i for i in self._selection_before if i != job.id]
-        compare = menu.addAction("Compare with selected", lambda: self.compare_with(job.id, others))
-        compare.setEnabled(bool(others))
-        menu.addSeparator()
-        open_folder = menu.addAction("Open adapter folder", lambda: self.open_adapter(job.id))
-        open_folder.setEnabled(adapter_folder_url(job.artifact_url) is not None)
-        copy_path = menu.addAction("Copy adapter path", lambda: self.copy_adapter(job.id))
-        copy_path.setEnabled(bool(job.artifact_url))
-        copy_id = menu.addAction("Copy job id", lambda: self.copy_id(job.id))
-        menu.addSeparator()
-        delete = menu.addAction("Delete…", lambda: self.delete(job.id))
-        delete.setEnabled(job.status.is_terminal)
-        if not job.status.is_terminal:
-            delete.setToolTip("Only completed, failed or cancelled jobs can be deleted")
+        section = 0
+        for spec in JOB_ACTIONS:
+            if spec.section != section:
+                if section == 1:  # compare closes the first section
+                    compare = menu.addAction(
+                        "Compare with selected", lambda: self.compare_with(job.id, others)
+                    )
+                    compare.setEnabled(bool(others))
+                menu.addSeparator()
+                section = spec.section
+            entry = menu.addAction(spec.row_text, lambda spec=spec: spec.run(self, job.id))
+            entry.setEnabled(spec.enabled(job))
+            if spec.disabled_tip and not spec.enabled(job):
+                entry.setToolTip(spec.disabled_tip)
+            entry.setShortcut(self.actions[spec.name].shortcut())  # the Jobs menu's key, shown here
         menu.setToolTipsVisible(True)
-        # The same keys as the Jobs menu's entries (which act on the selected row), shown here.
-        for action, key in ((cancel, "Del"), (delete, "Shift+Del")):
-            action.setShortcut(QKeySequence(key))
-        for action, twin in ((clone_entry, self.clone_action), (retry, self.retry_action)):
-            action.setShortcut(twin.shortcut())
-        copy_id.setShortcut(self.copy_id_action.shortcut())
         for action in menu.actions():
             action.setShortcutVisibleInContextMenu(True)
         return menu
@@ -127,13 +205,48 @@ class JobActions(QObject):
     # -- the actions -----------------------------------------------------------------------------
     def cancel(self, job_id: str) -> None:
         """Cancel asks first, in the monitor, as Del does: the job is selected to show it."""
-        if self.window.select_job(job_id):
-            self.window.cancel_selected()
+        if self.selection.select_job(job_id):
+            self.cancel_selected()
+
+    def cancel_selected(self) -> None:
+        """Del: cancel the selected job (after confirmation), or say why it can't be."""
+        job = self._selected()
+        if job is None:
+            return
+        if not job.status.is_cancellable:
+            self._say(f"“{job.name}” is {job.status.value}: only queued or running jobs can be cancelled.")
+        elif job.is_cancelling:
+            self._say(f"“{job.name}” is already being cancelled.")
+        else:
+            self.cancel_asked.emit()
+
+    def cancel_confirmed(self, job_id: str, *, failed: Callable[[str], None] = lambda _id: None) -> None:
+        """The person confirmed: ask the core to cancel (`failed` hears if it could not)."""
+        session = self.state.session
+        if session is None:
+            return
+
+        def refused(error: BaseException) -> None:
+            if self.state.session is not None:
+                self._say(f"Could not cancel: {describe(error)}", "error")
+                failed(job_id)
+
+        session.cancel_job(job_id=job_id, on_done=self.cancel_answered, on_error=refused)
+
+    def cancel_answered(self, job: Job) -> None:
+        """The core's answer to a cancel: the job as it now is."""
+        if self.state.session is None:
+            return  # the window let go of its workspace while the cancel ran
+        self.state.apply(Change(jobs=(job,)))
+        if job.is_cancelling:
+            self._say(
+                f"Cancel of “{job.name}” requested; the cluster could not be reached, retrying each cycle.",
+                "warning",
+            )
 
     def compare_with(self, job_id: str, others: list[str]) -> None:
         """Select the jobs that were selected again, and compare this one with them."""
-        self.window.table.select_jobs([*others, job_id])
-        self.window.compare_selected()
+        self.compare_asked.emit([*others, job_id])
 
     def clone(self, job_id: str) -> NewJobDialog | None:
         return self._open_dialog(job_id, retry=False)
@@ -142,11 +255,11 @@ class JobActions(QObject):
         return self._open_dialog(job_id, retry=True)
 
     def _open_dialog(self, job_id: str, *, retry: bool) -> NewJobDialog | None:
-        job = self.window.model.job(job_id)
-        if job is None or self.window.session is None:
+        job = self.state.job(job_id)
+        if job is None or self.state.session is None:
             return None
-        dialog = NewJobDialog(self.window.session, self.window, like=job, mode="retry" if retry else "clone")
-        dialog.job_created.connect(self.window.show_created_job)
+        dialog = NewJobDialog(self.state.session, self.host, like=job, mode="retry" if retry else "clone")
+        dialog.job_created.connect(self.job_created)
         dialog.finished.connect(dialog.deleteLater)
         self.dialog = dialog
         dialog.open()
@@ -154,11 +267,11 @@ class JobActions(QObject):
 
     def delete(self, job_id: str) -> QMessageBox | None:
         """Ask, then delete the job with its points, costs and notifications."""
-        job = self.window.model.job(job_id)
+        job = self.state.job(job_id)
         if job is None:
             return None
         if not job.status.is_terminal:
-            self.window.banner.show_message(
+            self._say(
                 f"“{job.name}” is {job.status.value}: only completed, failed or cancelled jobs can be "
                 "deleted. Cancel it first."
             )
@@ -168,7 +281,7 @@ class JobActions(QObject):
             "Delete job",
             f"Delete “{job.name}”?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            self.window,
+            self.host,
         )
         box.setInformativeText(
             "Its metric points, cost record and notifications are deleted with it; this cannot be "
@@ -186,55 +299,87 @@ class JobActions(QObject):
         box, self.delete_box = self.delete_box, None
         if box is not None:
             box.deleteLater()
-        session = self.window.session
+        session = self.state.session
         if result != QMessageBox.StandardButton.Yes or session is None:
             return
         session.delete_job(
             job_id=job_id,
-            on_done=self.window.job_deleted_here,
-            on_error=lambda error: self.window.banner.show_message(
-                f"Could not delete: {describe(error)}", kind="error"
-            ),
+            on_done=self._deleted,
+            on_error=lambda error: self._say(f"Could not delete: {describe(error)}", "error"),
         )
 
+    def _deleted(self, job: Job) -> None:
+        self.state.apply(Change(deleted=(job.id,)))
+        self._say(f"Deleted “{job.name}” with its metrics, cost record and notifications.")
+
     def open_adapter(self, job_id: str) -> bool:
-        job = self.window.model.job(job_id)
+        job = self.state.job(job_id)
         url = adapter_folder_url(job.artifact_url) if job else None
         return url is not None and QDesktopServices.openUrl(url)
 
     def copy_adapter(self, job_id: str) -> str | None:
-        job = self.window.model.job(job_id)
+        job = self.state.job(job_id)
         path = adapter_path(job.artifact_url) if job else None
         if path:
             QGuiApplication.clipboard().setText(path)
-            self.window.banner.show_message(f"Copied {path}")
+            self._say(f"Copied {path}")
         return path
 
     def copy_id(self, job_id: str) -> None:
         QGuiApplication.clipboard().setText(job_id)
-        self.window.banner.show_message(f"Copied job id {job_id}")
+        self._say(f"Copied job id {job_id}")
 
-    # -- on the selected job (the Jobs menu, shortcuts, the monitor) -----------------------------
-    def clone_selected(self) -> None:
-        if (job := self._selected()) is not None:
-            self.clone(job.id)
+    def edit_rules(self, job_id: str) -> RulesDialog | None:
+        """The stop rules of the job on screen, editable while it runs."""
+        job = self.state.job(job_id)
+        if self.state.session is None or job is None or job.id != self.state.series_job:
+            return None
+        dialog = RulesDialog(self.state.session, job, self.host)
+        dialog.rules_saved.connect(lambda saved: self.state.apply(Change(jobs=(saved,))))
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
 
-    def retry_selected(self) -> None:
-        if (job := self._selected()) is not None and job.status.is_terminal:
-            self.retry(job.id)
+    def edit_rules_of_selected(self) -> RulesDialog | None:
+        job = self.state.job(self.state.series_job)
+        if job is None or job.status.is_terminal:
+            return None
+        return self.edit_rules(job.id)
 
-    def delete_selected(self) -> None:
-        if (job := self._selected()) is not None:
-            self.delete(job.id)
+    def save_labels(
+        self,
+        job_id: str,
+        notes: str,
+        tags: str,
+        *,
+        saved: Callable[[Job], None],
+        failed: Callable[[str], None],
+    ) -> None:
+        """Save the job's notes and tags; `saved` gets the job as stored, `failed` the reason."""
+        session = self.state.session
+        if session is None:
+            return
 
-    def open_selected_adapter(self) -> None:
-        if (job := self._selected()) is not None:
-            self.open_adapter(job.id)
+        def done(job: Job) -> None:
+            if self.state.session is not None:
+                self.state.apply(Change(jobs=(job,)))
+                saved(job)
 
-    def copy_selected_adapter(self) -> None:
-        if (job := self._selected()) is not None:
-            self.copy_adapter(job.id)
+        session.save_job_labels(
+            job_id=job_id,
+            notes=notes,
+            tags=tags,
+            on_done=done,
+            on_error=lambda error: failed(describe(error)),
+        )
 
-    def copy_selected_id(self) -> None:
-        if (job := self._selected()) is not None:
-            self.copy_id(job.id)
+    def export_csv(self, series: MetricSeries, path: Path) -> None:
+        """Write the points to a CSV file off the UI thread."""
+        if self.state.session is None:
+            return
+        self.state.session.runner.run(
+            series.write_csv,
+            path,
+            on_done=lambda rows: self._say(f"Wrote {rows:,} points to {path}"),
+            on_error=lambda error: self._say(f"Could not export: {describe(error)}", "error"),
+        )

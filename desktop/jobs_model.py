@@ -25,8 +25,9 @@ from PySide6.QtCore import (
 
 from core.hyperparameters import setting_value
 from core.records import Job, JobStatus
-from desktop import eta
 from desktop import formatting as fmt
+from desktop.app_state import AppState, Deleted
+from desktop.eta import StepRates
 
 Index = QModelIndex | QPersistentModelIndex
 JOB_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -68,6 +69,18 @@ def _status_text(job: Job) -> str:
 _STATUS_ORDER = {status: n for n, status in enumerate(JobStatus)}
 _TIMES = ("status", "started_at", "completed_at", "current_step", "total_steps", "progress")
 
+
+def eta_column(rates: StepRates) -> ColumnSpec:
+    """The ETA from these step rates (the pace since the start while they have none)."""
+    return ColumnSpec(
+        "ETA",
+        lambda j: fmt.duration(rates.seconds_left(j)),
+        lambda j: _nones_last(rates.seconds_left(j)),
+        _TIMES,
+        _RIGHT,
+    )
+
+
 COLUMNS: dict[Column, ColumnSpec] = {
     # Tags and notes show in the name's tooltip and are searched: a change to them is the name's.
     Column.NAME: ColumnSpec("Name", lambda j: j.name, lambda j: j.name.casefold(), ("name", "tags", "notes")),
@@ -102,13 +115,7 @@ COLUMNS: dict[Column, ColumnSpec] = {
         _TIMES,
         _RIGHT,
     ),
-    Column.ETA: ColumnSpec(
-        "ETA",
-        lambda j: fmt.duration(eta.seconds_left(j)),
-        lambda j: _nones_last(eta.seconds_left(j)),
-        _TIMES,
-        _RIGHT,
-    ),
+    Column.ETA: eta_column(StepRates()),  # each model's reads its state's rates
     Column.CREATED: ColumnSpec(
         "Created", lambda j: fmt.timestamp(j.created_at), lambda j: fmt.utc(j.created_at), ("created_at",)
     ),
@@ -150,9 +157,9 @@ class _Descending:
 
 
 class JobTableModel(QAbstractTableModel):
-    """The user's jobs, one row each, in the current sort order."""
+    """The user's jobs, one row each, in the current sort order; with a state, its jobs."""
 
-    def __init__(self, parent: Any = None) -> None:
+    def __init__(self, parent: Any = None, *, state: AppState | None = None) -> None:
         super().__init__(parent)
         self._jobs: list[Job] = []
         self._rows: dict[str, int] = {}
@@ -160,7 +167,14 @@ class JobTableModel(QAbstractTableModel):
         self._sort_column = int(Column.CREATED)
         self._sort_order = Qt.SortOrder.DescendingOrder
         self._setting_columns: list[str] = []  # hyperparameters shown as columns after COLUMNS
-        self._specs = list(COLUMNS.values())
+        rates = state.rates if state is not None else StepRates()
+        self._specs = [
+            eta_column(rates) if column is Column.ETA else spec for column, spec in COLUMNS.items()
+        ]
+        if state is not None:
+            state.jobs_reset.connect(self.set_jobs)
+            state.jobs_changed.connect(self.apply_jobs)
+            state.jobs_deleted.connect(self._jobs_deleted)
 
     # -- columns ---------------------------------------------------------------------------------
     @property
@@ -261,14 +275,16 @@ class JobTableModel(QAbstractTableModel):
             old = self._jobs[row]
             if job == old or fmt.utc(job.updated_at) < fmt.utc(old.updated_at):
                 continue  # same record, or an older snapshot arriving late
-            eta.RATES.observe((job,))
             self._jobs[row] = job
             columns = _changed_columns(old, job)
             if columns:
                 self.dataChanged.emit(self.index(row, min(columns)), self.index(row, max(columns)))
-        eta.RATES.observe(new.values())
         for job in new.values():
             self._insert(job)
+
+    def _jobs_deleted(self, deleted: Deleted) -> None:
+        for job_id in deleted.job_ids:
+            self.remove_job(job_id)
 
     def remove_job(self, job_id: str) -> None:
         row = self.row_of(job_id)

@@ -285,6 +285,10 @@ class JobTableView(QTableView):
             if left >= 0:
                 viewport.update(QRect(left, 0, self.columnWidth(column), viewport.height()))
 
+    def job_at(self, index: QModelIndex) -> Job:
+        """The job of a row of this view (an index of the filter)."""
+        return self._proxy.job_at(index.row())
+
     def selected_job_ids(self) -> list[str]:
         """Every selected job, in table order."""
         rows = sorted(self.selectionModel().selectedRows(), key=lambda index: index.row())

@@ -7,6 +7,7 @@ person can find it by reading; Help lists the shortcuts in one place.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
@@ -24,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-# (menu title, action attribute names on the window; None draws a separator)
+# (menu title, action names (window_actions' and job_actions'); None draws a separator)
 MENUS: tuple[tuple[str, tuple[str | None, ...]], ...] = (
     ("&File", ("new_job_action", "add_dataset_action", None, "settings_action", None, "quit_action")),
     (
@@ -50,7 +51,7 @@ MENUS: tuple[tuple[str, tuple[str | None, ...]], ...] = (
 )
 
 
-def build_menu_bar(window: QMainWindow) -> QMenuBar:
+def build_menu_bar(window: QMainWindow, actions: Mapping[str, QAction]) -> QMenuBar:
     """Fill the window's menu bar from its actions (named in MENUS)."""
     bar = window.menuBar()
     for title, names in MENUS:
@@ -59,7 +60,7 @@ def build_menu_bar(window: QMainWindow) -> QMenuBar:
             if name is None:
                 menu.addSeparator()
             else:
-                menu.addAction(getattr(window, name))
+                menu.addAction(actions[name])
     return bar
 
 

@@ -1,13 +1,16 @@
 """The job monitor: the selected job's header, progress, metric cards, charts and Cancel button.
 
-It holds the job's points in one `MetricSeries` that the three charts read. Points come from the
-first load (`show_detail`), then from events and the once-a-second poll (`append_metrics`), which
-may overlap: the series drops what it already holds. Redraws are coalesced to one per 30 ms.
+It draws the state's series of the selected job (`AppState.series`), which the three charts read:
+the state says when a load replaced it (`series_loaded`) and when points were appended
+(`points_added`); redraws are coalesced to one per 30 ms. A tab about the job is added with
+`add_tab`: it is told of each job shown (`show_job`) and reads the state it was given.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -29,11 +32,12 @@ from PySide6.QtWidgets import (
 
 from core.job_resume import lineage
 from core.metric_columns import JobMetrics, MetricColumns
-from core.records import Dataset, Job, JobDetail, JobStatus, MetricPoint
+from core.records import Dataset, Job, JobDetail, JobStatus
 from core.run_summary import PointFigures, figures_from_columns, summarise
-from desktop import eta, theme
 from desktop import formatting as fmt
+from desktop import theme
 from desktop.adapter_location import adapter_folder_url, adapter_path
+from desktop.app_state import AppState, Change
 from desktop.charts import GpuChart, LossChart, MetricChart, ThroughputChart
 from desktop.continue_button import ContinueButton
 from desktop.earlier_run_curve import EarlierRunCurve
@@ -50,8 +54,14 @@ _SUMMARY_COLUMNS = ("step", "training_loss", "validation_loss", "throughput")
 STAGGER_FROM = 100_000  # points from which the charts of a first load draw one at a time
 
 
+class MonitorTab(Protocol):
+    """A tab of the monitor about the job shown (a QWidget): told of each job, None for none."""
+
+    def show_job(self, job: Job | None) -> None: ...
+
+
 class JobMonitor(QWidget):
-    """Everything about the selected job.
+    """Everything about the selected job (of `state`; alone, of a state of its own).
 
     Signals:
         cancel_confirmed(str): the user confirmed cancelling this job id.
@@ -71,18 +81,30 @@ class JobMonitor(QWidget):
     copy_adapter_requested = Signal(str)
     rules_edit_requested = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, state: AppState | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.state = state if state is not None else AppState(self)
         self.job: Job | None = None
         self.dataset: Dataset | None = None  # the job's, once loaded (the summary names it)
-        self.series = MetricSeries()
-        self.loaded = False  # the first load of the selected job's points has arrived
-        self._early: list[MetricColumns] = []  # points that arrived while the first load ran
+        self._followers: list[MonitorTab] = []  # the parts told of each job shown
         self._state_of: tuple[str, int | None] | None = None  # the run smoothing was suited to
         self._cancel_box: QMessageBox | None = None
         self._redraw = QTimer(self, singleShot=True, interval=REDRAW_DELAY_MS, timeout=self._redraw_charts)
         self._build()
         self.clear()
+        self.state.series_loaded.connect(self._series_loaded)
+        self.state.points_added.connect(self._points_added)
+        self.state.jobs_changed.connect(self._jobs_changed)
+
+    @property
+    def series(self) -> MetricSeries:
+        """The shown job's points (the state's, which the charts read)."""
+        return self.state.series
+
+    @property
+    def loaded(self) -> bool:
+        """Every point of the job shown has loaded."""
+        return self.job is not None and self.state.series_job == self.job.id and self.state.series_complete
 
     # -- layout ----------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -122,6 +144,13 @@ class JobMonitor(QWidget):
         self.tabs.addTab(self.samples_view, "Samples")
         self.tabs.addTab(self.log_view, "Log")
         self.tabs.addTab(self.notes_editor, "Notes")
+        self._followers = [
+            self.log_view,
+            self.notes_editor,
+            self.samples_view,
+            self.continue_button,
+            self.earlier_run,
+        ]
         self.tabs.currentChanged.connect(lambda _index: self._update_summary())
         layout.addWidget(self.tabs, 1)
         self.empty = QLabel("Select a job to watch its progress", objectName="EmptyState")
@@ -204,19 +233,20 @@ class JobMonitor(QWidget):
     def charts(self) -> tuple[MetricChart, ...]:
         return (self.loss_chart, self.gpu_chart, self.throughput_chart)
 
+    def add_tab(self, tab: MonitorTab, title: str) -> None:
+        """Another tab about the job shown (Samples, Try…): told of each job via `show_job`."""
+        assert isinstance(tab, QWidget)
+        self.tabs.addTab(tab, title)
+        self._followers.append(tab)
+        tab.show_job(self.job)
+
     # -- showing a job ---------------------------------------------------------------------------
     def clear(self) -> None:
         """No job selected."""
         self.job = None
         self.dataset = None
-        self.loaded = False
-        self._early = []
-        self.series.clear()
-        self.log_view.show_job(None)
-        self.notes_editor.show_job(None)
-        self.samples_view.show_job(None)
-        self.continue_button.show_job(None)
-        self.earlier_run.show_job(None)
+        for tab in self._followers:
+            tab.show_job(None)
         self.pages.setCurrentWidget(self.empty)
 
     def show_job(self, job: Job) -> None:
@@ -228,9 +258,7 @@ class JobMonitor(QWidget):
         if self.job is None or self.job.id != job.id:
             self.job = job
             self.dataset = None
-            self.series.clear()
-            self._early = []
-            self.loaded = False
+            self.state.select([job.id])  # a no-op when the selection chose it already
             self.summary_view.show_summary(None)
             for chart in self.charts:
                 chart.readout.setText("")
@@ -240,22 +268,17 @@ class JobMonitor(QWidget):
         self._refresh_empty_charts()
 
     def show_detail(self, detail: JobDetail) -> None:
-        """The job with its points as records (as `jobs show` has them); see `show_metrics`."""
-        self.show_metrics(JobMetrics(job=detail.job, columns=MetricColumns.from_points(detail.metrics)))
+        """The job with its points as records (as `jobs show` has them), into the state."""
+        data = JobMetrics(job=detail.job, columns=MetricColumns.from_points(detail.metrics))
+        self.state.apply(Change(jobs=(detail.job,), series=data))
 
-    def show_metrics(self, data: JobMetrics) -> None:
-        """The job with its points as columns, straight from the database (first load, refresh,
-        or a thinned first look that the full load replaces); ignored unless it is on screen."""
+    def _series_loaded(self, data: JobMetrics) -> None:
+        """The state's series was replaced by a load (first load, refresh, or a thinned first look
+        that the full load replaces); ignored unless it is the job on screen."""
         if self.job is None or self.job.id != data.job.id:
             return  # the user moved on while it loaded
         self.update_job(data.job)
-        self.series.replace(data.columns)
         if data.complete:
-            # The load may have read the database before or after these were written: keep the new.
-            for early in self._early:
-                self.series.append_columns(early)
-            self._early = []
-            self.loaded = True
             self._update_summary()
         for chart in self.charts:
             chart.no_points_text = no_points_text(data.job, loaded=data.complete)
@@ -288,7 +311,7 @@ class JobMonitor(QWidget):
         self.badge.show_job(job)
         self.subtitle.setText(_subtitle(job))
         self.progress.setValue(round(job.progress * 10))
-        self.progress_text.setText(_progress_text(job))
+        self.progress_text.setText(_progress_text(job, self.state.seconds_left))
         self.error_label.setText(job.error_message or "")
         self.error_label.setVisible(bool(job.error_message))
         self.summary_view.show_settings(job)
@@ -299,11 +322,8 @@ class JobMonitor(QWidget):
             if not _retries(job)
             else "Run this job again: its settings and dataset in the new-job dialog"
         )
-        self.log_view.show_job(job)
-        self.notes_editor.show_job(job)
-        self.samples_view.show_job(job)
-        self.continue_button.show_job(job)
-        self.earlier_run.show_job(job)
+        for tab in self._followers:
+            tab.show_job(job)
         self.rules.show_job(job)
         self._show_job_state(job)
         self._update_cancel_button()
@@ -355,29 +375,19 @@ class JobMonitor(QWidget):
                     f"{chart.title} chart as PNG…", lambda c=chart: self._choose_png(c)
                 )
 
-    def append_metrics(self, job_id: str, points: tuple[MetricPoint, ...] | list[MetricPoint]) -> int:
-        """New points of a job (events); kept when it is the job on screen. Returns how many were new."""
-        if self.job is None or job_id != self.job.id:
-            return 0
-        return self.append_columns(job_id, MetricColumns.from_points(points))
-
-    def append_columns(self, job_id: str, columns: MetricColumns) -> int:
-        """New points of a job as columns (the database's answer after a step); kept when it is the
-        job on screen. Returns how many were new."""
-        if self.job is None or job_id != self.job.id:
-            return 0
-        if not self.loaded:
-            self._early.append(columns)
-            return 0
-        added = self.series.append_columns(columns)
-        if added and not self._redraw.isActive():
+    def _points_added(self, job_id: str, _count: int) -> None:
+        if self.job is not None and job_id == self.job.id and not self._redraw.isActive():
             self._redraw.start()
-        return added
+
+    def _jobs_changed(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            if self.job is not None and job.id == self.job.id:
+                self.update_job(job)
 
     def tick(self) -> None:
         """Once a second: the ETA and elapsed time move on, and the summary with them."""
         if self.job is not None:
-            self.progress_text.setText(_progress_text(self.job))
+            self.progress_text.setText(_progress_text(self.job, self.state.seconds_left))
             self.rules.show_job(self.job)
             self._update_summary()
 
@@ -552,7 +562,7 @@ def _subtitle(job: Job) -> str:
     return " · ".join(parts)
 
 
-def _progress_text(job: Job) -> str:
+def _progress_text(job: Job, eta: Callable[[Job], float | None]) -> str:
     parts = []
     if job.total_steps:
         parts.append(f"step {job.current_step:,} / {job.total_steps:,}")
@@ -564,7 +574,7 @@ def _progress_text(job: Job) -> str:
         parts.append(f"took {fmt.duration(took)}" if took is not None else "never started")
     elif job.started_at is not None:
         parts.append(f"elapsed {fmt.duration(fmt.elapsed_seconds(job))}")
-        parts.append(f"ETA {fmt.duration(eta.seconds_left(job))}")
+        parts.append(f"ETA {fmt.duration(eta(job))}")
     else:
         parts.append("waiting to start")
     return " · ".join(parts)

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from core.records import Notification, NotificationType
 from desktop import formatting as fmt
 from desktop import theme
+from desktop.app_state import AppState, Deleted
 from desktop.banner import Banner
 
 _ICONS = {
@@ -118,9 +119,13 @@ class NotificationsPanel(QWidget):
     mark_read_requested = Signal(object)
     job_activated = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, state: AppState | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._notes: dict[str, Notification] = {}
+        if state is not None:
+            state.notifications_reset.connect(self.set_notifications)
+            state.notifications_added.connect(self.add)
+            state.jobs_deleted.connect(self._jobs_deleted)
         self._items: dict[str, QListWidgetItem] = {}
         self.count_label = QLabel(objectName="Muted")
         self.mark_all = QPushButton("Mark all read")
@@ -168,6 +173,10 @@ class NotificationsPanel(QWidget):
         if fresh:
             self._show_count()
         return fresh
+
+    def _jobs_deleted(self, deleted: Deleted) -> None:
+        for job_id in deleted.job_ids:
+            self.remove_job(job_id)
 
     def remove_job(self, job_id: str) -> None:
         """Take a deleted job's notifications off the list."""

@@ -2,104 +2,151 @@
 the monitor of one job, or the compare view of several.
 
 One selected job is shown at once from its row, its points load off the UI thread (a long
-series first thinned to `window.first_paint_points`, then in full), and from then on the live
-updates and the embedded scheduler watch it. Several selected load into the compare view.
+series first thinned to `first_paint_points`, then in full) into the state, from which the
+monitor draws them and the live updates poll on. Several selected load into the compare view.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QStackedWidget
 
-from PySide6.QtCore import QObject, Qt
-
+from core.errors import NotFoundError
 from core.metric_columns import JobMetrics
+from core.records import Job
+from desktop.app_state import AppState, Change
+from desktop.compare_loader import CompareLoader
+from desktop.compare_view import CompareView
+from desktop.jobs_view import JobTableView
+from desktop.monitor import JobMonitor
 
-if TYPE_CHECKING:
-    from desktop.main_window import MainWindow
+FIRST_PAINT_POINTS = 50_000
 
 
 class SelectionDetails(QObject):
-    """Follows the window's table selection into its details pane."""
+    """Follows the table's selection into the state and the details pane.
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
+    Signals:
+        detail_shown(str): the selected job's points are loaded and drawn.
+        message(str): something to tell the person (nothing to compare).
+        failed(object): a load failed (the error, for the window to say).
+    """
+
+    detail_shown = Signal(str)
+    message = Signal(str)
+    failed = Signal(object)
+
+    def __init__(
+        self,
+        state: AppState,
+        table: JobTableView,
+        monitor: JobMonitor,
+        compare: CompareView,
+        details: QStackedWidget,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.state, self.table, self.monitor, self.compare, self.details = (
+            state,
+            table,
+            monitor,
+            compare,
+            details,
+        )
+        self.compare_loader = CompareLoader(compare, state, self)
+        self.compare_loader.failed.connect(self.failed)
+        # A longer series is first drawn thinned to this many points, then in full (None: never).
+        self.first_paint_points: int | None = FIRST_PAINT_POINTS
+        table.job_selected.connect(self.job_selected)
+        table.jobs_selected.connect(self.jobs_selected)
+        state.jobs_reset.connect(self._jobs_reset)
 
     def job_selected(self, job_id: str) -> None:
         """The one selected job ("" for none): shown in the monitor, its points loading."""
-        window = self.window
-        job = window.model.job(job_id) if job_id else None
-        self._watch_on_scheduler(job_id)
-        if job is None or window.session is None:
-            window.monitor.clear()
-            if window.live is not None:
-                window.live.watch(None)
+        state = self.state
+        state.select(self.table.selected_job_ids())
+        job = state.job(job_id)
+        self._watch_on_scheduler(job)
+        if job is None or state.session is None:
+            self.monitor.clear()
             return
-        window.monitor.show_job(job)
-        window.session.job_dataset(
+        self.monitor.show_job(job)
+        state.session.job_dataset(
             job=job,
-            on_done=lambda dataset: window.monitor.set_dataset(job_id, dataset),
+            on_done=lambda dataset: self.monitor.set_dataset(job_id, dataset),
             on_error=lambda _e: None,  # the summary then names no dataset; the load below reports errors
         )
-        if window.live is not None:
-            window.live.watch(None)  # until the first load says where the points end
-        window.session.load_job(
+        state.session.load_job(
             job_id=job_id,
-            at_most=window.first_paint_points,
+            at_most=self.first_paint_points,
             on_done=self._detail_loaded,
-            on_error=window.show_load_error,
+            on_error=self.failed.emit,
         )
 
     def jobs_selected(self, job_ids: list[str]) -> None:
         """None selected: the table has the room; one: the monitor; several: the compare view."""
-        window = self.window
-        window.details.setVisible(bool(job_ids))
+        self.state.select(job_ids)
+        self.details.setVisible(bool(job_ids))
         if len(job_ids) < 2:
-            window.details.setCurrentWidget(window.monitor)
-            if window.compare.job_ids:
-                window.compare.show_jobs([])
-                window.compare_loader.stop()
+            self.details.setCurrentWidget(self.monitor)
+            if self.compare.job_ids:
+                self.compare.show_jobs([])
+                self.compare_loader.stop()
             return
-        jobs = [job for job in (window.model.job(job_id) for job_id in job_ids) if job is not None]
-        window.details.setCurrentWidget(window.compare)
-        if [job.id for job in jobs] == window.compare.job_ids or window.session is None:
+        jobs = [job for job in map(self.state.job, job_ids) if job is not None]
+        self.details.setCurrentWidget(self.compare)
+        if [job.id for job in jobs] == self.compare.job_ids or self.state.session is None:
             return  # the same jobs reselected after the table reloaded: what is drawn stands
-        window.compare.show_jobs(jobs)
-        window.compare_loader.load(window.session, [job.id for job in jobs])
+        self.compare.show_jobs(jobs)
+        self.compare_loader.load(self.state.session, [job.id for job in jobs])
 
     def compare_selected(self) -> None:
         """Compare the selected jobs (the compare view already shows while two or more are)."""
-        window = self.window
-        if len(window.table.selected_job_ids()) >= 2:
-            window.details.show()
-            window.details.setCurrentWidget(window.compare)
-            window.compare.chart.plot_widget.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        if len(self.table.selected_job_ids()) >= 2:
+            self.details.show()
+            self.details.setCurrentWidget(self.compare)
+            self.compare.chart.plot_widget.setFocus(Qt.FocusReason.ShortcutFocusReason)
         else:
-            window.banner.show_message(
-                "Select two or more jobs to compare: Ctrl+click or Shift+click their rows."
-            )
+            self.message.emit("Select two or more jobs to compare: Ctrl+click or Shift+click their rows.")
 
-    def _watch_on_scheduler(self, job_id: str | None) -> None:
+    def compare_with(self, job_ids: list[str]) -> None:
+        """Select these jobs and compare them."""
+        self.table.select_jobs(list(dict.fromkeys(job_ids)))
+        self.compare_selected()
+
+    def stop(self) -> None:
+        """The window let go of its workspace: nothing shown, nothing loading."""
+        self.monitor.clear()
+        self.compare_loader.stop()
+        self.compare.show_jobs([])
+
+    def _jobs_reset(self, _jobs: list[Job]) -> None:
+        """Every job anew (the model reset, dropping the selection without a word): select the
+        jobs that were selected again, which reloads what they show, or show nothing."""
+        selected = list(self.state.selected)
+        if selected and not self.table.select_jobs(selected):
+            self.job_selected("")  # the jobs are gone (or filtered out): nothing is selected now
+            self.jobs_selected([])
+
+    def _watch_on_scheduler(self, job: Job | None) -> None:
         """Have the embedded scheduler poll the job on screen every second while it can change."""
-        window = self.window
-        job = window.model.job(job_id) if job_id else None
-        if window.session is not None:
-            window.session.watch_job(job.id if job is not None and not job.status.is_terminal else None)
+        if self.state.session is not None:
+            self.state.session.watch_job(job.id if job is not None and not job.status.is_terminal else None)
 
     def _detail_loaded(self, data: JobMetrics) -> None:
-        """The selected job's points as columns: drawn at once; a thinned first look of a long
-        series is followed by the full load, which replaces it."""
-        window = self.window
+        """The selected job's points as columns, into the state (the monitor draws them at once); a
+        thinned first look of a long series is followed by the full load, which replaces it."""
         job_id = data.job.id
-        if window.table.selected_job_id() != job_id or window.monitor.job is None or window.session is None:
-            return  # the user moved on while it loaded
-        window.model.apply_jobs([data.job])
-        window.monitor.show_metrics(data)
+        if self.table.selected_job_id() != job_id or self.monitor.job is None or self.state.session is None:
+            return  # the person moved on while it loaded
+        self.state.apply(Change(jobs=(data.job,), series=data))
         if not data.complete:
-            window.session.load_job(
-                job_id=job_id, on_done=self._detail_loaded, on_error=window.show_load_error
-            )
+            self.state.session.load_job(job_id=job_id, on_done=self._detail_loaded, on_error=self.failed.emit)
             return
-        if window.live is not None:
-            window.live.watch(job_id, lambda: window.monitor.series.last_step)
-        window.detail_shown.emit(job_id)
+        self.detail_shown.emit(job_id)
+
+
+def is_quiet(error: BaseException) -> bool:
+    """A load error nobody needs to hear of: the job was deleted elsewhere while it loaded (the
+    change query removes it and says so)."""
+    return isinstance(error, NotFoundError)

@@ -26,7 +26,7 @@ def test_unopenable_database_opens_the_settings_with_the_reason(qapp, qtbot, hom
         with qtbot.waitSignal(app.window.loaded, timeout=10_000):
             dialog.ok_button.click()
         assert app.session is not None and app.session.settings.database_url.endswith("loradesk.db")
-        assert app.window.new_job_action.isEnabled()
+        assert app.window.named_actions["new_job_action"].isEnabled()
     finally:
         app.shutdown()
         app.window.close()

@@ -12,6 +12,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
 from core.run_summary import summarise_job
+from desktop.app_state import Change
 from desktop.compare_chart import TIME
 from desktop.jobs_model import Column
 from desktop.main_window import MainWindow
@@ -133,8 +134,8 @@ def test_one_row_again_brings_the_monitor_back(qtbot, window, workspace):
 
 def test_compare_selected_is_in_the_jobs_menu_with_a_shortcut(qtbot, window):
     menus = {a.text().replace("&", ""): a.menu() for a in window.menuBar().actions()}
-    assert window.compare_action in menus["Jobs"].actions()
-    assert window.compare_action.shortcut().toString() == "Ctrl+M"
+    assert window.named_actions["compare_action"] in menus["Jobs"].actions()
+    assert window.named_actions["compare_action"].shortcut().toString() == "Ctrl+M"
     click_row(qtbot, window, job_named(window, DEMO_JOBS[0].name).id)
     QTest.keyClick(window.table, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier)
     assert "Select two or more jobs" in window.banner.text()
@@ -144,7 +145,7 @@ def test_compare_with_selected(qtbot, window):
     first, other = (job_named(window, DEMO_JOBS[n].name).id for n in (0, 2))
     click_row(qtbot, window, first)
     with qtbot.waitSignal(window.compare.loaded, timeout=LOAD_MS):
-        window.compare_with_selected(other)
+        window.selection.compare_with([*window.table.selected_job_ids(), other])
     assert sorted(window.compare.job_ids) == sorted([first, other])
 
 
@@ -211,12 +212,12 @@ def test_a_compared_job_that_moves_on_loads_again(qtbot, window, monkeypatch):
         running, current_step=running.current_step + 10, updated_at=running.updated_at + timedelta(seconds=1)
     )
     with qtbot.waitSignal(window.compare.loaded, timeout=LOAD_MS):
-        window.apply_jobs([moved])
+        window.state.apply(Change(jobs=[moved]))
     assert window.compare.run(running.id) is not before
     # a snapshot that did not move (or a finished job's) loads nothing
     same = window.compare.run(ids[0]).job
     with qtbot.assertNotEmitted(window.compare.loaded, wait=300):
-        window.apply_jobs([replace(same, updated_at=same.updated_at + timedelta(seconds=1))])
+        window.state.apply(Change(jobs=[replace(same, updated_at=same.updated_at + timedelta(seconds=1))]))
 
 
 def test_sorting_by_a_setting_column_survives_adding_another(qtbot, window):

@@ -134,14 +134,15 @@ def test_a_window_that_slept_past_the_kept_deletions_still_drops_the_rows(
     attach(qtbot, there, there_session)
     click_row(there, jobs["first"].id)
     qtbot.waitUntil(lambda: there.monitor.title.text() == "first", timeout=5000)
-    assert there.live is not None
-    there.live.stop()  # the laptop sleeps
+    assert there.updates is not None and there.updates.live is not None
+    live = there.updates.live
+    live.stop()  # the laptop sleeps
 
     delete_job(here_session.ws, job_id=jobs["first"].id)
     monkeypatch.setattr("core.jobs.utcnow", lambda: utcnow() + KEEP + timedelta(days=1))
     delete_job(here_session.ws, job_id=jobs["second"].id)  # a week on: prunes the first's tombstone
 
-    there.live.start(jobs=there.model.jobs(), notifications=[])  # it wakes, from where it was
+    live.start(jobs=there.model.jobs(), notifications=[])  # it wakes, from where it was
     qtbot.waitUntil(lambda: there.proxy.rowCount() == 1, timeout=3000)
     assert names_shown(there) == ["third"]
     assert there.monitor.job is None and there.panel.notifications() == []

@@ -252,7 +252,7 @@ def test_tags_typed_in_the_monitor_are_found_by_the_search_box(window, workspace
     assert stored.tags == ["oom", "batch too big"] and stored.notes == "halve the batch next time"
     assert "#oom" in widget.monitor.subtitle.text()
 
-    widget.focus_search()
+    widget.toolbar.focus_search()
     qtbot.keyClicks(widget.search, "#oom")
     qtbot.waitUntil(lambda: widget.proxy.rowCount() == 1)
     assert widget.proxy.job_at(0).id == jobs["broken"].id

@@ -51,7 +51,7 @@ def test_cancel_confirmed_in_the_monitor_cancels_through_the_core(window, worksp
     with qtbot.waitSignal(widget.detail_shown, timeout=5000):
         widget.select_job(job.id)
     widget.table.setFocus()
-    widget.cancel_action.trigger()  # Del
+    widget.named_actions["cancel_action"].trigger()  # Del
     qtbot.waitUntil(lambda: widget.monitor._cancel_box is not None and widget.monitor._cancel_box.isVisible())
     widget.monitor._cancel_box.button(QMessageBox.StandardButton.Yes).click()
     qtbot.waitUntil(lambda: widget.model.job(job.id).status == JobStatus.CANCELLED, timeout=5000)
@@ -68,7 +68,7 @@ def test_refused_cancel_shows_the_reason(window, workspace, dataset_file, qtbot)
     import asyncio
 
     asyncio.run(cancel_job(workspace, job_id=job.id))  # meanwhile, elsewhere
-    widget._cancel(job.id)
+    widget.job_actions.cancel_confirmed(job.id)
     qtbot.waitUntil(lambda: widget.banner.isVisible(), timeout=5000)
     assert "Could not cancel" in widget.banner.text()
 
@@ -105,7 +105,7 @@ def test_search_and_status_filter(window, workspace, dataset_file, qtbot):
     widget.status_filter.setCurrentText("Cancelled")
     assert widget.proxy.rowCount() == 1
     widget.status_filter.setCurrentText("All statuses")
-    widget.focus_search()
+    widget.toolbar.focus_search()
     qtbot.keyClicks(widget.search, "job 2")
     qtbot.waitUntil(lambda: widget.proxy.rowCount() == 1)
     assert widget.proxy.index(0, 0).data() == "job 2"
@@ -127,7 +127,7 @@ def test_no_database_work_on_the_ui_thread(window, workspace, dataset_file, qtbo
         widget.attach(session)
     with qtbot.waitSignal(widget.detail_shown, timeout=5000):
         widget.select_job(jobs[0].id)
-    widget._cancel(jobs[0].id)
+    widget.job_actions.cancel_confirmed(jobs[0].id)
     qtbot.waitUntil(lambda: widget.model.job(jobs[0].id).status == JobStatus.CANCELLED, timeout=5000)
     with qtbot.waitSignal(widget.loaded, timeout=5000):
         widget.refresh()

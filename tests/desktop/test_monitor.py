@@ -8,7 +8,15 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from core.records import JobDetail, JobStatus
+from desktop.updates import points_change
 from tests.desktop.factories import bump, make_job, make_points
+
+
+def append(monitor, job_id, points) -> int:
+    """New points of a job as an event brings them, into the monitor's state: how many it kept."""
+    before = len(monitor.series)
+    monitor.state.apply(points_change(job_id, points))
+    return len(monitor.series) - before
 
 
 def loaded(monitor, steps=range(1, 301), **changes):
@@ -49,8 +57,8 @@ def test_final_cost_card(monitor):
 def test_charts_hold_the_loaded_and_appended_points(monitor, qtbot):
     job = loaded(monitor)
     assert len(monitor.loss_chart.raw.getOriginalDataset()[0]) == 300
-    assert monitor.append_metrics(job.id, make_points(job.id, range(250, 351))) == 50
-    assert monitor.append_metrics("another-job", make_points("another-job", range(1, 10))) == 0
+    assert append(monitor, job.id, make_points(job.id, range(250, 351))) == 50
+    assert append(monitor, "another-job", make_points("another-job", range(1, 10))) == 0
     qtbot.waitUntil(lambda: len(monitor.loss_chart.raw.getOriginalDataset()[0]) == 350)
     for chart in monitor.charts:
         assert list(chart.series.steps) == list(range(1, 351))
@@ -182,10 +190,10 @@ def test_export_chart_png(monitor, tmp_path):
 def test_points_arriving_during_the_first_load_are_kept(monitor, qtbot):
     job = make_job(5)
     monitor.show_job(job)
-    monitor.append_metrics(job.id, make_points(job.id, range(1, 11)))  # while get_job runs
-    monitor.append_metrics(job.id, make_points(job.id, range(11, 21)))
+    append(monitor, job.id, make_points(job.id, range(1, 11)))  # while get_job runs
+    append(monitor, job.id, make_points(job.id, range(11, 21)))
     # the load read the database before the second batch was written
     monitor.show_detail(JobDetail(job=job, metrics=tuple(make_points(job.id, range(1, 11)))))
     assert list(monitor.series.steps) == list(range(1, 21))
-    monitor.append_metrics(job.id, make_points(job.id, range(21, 31)))
+    append(monitor, job.id, make_points(job.id, range(21, 31)))
     assert list(monitor.series.steps) == list(range(1, 31))

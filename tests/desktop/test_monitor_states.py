@@ -10,8 +10,9 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMenu
 
 from core.records import JobDetail, JobStatus
-from desktop import eta, theme
 from desktop import formatting as fmt
+from desktop import theme
+from desktop.app_state import AppState, Change
 from desktop.axes import compact
 from desktop.charts import LossChart
 from desktop.jobs_model import Column, JobTableModel
@@ -168,28 +169,28 @@ class Clock:
         return self.now
 
 
-def test_eta_uses_the_recent_pace_after_a_short_warm_up(monkeypatch, qtbot):
+def test_eta_uses_the_recent_pace_after_a_short_warm_up(qtbot):
     clock = Clock()
-    monkeypatch.setattr(eta, "RATES", eta.StepRates(clock))
-    model = JobTableModel()
+    state = AppState(clock=clock)
+    model = JobTableModel(state=state)
     # Ten minutes since it started, but nine of them went to loading the model: 10 steps/s since.
     job = make_job(1, status=JobStatus.RUNNING, current_step=50, total_steps=10_000, progress=0.5)
     job = bump(job, started_at=job.created_at)
-    model.set_jobs([job])
+    state.apply(Change(jobs=[job], all_jobs=True))
     eta_cell = model.index(0, Column.ETA)
     assert eta_cell.data() == "—"  # no pace yet, and the pace since the start would mislead
 
     clock.now += 1
-    model.apply_jobs([job := bump(job, current_step=60)])
+    state.apply(Change(jobs=[job := bump(job, current_step=60)]))
     clock.now += 2
-    model.apply_jobs([job := bump(job, current_step=80)])
+    state.apply(Change(jobs=[job := bump(job, current_step=80)]))
     assert eta_cell.data() == "—"  # two seconds of samples: still warming up
 
     clock.now += 8
-    model.apply_jobs([job := bump(job, current_step=160)])
-    assert eta.RATES.seconds_left(job) == pytest.approx((10_000 - 160) / 10)  # 10 steps/s: 984 s
+    state.apply(Change(jobs=[job := bump(job, current_step=160)]))
+    assert state.seconds_left(job) == pytest.approx((10_000 - 160) / 10)  # 10 steps/s: 984 s
     assert eta_cell.data() == "16m 24s"
     assert fmt.eta_seconds(job) > 10 * 3600  # what the pace since the start said: over ten hours
 
     clock.now += 5  # no new sample yet: the ETA counts down meanwhile
-    assert eta.RATES.seconds_left(job) == pytest.approx(984 - 5)
+    assert state.seconds_left(job) == pytest.approx(984 - 5)

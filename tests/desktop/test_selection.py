@@ -362,6 +362,6 @@ def test_a_cancel_answer_after_the_window_let_go_of_its_workspace_changes_nothin
     """The app closing (or reopening settings) while a cancel is in flight: its answer is dropped."""
     queued = by_status(window, JobStatus.QUEUED)
     window.detach()
-    window._cancelled(queued)  # what the runner delivers when the cancel returns
+    window.job_actions.cancel_answered(queued)  # what the runner delivers when the cancel returns
     assert window.model.rowCount() == 0
     assert window.monitor.job is None

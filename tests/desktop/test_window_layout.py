@@ -97,7 +97,9 @@ def test_notifications_drawer_leaves_the_table_alone(window, qtbot):
     window.panel.set_notifications([make_notification(1, title=title, message=message)])
 
     toolbar = window.findChild(QToolBar, "MainToolBar")
-    QTest.mouseClick(toolbar.widgetForAction(window.notifications_action), Qt.MouseButton.LeftButton)
+    QTest.mouseClick(
+        toolbar.widgetForAction(window.named_actions["notifications_action"]), Qt.MouseButton.LeftButton
+    )
     assert window.drawer.isVisible()
     assert (window.table.geometry(), window.table.columnWidth(0)) == before
     assert not window.table.horizontalScrollBar().isVisible()
