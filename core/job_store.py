@@ -56,6 +56,7 @@ class ClaimedJob:
     last_metric_step: int | None
     progress_notified: int
     not_found_polls: int
+    malformed_answers: int = 0
     dataset_bucket: str | None = None
     dataset_path: str | None = None
 
@@ -160,6 +161,7 @@ def claim_queued(
             last_metric_step=c.last_metric_step,
             progress_notified=c.progress_notified,
             not_found_polls=c.not_found_polls,
+            malformed_answers=c.malformed_answers,
             dataset_bucket=datasets[c.job.dataset_id].storage_bucket,
             dataset_path=datasets[c.job.dataset_id].storage_path,
         )
@@ -186,6 +188,8 @@ def claim_active(
         .where(
             JobRow.status.in_([s.value for s in ACTIVE_STATUSES]),
             JobRow.external_job_id.is_not(None),
+            # backing off after a malformed answer (core.scheduler.transitions.record_malformed)
+            or_(JobRow.next_attempt_at.is_(None), JobRow.next_attempt_at <= now),
             _free(now),
         )
         .order_by(JobRow.polled_at.asc().nulls_first())
@@ -242,6 +246,7 @@ def _claim(
             last_metric_step=row.last_metric_step,
             progress_notified=row.progress_notified,
             not_found_polls=row.not_found_polls,
+            malformed_answers=row.malformed_answers,
         )
         for row in session.execute(stmt)
     ]

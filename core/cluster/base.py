@@ -22,6 +22,11 @@ class ClusterTransientError(ClusterError):
     """408, 429, 5xx, timeouts, refused connections, malformed answers: try again later."""
 
 
+class ClusterMalformedError(ClusterTransientError):
+    """A 2xx answer that breaks the contract (SPEC §4 bounds): retried with back-off, recorded on
+    the job, and the job fails after the submit-attempt limit."""
+
+
 class ClusterBusyError(ClusterTransientError):
     """The cluster has no free slot now: the job stays queued without using up an attempt."""
 
@@ -83,6 +88,9 @@ class StatusReport:
     metrics_history: list[dict[str, Any]] | None = None
     error_message: str | None = None
     artifact_url: str | None = None
+    # The answer held more points than one answer may bring (SPEC §4): the first were taken, and
+    # the scheduler polls for the rest before it records the end of the run.
+    more_points: bool = False
     # When the cluster itself started and ended the run (SPEC §4, optional): they beat the
     # scheduler's own observation times for `started_at`, `completed_at` and cost.
     started_at: datetime | None = None

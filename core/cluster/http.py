@@ -12,6 +12,7 @@ one-line message fit for a user that never contains the token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 from collections.abc import Callable
@@ -28,17 +29,32 @@ from core.cluster.base import (
     ClusterConflictError,
     ClusterError,
     ClusterLogsUnavailableError,
+    ClusterMalformedError,
     ClusterTransientError,
     LogChunk,
     StatusReport,
     SubmitRequest,
     SubmitResult,
 )
+from core.cluster.bounds import (
+    CLUSTER_STATUSES,
+    DEADLINE,
+    MAX_BODY,
+    MAX_POINTS,
+    WHOLE_BODY,
+    Bounded,
+    MalformedAnswer,
+    decode,
+    first_points,
+)
 from core.records import METRIC_FIELDS
-from core.sample_answers import sample_answers
+from core.sample_answers import MAX_SAMPLES_PER_ANSWER, sample_answers
 
 NO_TOKEN_MESSAGE = "no API token: set one in Settings or LORADESK_CLUSTER_TOKEN"
 _MAX_MESSAGE = 300  # characters of a cluster's own message kept in ours
+_ERROR_BODY = 64 * 1024  # bytes of a failure's body read for its message
+# The lists of a status answer, and how many items of each one answer may bring.
+_STATUS_LISTS = {"metrics_history": MAX_POINTS, "samples": MAX_SAMPLES_PER_ANSWER}
 
 T = TypeVar("T")
 
@@ -58,6 +74,7 @@ class HttpCluster:
         write_timeout: float = 10.0,
         pool_timeout: float = 10.0,
         max_in_flight: int = 100,
+        deadline: float = DEADLINE,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
@@ -71,8 +88,11 @@ class HttpCluster:
         # aiohttp has no write timeout of its own: a request's small JSON body goes out in one
         # write, and waiting for the answer after it is the read timeout's.
         del write_timeout
+        # One big answer at a time is read and decoded: a hundred of them in flight at once
+        # would otherwise hold a hundred bodies of up to 16 MiB.
+        self._large = asyncio.Lock()
         self._timeout = aiohttp.ClientTimeout(
-            total=None,
+            total=deadline,  # from sending the request to the answer's last byte (SPEC §4)
             connect=pool_timeout + connect_timeout,  # waiting for a free connection, then connecting
             sock_connect=connect_timeout,
             sock_read=read_timeout,
@@ -103,7 +123,7 @@ class HttpCluster:
     async def status(self, external_job_id: str, since_step: int | None) -> StatusReport:
         params = None if since_step is None else {"since_step": str(since_step)}
         path = f"/training/status/{quote(external_job_id, safe='')}"
-        return await self._call("GET", path, "status", _status_report, params=params)
+        return await self._call("GET", path, "status", _status_report, lists=_STATUS_LISTS, params=params)
 
     async def cancel(self, external_job_id: str) -> str | None:
         path = f"/training/cancel/{quote(external_job_id, safe='')}"
@@ -126,37 +146,74 @@ class HttpCluster:
         await self.aclose()
 
     async def _call(
-        self, method: str, path: str, endpoint: str, parse: Callable[[Any], T], **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        parse: Callable[[Any], T],
+        *,
+        lists: dict[str, int] | None = None,
+        **kwargs: Any,
     ) -> T:
         if self._token is None:
             raise ClusterAuthError(NO_TOKEN_MESSAGE)
         headers = {"Authorization": f"Bearer {self._token}"}
-        try:
-            async with (
-                self._in_flight,
-                self._client().request(method, self._base + path, headers=headers, **kwargs) as answer,
-            ):
-                body = await answer.read()
-                status = answer.status
-        except aiohttp.ConnectionTimeoutError as exc:
-            raise ClusterTransientError(f"timed out connecting to the cluster at {self._host}") from exc
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise ClusterTransientError(
-                f"timed out waiting for an answer from the cluster at {self._host}"
-            ) from exc
-        except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:
-            raise ClusterTransientError(f"malformed answer from the cluster: {type(exc).__name__}") from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            reason = self._clean(str(exc)) or type(exc).__name__
-            raise ClusterTransientError(f"could not reach the cluster at {self._host}: {reason}") from exc
-        error = self._error_for(status, body, endpoint)
-        if error is not None:
-            raise error
-        try:
-            return parse(json.loads(body))
-        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError and _Malformed
-            reason = str(exc) if isinstance(exc, _Malformed) else "not JSON"
-            raise ClusterTransientError(f"malformed answer from the cluster: {reason}") from None
+        async with contextlib.AsyncExitStack() as held:
+            try:
+                async with (
+                    self._in_flight,
+                    self._client().request(method, self._base + path, headers=headers, **kwargs) as answer,
+                ):
+                    status = answer.status
+                    body = await self._read(answer, held)
+            except MalformedAnswer as exc:
+                raise ClusterMalformedError(f"malformed answer from the cluster: {exc}") from None
+            except aiohttp.ConnectionTimeoutError as exc:
+                raise ClusterTransientError(f"timed out connecting to the cluster at {self._host}") from exc
+            except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+                raise ClusterTransientError(
+                    f"timed out waiting for an answer from the cluster at {self._host}"
+                ) from exc
+            except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:
+                reason = type(exc).__name__
+                raise ClusterTransientError(f"malformed answer from the cluster: {reason}") from exc
+            except (aiohttp.ClientError, OSError) as exc:
+                reason = self._clean(str(exc)) or type(exc).__name__
+                raise ClusterTransientError(f"could not reach the cluster at {self._host}: {reason}") from exc
+            error = self._error_for(status, body, endpoint)
+            if error is not None:
+                raise error
+            try:
+                if len(body) > WHOLE_BODY:  # decoded off the loop, which keeps polling the others
+                    data = await asyncio.to_thread(decode, body, lists=lists)
+                else:
+                    data = decode(body, lists=lists)
+                del body
+                return parse(data)
+            except ValueError as exc:  # MalformedAnswer and _Malformed
+                raise ClusterMalformedError(f"malformed answer from the cluster: {exc}") from None
+
+    async def _read(self, answer: aiohttp.ClientResponse, held: contextlib.AsyncExitStack) -> bytes:
+        """The body, read chunk by chunk and refused past MAX_BODY. A body past WHOLE_BODY waits
+        for the one big-answer turn and keeps it (in `held`) until it is decoded. A failure's
+        body is read only as far as its message needs."""
+        if not 200 <= answer.status < 300:
+            return await answer.content.read(_ERROR_BODY)
+        declared = answer.content_length
+        if declared is not None and declared > MAX_BODY:
+            raise MalformedAnswer(f"the answer is larger than {MAX_BODY // (1024 * 1024)} MiB")
+        large = declared is not None and declared > WHOLE_BODY
+        if large:
+            await held.enter_async_context(self._large)
+        body = bytearray()
+        async for chunk in answer.content.iter_chunked(256 * 1024):
+            if not large and len(body) + len(chunk) > WHOLE_BODY:
+                await held.enter_async_context(self._large)
+                large = True
+            body += chunk
+            if len(body) > MAX_BODY:
+                raise MalformedAnswer(f"the answer is larger than {MAX_BODY // (1024 * 1024)} MiB")
+        return bytes(body)
 
     def _error_for(self, code: int, body: bytes, endpoint: str) -> ClusterError | None:
         """The exception SPEC §4 assigns to a non-2xx answer, None for a 2xx."""
@@ -209,15 +266,18 @@ def _submit_result(data: Any) -> SubmitResult:
 def _status_report(data: Any) -> StatusReport:
     data = _object(data)
     history = data.get("metrics_history")
+    if isinstance(history, list) and not isinstance(history, Bounded):
+        history = first_points(history)  # the whole answer was decoded: bound it here
     return StatusReport(
         status=_status_text(data),
         progress=_float(data.get("progress"), "progress"),
-        current_epoch=_int(data.get("current_epoch"), "current_epoch"),
-        total_epochs=_int(data.get("total_epochs"), "total_epochs"),
-        current_step=_int(data.get("current_step"), "current_step"),
-        total_steps=_int(data.get("total_steps"), "total_steps"),
+        current_epoch=_count(data.get("current_epoch"), "current_epoch"),
+        total_epochs=_count(data.get("total_epochs"), "total_epochs"),
+        current_step=_count(data.get("current_step"), "current_step"),
+        total_steps=_count(data.get("total_steps"), "total_steps"),
         metrics=_metrics(data.get("metrics"), "metrics"),
         metrics_history=None if history is None else _history(history),
+        more_points=bool(getattr(history, "dropped", 0)),
         error_message=_optional_text(data.get("error_message"), "error_message"),
         artifact_url=_optional_text(data.get("artifact_url"), "artifact_url"),
         started_at=_timestamp(data.get("started_at")),
@@ -250,6 +310,9 @@ def _status_text(data: dict[str, Any]) -> str:
     status = data.get("status")
     if not isinstance(status, str) or not status:
         raise _Malformed("status is missing or not a string")
+    if status.lower() not in CLUSTER_STATUSES:
+        shown = status if len(status) <= 40 else status[:39] + "…"
+        raise _Malformed(f"status {shown!r} is not one of the contract's")
     return status
 
 
@@ -294,6 +357,14 @@ def _int(value: Any, name: str) -> int | None:
     return int(number)  # a fractional epoch counts as the one under way
 
 
+def _count(value: Any, name: str) -> int | None:
+    """A step, an epoch or a total: a whole number, never negative."""
+    number = _int(value, name)
+    if number is not None and number < 0:
+        raise _Malformed(f"{name} is negative")
+    return number
+
+
 def _metrics(value: Any, name: str) -> dict[str, Any]:
     """The metrics SPEC §4 names, as floats; keys it does not name are dropped."""
     if value is None:
@@ -311,11 +382,11 @@ def _history(value: Any) -> list[dict[str, Any]]:
         where = f"metrics_history[{index}]"
         if not isinstance(item, dict):
             raise _Malformed(f"{where} is not an object")
-        step = _int(item.get("step"), f"{where}.step")
+        step = _count(item.get("step"), f"{where}.step")
         if step is None:
             raise _Malformed(f"{where}.step is missing")
         point: dict[str, Any] = {"step": step, **_metrics(item, where)}
         if item.get("epoch") is not None:
-            point["epoch"] = _int(item["epoch"], f"{where}.epoch")
+            point["epoch"] = _count(item["epoch"], f"{where}.epoch")
         points.append(point)
     return points

@@ -32,12 +32,14 @@ from core.cluster.base import (
     ClusterConflictError,
     ClusterError,
     ClusterJobNotFoundError,
+    ClusterMalformedError,
     ClusterTransientError,
     LogChunk,
     StatusReport,
     SubmitRequest,
     SubmitResult,
 )
+from core.cluster.bounds import DEADLINE, MAX_POINTS, MalformedAnswer, decode, read_capped
 from core.cluster.ray_log import WHOLE_LOG, LogTail, TailWindows, parse_tail
 from core.config import Settings
 from core.records import METRIC_FIELDS
@@ -86,6 +88,7 @@ class RayCluster:
         timeout: float = 30.0,
         stop_grace: int = STOP_GRACE,
         poll_wait: float = 0.5,
+        deadline: float = DEADLINE,
     ) -> None:
         self._base = base_url.rstrip("/")
         self._host = urlsplit(base_url).netloc.rpartition("@")[2] or base_url
@@ -94,6 +97,7 @@ class RayCluster:
         self._jobs_dir = settings.home / "jobs"
         self._storage_root = local_storage_root(settings)
         self._timeout = httpx.Timeout(timeout, connect=5.0)
+        self._deadline = deadline  # httpx times each read; this bounds the whole request
         self._stop_grace = stop_grace
         self._poll_wait = poll_wait
         self._client: httpx.AsyncClient | None = None
@@ -181,6 +185,8 @@ class RayCluster:
             self._windows.forget(external_job_id)
             self._log_failures.pop(external_job_id, None)
         history = tail.after(since_step)
+        more_points = len(history) > MAX_POINTS
+        history = history[:MAX_POINTS]  # in step order; the rest comes with the next poll
         last = tail.points[-1] if tail.points else None
         result = tail.result or {}
         step = last["step"] if last else None
@@ -200,6 +206,7 @@ class RayCluster:
             total_steps=total_steps,
             metrics={k: last[k] for k in METRIC_FIELDS if last and k in last},
             metrics_history=history,
+            more_points=more_points,
             error_message=self._failure(details, result) if status == "failed" else None,
             artifact_url=_text(result.get("artifact_url")) if status in ("completed", "cancelled") else None,
             started_at=_moment(details.get("start_time")),
@@ -303,22 +310,33 @@ class RayCluster:
     async def _request(
         self, method: str, path: str, endpoint: str, *, text: bool = False, **kwargs: Any
     ) -> Any:
+        """One request under the total deadline, its body read no further than MAX_BODY and its
+        JSON no deeper than MAX_DEPTH (SPEC §4)."""
         try:
-            answer = await self._http().request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
+            async with (
+                asyncio.timeout(self._deadline),
+                self._http().stream(method, path, **kwargs) as answer,
+            ):
+                declared = answer.headers.get("content-length")
+                body = await read_capped(
+                    answer.aiter_bytes(), int(declared) if declared and declared.isdigit() else None
+                )
+        except MalformedAnswer as exc:
+            raise ClusterMalformedError(f"malformed answer from the Ray cluster: {exc}") from None
+        except (TimeoutError, httpx.TimeoutException) as exc:
             raise ClusterTransientError(f"timed out waiting for the Ray cluster at {self._host}") from exc
         except httpx.HTTPError as exc:
             reason = self._clean(str(exc)) or type(exc).__name__
             raise ClusterTransientError(f"could not reach the Ray cluster at {self._host}: {reason}") from exc
-        error = self._error_for(answer.status_code, answer.text, endpoint)
+        error = self._error_for(answer.status_code, body.decode("utf-8", "replace"), endpoint)
         if error is not None:
             raise error
         if text:
-            return answer.text
+            return body.decode("utf-8", "replace")
         try:
-            return answer.json()
-        except ValueError:
-            raise ClusterTransientError("malformed answer from the Ray cluster: not JSON") from None
+            return decode(body)
+        except MalformedAnswer as exc:
+            raise ClusterMalformedError(f"malformed answer from the Ray cluster: {exc}") from None
 
     def _error_for(self, code: int, body: str, endpoint: str) -> ClusterError | None:
         """The class SPEC §4 gives an answer, with Ray's own words."""

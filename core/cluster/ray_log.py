@@ -23,6 +23,7 @@ from core.trainer.report import METRIC_PREFIX, RESULT_PREFIX, SAMPLES_PREFIX
 
 FIRST_WINDOW = 64  # lines asked for when nothing is known about a job's pace
 WHOLE_LOG = -1  # Ray's `lines` value for the whole file
+_MAX_LINE = 1024 * 1024  # characters of one machine-readable line (an evaluation's samples: ~200 KB)
 
 
 @dataclass
@@ -102,9 +103,13 @@ class TailWindows:
 
 
 def _object(text: str) -> dict[str, Any] | None:
+    """A machine-readable line's JSON object; None for anything else, or a line longer than any
+    the trainer writes (decoding a huge one would cost many times its size)."""
+    if len(text) > _MAX_LINE:
+        return None
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 
@@ -113,11 +118,11 @@ def _point(text: str) -> dict[str, Any] | None:
     """A metric line as the `metrics_history` item of SPEC §4: step, epoch, the named metrics,
     and the run's size (`total_steps`, `total_epochs`)."""
     raw = _object(text)
-    if raw is None or not isinstance(raw.get("step"), int) or isinstance(raw.get("step"), bool):
-        return None
+    if raw is None or not _count(raw.get("step")):
+        return None  # a line without a step (or a negative one) is not a point
     point: dict[str, Any] = {"step": raw["step"]}
     for key in ("epoch", "total_steps", "total_epochs"):
-        if isinstance(raw.get(key), int) and not isinstance(raw.get(key), bool):
+        if _count(raw.get(key)):
             point[key] = raw[key]
     for key in METRIC_FIELDS:
         value = raw.get(key)
@@ -126,3 +131,8 @@ def _point(text: str) -> dict[str, Any] | None:
         elif isinstance(value, str) and value in ("NaN", "Infinity", "-Infinity"):
             point[key] = math.nan
     return point
+
+
+def _count(value: Any) -> bool:
+    """A step, an epoch or a total: a whole number, not negative."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

@@ -119,6 +119,8 @@ class JobRow(Base):
     submit_attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column()
     not_found_polls: Mapped[int] = mapped_column(Integer, default=0)
+    # Status answers in a row that broke the contract (SPEC §4): the job fails at the attempt limit.
+    malformed_answers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_metric_step: Mapped[int | None] = mapped_column(Integer)
     progress_notified: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested_at: Mapped[datetime | None] = mapped_column()

@@ -297,6 +297,57 @@ def record_auth_failure(session: Session, user_id: str, cluster: str, error: str
     return change
 
 
+def contract_breach(report: StatusReport) -> str | None:
+    """How a status answer breaks the contract (SPEC §4), None when it keeps it: a status the
+    contract does not name, or a negative step, epoch or total."""
+    if cluster_status(report.status) is None:
+        shown = report.status if len(report.status) <= 40 else report.status[:39] + "…"
+        return f"status {shown!r} is not one of the contract's"
+    counts = {
+        "current_step": report.current_step,
+        "total_steps": report.total_steps,
+        "current_epoch": report.current_epoch,
+        "total_epochs": report.total_epochs,
+    }
+    for name, value in counts.items():
+        if value is not None and value < 0:
+            return f"{name} is negative"
+    if any(point.get("step", 0) < 0 for point in report.metrics_history or ()):
+        return "a metric point has a negative step"
+    return None
+
+
+def record_malformed(
+    session: Session,
+    claimed: ClaimedJob,
+    error: str,
+    *,
+    owner: str,
+    now: datetime,
+    max_attempts: int,
+    backoff: timedelta,
+) -> Change:
+    """A status answer that broke the contract: said on the job (`error_message`), polled again
+    after `backoff`, and the job fails once `max_attempts` answers in a row have broken it."""
+    count = claimed.malformed_answers + 1
+    if count >= max_attempts:
+        return finish_job(
+            session,
+            claimed.job,
+            JobStatus.FAILED,
+            now=now,
+            owner=owner,
+            error_message=f"{count} malformed answers in a row from the cluster; the last: {error}",
+            values={"malformed_answers": count},
+        )
+    values = {
+        "malformed_answers": count,
+        "next_attempt_at": now + backoff,
+        "error_message": f"{error} (answer {count} of {max_attempts} allowed; polled again later)",
+    }
+    return Change(job=guarded_update(session, claimed.job.id, release(values), now=now, owner=owner))
+
+
 def record_not_found(session: Session, claimed: ClaimedJob, *, owner: str, now: datetime) -> Change:
     polls = claimed.not_found_polls + 1
     if polls >= NOT_FOUND_LIMIT:
@@ -336,6 +387,8 @@ def plan_status(claimed: ClaimedJob, report: StatusReport, *, now: datetime) -> 
     status = cluster_status(report.status)
     if status is None:
         raise ValueError(f"the cluster reported an unknown status {report.status!r}")
+    if status.is_terminal and report.more_points:
+        status = JobStatus.RUNNING  # its last points first: the end is recorded by a later poll
     if report.started_at is not None and report.started_at <= now:
         job = dataclasses.replace(job, started_at=report.started_at)  # the cluster's clock bills
     points, non_finite = metric_points(job.id, report, after_step=claimed.last_metric_step, now=now)
@@ -358,6 +411,8 @@ def plan_status(claimed: ClaimedJob, report: StatusReport, *, now: datetime) -> 
         "started_at": job.started_at,
         **track_evaluations(job, points, non_finite),  # what the plateau and NaN rules judge
     }
+    if claimed.malformed_answers:  # the cluster answers well again: its complaint goes
+        values.update(malformed_answers=0, next_attempt_at=None, error_message=None)
     if report.artifact_url:
         values["artifact_url"] = report.artifact_url
         # A cancelled run's adapter is what it had learned when it stopped.

@@ -22,9 +22,11 @@ from sqlalchemy.orm import Session
 
 from core.cluster.base import (
     ClusterAuthError,
+    ClusterBackend,
     ClusterBusyError,
     ClusterConflictError,
     ClusterJobNotFoundError,
+    ClusterMalformedError,
     ClusterRejectedError,
     ClusterTransientError,
     StatusReport,
@@ -58,6 +60,9 @@ LEASE = timedelta(seconds=15)
 # backend's cap on requests in flight). A cycle claims round after round until its work is done,
 # so live schedulers share a long queue and a dead one strands one round, not the queue.
 CLAIM_SIZE = 100
+# Seconds the work in flight gets to finish once the scheduler is told to stop; then it is cut
+# (its claims lapse and another scheduler takes the jobs up), so SIGTERM ends it within 5 s.
+STOP_GRACE = 2.0
 
 
 @dataclass
@@ -96,6 +101,8 @@ class Scheduler:
         self._in_hand: set[str] = set()  # ids of the jobs claimed and not yet recorded
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
+        self._stop_asked: asyncio.Event | None = None
+        self._late: set[asyncio.Task[None]] = set()  # polls that outlived their round
         self._watched = WatchedJob()
         self._unsubscribe = ws.events.subscribe(self._on_event)
 
@@ -105,6 +112,9 @@ class Scheduler:
         """Run a cycle every poll interval (or at once when woken) until `stop()`."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        self._stop_asked = asyncio.Event()
+        if self._stopping:  # stopped before it started
+            self._stop_asked.set()
         log.info(
             "scheduler %s started (%s)", self.owner, "all users" if self.user_id is None else self.user_id
         )
@@ -112,23 +122,50 @@ class Scheduler:
         while not self._stopping:
             self._wake.clear()
             if not self.paused:
-                try:
-                    await self.run_once()
-                except Exception as exc:  # the loop must survive anything one cycle meets
-                    # e.g. the database is down: one line each cycle, the traceback only with -v
-                    log.error("scheduler cycle failed, retried next interval: %s", error_line(exc))
-                    log.debug("cycle failure", exc_info=True)
-                await self._keep_warm()
+                await self._finish(asyncio.create_task(self._cycle()))
             try:
                 await asyncio.wait_for(self._wake.wait(), self.ws.settings.poll_interval)
             except TimeoutError:
                 pass
-        await watching
+        await self._finish(watching)
+        for late in list(self._late):
+            await self._finish(late)
         self._unsubscribe()
         log.info("scheduler %s stopped", self.owner)
 
+    async def _cycle(self) -> None:
+        try:
+            await self.run_once()
+        except Exception as exc:  # the loop must survive anything one cycle meets
+            # e.g. the database is down: one line each cycle, the traceback only with -v
+            log.error("scheduler cycle failed, retried next interval: %s", error_line(exc))
+            log.debug("cycle failure", exc_info=True)
+        await self._keep_warm()
+
+    async def _finish(self, work: asyncio.Task[None]) -> None:
+        """Wait for `work`; once a stop is asked, give it STOP_GRACE seconds, then cancel it
+        (a request to a cluster that drips its answer would otherwise hold the stop for its
+        whole deadline)."""
+        assert self._stop_asked is not None
+        stop = asyncio.create_task(self._stop_asked.wait())
+        try:
+            await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if not work.done():
+            await asyncio.wait({work}, timeout=STOP_GRACE)
+        if not work.done():
+            log.warning("stopping: work still in flight after %.0f s is cut short", STOP_GRACE)
+            work.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await work
+
     def stop(self) -> None:
+        """Stop after the work in hand (at most STOP_GRACE seconds more); safe from any thread."""
         self._stopping = True
+        loop, asked = self._loop, self._stop_asked
+        if loop is not None and asked is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(asked.set)
         self.wake()
         self._watched.wake()
 
@@ -291,20 +328,20 @@ class Scheduler:
         lock.) Records run one round at a time, in order."""
         cycle_start = utcnow()
         claimed = await self._claim_round(cycle_start)
-        outcomes = await self._poll(claimed, report)
+        answered, outcomes = await self._poll(claimed, report)
         while claimed:
             try:
                 more = len(claimed) == self.batch_size and not self._stopping
                 following = await self._claim_round(cycle_start) if more else []
             except BaseException:
-                self._in_hand -= {c.job.id for c in claimed}  # unrecorded: let its claims lapse
+                self._in_hand -= {c.job.id for c in answered}  # unrecorded: let its claims lapse
                 raise
-            recording = asyncio.create_task(self._record_round(claimed, outcomes, report))
+            recording = asyncio.create_task(self._record_round(answered, outcomes, report))
             try:
-                outcomes = await self._poll(following, report)
+                next_answered, outcomes = await self._poll(following, report)
             finally:
                 await recording
-            claimed = following
+            claimed, answered = following, next_answered
 
     async def _claim_round(self, cycle_start: datetime) -> list[ClaimedJob]:
         """Claim the next round of active jobs not yet polled in this cycle; they are in hand
@@ -359,19 +396,64 @@ class Scheduler:
         return report
 
     async def _poll_and_record(self, claimed: Sequence[ClaimedJob], report: CycleReport) -> None:
-        outcomes = await self._poll(claimed, report)
-        await self._record_polls(claimed, outcomes, report)
+        answered, outcomes = await self._poll(claimed, report)
+        await self._record_polls(answered, outcomes, report)
 
-    async def _poll(self, claimed: Sequence[ClaimedJob], report: CycleReport) -> Sequence[object]:
+    async def _poll(
+        self, claimed: Sequence[ClaimedJob], report: CycleReport
+    ) -> tuple[list[ClaimedJob], list[object]]:
+        """Poll the jobs concurrently: the ones that answered within a poll interval, with their
+        outcomes. A slower answer (up to the backend's deadline) is recorded on its own when it
+        comes (`_poll_late`), so one slow job never holds up the others' poll interval."""
         if not claimed:
-            return []
+            return [], []
         backend = self.ws.backend()
-        outcomes = await asyncio.gather(
-            *(backend.status(c.job.external_job_id or "", c.last_metric_step) for c in claimed),
-            return_exceptions=True,
-        )
+        polls = [asyncio.ensure_future(self._status_of(backend, c)) for c in claimed]
+        await asyncio.wait(polls, timeout=max(self.ws.settings.poll_interval, 1.0))
         report.polled += len(claimed)
-        return outcomes
+        answered, outcomes = [], []
+        for item, poll in zip(claimed, polls, strict=True):
+            if poll.done():
+                answered.append(item)
+                outcomes.append(poll.result())
+            else:
+                self._poll_late(item, poll)
+        return answered, outcomes
+
+    @staticmethod
+    async def _status_of(backend: ClusterBackend, claimed: ClaimedJob) -> object:
+        """The job's status answer, or the exception it met; an answer that breaks the contract
+        (a status it does not name, a negative step) is a malformed one, whatever the backend."""
+        try:
+            answer = await backend.status(claimed.job.external_job_id or "", claimed.last_metric_step)
+        except Exception as exc:
+            return exc
+        breach = t.contract_breach(answer)
+        return (
+            answer
+            if breach is None
+            else ClusterMalformedError(f"malformed answer from the cluster: {breach}")
+        )
+
+    def _poll_late(self, claimed: ClaimedJob, poll: asyncio.Future[object]) -> None:
+        """Record a poll that outlived its round when its answer comes; its claim stays in hand
+        (and renewed) until then."""
+
+        async def record() -> None:
+            try:
+                async with self._heartbeating():
+                    outcome = await poll
+                    await self._record_polls([claimed], [outcome], CycleReport())
+            except Exception as exc:
+                log.error("job %s: could not record a late answer: %s", claimed.job.id, error_line(exc))
+            finally:
+                self._in_hand.discard(claimed.job.id)
+                if not poll.done():
+                    poll.cancel()
+
+        late = asyncio.create_task(record())
+        self._late.add(late)
+        late.add_done_callback(self._late.discard)
 
     async def _record_polls(
         self, claimed: Sequence[ClaimedJob], outcomes: Sequence[object], report: CycleReport
@@ -412,6 +494,17 @@ class Scheduler:
         elif isinstance(outcome, ClusterAuthError):
             t.release_claim(s, claimed, owner=self.owner, now=now)
             return t.record_auth_failure(s, claimed.job.user_id, self.ws.backend().name, str(outcome))
+        elif isinstance(outcome, ClusterMalformedError):
+            backoff = min(self.backoff_base * 2**claimed.malformed_answers, self.backoff_cap)
+            change = t.record_malformed(
+                s,
+                claimed,
+                str(outcome),
+                owner=self.owner,
+                now=now,
+                max_attempts=self.max_submit_attempts,
+                backoff=timedelta(seconds=backoff),
+            )
         elif isinstance(outcome, ClusterTransientError):
             log.debug("job %s: poll failed (%s); unchanged", claimed.job.id, outcome)
             change = t.release_claim(s, claimed, owner=self.owner, now=now)

@@ -37,6 +37,7 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -143,6 +144,10 @@ class _Fault:
     body: bytes = b""
     stall: float = 0.0
     after_accepting: bool = False  # the request is carried out, then its answer is held
+    job: str | None = None  # only requests about this cluster job (None: any)
+    drip: float = 0.0  # > 0: the answer goes out this many bytes a second
+    chunks: Callable[[], Iterator[bytes]] | None = None  # a body made while it is sent
+    length: int = 0  # the length of `chunks`' body
 
 
 class _Server(ThreadingHTTPServer):
@@ -181,6 +186,18 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def reply_chunks(self, chunks: Iterator[bytes], length: int) -> None:
+        """A 200 whose body goes out chunk by chunk as `chunks` makes it."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+        self.wfile.flush()
+        for chunk in chunks:
+            self.wfile.write(chunk)
+            self.wfile.flush()
+        self.close_connection = True  # a drip cut short by close() leaves the body unfinished
+
     def reply(self, status: int, body: bytes, content_type: str = "application/json") -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -212,6 +229,7 @@ class FakeCluster:
         self._keeps_logs = True
         self._report_times = False
         self.held_submits: list[tuple[str, int]] = []
+        self.cut_answers = 0  # answers a client hung up on while they were being sent
         self._connections: set[socket.socket] = set()
         self._in_flight = 0
         self.max_concurrent = 0
@@ -318,6 +336,35 @@ class FakeCluster:
     def answer_garbage(self, times: int | None = 1, endpoint: str | None = None) -> None:
         self.fail_with(200, b"<html>502 Bad Gateway</html>\x00\xff", times, endpoint)
 
+    def drip(
+        self,
+        bytes_per_second: float = 1.0,
+        *,
+        job: str | None = None,
+        times: int | None = None,
+        endpoint: str | None = "status",
+    ) -> None:
+        """Send the (normal) answer a few bytes a second: a cluster behind a failing link. Only
+        for cluster job `job`, if given. `cut_answers` counts the drips a client hung up on."""
+        self._add_fault(_Fault(endpoint, times, status=0, job=job, drip=bytes_per_second))
+
+    def answer_with(
+        self,
+        body: bytes | Callable[[], Iterator[bytes]],
+        *,
+        length: int | None = None,
+        job: str | None = None,
+        times: int | None = None,
+        endpoint: str | None = "status",
+    ) -> None:
+        """Answer 200 with this body: bytes, or a function making its chunks (of `length` bytes
+        in all) while they are sent, so that a 100 MB body never sits in memory here."""
+        if isinstance(body, bytes):
+            self._add_fault(_Fault(endpoint, times, status=200, body=body, job=job))
+        else:
+            assert length is not None, "a body made while sent needs its length"
+            self._add_fault(_Fault(endpoint, times, status=200, job=job, chunks=body, length=length))
+
     def reject_submissions(
         self, status: int = 422, message: str = "invalid job", times: int | None = None
     ) -> None:
@@ -357,9 +404,9 @@ class FakeCluster:
         with self._lock:
             self._faults.append(fault)
 
-    def _take_fault(self, endpoint: str | None) -> _Fault | None:
+    def _take_fault(self, endpoint: str | None, job: str | None = None) -> _Fault | None:
         for fault in self._faults:
-            if fault.endpoint in (None, endpoint):
+            if fault.endpoint in (None, endpoint) and fault.job in (None, job):
                 if fault.remaining is not None:
                     fault.remaining -= 1
                     if fault.remaining <= 0:
@@ -385,7 +432,7 @@ class FakeCluster:
             self.max_concurrent = max(self.max_concurrent, self._in_flight)
             self.requests_by_endpoint[endpoint or "other"] += 1
             self.recent_requests.append((handler.command, handler.path))
-            fault = self._take_fault(endpoint)
+            fault = self._take_fault(endpoint, unquote(parts[2]) if len(parts) > 2 else None)
             latency = self._latency
         try:
             if fault is not None and fault.after_accepting:
@@ -397,17 +444,32 @@ class FakeCluster:
                 handler.reply(status, json.dumps(answer).encode())
                 return
             self._closing.wait(latency + (fault.stall if fault else 0.0))
+            if fault is not None and fault.chunks is not None:
+                handler.reply_chunks(fault.chunks(), fault.length)
+                return
             if fault is not None and fault.status:
                 status, body = fault.status, fault.body
             else:
                 status, answer = self._answer(handler, endpoint, parts, url.query, raw)
                 body = json.dumps(answer).encode()  # NaN and Infinity as Python writes them
+            if fault is not None and fault.drip:
+                handler.reply_chunks(self._dripping(body, fault.drip), len(body))
+                return
             handler.reply(status, body)
         except (ConnectionError, TimeoutError):
             handler.close_connection = True
+            if fault is not None and (fault.drip or fault.chunks):
+                with self._lock:
+                    self.cut_answers += 1
         finally:
             with self._lock:
                 self._in_flight -= 1
+
+    def _dripping(self, body: bytes, per_second: float) -> Iterator[bytes]:
+        for index in range(len(body)):
+            yield body[index : index + 1]
+            if self._closing.wait(1.0 / per_second):
+                return
 
     def _answer(
         self, handler: _Handler, endpoint: str | None, parts: list[str], query: str, raw: bytes
