@@ -86,6 +86,14 @@ class WorkAvailable:
     """A job was queued or a cancel requested here: a scheduler should run a cycle now."""
 
 
+@dataclass(frozen=True, slots=True)
+class SchedulerStopped:
+    """The scheduler stopped by itself; `reason` says why, in words for a person (the database
+    moved to a schema this build does not know, say)."""
+
+    reason: str
+
+
 Event = (
     JobUpdated
     | JobDeleted
@@ -94,5 +102,6 @@ Event = (
     | NotificationCreated
     | DatasetAdded
     | WorkAvailable
+    | SchedulerStopped
 )
 Handler = Callable[[Event], None]

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from core.config import Settings
 from core.records import Job
+from core.safe_text import printable
 from core.trainer_env import needs_setup
 from core.workspace import Workspace
 from desktop import theme
@@ -86,6 +87,13 @@ class DesktopApp(QObject):
         self.window.quit_requested.connect(self.quit)
         self.runner.failed.connect(lambda text: self.window.banner.show_message(text, kind="error"))
         self.events.jobs_updated.connect(self._offer_setup_for_failed_jobs)
+        self.events.scheduler_stopped.connect(self._scheduler_stopped)
+
+    def _scheduler_stopped(self, reason: str) -> None:
+        """The embedded scheduler stopped by itself (the database moved past this build): say why
+        in the window, and show it off in the status bar."""
+        self.window.banner.show_message(printable(reason), kind="error", sticky=True)
+        self.window.status.show_state()
 
     def _make_tray(self) -> AppTray | None:
         if self.screenshot is not None or not QSystemTrayIcon.isSystemTrayAvailable():

@@ -21,6 +21,7 @@ from core.events import (
     JobUpdated,
     MetricsAppended,
     NotificationCreated,
+    SchedulerStopped,
 )
 from core.records import Job
 
@@ -34,6 +35,7 @@ class CoreEvents(QObject):
         notification_created(Notification): a notification was recorded.
         dataset_added(Dataset): a dataset was added.
         job_deleted(str): a job was deleted (with its points, costs and notifications).
+        scheduler_stopped(str): the embedded scheduler stopped by itself, and why.
     """
 
     jobs_updated = Signal(list)
@@ -41,6 +43,7 @@ class CoreEvents(QObject):
     notification_created = Signal(object)
     dataset_added = Signal(object)
     job_deleted = Signal(str)
+    scheduler_stopped = Signal(str)
     _flush_requested = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -92,5 +95,7 @@ class CoreEvents(QObject):
                 self.dataset_added.emit(event.dataset)
             elif isinstance(event, JobDeleted):
                 self.job_deleted.emit(event.job_id)
+            elif isinstance(event, SchedulerStopped):
+                self.scheduler_stopped.emit(event.reason)
         if jobs:
             self.jobs_updated.emit(list(jobs.values()))

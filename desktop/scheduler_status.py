@@ -49,6 +49,8 @@ class SchedulerStatus(QObject):
         scheduler = self.session.scheduler if self.session else None
         if self.session is None or scheduler is None:
             text = "Scheduler off"
+        elif not scheduler.running:
+            text = "Scheduler stopped"
         elif scheduler.paused:
             text = "Scheduler paused"
         else:

@@ -92,6 +92,8 @@ def scheduler(args: argparse.Namespace) -> int:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, sched.stop)
             await sched.run_forever()
+            if sched.stopped_because:
+                raise LoradeskError(sched.stopped_because)
         finally:
             await ws.aclose()
 

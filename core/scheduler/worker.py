@@ -34,8 +34,10 @@ from core.cluster.base import (
 )
 from core.db.changes import change_stamp
 from core.db.engine import error_line, is_data_error
+from core.db.migrate import HEAD_REVISION, current_revision
 from core.db.models import utcnow
-from core.events import Event, WorkAvailable
+from core.errors import LoradeskError
+from core.events import Event, SchedulerStopped, WorkAvailable
 from core.job_store import ClaimedJob, claim_active, claim_queued, renew_claims
 from core.records import JobStatus
 from core.scheduler import transitions as t
@@ -63,6 +65,10 @@ CLAIM_SIZE = 100
 # Seconds the work in flight gets to finish once the scheduler is told to stop; then it is cut
 # (its claims lapse and another scheduler takes the jobs up), so SIGTERM ends it within 5 s.
 STOP_GRACE = 2.0
+
+
+class SchemaMovedError(LoradeskError):
+    """The database's schema is newer than this build's: the scheduler must not go on."""
 
 
 @dataclass
@@ -98,6 +104,7 @@ class Scheduler:
         self.backoff_cap = backoff_cap
         self.paused = False
         self._stopping = False
+        self.stopped_because: str | None = None  # why it stopped by itself, if it did
         self._in_hand: set[str] = set()  # ids of the jobs claimed and not yet recorded
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -136,6 +143,12 @@ class Scheduler:
     async def _cycle(self) -> None:
         try:
             await self.run_once()
+        except SchemaMovedError as exc:  # its rules are no longer the database's: stop
+            log.error("%s", exc)
+            self.stopped_because = str(exc)
+            self.ws.events.publish(SchedulerStopped(str(exc)))
+            self.stop()
+            return
         except Exception as exc:  # the loop must survive anything one cycle meets
             # e.g. the database is down: one line each cycle, the traceback only with -v
             log.error("scheduler cycle failed, retried next interval: %s", error_line(exc))
@@ -192,6 +205,16 @@ class Scheduler:
         if isinstance(event, WorkAvailable):
             self.wake()
 
+    async def _check_schema(self) -> None:
+        """Stop working on a database whose schema moved past this build's (an upgrade by a
+        newer Loradesk): this build would not know the new columns' rules, e.g. new stop rules."""
+        revision = await self._read(lambda s: current_revision(s.connection()))
+        if revision is not None and revision != HEAD_REVISION:
+            raise SchemaMovedError(
+                f"the database is now at schema revision {revision}, which this Loradesk "
+                f"({HEAD_REVISION}) does not know; the scheduler stopped: upgrade Loradesk"
+            )
+
     async def _keep_warm(self) -> None:
         """Let a backend that can (local) get ready for the next job while this scheduler runs."""
         try:
@@ -203,6 +226,7 @@ class Scheduler:
 
     async def run_once(self) -> CycleReport:
         report = CycleReport()
+        await self._check_schema()
         async with self._heartbeating():
             await self.process_cancels(report)
             await self.process_queued(report)
