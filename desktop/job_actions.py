@@ -19,9 +19,11 @@ from PySide6.QtCore import QEvent, QObject, QPoint, Qt, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QMouseEvent
 from PySide6.QtWidgets import QMenu, QMessageBox, QWidget
 
+from core.adapter_files import adapter_problem
 from core.records import Job
 from desktop.adapter_location import adapter_folder_url, adapter_path
 from desktop.app_state import AppState, Change
+from desktop.dialogs.export_dialog import ExportDialog
 from desktop.dialogs.new_job import NewJobDialog
 from desktop.dialogs.rules_dialog import RulesDialog
 from desktop.jobs_view import JobTableView
@@ -74,6 +76,26 @@ JOB_ACTIONS: tuple[JobAction, ...] = (
         2,
     ),
     JobAction(
+        "try_action",
+        "Try adapter",
+        "Try adapter",
+        "Ctrl+T",
+        lambda a, i: a.try_asked.emit(i),
+        lambda job: adapter_problem(job) is None,
+        2,
+        "The job has no adapter yet",
+    ),
+    JobAction(
+        "export_adapter_action",
+        "Export adapter…",
+        "Export adapter…",
+        "Ctrl+Shift+E",
+        lambda a, i: a.export_adapter(i),
+        lambda job: adapter_problem(job) is None,
+        2,
+        "The job has no adapter yet",
+    ),
+    JobAction(
         "copy_id_action", "Copy job id", "Copy job id", "Ctrl+Shift+C", lambda a, i: a.copy_id(i), _always, 2
     ),
     JobAction(
@@ -98,12 +120,14 @@ class JobActions(QObject):
         job_created(Job): a clone or retry was queued.
         cancel_asked(): the selected job may be cancelled: ask the person (the monitor does).
         compare_asked(list[str]): compare these jobs.
+        try_asked(str): open the Try tab of this job id (the monitor has it).
     """
 
     message = Signal(str, str)
     job_created = Signal(object)
     cancel_asked = Signal()
     compare_asked = Signal(list)
+    try_asked = Signal(str)
 
     def __init__(self, state: AppState, selection: JobTableView, host: QWidget) -> None:
         super().__init__(host)
@@ -111,6 +135,7 @@ class JobActions(QObject):
         self.menu: QMenu | None = None  # the context menu open now, for tests and screenshots
         self.delete_box: QMessageBox | None = None
         self.dialog: NewJobDialog | None = None
+        self.export_dialog: ExportDialog | None = None
         self.actions: dict[str, QAction] = {spec.name: self._action(spec) for spec in JOB_ACTIONS}
         # Del on the table (and on the monitor, which the window adds it to); not in the search
         # field, where Del edits text.
@@ -324,6 +349,17 @@ class JobActions(QObject):
             QGuiApplication.clipboard().setText(path)
             self._say(f"Copied {path}")
         return path
+
+    def export_adapter(self, job_id: str) -> ExportDialog | None:
+        job = self.state.job(job_id)
+        if job is None or self.state.session is None:
+            return None
+        dialog = ExportDialog(self.state.session.settings, job, self.host)
+        dialog.exported.connect(lambda result: self._say(f"Exported to {result.folder}"))
+        dialog.finished.connect(dialog.deleteLater)
+        self.export_dialog = dialog
+        dialog.open()
+        return dialog
 
     def copy_id(self, job_id: str) -> None:
         QGuiApplication.clipboard().setText(job_id)

@@ -132,6 +132,7 @@ class MainWindow(QMainWindow):
         actions.job_created.connect(self.show_created_job)
         actions.cancel_asked.connect(monitor.request_cancel)
         actions.compare_asked.connect(self.selection.compare_with)
+        actions.try_asked.connect(self.try_adapter)
         monitor.cancel_confirmed.connect(
             lambda job_id: actions.cancel_confirmed(job_id, failed=monitor.cancel_failed)
         )
@@ -140,6 +141,7 @@ class MainWindow(QMainWindow):
         )
         monitor.open_adapter_requested.connect(actions.open_adapter)
         monitor.copy_adapter_requested.connect(actions.copy_adapter)
+        monitor.export_adapter_requested.connect(actions.export_adapter)
         monitor.rules_edit_requested.connect(actions.edit_rules)
         monitor.export_requested.connect(actions.export_csv)
         monitor.message.connect(lambda text: say(text))
@@ -174,6 +176,7 @@ class MainWindow(QMainWindow):
         self.updates.failed.connect(self.show_load_error)
         self.monitor.log_view.reader = session.read_job_log
         self.monitor.samples_view.reader = session.samples_after
+        self.monitor.try_tabs.settings = session.settings
         self.monitor.continue_button.session = self.monitor.earlier_run.session = session
         self.keep_in_tray = session.settings.keep_in_tray
         self.status.attach(session)
@@ -190,6 +193,8 @@ class MainWindow(QMainWindow):
             self.updates = None
         self.monitor.log_view.reader = None
         self.monitor.samples_view.reader = None
+        self.monitor.try_tabs.close()
+        self.monitor.try_tabs.settings = None
         self.monitor.continue_button.session = self.monitor.earlier_run.session = None
         self.table.set_empty_text("")
         self.state.select([])
@@ -264,6 +269,12 @@ class MainWindow(QMainWindow):
         self.compare.show_jobs([])  # compared jobs load again once the table has them again
         self.updates.load()
 
+    def try_adapter(self, job_id: str) -> None:
+        """The Try tab, in the monitor of the job: it is selected to show it."""
+        job = self.state.job(job_id)
+        if job is not None and self.select_job(job_id):
+            self.monitor.try_tabs.open(job)
+
     def show_shortcuts(self) -> ShortcutsDialog:
         dialog = ShortcutsDialog(self.menuBar(), self)
         dialog.finished.connect(dialog.deleteLater)
@@ -276,4 +287,5 @@ class MainWindow(QMainWindow):
             self.hide()
             return
         event.accept()
+        self.monitor.try_tabs.close()  # the playground's model memory goes with the window
         self.quit_requested.emit()

@@ -40,6 +40,8 @@ MENUS: tuple[tuple[str, tuple[str | None, ...]], ...] = (
             None,
             "open_adapter_action",
             "copy_adapter_action",
+            "try_action",
+            "export_adapter_action",
             "copy_id_action",
             "export_action",
             None,

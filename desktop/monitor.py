@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.adapter_files import adapter_problem
 from core.job_resume import lineage
 from core.metric_columns import JobMetrics, MetricColumns
 from core.records import Dataset, Job, JobDetail, JobStatus
@@ -45,6 +46,7 @@ from desktop.log_view import LogView
 from desktop.metric_cards import MetricCard, StatusBadge, StatusProgressBar
 from desktop.metric_series import MetricSeries
 from desktop.notes_editor import NotesEditor
+from desktop.playground_view import TryTabs
 from desktop.rules_view import RulesBar
 from desktop.run_summary_view import RunSummaryView
 from desktop.samples_view import SamplesView
@@ -67,6 +69,7 @@ class JobMonitor(QWidget):
         cancel_confirmed(str): the user confirmed cancelling this job id.
         clone_requested(str, bool): clone (False) or retry (True) this job in the new-job dialog.
         open_adapter_requested(str), copy_adapter_requested(str): the job's adapter folder.
+        export_adapter_requested(str): the user asked to export this job id's adapter.
         export_requested(object, object): a copy of the series and the CSV Path to write it to;
             the caller writes it off the UI thread.
         message(str): something to tell the user (export written, export failed).
@@ -79,6 +82,7 @@ class JobMonitor(QWidget):
     clone_requested = Signal(str, bool)
     open_adapter_requested = Signal(str)
     copy_adapter_requested = Signal(str)
+    export_adapter_requested = Signal(str)
     rules_edit_requested = Signal(str)
 
     def __init__(self, state: AppState | None = None, parent: QWidget | None = None) -> None:
@@ -151,6 +155,8 @@ class JobMonitor(QWidget):
             self.continue_button,
             self.earlier_run,
         ]
+        self.try_tabs = TryTabs(self.tabs)
+        self._followers.append(self.try_tabs)
         self.tabs.currentChanged.connect(lambda _index: self._update_summary())
         layout.addWidget(self.tabs, 1)
         self.empty = QLabel("Select a job to watch its progress", objectName="EmptyState")
@@ -179,6 +185,13 @@ class JobMonitor(QWidget):
         )
         self.adapter_menu.addAction(
             "Copy path", lambda: self.job and self.copy_adapter_requested.emit(self.job.id)
+        )
+        self.adapter_menu.addSeparator()
+        self.try_entry = self.adapter_menu.addAction(
+            "Try it", lambda: self.job and self.try_tabs.open(self.job)
+        )
+        self.adapter_menu.addAction(
+            "Export…", lambda: self.job and self.export_adapter_requested.emit(self.job.id)
         )
         self.adapter_button.setMenu(self.adapter_menu)
         self.clone_button = QPushButton("Clone…")
@@ -341,6 +354,9 @@ class JobMonitor(QWidget):
             f"{where}\nSaved when the run was cancelled: what it had learned by then" if partial else where
         )
         self.open_adapter_entry.setEnabled(adapter_folder_url(job.artifact_url) is not None)
+        problem = adapter_problem(job)
+        self.try_entry.setEnabled(problem is None)
+        self.try_entry.setToolTip(problem or "The base model's and the adapter's answers side by side")
 
     def _refresh_empty_charts(self) -> None:
         """Charts without points say why: loading, not started, or ended before training."""

@@ -128,16 +128,20 @@ def test_the_row_menu_offers_what_the_job_allows(window, workspace, dataset_file
         "Compare with selected",
         "Open adapter folder",
         "Copy adapter path",
+        "Try adapter",
+        "Export adapter…",
         "Copy job id",
         "Delete…",
     ]
     assert not finished["Cancel job…"] and finished["Delete…"] and finished["Open adapter folder"]
+    assert finished["Try adapter"] and finished["Export adapter…"]
     widget.job_actions.menu.close()
 
     menu = right_click(qtbot, widget, jobs["running"].id)
     running = entries(menu)
     assert running["Cancel job…"] and running["Clone…"]
     assert not running["Retry…"] and not running["Delete…"] and not running["Open adapter folder"]
+    assert not running["Try adapter"] and not running["Export adapter…"]  # no adapter yet
     choose(menu, "Copy job id")
     assert QGuiApplication.clipboard().text() == jobs["running"].id
 
