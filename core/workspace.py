@@ -7,11 +7,12 @@ one for its lifetime.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from core.cluster.base import ClusterBackend
 from core.config import Settings
-from core.db.engine import Database
+from core.db.engine import Database, DatabaseError
 from core.db.migrate import upgrade
 from core.db.team import Identity, act_as, identify
 from core.events import EventBus
@@ -49,6 +50,32 @@ class Workspace:
             raise
         storage = open_storage(settings)
         return cls(settings=settings, db=db, storage=storage, identity=identity)
+
+    @classmethod
+    def open_when_reachable(
+        cls,
+        settings: Settings,
+        *,
+        wait: Callable[[float], bool],
+        first_wait: float = 1.0,
+        longest_wait: float = 30.0,
+    ) -> Workspace | None:
+        """`open`, waiting while the database's server cannot be reached (down or restarting):
+        said once, retried with back-off. `wait(seconds)` sleeps and returns True when told to
+        stop instead (then None). Any other failure is raised at once."""
+        pause, said = first_wait, False
+        while True:
+            try:
+                return cls.open(settings)
+            except DatabaseError as exc:
+                if not exc.unreachable:
+                    raise
+                if not said:
+                    log.warning("%s; waiting for it (retrying with back-off)", exc)
+                    said = True
+            if wait(pause):
+                return None
+            pause = min(pause * 2, longest_wait)
 
     @property
     def user(self) -> str:

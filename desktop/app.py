@@ -80,6 +80,10 @@ class DesktopApp(QObject):
         self.session: Session | None = None
         self._after_open: Callable[[], None] | None = None  # once the workspace is open again
         self._setup_offered = False  # for a failed job: once per run of the app
+        # The next wait before opening a database that could not be reached (0: none failed).
+        self._database_wait = 0.0
+        self._database_retry = QTimer(self, singleShot=True)
+        self._database_retry.timeout.connect(lambda: self.open(self.settings))
         self.window = MainWindow()
         self.tray = self._make_tray()
         self.window.notifier = Notifier(self.window.banner, self.tray, parent=self)
@@ -118,11 +122,15 @@ class DesktopApp(QObject):
         self.open(self.settings)
 
     def open(self, settings: Settings) -> None:
+        self._database_retry.stop()  # a retry pending is this open
         self.settings = settings
         self.window.state_label.setText("Opening the database…")
         open_workspace(self.runner, settings, on_done=self._opened, on_error=self._open_failed)
 
     def _opened(self, ws: Workspace) -> None:
+        if self._database_wait:  # it answers again: the waiting banner has had its say
+            self._database_wait = 0.0
+            self.window.banner.dismiss()
         self.settings = ws.settings  # in team mode the user is the database role
         self.session = Session(ws, self.runner, self.events)
         if self.window.notifier is not None:
@@ -182,6 +190,9 @@ class DesktopApp(QObject):
 
     def _open_failed(self, error: BaseException) -> None:
         reason = describe(error)
+        if getattr(error, "unreachable", False) and self.screenshot is None:
+            self._wait_for_database(reason)
+            return
         log.error("could not open the database: %s", reason)
         if self.screenshot is not None:
             self._fail(f"could not open the database: {reason}")
@@ -192,6 +203,19 @@ class DesktopApp(QObject):
         dialog.rejected.connect(lambda: self.session is None and self.quit(1))
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
+
+    def _wait_for_database(self, reason: str) -> None:
+        """The database's server is down or restarting: say so once, in the window, and open
+        again with back-off (1 s, doubling to 30 s) until it answers; Settings stays at hand."""
+        if self._database_wait == 0:
+            log.warning("%s; waiting for it (retrying with back-off)", reason)
+            self.window.banner.show_message(
+                f"{reason}. Waiting for the database; Loradesk keeps trying.", kind="warning", sticky=True
+            )
+        self.window.state_label.setText("Waiting for the database…")
+        wait = self._database_wait or 1.0
+        self._database_wait = min(wait * 2, 30.0)
+        self._database_retry.start(int(wait * 1000))
 
     def edit_settings(self) -> None:
         connected_as = self.session.connected_as if self.session is not None else None

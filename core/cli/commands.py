@@ -7,6 +7,7 @@ import asyncio
 import json
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -97,8 +98,23 @@ def scheduler(args: argparse.Namespace) -> int:
         finally:
             await ws.aclose()
 
-    with workspace(args) as ws:
+    # Started while the database server is down or restarting: wait for it, as a running
+    # scheduler does; SIGTERM or Ctrl+C while waiting ends the command quietly.
+    stop = threading.Event()
+    previous = {
+        signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        ws = Workspace.open_when_reachable(settings_from(args), wait=stop.wait)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if ws is None:
+        return 0
+    try:
         asyncio.run(run(ws))
+    finally:
+        ws.close()
     return 0
 
 

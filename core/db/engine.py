@@ -7,6 +7,7 @@ and then both try to upgrade to a write lock (which SQLite answers with "databas
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +26,23 @@ SQLITE_BUSY_TIMEOUT_S = 30
 
 
 class DatabaseError(LoradeskError):
-    """The database cannot be opened or used; the message says which and why."""
+    """The database cannot be opened or used; the message says which and why. `unreachable`:
+    its server cannot be reached now (down, restarting), which waiting may mend."""
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
+
+
+# What a PostgreSQL server that is down, starting or stopping answers a connection (libpq's and
+# the server's words); a wrong password, role or database name is not among them.
+_UNREACHABLE = re.compile(
+    r"connection refused|the database system is (starting up|shutting down|in recovery mode|"
+    r"not yet accepting connections)|server closed the connection unexpectedly|timeout expired|"
+    r"could not connect to server|no route to host|network is unreachable|connection reset|"
+    r"terminating connection due to administrator command|connection timed out",
+    re.IGNORECASE,
+)
 
 
 class Database:
@@ -50,7 +67,10 @@ class Database:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
-            raise DatabaseError(f"cannot open the database {self.display_url}: {error_line(exc)}") from None
+            raise DatabaseError(
+                f"cannot open the database {self.display_url}: {error_line(exc)}",
+                unreachable=not self.is_sqlite and bool(_UNREACHABLE.search(str(exc))),
+            ) from None
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -10,7 +10,8 @@ from desktop.dialogs.settings_dialog import SettingsDialog
 
 
 def test_unopenable_database_opens_the_settings_with_the_reason(qapp, qtbot, home: Path):
-    bad = "postgresql+psycopg://nobody@127.0.0.1:1/loradesk"  # nothing listens on port 1
+    # A database that is not there (a server that is down is waited for: tests/e2e/test_database_waits.py)
+    bad = "postgresql+psycopg://postgres@127.0.0.1:5432/no_such_loradesk_database"
     settings = load_settings({"home": str(home), "user": "erin", "database_url": bad})
     app = DesktopApp(qapp, settings)
     try:
