@@ -12,11 +12,13 @@ from typing import Any, Protocol
 
 import torch
 from peft import LoraConfig, get_peft_model
+from transformers import TrainerState
 
 from core.trainer.data import IGNORE_INDEX, Example, encode_pairs
 from core.trainer.gpu import GpuProbe
 from core.trainer.model import load_base_model
 from core.trainer.report import RunReport
+from core.trainer.samples import SampleCallback, choose_prompts
 from core.trainer.spec import TINY_MODEL, Hyperparameters
 
 MAX_GRAD_NORM = 1.0  # clipping keeps the early, high-learning-rate steps from diverging
@@ -182,6 +184,17 @@ def train(
     validation = encode_pairs(pairs[1], codec, hp.max_length)
     plan = plan_steps(len(training), hp)
     trainer = _Trainer(attach_lora(model, hp), hp, plan, codec.pad_id)
+    samples = SampleCallback(
+        choose_prompts(hp, pairs[1]),
+        codec,
+        report,
+        log,
+        max_new_tokens=hp.max_new_tokens,
+        max_prompt_tokens=hp.max_length,
+    )
+    # The callback is transformers' kind; this loop calls it where a Trainer would.
+    state = TrainerState(max_steps=plan.total_steps)
+    samples.on_train_begin(None, state, None)  # type: ignore[arg-type]
     report.update_status(status="running", total_steps=plan.total_steps, total_epochs=plan.total_epochs)
     log(
         f"training {len(training)} pairs, validating on {len(validation)}, {plan.total_steps} steps"
@@ -197,9 +210,13 @@ def train(
         if validation and (step % plan.eval_interval == 0 or step == plan.total_steps):
             point["validation_loss"] = trainer.validation_loss(validation, hp.batch_size)
         report.add_metrics(point)
+        if "validation_loss" in point:
+            state.global_step = step
+            samples.on_evaluate(None, state, None, model=trainer.model)  # type: ignore[arg-type]
         report.update_status(current_step=step, current_epoch=epoch)
         if step == 1:  # how long a run takes to show its first point is worth seeing in the log
             log(f"first step recorded {time.monotonic() - began:.2f} s after the run began")
+    samples.on_train_end(None, state, None)  # type: ignore[arg-type]
     # save_embedding_layers=False: only LoRA targets are trained, and peft would otherwise look
     # the base model up online to check its vocabulary.
     trainer.model.save_pretrained(

@@ -6,6 +6,12 @@ never more often than the evaluation, and on the main process only. The prompts 
 greedy (the same answer for the same weights, so a change between evaluations is the training's),
 at most `max_new_tokens` per answer, all prompts in one left-padded batch. The time it takes is
 written with the samples and its share of the run's wall time is logged, each time and at the end.
+
+Generation is budgeted: an evaluation's samples are skipped when making them (as long as the last
+ones took) would take sample generation past SAMPLE_SHARE of the run's wall time so far. Where
+training steps are cheap next to decoding (the tiny model on a CPU: 128 tokens cost about eight
+training steps) that keeps the run's time; on a real model the budget is never reached. The first
+evaluation and the last are always sampled: the first answers to watch, and the run's result.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from core.hyperparameters import DEFAULT_SAMPLE_PROMPTS, Hyperparameters
 from core.sample_answers import clip
 from core.trainer.report import RunReport
 from core.trainer.tokenizer import TextCodec
+
+SAMPLE_SHARE = 0.10  # of the run's wall time that sample generation may take (SPEC §8)
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,11 @@ def generate_answers(
     input_ids = torch.tensor([[codec.pad_id] * (width - len(ids)) + ids for ids in encoded], device=device)
     mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded], device=device)
     was_training = model.training
+    threads = torch.get_num_threads()
+    if device.type == "cpu":
+        # One token at a time: small products that gain nothing from threads, and on a busy
+        # machine threads waiting on each other made two answers take 132 s instead of 5 s.
+        torch.set_num_threads(1)
     model.eval()
     try:
         output = model.generate(
@@ -64,6 +77,7 @@ def generate_answers(
         )
     finally:
         model.train(was_training)
+        torch.set_num_threads(threads)
     answers = []
     for row in output[:, width:].tolist():
         ids = row[: row.index(codec.eos_id)] if codec.eos_id in row else row
@@ -94,6 +108,8 @@ class SampleCallback(TrainerCallback):
         self.clock = clock
         self.seconds = 0.0  # spent generating so far
         self.evaluations = 0
+        self.skipped = 0
+        self._last_cost: float | None = None  # seconds the last generation took
         self._began = clock()
         self._last_step: int | None = None
 
@@ -110,6 +126,15 @@ class SampleCallback(TrainerCallback):
         if not self.prompts or model is None or not state.is_world_process_zero or step == self._last_step:
             return
         self._last_step = step
+        final = state.max_steps > 0 and step >= state.max_steps
+        if not final and not self._affordable():
+            self.skipped += 1
+            if self.skipped == 1:  # the reason once; the end of the run counts the others
+                self.log(
+                    f"samples at step {step} skipped: about {self._last_cost:.2f} s more would take "
+                    f"sample generation past {SAMPLE_SHARE:.0%} of the run's wall time"
+                )
+            return
         started = self.clock()
         answers = generate_answers(
             model,
@@ -119,6 +144,7 @@ class SampleCallback(TrainerCallback):
             max_prompt_tokens=self.max_prompt_tokens,
         )
         seconds = self.clock() - started
+        self._last_cost = seconds
         self.seconds += seconds
         self.evaluations += 1
         items = [
@@ -142,10 +168,19 @@ class SampleCallback(TrainerCallback):
     ) -> None:
         if self.evaluations and state.is_world_process_zero:
             wall = self.clock() - self._began
+            skipped = f" ({self.skipped} more skipped for time)" if self.skipped else ""
             self.log(
-                f"sample generation took {self.seconds:.2f} s over {self.evaluations} evaluations, "
-                f"{self.share():.1f} % of the run's {wall:.1f} s"
+                f"sample generation took {self.seconds:.2f} s over {self.evaluations} evaluations"
+                f"{skipped}, {self.share():.1f} % of the run's {wall:.1f} s"
             )
+
+    def _affordable(self) -> bool:
+        """Whether this evaluation's samples, costing what the last ones did, keep generation
+        within SAMPLE_SHARE of the wall time (the first always is: nothing is known yet)."""
+        if self._last_cost is None:
+            return True
+        elapsed = self.clock() - self._began
+        return self.seconds + self._last_cost <= SAMPLE_SHARE * (elapsed + self._last_cost)
 
     def share(self) -> float:
         """Sample generation's part of the wall time since training began, in %."""

@@ -11,6 +11,7 @@ from transformers import TrainerControl, TrainerState, TrainingArguments
 
 from core.cluster.metrics_file import MetricsIndex
 from core.hyperparameters import Hyperparameters
+from core.trainer import samples as sample_module
 from core.trainer.model import build_tiny_model
 from core.trainer.report import METRICS_FILE, SAMPLES_PREFIX, RunReport
 from core.trainer.samples import SampleCallback, SamplePrompt, choose_prompts, generate_answers
@@ -44,15 +45,17 @@ def greedy_by_hand(model: torch.nn.Module, prompt: str, new_tokens: int) -> str:
     return codec.decode(out)
 
 
-def state(step: int, *, main: bool = True) -> TrainerState:
-    found = TrainerState(global_step=step)
+def state(step: int, *, main: bool = True, max_steps: int = 0) -> TrainerState:
+    found = TrainerState(global_step=step, max_steps=max_steps)
     found.is_world_process_zero = main
     return found
 
 
-def evaluate(callback: SampleCallback, model: torch.nn.Module, step: int, *, main: bool = True) -> None:
+def evaluate(
+    callback: SampleCallback, model: torch.nn.Module, step: int, *, main: bool = True, max_steps: int = 0
+) -> None:
     args = TrainingArguments(output_dir="unused", report_to=[])
-    callback.on_evaluate(args, state(step, main=main), TrainerControl(), model=model)
+    callback.on_evaluate(args, state(step, main=main, max_steps=max_steps), TrainerControl(), model=model)
 
 
 @pytest.fixture
@@ -103,12 +106,54 @@ def test_each_evaluation_writes_its_samples_and_logs_the_time_share(model, tmp_p
     assert logged[-1] == "sample generation took 1.00 s over 1 evaluations, 5.0 % of the run's 20.0 s"
 
 
+def test_generation_keeps_to_its_share_of_the_run_but_always_answers_first_and_last(
+    model, tmp_path: Path, monkeypatch
+):
+    clock, logged = Clock(), []
+
+    def two_seconds(model, prompts, codec, **options):
+        clock.now += 2.0
+        return ["answer"] * len(prompts)
+
+    monkeypatch.setattr(sample_module, "generate_answers", two_seconds)
+    report = RunReport(tmp_path)
+    callback = SampleCallback(
+        PROMPTS, byte_codec(), report, logged.append, max_new_tokens=8, max_prompt_tokens=64, clock=clock
+    )
+    callback.on_train_begin(None, state(0), TrainerControl())  # type: ignore[arg-type]
+    steps_sampled = []
+    for step, elapsed in ((10, 10.0), (20, 20.0), (30, 40.0), (40, 42.0), (50, 45.0)):
+        clock.now = 100.0 + elapsed + callback.seconds
+        before = callback.evaluations
+        evaluate(callback, model, step, max_steps=50)
+        if callback.evaluations > before:
+            steps_sampled.append(step)
+    # 10: the first; 20: 4 s of 24 would pass 10 %; 30: 4 s of 44 does not; 40: skipped; 50: the last
+    assert steps_sampled == [10, 30, 50]
+    assert "samples at step 20 skipped: about 2.00 s more would take sample generation past 10%" in logged[1]
+    index = MetricsIndex(tmp_path / METRICS_FILE)
+    index.read_after(None)
+    assert [s.step for s in index.samples_after(None)] == [
+        10,
+        10,
+        30,
+        30,
+        50,
+        50,
+    ]
+    callback.on_train_end(None, state(50), TrainerControl())  # type: ignore[arg-type]
+    assert "over 3 evaluations (2 more skipped for time)" in logged[-1]
+
+
 def test_only_the_main_process_generates(model, tmp_path: Path):
     report = RunReport(tmp_path)
     callback = SampleCallback(PROMPTS, byte_codec(), report, print, max_new_tokens=4, max_prompt_tokens=64)
     evaluate(callback, model, step=5, main=False)
-    assert MetricsIndex(tmp_path / METRICS_FILE).samples_after(None) == ()
-    assert callback.evaluations == 0
+    evaluate(callback, model, step=6)  # the main process, for contrast
+    index = MetricsIndex(tmp_path / METRICS_FILE)
+    index.read_after(None)
+    assert [s.step for s in index.samples_after(None)] == [6, 6]
+    assert callback.evaluations == 1
 
 
 def test_a_cluster_run_prints_its_samples_as_a_log_line(model, tmp_path: Path, capsys):

@@ -96,8 +96,12 @@ def run_trainer(spec: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def read_metrics(out: Path) -> list[dict[str, Any]]:
+def read_lines(out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def read_metrics(out: Path) -> list[dict[str, Any]]:
+    return [line for line in read_lines(out) if "samples" not in line]
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -134,6 +138,17 @@ def test_a_run_writes_one_metrics_line_per_step_and_completes(finished_run: Path
         "error_message": None,
         "artifact_dir": str(finished_run / "adapter"),
     }
+
+
+def test_the_run_answers_its_sample_prompts_at_evaluations(finished_run: Path) -> None:
+    evaluations = [line for line in read_lines(finished_run) if "samples" in line]
+    steps = [line["samples"][0]["step"] for line in evaluations]
+    assert steps[0] == 5 and steps[-1] == 42  # the first evaluation and the last, at least
+    assert set(steps) <= {5, 10, 15, 20, 25, 30, 35, 40, 42}
+    for line in evaluations:
+        assert [s["prompt_index"] for s in line["samples"]] == [0, 1, 2, 3]
+        assert all(s["prompt"].startswith("Spell ") and s["expected"] for s in line["samples"])
+        assert line["seconds"] > 0
 
 
 def test_the_learning_rate_warms_up_then_decays(finished_run: Path) -> None:
