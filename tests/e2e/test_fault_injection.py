@@ -1,8 +1,10 @@
 """Fault injection (issue 10), sized for CI: three `loradesk scheduler --all-users` processes over
 60 jobs of three users while schedulers are killed with SIGKILL (one of them mid-submit, after the
 cluster took the job and before the answer came back), the cluster fails in every way SPEC §4
-names, jobs are cancelled throughout, and PostgreSQL is restarted once (on a server of the test's
-own). The end state is checked with SQL; the figures are printed.
+names, drips answers at 1 byte/s, sends a 100 MB body and a job's 25,000 points in one answer
+(issue 23), jobs are cancelled throughout, and PostgreSQL is restarted once (on a server of the
+test's own). The end state is checked with SQL; the figures (with the schedulers' peak memory)
+are printed.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from tests.e2e.throwaway_postgres import ThrowawayPostgres
 from tests.fakes.cluster import FakeCluster, JobPlan
 
 USERS = ("ana", "ben", "cleo")
+GIANT_STEPS = 25_000  # one job's points, all in its first answer: 10,000 an answer are taken
+MEMORY_BOUND = 200 * 1024 * 1024  # a scheduler's resident memory, whatever the cluster sends (SPEC §8)
 WAVES = (30, 15, 15)  # jobs queued at the start, after the first kill, after the restart
 SECONDS_PER_STEP = 0.1
 POLL_INTERVAL = 1.0
@@ -58,6 +62,7 @@ class Fleet:
     logs: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     kills: int = 0
+    peak_rss: int = 0
 
     def start(self) -> subprocess.Popen[bytes]:
         log = open(self.logs / f"scheduler-{len(self.procs)}.log", "wb")  # noqa: SIM115 (closed by the process)
@@ -77,7 +82,7 @@ class Fleet:
 
     async def all_started(self) -> None:
         """Until every live scheduler has opened the database (a start meets no restart)."""
-        for _ in range(600):
+        for _ in range(1200):
             started = sum(
                 path.read_text(errors="replace").count(" started (") for path in self.logs.glob("*.log")
             )
@@ -85,6 +90,18 @@ class Fleet:
                 return
             await asyncio.sleep(0.05)
         raise AssertionError("a scheduler never started")
+
+    async def watch_memory(self) -> None:
+        """The largest resident memory of any scheduler process, sampled until cancelled."""
+        import psutil
+
+        while True:
+            for proc in self.alive():
+                try:
+                    self.peak_rss = max(self.peak_rss, psutil.Process(proc.pid).memory_info().rss)
+                except psutil.Error:  # it ended between the two looks
+                    pass
+            await asyncio.sleep(0.05)
 
     def stop(self) -> list[int | None]:
         alive = self.alive()
@@ -136,6 +153,13 @@ class Scenario:
             )
             self.fake.plan_job(job.id, plan)
             self.job_ids.append(job.id)
+
+    def queue_giant(self) -> None:
+        """A job that runs its 25,000 steps at once: its first answer brings them all."""
+        user = USERS[0]
+        job = create_job(self.workspaces[user], dataset_id=self.datasets[user], name="giant answer")
+        self.fake.plan_job(job.id, JobPlan(total_steps=GIANT_STEPS, seconds_per_step=1e-5))
+        self.job_ids.append(job.id)
 
     def sql(self, query: str, **params: object) -> list[tuple]:
         with self.engine.connect() as conn:
@@ -228,10 +252,12 @@ async def test_schedulers_survive_kills_cluster_faults_cancels_and_a_database_re
             },
             logs=logs,
         )
+        memory = asyncio.get_running_loop().create_task(fleet.watch_memory())
         try:
             scenario.queue(WAVES[0])
             for _ in range(3):
                 fleet.start()
+            await fleet.all_started()  # on a busy machine a start alone takes seconds
             await asyncio.sleep(2)
             await scenario.kill_one_holding_work(fleet)
             scenario.fault("fail_with", status_code=503, times=8)
@@ -244,6 +270,14 @@ async def test_schedulers_survive_kills_cluster_faults_cancels_and_a_database_re
             await scenario.kill(fleet, _owner_of_connection(scenario, held[1]))
             await scenario.cancel_job(_user_of(scenario, held[0]), held[0])
             scenario.fault("answer_garbage", times=6)
+            # A hostile cluster (issue 23): answers dripping at 1 byte/s (each cut at its 30 s
+            # deadline while the others keep their poll interval), a 100 MB body, 25,000 points.
+            scenario.fault("drip", bytes_per_second=1.0, times=3)
+            hundred_mb = 100 * 1024 * 1024
+            scenario.fault(
+                "answer_with", body=lambda: iter([b" " * (1 << 20)] * 100), length=hundred_mb, times=2
+            )
+            scenario.queue_giant()
             await asyncio.sleep(1)
             await scenario.cancel(3, statuses=("initializing", "running"))
 
@@ -272,11 +306,13 @@ async def test_schedulers_survive_kills_cluster_faults_cancels_and_a_database_re
         finally:
             codes = fleet.stop()
             stderr = fleet.stderr()
+            memory.cancel()
         try:
             figures = _check(scenario, fake)
         finally:
             await scenario.close()
     assert codes == [0, 0, 0], stderr[-3000:]
+    assert 0 < fleet.peak_rss < MEMORY_BOUND, f"a scheduler reached {fleet.peak_rss / 2**20:.0f} MB"
     assert "Traceback" not in stderr, stderr[stderr.index("Traceback") - 500 :][:3000]
     with capsys.disabled():
         print(
@@ -286,7 +322,8 @@ async def test_schedulers_survive_kills_cluster_faults_cancels_and_a_database_re
             f"{len(scenario.accepted_cancels)} cancels; work resumed after a kill in "
             f"{max(scenario.resume_times):.1f} s at most "
             f"(median {statistics.median(scenario.resume_times):.1f} s); "
-            f"{figures}; {time.monotonic() - started:.0f} s in all"
+            f"{figures}; schedulers' peak resident memory {fleet.peak_rss / 2**20:.0f} MB; "
+            f"{time.monotonic() - started:.0f} s in all"
         )
 
 
