@@ -18,7 +18,22 @@ import core
 from core.config import Settings
 from core.errors import LoradeskError
 
+# What the app holds and no trainer needs: it reads its dataset and writes its adapter through
+# signed URLs and the job folder, and takes nothing from Loradesk's own variables.
+SECRET_VARIABLES = frozenset(
+    {"PGPASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+)
 ENV_FOLDER = "trainer-env"
+
+
+def without_app_secrets(env: dict[str, str]) -> dict[str, str]:
+    """`env` without Loradesk's own variables (the cluster token and database password among
+    them: core.secrets) and the database and storage credentials the app may run with."""
+    for name in [n for n in env if n.startswith("LORADESK_") or n in SECRET_VARIABLES]:
+        del env[name]
+    return env
+
+
 # Written last, once the environment is complete; its absence means "not set up".
 MARKER_FILE = "loradesk-trainer.json"
 TRAINER_MODULES = ("torch", "transformers", "peft", "safetensors")
@@ -79,8 +94,9 @@ def missing_trainer_modules() -> list[str]:
 
 def trainer_environment() -> dict[str, str]:
     """The environment of a process run with the trainer's Python: the same `core` as this app,
-    installed or not, and outside the bundle's own libraries."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    installed or not, outside the bundle's own libraries, and holding none of the app's secrets
+    (SPEC §4c)."""
+    env = without_app_secrets(dict(os.environ, PYTHONUNBUFFERED="1"))
     if getattr(sys, "frozen", False):
         _leave_bundle_environment(env)
     source_root = str(Path(core.__file__).resolve().parent.parent)

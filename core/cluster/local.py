@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import psutil
 
@@ -172,7 +172,8 @@ class LocalCluster:
                 raise ClusterRejectedError(f"{TRAINER_EXTRA_HINT} ({', '.join(missing)} missing)")
 
     def _start(self, request: SubmitRequest, job_dir: Path) -> None:
-        job_dir.mkdir(parents=True, exist_ok=True)
+        job_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        job_dir.chmod(0o700)  # private to the user: its spec holds a signed URL
         for stale in (EXIT_FILE, STATUS_FILE, METRICS_FILE):  # from a launch that never ran
             (job_dir / stale).unlink(missing_ok=True)
         spec_path = job_dir / SPEC_FILE
@@ -201,7 +202,10 @@ class LocalCluster:
         torchrun (data-parallel on this machine; core.trainer.distributed)."""
         command = [self._python, *launcher(processes), "-m", "core.trainer", str(job_dir / SPEC_FILE)]
         env = self._trainer_environment()
-        with (job_dir / STDOUT_FILE).open(log_mode) as out, (job_dir / STDERR_FILE).open(log_mode) as err:
+        with (
+            _private(job_dir / STDOUT_FILE, log_mode) as out,
+            _private(job_dir / STDERR_FILE, log_mode) as err,
+        ):
             try:
                 child = subprocess.Popen(
                     command,
@@ -249,7 +253,7 @@ class LocalCluster:
     @contextlib.contextmanager
     def _submit_lock(self) -> Iterator[None]:
         """Serialises submits of all app instances sharing this home: slots are counted once."""
-        self._jobs_dir.mkdir(parents=True, exist_ok=True)
+        self._jobs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         with (self._jobs_dir / ".submit.lock").open("a") as handle:
             if fcntl is not None:
                 fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
@@ -493,6 +497,14 @@ def _times(count: int) -> str:
 
 def _missing_trainer_modules() -> list[str]:
     return [m for m in _TRAINER_MODULES if importlib.util.find_spec(m) is None]
+
+
+def _private(path: Path, mode: str) -> BinaryIO:
+    """A log file of the job folder, readable by the user only (0600) however the umask is set."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode.startswith("a") else os.O_TRUNC)
+    fd = os.open(path, flags, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab" if mode.startswith("a") else "wb")
 
 
 def _find_trainer(spec_path: Path) -> int | None:

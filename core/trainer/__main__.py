@@ -4,13 +4,19 @@
 (see core.trainer.standby).
 """
 
+import os
 import sys
 
-if sys.argv[1:] == ["--standby"]:
-    from core.trainer.standby import standby_main
 
-    sys.exit(standby_main())
+def _run() -> int:
+    os.umask(0o077)  # what the run writes (metrics, checkpoints, adapter) is private to the user
+    if sys.argv[1:] == ["--standby"]:
+        from core.trainer.standby import standby_main
 
-from core.trainer.run import main
+        return standby_main()
+    from core.trainer.run import main
 
-sys.exit(main(sys.argv[1:]))
+    return main(sys.argv[1:])
+
+
+sys.exit(_run())

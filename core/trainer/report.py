@@ -34,8 +34,12 @@ SAMPLES_PREFIX = "LORADESK_SAMPLES "
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write `path` whole or not at all, readable by the user only (a spec holds a signed URL)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data), encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(json.dumps(data))
     os.replace(tmp, path)
 
 

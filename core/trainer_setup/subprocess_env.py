@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sys
 
+from core.trainer_env import without_app_secrets
+
 
 def outside_bundle(env: dict[str, str]) -> dict[str, str]:
     """`env` without what the bundle's loader set for itself (its LD_LIBRARY_PATH would make
     another Python load the bundle's libraries) and without PYTHON* variables that would point
-    another interpreter at this app's modules."""
+    another interpreter at this app's modules, and without the app's secrets."""
     if getattr(sys, "frozen", False):
         original = env.pop("LD_LIBRARY_PATH_ORIG", None)
         if original is None:
@@ -19,4 +21,4 @@ def outside_bundle(env: dict[str, str]) -> dict[str, str]:
             del env[name]
     for name in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONNOUSERSITE"):
         env.pop(name, None)
-    return env
+    return without_app_secrets(env)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
@@ -125,3 +126,54 @@ async def test_second_local_job_waits_for_the_slot(local_workspace):
     await ws.aclose()
     assert detail.job.status.value == "completed", detail.job.error_message
     assert get_job(ws, job_id=first).job.status.value == "completed"
+
+
+APP_SECRETS = {
+    "LORADESK_CLUSTER_TOKEN": "token-S3CRET",
+    "LORADESK_DATABASE_PASSWORD": "db-S3CRET",
+    "LORADESK_NEW_USER_PASSWORD": "new-user-S3CRET",
+    "PGPASSWORD": "libpq-S3CRET",
+    "AWS_SECRET_ACCESS_KEY": "aws-S3CRET",
+}
+
+
+def trainer_environment(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+
+
+async def test_the_trainer_holds_no_app_secret_and_its_job_folder_is_private(local_workspace, monkeypatch):
+    """Issue 23, item 12: the trainer's environment (cold, and the warm standby's) carries none of
+    the app's secrets, and what the job folder holds is readable by the user alone."""
+    for name, value in APP_SECRETS.items():
+        monkeypatch.setenv(name, value)
+    ws = local_workspace()
+    job_id = queue_sample_job(ws, max_steps=4, eval_interval=2)
+    scheduler = Scheduler(ws)
+    await scheduler.run_once()  # submitted: a cold trainer is importing torch now
+    job_dir = ws.settings.home / "jobs" / job_id
+    cold = json.loads((job_dir / "process.json").read_text())["pid"]
+    environments = [trainer_environment(cold)]
+    detail = await cycle_until(scheduler, ws, job_id, {"completed", "failed"})
+    await ws.backend().keep_warm()  # the standby that takes the next job
+    standby = ws.backend().standby.pid
+    assert standby is not None
+    environments.append(trainer_environment(standby))
+    await ws.aclose()
+
+    assert detail.job.status.value == "completed", detail.job.error_message
+    for environment in environments:
+        assert environment["PYTHONUNBUFFERED"] == "1"  # what it needs still reaches it
+        assert not [name for name in environment if name in APP_SECRETS or name.startswith("LORADESK_")]
+        assert not [v for v in environment.values() if "S3CRET" in v]
+    assert job_dir.stat().st_mode & 0o777 == 0o700
+    written = [p for p in job_dir.rglob("*")]
+    assert {"spec.json", "metrics.jsonl", "stdout.log", "adapter_model.safetensors"} <= {
+        p.name for p in written
+    }
+    loose = {
+        str(p.relative_to(job_dir)): oct(p.stat().st_mode & 0o777)
+        for p in written
+        if p.stat().st_mode & 0o077
+    }
+    assert loose == {}
