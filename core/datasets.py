@@ -16,7 +16,7 @@ from core.errors import InvalidRequestError, NotFoundError
 from core.events import DatasetAdded
 from core.names import check_name, fit_name
 from core.records import Dataset
-from core.storage import check_bucket
+from core.storage import StorageError, check_bucket
 from core.workspace import Workspace
 
 
@@ -38,7 +38,7 @@ def add_dataset(ws: Workspace, *, file: Path, name: str | None = None, bucket: s
         _check_new_name(session, ws.user, name)
     total_pairs = count_pairs(file)
     dataset_id = new_id()
-    storage_path = f"{_safe(ws.user)}/{dataset_id}/{_safe(file.name)}"
+    storage_path = f"{storage_folder(ws.user, dataset_id)}/{_safe(file.name)}"
     ws.storage.put(bucket, storage_path, file)
     row = DatasetRow(
         id=dataset_id,
@@ -103,6 +103,25 @@ def find_dataset(ws: Workspace, *, ref: str) -> Dataset:
         ids = ", ".join(row.id for row in rows)
         raise InvalidRequestError(f"{len(rows)} datasets are named {ref!r}; give one of their ids: {ids}")
     return to_dataset(rows[0])
+
+
+def storage_folder(user: str, dataset_id: str) -> str:
+    """Where a dataset's file lies: under its owner's prefix and its own id. Team mode's row
+    policy checks the same (core.db.team_guards, `loradesk_dataset_path_ok`)."""
+    return f"{_safe(user)}/{dataset_id}"
+
+
+def check_dataset_path(user: str, dataset_id: str, path: str) -> None:
+    """Refuse a stored path that is not a file in the dataset's own folder: a scheduler signs
+    nothing that lies elsewhere, whatever a row says."""
+    folder = storage_folder(user, dataset_id) + "/"
+    name = path.removeprefix(folder)
+    if "/" in dataset_id or not path.startswith(folder) or not name or name in (".", "..") or "/" in name:
+        raise StorageError(
+            f"the dataset's stored path {path!r} is not in its owner's folder {folder!r}; nothing was signed"
+        )
+    if "\\" in name:
+        raise StorageError(f"the dataset's stored path {path!r} holds a backslash; nothing was signed")
 
 
 def _safe(part: str) -> str:

@@ -59,6 +59,8 @@ class ClaimedJob:
     malformed_answers: int = 0
     dataset_bucket: str | None = None
     dataset_path: str | None = None
+    # The cluster id a scheduler of the team verified is this job's (core.scheduler.cluster_ids).
+    checked_external_job_id: str | None = None
 
 
 # -- the one liveness rule -------------------------------------------------------------------------
@@ -247,9 +249,37 @@ def _claim(
             progress_notified=row.progress_notified,
             not_found_polls=row.not_found_polls,
             malformed_answers=row.malformed_answers,
+            checked_external_job_id=row.checked_external_job_id,
         )
         for row in session.execute(stmt)
     ]
+
+
+def checked_cluster_id(session: Session, job_id: str) -> str | None:
+    """The cluster id a scheduler of the team verified is the job's own, if any."""
+    return session.scalar(select(JobRow.checked_external_job_id).where(JobRow.id == job_id))
+
+
+def mark_cluster_id_checked(session: Session, job_id: str, external_job_id: str) -> None:
+    """Record that the job's cluster id is its own (team mode: only a scheduler role may).
+    Bookkeeping, not a change a viewer sees: no change number, `updated_at` kept."""
+    session.execute(
+        update(JobRow)
+        .where(JobRow.id == job_id, JobRow.external_job_id == external_job_id)
+        .values(checked_external_job_id=external_job_id, updated_at=JobRow.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def job_holding_cluster_id(session: Session, external_job_id: str) -> Job | None:
+    """The job whose row holds this cluster id (every row's, for a scheduler of all users)."""
+    row = session.execute(select(*_TABLE.columns).where(JobRow.external_job_id == external_job_id)).first()
+    return to_job(row) if row is not None else None
+
+
+def forget_cluster_id(session: Session, job_id: str, *, now: datetime) -> Job | None:
+    """A finished job's row lets go of a cluster id that was not its own."""
+    return _stamped_update(session, [JobRow.id == job_id], external_job_id=None, updated_at=now)
 
 
 def release_claim(session: Session, job_id: str, *, owner: str, forget_submit: bool = False) -> None:

@@ -200,6 +200,11 @@ def is_data_error(exc: BaseException) -> bool:
     return isinstance(exc, DataError | IntegrityError | OverflowError)
 
 
+def cluster_id_taken(exc: BaseException) -> bool:
+    """The write gave a job a cluster id another job holds (the unique index of migration 0009)."""
+    return isinstance(exc, IntegrityError) and "external_job_id" in str(getattr(exc, "orig", exc))
+
+
 def error_line(exc: BaseException) -> str:
     """The first line of what the database driver said (or of the error itself), for a log or user."""
     orig = getattr(exc, "orig", None) or exc

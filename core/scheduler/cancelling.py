@@ -26,6 +26,7 @@ from core.errors import InvalidRequestError, NotFoundError
 from core.events import WorkAvailable
 from core.job_store import guarded_update
 from core.records import Job, JobStatus
+from core.scheduler.cluster_ids import ClusterIdCheck, ForeignClusterJobError
 from core.scheduler.publish import publish
 from core.scheduler.submitting import submit_request
 from core.scheduler.transitions import Change, finish_job, record_auth_failure, record_learned_submit
@@ -89,10 +90,13 @@ def never_left(job: Job) -> bool:
     return job.status is JobStatus.QUEUED and job.external_job_id is None and job.submit_sent_at is None
 
 
-async def carry_out_cancel(ws: Workspace, job: Job, *, held: bool) -> CancelResult:
+async def carry_out_cancel(
+    ws: Workspace, job: Job, *, held: bool, check: ClusterIdCheck | None = None
+) -> CancelResult:
     """Carry out a recorded cancel request. A job whose submit may have reached the cluster
     without its answer being recorded first learns its cluster id from the idempotent resubmit
-    (same job_id, same cluster job), so the cluster job is cancelled too, never orphaned."""
+    (same job_id, same cluster job), so the cluster job is cancelled too, never orphaned. Only a
+    cluster job that `check` (by default, the backend's naming) finds the job's own is cancelled."""
     if job.external_job_id is None:
         if held:
             return CancelResult(job, BEING_SUBMITTED)
@@ -113,7 +117,27 @@ async def carry_out_cancel(ws: Workspace, job: Job, *, held: bool) -> CancelResu
         except (ClusterError, StorageError) as exc:
             log.warning("job %s: cancel waits for the cluster (%s); retried every cycle", job.id, exc)
             return CancelResult(job, UNREACHABLE.format(reason=exc))
+    try:
+        await (check or ClusterIdCheck(ws, verify=False)).check(job)
+    except ForeignClusterJobError as exc:
+        reason = str(exc)
+        log.warning("job %s: failed: %s", job.id, reason)
+        change = await asyncio.to_thread(_write, ws, lambda s: _fail_foreign(s, job, reason))
+        return CancelResult(change.job or job, f"failed: {reason}")
+    except ClusterAuthError as exc:
+        await _record_auth(ws, job, str(exc))
+        return CancelResult(job, REFUSED_TOKEN)
+    except ClusterError as exc:
+        log.warning("job %s: cancel waits for the cluster (%s); retried every cycle", job.id, exc)
+        return CancelResult(job, UNREACHABLE.format(reason=exc))
     return await attempt_cancel(ws, job)
+
+
+def _fail_foreign(session: Session, job: Job, reason: str) -> Change:
+    """A job whose cluster id is not its own fails, and lets go of that id."""
+    return finish_job(
+        session, job, JobStatus.FAILED, now=utcnow(), error_message=reason, values={"external_job_id": None}
+    )
 
 
 async def learn_external_id(ws: Workspace, job: Job) -> Job:

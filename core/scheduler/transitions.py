@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from core import job_store
 from core.cluster.base import StatusReport
-from core.db.models import CostRecordRow, new_id
+from core.db.models import CostRecordRow, new_id, utcnow
 from core.db.upsert import insert_ignoring_conflicts
 from core.guardrails import track_evaluations
 from core.job_store import ClaimedJob, guarded_update, guarded_update_many
@@ -238,6 +238,17 @@ def _record_submit(
             )
         )
     return change
+
+
+def let_go_of_cluster_id(session: Session, job: Job, reason: str) -> Change:
+    """A row that named a cluster job not its own lets go of that id: a job not over fails with
+    `reason`; a finished one only forgets the id."""
+    now = utcnow()
+    if not job.status.is_terminal:
+        return finish_job(
+            session, job, JobStatus.FAILED, now=now, error_message=reason, values={"external_job_id": None}
+        )
+    return Change(job=job_store.forget_cluster_id(session, job.id, now=now))
 
 
 def record_submit_retry(

@@ -33,15 +33,16 @@ from core.cluster.base import (
     SubmitResult,
 )
 from core.db.changes import change_stamp
-from core.db.engine import error_line, is_data_error
+from core.db.engine import cluster_id_taken, error_line, is_data_error
 from core.db.migrate import HEAD_REVISION, current_revision
 from core.db.models import utcnow
 from core.errors import LoradeskError
 from core.events import Event, SchedulerStopped, WorkAvailable
-from core.job_store import ClaimedJob, claim_active, claim_queued, renew_claims
+from core.job_store import ClaimedJob, claim_active, claim_queued, job_holding_cluster_id, renew_claims
 from core.records import JobStatus
 from core.scheduler import transitions as t
 from core.scheduler.cancelling import carry_out_cancel, pending_cancels
+from core.scheduler.cluster_ids import ClusterIdCheck, ForeignClusterJobError
 from core.scheduler.guardrails import apply_guardrails, carry_out_stops, check_budget_warnings
 from core.scheduler.metric_points import store_metric_points
 from core.scheduler.publish import publish
@@ -111,6 +112,8 @@ class Scheduler:
         self._stop_asked: asyncio.Event | None = None
         self._late: set[asyncio.Task[None]] = set()  # polls that outlived their round
         self._watched = WatchedJob()
+        # A scheduler of all users trusts no cluster id a person wrote (core.scheduler.cluster_ids).
+        self._cluster_ids = ClusterIdCheck(ws, verify=all_users and not ws.db.is_sqlite)
         self._unsubscribe = ws.events.subscribe(self._on_event)
 
     # --- running ---------------------------------------------------------------------------
@@ -444,11 +447,12 @@ class Scheduler:
                 self._poll_late(item, poll)
         return answered, outcomes
 
-    @staticmethod
-    async def _status_of(backend: ClusterBackend, claimed: ClaimedJob) -> object:
+    async def _status_of(self, backend: ClusterBackend, claimed: ClaimedJob) -> object:
         """The job's status answer, or the exception it met; an answer that breaks the contract
-        (a status it does not name, a negative step) is a malformed one, whatever the backend."""
+        (a status it does not name, a negative step) is a malformed one, whatever the backend.
+        Asked only once the cluster id is known to be the job's own (core.scheduler.cluster_ids)."""
         try:
+            await self._cluster_ids.check(claimed.job, claimed.checked_external_job_id)
             answer = await backend.status(claimed.job.external_job_id or "", claimed.last_metric_step)
         except Exception as exc:
             return exc
@@ -515,6 +519,17 @@ class Scheduler:
             change = apply_guardrails(s, change, owner=self.owner, lease=self.lease, now=now)
         elif isinstance(outcome, ClusterJobNotFoundError):
             change = t.record_not_found(s, claimed, owner=self.owner, now=now)
+        elif isinstance(outcome, ForeignClusterJobError):
+            # The row named another's cluster job: the job fails, and lets go of that id.
+            change = t.finish_job(
+                s,
+                claimed.job,
+                JobStatus.FAILED,
+                now=now,
+                owner=self.owner,
+                error_message=str(outcome),
+                values={"external_job_id": None},
+            )
         elif isinstance(outcome, ClusterAuthError):
             t.release_claim(s, claimed, owner=self.owner, now=now)
             return t.record_auth_failure(s, claimed.job.user_id, self.ws.backend().name, str(outcome))
@@ -565,7 +580,8 @@ class Scheduler:
             if not held or (job.external_job_id is not None and job.stop_reason is None)
         ]
         results = await asyncio.gather(
-            *(carry_out_cancel(self.ws, job, held=False) for job in todo), return_exceptions=True
+            *(carry_out_cancel(self.ws, job, held=False, check=self._cluster_ids) for job in todo),
+            return_exceptions=True,
         )
         for result in results:
             if isinstance(result, BaseException):
@@ -600,6 +616,7 @@ class Scheduler:
                 return changes
 
         unrecordable: list[str] = []  # cluster jobs whose Loradesk job failed for want of a record
+        taken: list[str] = []  # cluster ids a job's own submit got and another row holds
 
         def one_by_one(session: Session) -> list[t.Change]:
             changes = []
@@ -612,6 +629,16 @@ class Scheduler:
                         changes.append(change)
                 except Exception as exc:
                     report.errors += 1
+                    taken_id = getattr(outcome, "external_job_id", None)
+                    if taken_id and cluster_id_taken(exc):
+                        # The cluster named this job's own cluster job, and another row claims
+                        # it: never cancelled or failed for that; resubmitted (the same answer)
+                        # once a scheduler of all users has checked the other row.
+                        log.warning("job %s: its cluster id %s is held by another job", item.job.id, taken_id)
+                        taken.append(taken_id)
+                        with session.begin_nested():  # given back, its submit mark kept
+                            changes.append(t.release_claim(session, item, owner=self.owner, now=utcnow()))
+                        continue
                     if not is_data_error(exc):
                         log.error(
                             "job %s: could not record the cluster's answer, retried: %s",
@@ -639,7 +666,27 @@ class Scheduler:
         changes = await self._write(work)
         publish(self.ws, changes)
         await self._stop_on_cluster(unrecordable)
+        if taken and self._cluster_ids.verify:
+            await self._free_cluster_ids(taken)
         return changes
+
+    async def _free_cluster_ids(self, external_ids: Sequence[str]) -> None:
+        """Check the rows holding cluster ids that a job's own submit just got: a row whose id is
+        not its own lets go of it (and fails, if it was not over), so the owner's job records it
+        at its next submit."""
+        for external_id in external_ids:
+            holder = await self._read(lambda s, e=external_id: job_holding_cluster_id(s, e))  # type: ignore[misc]
+            if holder is None:
+                continue
+            try:
+                await self._cluster_ids.check(holder)
+            except ForeignClusterJobError as exc:
+                reason = str(exc)
+                log.warning("job %s: %s", holder.id, reason)
+                change = await self._write(lambda s, j=holder, r=reason: t.let_go_of_cluster_id(s, j, r))  # type: ignore[misc]
+                publish(self.ws, [change])
+            except Exception as exc:  # the cluster is away: the next conflict asks again
+                log.warning("cluster id %s: cannot check its job now: %s", external_id, error_line(exc))
 
     def _fail_unrecordable(self, session: Session, item: ClaimedJob, exc: BaseException) -> t.Change:
         """A record the database refuses every time (a value out of range, say) fails the job with

@@ -8,7 +8,9 @@ is the SQL Alice could type into psql as herself.
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,13 +20,20 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from core.config import load_settings
+from core.datasets import add_dataset as store_dataset
 from core.db.changes import CHANNEL, change_stamp
 from core.db.engine import Database
 from core.db.migrate import upgrade
 from core.db.models import utcnow
 from core.db.team import add_user
 from core.job_tombstones import record_deletion
+from core.jobs import create_job, get_job
+from core.scheduler import Scheduler
+from core.workspace import Workspace
+from tests.conftest import TOKEN
 from tests.e2e.throwaway_postgres import ThrowawayPostgres
+from tests.fakes.cluster import FakeCluster
 from tests.team_db import TeamDatabase, team_database
 
 pytestmark = pytest.mark.postgres
@@ -402,3 +411,118 @@ def test_people_added_before_0009_are_hardened_by_the_upgrade(server):
             assert new_point == old_point + 1
         finally:
             owner.dispose()
+
+
+# --- the team scheduler trusts nothing a person wrote ------------------------------------------------
+
+
+def open_as(team: Team, who: str, home, cluster, monkeypatch) -> Workspace:
+    """A workspace as `who` would open it: its URL without password, the password in the variable."""
+    monkeypatch.setenv("LORADESK_DATABASE_PASSWORD", PASSWORDS[who])
+    monkeypatch.setenv("LORADESK_CLUSTER_TOKEN", TOKEN)
+    settings = load_settings(
+        {
+            "home": str(home),
+            "database_url": team.db.url(team.role(who)),
+            "cluster": "http",
+            "cluster_url": cluster.url,
+        }
+    )
+    return Workspace.open(settings, migrate=False)
+
+
+def submit_directly(cluster: FakeCluster, job_id: str) -> str:
+    """A cluster job no Loradesk row holds, as one of a job since deleted."""
+    request = urllib.request.Request(
+        f"{cluster.url}/training/submit",
+        data=json.dumps(
+            {
+                "job_id": job_id,
+                "dataset_url": "file:///x",
+                "hyperparameters": {},
+                "gpu_config": {"gpu_type": "cpu", "gpu_count": 1},
+            }
+        ).encode(),
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request) as answer:
+        return str(json.loads(answer.read())["external_job_id"])
+
+
+async def test_the_team_scheduler_acts_only_on_a_jobs_own_cluster_job_and_dataset(
+    team, tmp_path, monkeypatch
+):
+    home = tmp_path / "home"
+    sample = tmp_path / "pairs.jsonl"
+    sample.write_text('{"prompt": "1 + 1?", "completion": "2"}\n', encoding="utf-8")
+    with FakeCluster(TOKEN) as cluster:
+        alice, bob = (
+            open_as(team, "alice", home, cluster, monkeypatch),
+            open_as(team, "bob", home, cluster, monkeypatch),
+        )
+        sched = open_as(team, "sched", home, cluster, monkeypatch)
+        try:
+            bobs_dataset = store_dataset(bob, file=sample, name=f"b {uuid.uuid4()}")
+            alices_dataset = store_dataset(alice, file=sample, name=f"a {uuid.uuid4()}")
+            # Alice's honest job, submitted by her own app: the team scheduler checks its id once.
+            honest = create_job(alice, dataset_id=alices_dataset.id, hyperparameters={"epochs": 1})
+            await Scheduler(alice).run_once()
+            # Cluster jobs of Bob's that no row holds any more (his jobs were deleted meanwhile).
+            orphan, finished = (
+                submit_directly(cluster, str(uuid.uuid4())),
+                submit_directly(cluster, str(uuid.uuid4())),
+            )
+            cluster.advance(finished, 1000)
+            with team.connect("alice") as conn:
+                cancels = add_job(conn, alices_dataset.id, status="running", external_job_id=orphan)
+                conn.execute("UPDATE training_jobs SET cancel_requested_at = now() WHERE id = %s", [cancels])
+                takes = add_job(conn, alices_dataset.id, status="running", external_job_id=finished)
+            # A job of Alice's whose dataset row (written before 0009, or by the owner) names Bob's file.
+            elsewhere = create_job(alice, dataset_id=alices_dataset.id, hyperparameters={"epochs": 1})
+            copy = str(uuid.uuid4())
+            with team.connect(team.db.owner) as conn:
+                conn.execute(
+                    "INSERT INTO datasets (id, user_id, name, storage_bucket, storage_path, training_ready,"
+                    " total_pairs, created_at) SELECT %s, user_id, 'copy', storage_bucket, %s, true, 1, now()"
+                    " FROM datasets WHERE id = %s",
+                    [copy, bobs_dataset.storage_path, alices_dataset.id],
+                )
+                conn.execute("UPDATE training_jobs SET dataset_id = %s WHERE id = %s", [copy, elsewhere.id])
+            scheduler = Scheduler(sched, all_users=True)
+            await scheduler.run_once()
+
+            assert cluster.jobs[orphan].status != "cancelled"  # Bob's run goes on
+            for job_id in (cancels, takes):
+                shown = get_job(alice, job_id=job_id)
+                assert shown.job.status.value == "failed" and "is not this job's" in shown.job.error_message
+                assert shown.job.external_job_id is None and shown.job.artifact_url is None
+                assert not shown.metrics
+            refused = get_job(alice, job_id=elsewhere.id).job
+            assert (
+                refused.status.value == "failed" and "is not in its owner's folder" in refused.error_message
+            )
+            assert elsewhere.id not in {j.job_id for j in cluster.jobs.values()}  # nothing signed or sent
+            ok = get_job(alice, job_id=honest.id).job
+            assert ok.status.value in ("initializing", "running") and ok.external_job_id is not None
+            assert [j.job_id for j in cluster.jobs.values()].count(honest.id) == 1
+
+            # A cluster id no job holds yet, taken in advance on a row that is over: Bob's next
+            # job gets it from the cluster, and is neither failed nor cancelled for it.
+            predicted = f"fake-{len(cluster.jobs) + 1:06d}"
+            with team.connect("alice") as conn:
+                squatter = add_job(conn, alices_dataset.id, status="completed", external_job_id=predicted)
+            bobs_job = create_job(bob, dataset_id=bobs_dataset.id, hyperparameters={"epochs": 1})
+            await scheduler.run_once()
+            await scheduler.run_once()
+            mine = get_job(bob, job_id=bobs_job.id).job
+            assert mine.external_job_id == predicted and mine.status.value in ("initializing", "running")
+            assert (
+                cluster.jobs[predicted].job_id == bobs_job.id
+                and cluster.jobs[predicted].status != "cancelled"
+            )
+            assert [j.job_id for j in cluster.jobs.values()].count(bobs_job.id) == 1
+            assert get_job(alice, job_id=squatter).job.external_job_id is None
+        finally:
+            for ws in (alice, bob, sched):
+                await ws.aclose()
+                ws.close()
