@@ -15,7 +15,7 @@ from __future__ import annotations
 import heapq
 import json
 import re
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from typing import Any
 
 MAX_BODY = 16 * 1024 * 1024
@@ -72,7 +72,9 @@ def _too_large() -> str:
     return f"the answer is larger than {MAX_BODY // (1024 * 1024)} MiB"
 
 
-def decode(body: bytes, *, lists: dict[str, int] | None = None) -> Any:
+def decode(
+    body: bytes, *, lists: dict[str, int] | None = None, cancelled: Callable[[], bool] | None = None
+) -> Any:
     """The JSON document of `body`, nested at most MAX_DEPTH deep. `lists` bounds the top-level
     lists of objects under its keys (points, samples): each keeps at most that many items, those
     with the smallest `step`."""
@@ -91,7 +93,7 @@ def decode(body: bytes, *, lists: dict[str, int] | None = None) -> Any:
                 if isinstance(data.get(key), list):
                     data[key] = first_points(data[key], most)
         return data
-    return _decode_large(body, lists)
+    return _decode_large(body, lists, cancelled)
 
 
 def first_points(points: list[Any], most: int = MAX_POINTS) -> list[Any]:
@@ -128,30 +130,70 @@ def _depth(data: Any) -> int:
 _TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 _KEY_END = re.compile(rb"\s*:")
 _STEP = re.compile(rb'"step"\s*:\s*(-?[0-9]+)')
+# One flat object (no nested brackets) of a bounded list, and what follows it: the common case,
+# matched whole rather than token by token.
+_FLAT_ITEM = re.compile(rb'\s*(\{(?:[^{}\[\]"]|"(?:[^"\\]|\\.)*")*\})\s*,?', re.DOTALL)
 
 
-def _decode_large(body: bytes, lists: dict[str, int]) -> Any:
+class _Kept:
+    """The `most` items of a bounded list with the smallest steps, as (start, end) spans, kept
+    while the list is scanned: a million items never stand in memory at once."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self.seen = 0
+        self._heap: list[tuple[int, int, int]] = []  # (-step, start, end): the largest step on top
+
+    def add(self, body: bytes, start: int, end: int) -> None:
+        self.seen += 1
+        found = _STEP.search(body, start, end)
+        step = int(found.group(1)) if found else -1  # no step: kept, and refused by the caller
+        if len(self._heap) < self.most:
+            heapq.heappush(self._heap, (-step, start, end))
+        elif step < -self._heap[0][0]:
+            heapq.heapreplace(self._heap, (-step, start, end))
+
+    def spans(self) -> list[tuple[int, int]]:
+        return [(start, end) for _, start, end in sorted(self._heap, reverse=True)]
+
+
+def _decode_large(body: bytes, lists: dict[str, int], cancelled: Callable[[], bool] | None = None) -> Any:
     """A big body: one scan finds its nesting, its top-level fields and the items of its bounded
-    lists; only those fields and the items kept are decoded."""
+    lists; only those fields and the items kept are decoded. `cancelled` is asked now and then:
+    True abandons the scan (the scheduler is stopping)."""
     if body.lstrip()[:1] != b"{":
         raise MalformedAnswer("expected a JSON object")
     depth = 0
     fields: list[tuple[str, int]] = []  # (key, where its value starts), in order
     ends: list[int] = []  # where each top-level value ends
-    items: dict[str, list[tuple[int, int]]] = {key: [] for key in lists}  # (start, end) of each
-    spans: list[tuple[int, int]] | None = None  # the items of the list being scanned
+    kept = {key: _Kept(most) for key, most in lists.items()}
+    current: _Kept | None = None  # the bounded list whose value is being scanned
     item_start = -1
-    for token in _TOKEN.finditer(body):
+    pos, steps = 0, 0
+    while True:
+        steps += 1
+        if cancelled is not None and steps % 65_536 == 0 and cancelled():
+            raise MalformedAnswer("abandoned: the scheduler is stopping")
+        if current is not None and depth == 2:
+            flat = _FLAT_ITEM.match(body, pos)
+            if flat is not None:
+                current.add(body, flat.start(1), flat.end(1))
+                pos = flat.end()
+                continue
+        token = _TOKEN.search(body, pos)
+        if token is None:
+            raise MalformedAnswer("not JSON")
+        pos = token.end()
         kind = token.group()[:1]
         if kind == b'"':
             if depth == 1:
-                colon = _KEY_END.match(body, token.end())
+                colon = _KEY_END.match(body, pos)
                 if colon is not None:
                     if fields:
                         ends.append(token.start())
                     key = json.loads(token.group())
                     fields.append((key, colon.end()))
-                    spans = items.get(key)
+                    current = kept.get(key)
         elif kind in b"[{":
             depth += 1
             if depth > MAX_DEPTH:
@@ -159,22 +201,22 @@ def _decode_large(body: bytes, lists: dict[str, int]) -> Any:
             if depth == 3 and kind == b"{":
                 item_start = token.start()
         else:
-            if depth == 3 and kind == b"}" and spans is not None:
-                spans.append((item_start, token.end()))
+            if depth == 3 and kind == b"}" and current is not None:
+                current.add(body, item_start, pos)
             depth -= 1
             if depth == 0:
                 ends.append(token.start())
-                if body[token.end() :].strip():
+                if body[pos:].strip():
                     raise MalformedAnswer("not JSON")
                 break
-    if depth != 0 or len(ends) != len(fields) + (not fields):
+    if len(ends) != len(fields) + (not fields):
         raise MalformedAnswer("not JSON")
     data: dict[str, Any] = {}
     for (name, start), end in zip(fields, ends, strict=False):
-        if name in lists:
-            kept = Bounded(_item(body, span) for span in _first_spans(body, items[name], lists[name]))
-            kept.dropped = len(items[name]) - len(kept)
-            data[name] = kept
+        if name in kept:
+            items = Bounded(_item(body, span) for span in kept[name].spans())
+            items.dropped = kept[name].seen - len(items)
+            data[name] = items
             continue
         raw = body[start:end].strip().removesuffix(b",")
         if len(raw) > _FIELD_LIMIT:
@@ -184,17 +226,6 @@ def _decode_large(body: bytes, lists: dict[str, int]) -> Any:
         except ValueError:
             raise MalformedAnswer("not JSON") from None
     return data
-
-
-def _first_spans(body: bytes, spans: list[tuple[int, int]], most: int) -> list[tuple[int, int]]:
-    if len(spans) <= most:
-        return spans
-
-    def step(span: tuple[int, int]) -> int:
-        found = _STEP.search(body, span[0], span[1])
-        return int(found.group(1)) if found else -1  # no step: kept, and refused by the caller
-
-    return heapq.nsmallest(most, spans, key=step)
 
 
 def _item(body: bytes, span: tuple[int, int]) -> Any:

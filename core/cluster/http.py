@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import math
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -91,6 +92,9 @@ class HttpCluster:
         # One big answer at a time is read and decoded: a hundred of them in flight at once
         # would otherwise hold a hundred bodies of up to 16 MiB.
         self._large = asyncio.Lock()
+        # Set by aclose(): a big answer still being decoded in a thread is abandoned, so that
+        # a stopping scheduler's process does not wait for it.
+        self._closing = threading.Event()
         self._timeout = aiohttp.ClientTimeout(
             total=deadline,  # from sending the request to the answer's last byte (SPEC §4)
             connect=pool_timeout + connect_timeout,  # waiting for a free connection, then connecting
@@ -102,6 +106,7 @@ class HttpCluster:
     def _client(self) -> aiohttp.ClientSession:
         """The session, made on first use inside the event loop that will use it."""
         if self._session is None or self._session.closed:
+            self._closing.clear()
             connector = aiohttp.TCPConnector(limit=self._max_in_flight, keepalive_timeout=30.0)
             self._session = aiohttp.ClientSession(
                 connector=connector,
@@ -135,6 +140,7 @@ class HttpCluster:
         return await self._call("GET", path, "logs", _log_chunk, params={"offset": str(max(0, offset))})
 
     async def aclose(self) -> None:
+        self._closing.set()
         session, self._session = self._session, None
         if session is not None:
             await session.close()
@@ -185,7 +191,7 @@ class HttpCluster:
                 raise error
             try:
                 if len(body) > WHOLE_BODY:  # decoded off the loop, which keeps polling the others
-                    data = await asyncio.to_thread(decode, body, lists=lists)
+                    data = await asyncio.to_thread(decode, body, lists=lists, cancelled=self._closing.is_set)
                 else:
                     data = decode(body, lists=lists)
                 del body
