@@ -236,3 +236,22 @@ async def test_a_cluster_without_loradesk_fails_saying_what_to_install(ray, fake
         "/usr/bin/python: No module named core.trainer "
         "(the cluster's Python needs pip install 'loradesk[ray]'; see docs/ray.md)"
     )
+
+
+async def test_sample_lines_of_the_log_come_with_the_status(ray, fake_ray):
+    await ray.submit(request())
+    job = fake_ray.jobs["job-1"]
+    job.status = "RUNNING"
+    fake_ray.add_metric_lines("job-1", 1, 4, total=10)
+    sample = {"step": 4, "prompt_index": 0, "prompt": "Spell 7.", "expected": "seven", "output": "seven"}
+    job.log_lines.append("LORADESK_SAMPLES " + json.dumps({"samples": [sample], "seconds": 0.2}))
+    first = await ray.status("job-1", None)
+    assert [(s.step, s.prompt, s.expected, s.output) for s in first.samples] == [
+        (4, "Spell 7.", "seven", "seven")
+    ]
+    fake_ray.add_metric_lines("job-1", 5, 6, total=10)
+    # Point 4 was stored before its samples were: they come again after it, not after point 6.
+    assert [s.step for s in (await ray.status("job-1", 4)).samples] == [4]
+    assert (await ray.status("job-1", 6)).samples == ()
+    log = await ray.read_log("job-1", 0)
+    assert "LORADESK_SAMPLES" not in log.text  # the person's log leaves machine lines out

@@ -12,6 +12,7 @@ import pytest
 from core.config import load_settings
 from core.datasets import add_dataset
 from core.jobs import cancel_job, create_job, get_job
+from core.samples import job_samples
 from core.records import JobDetail
 from core.scheduler import Scheduler
 from core.storage import file_url_path
@@ -76,6 +77,12 @@ async def test_local_job_runs_to_completion(local_workspace):
     assert (adapter / "adapter_model.safetensors").is_file()
     assert detail.job.final_cost == 0  # the `cpu` rate
     assert len(detail.cost_records) == 1
+    # The trainer answered its sample prompts (the first 4 validation ones) at the first and the
+    # last evaluation at least, and the scheduler stored them from the job's metrics file.
+    answered = job_samples(ws, job_id=job_id)
+    assert answered.steps[0] == 4 and answered.steps[-1] == 12
+    assert [s.prompt_index for s in answered.at(12)] == [0, 1, 2, 3]
+    assert all(s.prompt.startswith("Spell ") and s.expected for s in answered.at(12))
 
 
 async def test_local_job_cancelled_mid_run(local_workspace):
