@@ -16,7 +16,7 @@ from core.cluster.metrics_file import MetricsIndex
 from core.cluster.ray_log import parse_tail
 from core.db.models import SampleRow
 from core.events import SamplesAppended
-from core.jobs import get_job, jobs_changed_since
+from core.jobs import delete_job, get_job, jobs_changed_since
 from core.records import JobStatus
 from core.sample_answers import MAX_SAMPLE_CHARS, MAX_SAMPLES_PER_ANSWER, sample_answers
 from core.scheduler import Scheduler
@@ -53,6 +53,8 @@ async def test_http_samples_reach_the_table_once_each(make_workspace, fake_clust
     assert found.at(30)[1].prompt == "prompt 1" and found.at(30)[1].expected == "expected 1"
     assert {event.job_id for event in seen} == {job.id}
     assert sorted(s.step for event in seen for s in event.samples) == sorted([10, 20, 30, 40] * 3)
+    delete_job(ws, job_id=job.id)  # a deleted job takes its samples with it
+    assert count(ws, SampleRow, job_id=job.id) == 0
 
 
 async def test_samples_sent_again_are_stored_once(make_workspace, fake_cluster, dataset_file):

@@ -12,8 +12,8 @@ import pytest
 from core.config import load_settings
 from core.datasets import add_dataset
 from core.jobs import cancel_job, create_job, get_job
-from core.samples import job_samples
 from core.records import JobDetail
+from core.samples import job_samples
 from core.scheduler import Scheduler
 from core.storage import file_url_path
 from core.workspace import Workspace
