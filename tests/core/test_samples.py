@@ -13,6 +13,7 @@ import pytest
 from core import samples as sample_service
 from core.cluster.local import PROCESS_FILE, SPEC_FILE, LocalCluster
 from core.cluster.metrics_file import MetricsIndex
+from core.cluster.ray import RayCluster
 from core.cluster.ray_log import parse_tail
 from core.db.models import SampleRow
 from core.events import SamplesAppended
@@ -20,8 +21,11 @@ from core.jobs import delete_job, get_job, jobs_changed_since
 from core.records import JobStatus
 from core.sample_answers import MAX_SAMPLE_CHARS, MAX_SAMPLES_PER_ANSWER, sample_answers
 from core.scheduler import Scheduler
+from core.storage import LocalStorage
 from core.trainer.report import METRICS_FILE, SAMPLES_PREFIX, RunReport
 from tests.core.helpers import count, queue_jobs, run_cycles, set_job_columns
+from tests.core.test_ray_cluster import TOKEN as RAY_TOKEN
+from tests.core.test_ray_cluster import fake_ray  # noqa: F401  the fake Ray dashboard
 from tests.fakes.cluster import JobPlan
 
 
@@ -213,3 +217,26 @@ def test_ray_log_samples_of_a_window_with_everything(since):
     )
     tail, _ = parse_tail(text + "\n", since_step=since)
     assert [s.step for s in tail.samples_after(since)] == [1, 1]
+
+
+async def test_ray_backend_samples_reach_the_table(make_workspace, dataset_file, fake_ray, tmp_path):  # noqa: F811
+    ws = make_workspace()
+    ws.use_backend(
+        RayCluster(fake_ray.url, RAY_TOKEN, LocalStorage(tmp_path / "storage"), ws.settings, timeout=2.0)
+    )
+    (job,) = queue_jobs(ws, dataset_file)
+    scheduler = Scheduler(ws)
+    await scheduler.run_once()  # submitted: the Ray job is named after ours
+    ray_job = fake_ray.jobs[job.id]
+    ray_job.status = "RUNNING"
+    fake_ray.add_metric_lines(job.id, 1, 4, total=6)
+    await scheduler.run_once()
+    ray_job.log_lines.append(SAMPLES_PREFIX + json.dumps({"samples": items(4, output="early")}))
+    fake_ray.add_metric_lines(job.id, 5, 6, total=6)
+    ray_job.log_lines.append(SAMPLES_PREFIX + json.dumps({"samples": items(6, output="late")}))
+    ray_job.status = "SUCCEEDED"
+    detail = await run_cycles(scheduler, ws, job.id, until="completed")
+    assert [p.step for p in detail.metrics] == [1, 2, 3, 4, 5, 6]
+    found = sample_service.job_samples(ws, job_id=job.id)
+    assert found.steps == [4, 6]
+    assert [s.output for s in found.at(4)] == ["early 0", "early 1"]
