@@ -147,7 +147,13 @@ class SamplesView(QWidget):
         """A newer snapshot of the job on screen: it may have evaluated."""
         if self.job is None or job.id != self.job.id:
             return
-        moved = job.current_step != self.job.current_step or job.status != self.job.status
+        # Samples are stored in the transaction that updates their job: a new change number may
+        # bring some even when the step has not moved (a poll between a point and its samples).
+        moved = (job.change_seq, job.current_step, job.status) != (
+            self.job.change_seq,
+            self.job.current_step,
+            self.job.status,
+        )
         self.job = job
         if moved and not self._complete:
             self.read_more()
