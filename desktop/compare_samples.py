@@ -74,8 +74,10 @@ class CompareSamples(QWidget):
         chosen = {job_id: box.currentData() for job_id, box in self.step_boxes.items()}
         while self._grid.count():
             item = self._grid.takeAt(0)
-            if item is not None and item.widget() is not None:
-                item.widget().deleteLater()
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.hide()  # off the screen now; deleted once the event loop comes round
+                widget.deleteLater()
         self.step_boxes, self.cells, self.prompt_labels = {}, {}, {}
         indices = sorted({i for steps in self._samples.values() for s in steps.values() for i in s})
         self.empty.setVisible(not indices)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QSlider, QStyle, QStyleOptionSlider
+from PySide6.QtWidgets import QComboBox, QSlider, QStyle, QStyleOptionSlider
 
 from core.datasets import add_dataset
 from core.jobs import create_job, get_job
@@ -156,6 +156,8 @@ def test_compare_sets_each_runs_answer_to_the_same_prompt_side_by_side(
     assert samples.cells[(0, ids["rank 8"])].text() == "20: maybe 0"  # each at its latest step
     assert samples.cells[(0, ids["rank 16"])].text() == "30: sure 0"
     assert samples.cells[(1, ids["rank 16"])].text() == "30: sure 1"
+    shown_boxes = [b for b in samples.findChildren(QComboBox) if b.isVisible()]
+    assert len(shown_boxes) == 2  # one per run: none left over from an earlier load
     box = samples.step_boxes[ids["rank 16"]]
     assert [box.itemText(i) for i in range(box.count())] == [
         "latest (step 30)",
