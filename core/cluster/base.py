@@ -95,6 +95,9 @@ class StatusReport:
     # scheduler's own observation times for `started_at`, `completed_at` and cost.
     started_at: datetime | None = None
     completed_at: datetime | None = None
+    # The checkpoint steps the backend continued the run from after its trainer died (`local`),
+    # oldest first: each is told to the person once, as a warning.
+    resumed_from: tuple[int, ...] = ()
     # Answers to the run's sample prompts (SPEC §4 `samples`); a backend may send some already
     # stored (they are stored once), never an unbounded number (core.sample_answers).
     samples: tuple[SampleAnswer, ...] = ()

@@ -187,7 +187,7 @@ class LocalCluster:
         if request.resume_from_step is not None:
             spec["resume_from_checkpoint"] = str(self._parent_checkpoint(request))
         write_json_atomic(spec_path, spec)
-        processes = trainer_processes(request.gpu_type, request.gpu_count)
+        processes = trainer_processes(request.gpu_count)
         standby = self._standby.take() if processes == 1 else None
         if standby is not None:
             # Recorded before the hand-over: if the app dies in between, `_never_ran` restarts it.
@@ -289,18 +289,19 @@ class LocalCluster:
         history, last = index.read_after(since_step)
         samples = index.samples_after(since_step)
         total_steps = state.get("total_steps")
-        step = last["step"] if last else state.get("current_step")
+        # Before its first point a run's step is unknown, not 0: a job continued from a checkpoint
+        # keeps showing the step it starts from.
+        step = last["step"] if last else (state.get("current_step") or None)
         if outcome is not None:
             status = str(outcome.get("status") or "failed")
             self._forget(job_id)  # a terminal job is not polled again; free its index
         else:
             status = "running" if last else "initializing"
+        progress: float | None = None
         if status == "completed":
             progress = 100.0
         elif step and total_steps:
             progress = min(100.0, 100.0 * step / total_steps)
-        else:
-            progress = 0.0
         # A cancelled run saved what it had learned: its partial adapter is kept, not orphaned.
         artifact = _adapter_of(outcome) if status in ("completed", "cancelled") else None
         return StatusReport(
@@ -315,6 +316,7 @@ class LocalCluster:
             error_message=(outcome or {}).get("error_message") if status == "failed" else None,
             artifact_url=artifact,
             samples=samples,
+            resumed_from=_resumes_of(job_dir),
         )
 
     def _outcome(self, job_id: str, job_dir: Path) -> dict[str, Any] | None:
@@ -381,6 +383,9 @@ class LocalCluster:
         job_dir = self._job_dir(external_job_id)
         record = _read_json(job_dir / EXIT_FILE)
         process = self._process_of(external_job_id)
+        died = record is None and process is not None and not self._is_alive(external_job_id)
+        if died and self._cancel_died(job_dir):
+            return None
         if record is None and (process is None or not self._is_alive(external_job_id)):
             record = _read_json(job_dir / EXIT_FILE) or {"status": "failed"}
         if record is not None:
@@ -397,6 +402,17 @@ class LocalCluster:
         elif record.get("status") != "cancelled":  # it ended on its own as the signal came
             raise ClusterConflictError(f"the job has already {_ended(record)}")
         return _adapter_of(record)  # the trainer saves what it has when told to stop
+
+    def _cancel_died(self, job_dir: Path) -> bool:
+        """A cancel of a trainer that died without a result, before a poll continued it: the
+        cancel stands (it is not continued behind the person's back), and its checkpoint is there
+        to continue from. False when it ended, or was continued, meanwhile."""
+        with self._submit_lock():  # as `_resume_died` holds it: one of the two wins
+            if (job_dir / EXIT_FILE).exists() or self._is_alive(job_dir.name):
+                return False
+            record = {"status": "cancelled", "error_message": None, "artifact_dir": None}
+            write_json_atomic(job_dir / EXIT_FILE, record)
+            return True
 
     # -- log ------------------------------------------------------------------------------------
 
@@ -464,31 +480,50 @@ class LocalCluster:
             child.poll()
 
 
-def trainer_processes(gpu_type: str, gpu_count: int) -> int:
-    """Processes a job trains in: one, until the trainer reports from its first process only."""
+def trainer_processes(gpu_count: int) -> int:
+    """Processes a job trains in: one per GPU asked for, data-parallel (core.trainer.distributed).
+
+    A `cpu` job asking for several runs that many CPU processes with gloo. Nothing chooses that
+    but the person (the default is one): on one machine they share its cores, so it seldom trains
+    faster, but it is how a data-parallel run is tried without GPUs, and how the tests try it.
+
+    One for now: the trainer on transformers' Trainer (which trains data-parallel under torchrun)
+    is not on main yet."""
     return 1
 
 
 def _keep_points_up_to(metrics: Path, step: int) -> None:
-    """Drop the points a dead trainer recorded after its checkpoint: the continued run records
-    those steps again, and the file's steps must keep rising."""
+    """Drop what a dead trainer recorded after its checkpoint (points, sample answers): the
+    continued run records those steps again, and the file's steps must keep rising."""
     try:
         lines = metrics.read_bytes().splitlines(keepends=True)
     except FileNotFoundError:
         return
-    kept = []
-    for line in lines:
-        if not line.endswith(b"\n"):
-            break  # half written when the trainer died
-        try:
-            point_step = json.loads(line).get("step")
-        except (ValueError, AttributeError):
-            continue
-        if isinstance(point_step, int) and point_step <= step:
-            kept.append(line)
+    kept = [line for line in lines if line.endswith(b"\n") and _recorded_by(line, step)]
     partial = metrics.with_name(f".{metrics.name}.part")
     partial.write_bytes(b"".join(kept))
     partial.replace(metrics)
+
+
+def _recorded_by(line: bytes, step: int) -> bool:
+    """Whether a metrics line is of a step up to `step` (a point, or an evaluation's samples)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    if not isinstance(record, dict):
+        return False
+    if isinstance(record.get("samples"), list):
+        steps = [item.get("step") for item in record["samples"] if isinstance(item, dict)]
+        return all(isinstance(s, int) and s <= step for s in steps)
+    return isinstance(record.get("step"), int) and record["step"] <= step
+
+
+def _resumes_of(job_dir: Path) -> tuple[int, ...]:
+    """The checkpoint steps a job was continued from in place (`resumes.json`), oldest first."""
+    record = _read_json(job_dir / RESUMES_FILE) if (job_dir / RESUMES_FILE).exists() else None
+    resumes = (record or {}).get("resumes", [])
+    return tuple(r["step"] for r in resumes if isinstance(r, dict) and isinstance(r.get("step"), int))
 
 
 def _times(count: int) -> str:

@@ -390,6 +390,7 @@ class StatusPlan:
     non_finite: int | None  # the first step whose loss was NaN or infinite
     error_message: str | None = None
     ended_at: datetime | None = None
+    resumed_from: tuple[int, ...] = ()
 
 
 def plan_status(claimed: ClaimedJob, report: StatusReport, *, now: datetime) -> StatusPlan:
@@ -445,6 +446,7 @@ def plan_status(claimed: ClaimedJob, report: StatusReport, *, now: datetime) -> 
         non_finite=non_finite,
         error_message=report.error_message,
         ended_at=report.completed_at,
+        resumed_from=report.resumed_from,
     )
 
 
@@ -505,6 +507,13 @@ def _complete(session: Session, plan: StatusPlan, change: Change) -> Change:
         title = job_title(plan.job.name, ": loss is not a number")
         message = f"The loss turned NaN or infinite at step {plan.non_finite}; it is stored as empty."
         change.notify(_job_note(session, plan.job, N.JOB_WARNING, title, message, "non-finite-loss"))
+    for count, step in enumerate(plan.resumed_from, start=1):
+        title = job_title(plan.job.name, ": its trainer died and was restarted")
+        message = (
+            f"The training process ended without reporting a result (out of memory, killed, a reboot);"
+            f" the job continues from its checkpoint at step {step:,} (restart {count})."
+        )
+        change.notify(_job_note(session, plan.job, N.JOB_WARNING, title, message, f"resumed:{count}"))
     return change
 
 

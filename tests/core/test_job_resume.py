@@ -115,9 +115,14 @@ async def test_the_local_trainer_is_told_the_parents_checkpoint(tmp_path, make_w
 def test_a_continued_run_keeps_the_dead_runs_points_up_to_its_checkpoint(tmp_path):
     metrics = tmp_path / "metrics.jsonl"
     lines = [json.dumps({"step": step, "training_loss": 1.0 / step}) + "\n" for step in range(1, 8)]
+    samples = [
+        json.dumps({"samples": [{"step": s, "prompt_index": 0, "output": "x"}]}) + "\n" for s in (4, 6)
+    ]
+    lines[4:4], lines[6:6] = [samples[0]], [samples[1]]
     metrics.write_text("".join(lines) + '{"step": 8, "train', encoding="utf-8")
     _keep_points_up_to(metrics, 5)
-    assert [json.loads(line)["step"] for line in metrics.read_text().splitlines()] == [1, 2, 3, 4, 5]
+    kept = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [line.get("step") or line["samples"][0]["step"] for line in kept] == [1, 2, 3, 4, 4, 5]
 
 
 def test_a_checkpoint_travels_as_one_archive(tmp_path):

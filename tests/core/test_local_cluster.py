@@ -338,3 +338,21 @@ async def test_the_log_is_read_in_whole_lines_from_both_files_as_it_grows(
     second = read_log_files(out, err, first.next_offset, ended=False)
     assert second.text == "two\nwarning\n"
     assert read_log_files(out, err, second.next_offset, ended=True).text == ""
+
+
+async def test_a_cancel_of_a_trainer_that_died_stands_and_it_is_not_continued(
+    settings: Settings, submit: Any
+) -> None:
+    from tests.core.test_job_resume import save_checkpoint
+
+    cluster = LocalCluster(settings)
+    job_id = await submit(cluster, "job-died-then-cancelled", LONG)
+    os.killpg(_pid(settings, job_id), signal.SIGKILL)
+    save_checkpoint(settings.home / "jobs" / job_id, 50)  # one it could be continued from
+    await asyncio.to_thread(cluster._children[job_id].wait, 10)  # dead, not yet polled
+
+    assert await cluster.cancel(job_id) is None  # cancelled; no adapter was saved
+    report = await cluster.status(job_id, None)
+    assert report.status == "cancelled" and report.resumed_from == ()
+    assert not (settings.home / "jobs" / job_id / "resumes.json").exists()
+    assert await cluster.latest_checkpoint(job_id) == 50  # what "Continue" starts from
