@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import JSON, TypeEngine
 
 from core.db.changes import change_stamp, latest_change
+from core.db.clock import db_now
 from core.db.convert import to_job
 from core.db.models import CostRecordRow, DatasetRow, JobRow
 from core.records import ACTIVE_STATUSES, TERMINAL_STATUSES, Job, JobStatus
@@ -67,20 +68,26 @@ class ClaimedJob:
 # -- the one liveness rule -------------------------------------------------------------------------
 
 
-def claim_is_live(now: datetime) -> ColumnElement[bool]:
-    """A scheduler holds the job: it has an owner whose claim has not expired at `now`.
+def claim_is_live(session: Session) -> ColumnElement[bool]:
+    """A scheduler holds the job: it has an owner whose claim has not expired, by the database's
+    clock (core.db.clock), whatever the clock of the machine asking.
 
     Written without NULL comparisons that could leave SQL's third truth value, so its negation
-    (`not_(claim_is_live(now))`) is exactly "free to claim"."""
+    (`not_(claim_is_live(session))`) is exactly "free to claim"."""
     return and_(
         JobRow.claimed_by.is_not(None),
         JobRow.claim_expires_at.is_not(None),
-        JobRow.claim_expires_at >= now,
+        JobRow.claim_expires_at >= db_now(session),
     )
 
 
-def _free(now: datetime) -> ColumnElement[bool]:
-    return not_(claim_is_live(now))
+def _free(session: Session) -> ColumnElement[bool]:
+    return not_(claim_is_live(session))
+
+
+def _due(session: Session) -> ColumnElement[bool]:
+    """No back-off, or one that is over by the database's clock."""
+    return or_(JobRow.next_attempt_at.is_(None), JobRow.next_attempt_at <= db_now(session))
 
 
 # -- services --------------------------------------------------------------------------------------
@@ -137,15 +144,21 @@ def claim_queued(
         .where(
             JobRow.status == JobStatus.QUEUED.value,
             JobRow.cancel_requested_at.is_(None),
-            or_(JobRow.next_attempt_at.is_(None), JobRow.next_attempt_at <= now),
-            _free(now),
+            _due(session),
+            _free(session),
         )
         .order_by(JobRow.created_at)
         .limit(limit)
     )
     # The mark goes with the claim, before any HTTP call: from here the job may be on the cluster.
     claimed = _claim(
-        session, candidates, owner=owner, user_id=user_id, lease=lease, now=now, mark={"submit_sent_at": now}
+        session,
+        candidates,
+        owner=owner,
+        user_id=user_id,
+        lease=lease,
+        now=now,
+        mark={"submit_sent_at": db_now(session)},
     )
     if not claimed:
         return []
@@ -191,9 +204,8 @@ def claim_active(
         .where(
             JobRow.status.in_([s.value for s in ACTIVE_STATUSES]),
             JobRow.external_job_id.is_not(None),
-            # backing off after a malformed answer (core.scheduler.transitions.record_malformed)
-            or_(JobRow.next_attempt_at.is_(None), JobRow.next_attempt_at <= now),
-            _free(now),
+            _due(session),  # backing off after a malformed answer (transitions.record_malformed)
+            _free(session),
         )
         .order_by(JobRow.polled_at.asc().nulls_first())
         .limit(limit)
@@ -203,7 +215,13 @@ def claim_active(
     if job_id is not None:
         candidates = candidates.where(JobRow.id == job_id)
     return _claim(
-        session, candidates, owner=owner, user_id=user_id, lease=lease, now=now, mark={"polled_at": now}
+        session,
+        candidates,
+        owner=owner,
+        user_id=user_id,
+        lease=lease,
+        now=now,
+        mark={"polled_at": db_now(session)},  # compared with cycles' starts, in the database's time
     )
 
 
@@ -215,7 +233,7 @@ def renew_claims(
         session.execute(
             update(JobRow)
             .where(JobRow.id.in_(job_ids[start : start + 500]), JobRow.claimed_by == owner)
-            .values(claim_expires_at=now + lease, updated_at=JobRow.updated_at)
+            .values(claim_expires_at=db_now(session, lease), updated_at=JobRow.updated_at)
             .execution_options(synchronize_session=False)
         )
 
@@ -228,7 +246,7 @@ def _claim(
     user_id: str | None,
     lease: timedelta,
     now: datetime,
-    mark: dict[str, datetime],
+    mark: dict[str, Any],
 ) -> list[ClaimedJob]:
     if user_id is not None:
         candidates = candidates.where(JobRow.user_id == user_id)
@@ -236,9 +254,11 @@ def _claim(
         candidates = candidates.with_for_update(skip_locked=True)
     stmt = (
         update(JobRow)
-        .where(JobRow.id.in_(candidates.scalar_subquery()), _free(now))
+        .where(JobRow.id.in_(candidates.scalar_subquery()), _free(session))
         # updated_at stays: a claim is bookkeeping, not a change a viewer needs to see.
-        .values(claimed_by=owner, claim_expires_at=now + lease, updated_at=JobRow.updated_at, **mark)
+        .values(
+            claimed_by=owner, claim_expires_at=db_now(session, lease), updated_at=JobRow.updated_at, **mark
+        )
         .returning(*_TABLE.columns)
         .execution_options(synchronize_session=False)
     )
@@ -406,7 +426,7 @@ def _guarded_statement(columns: frozenset[str], by_owner: bool) -> Update:
 def lock_for_cancel(session: Session, job_id: str, *, user_id: str, now: datetime) -> tuple[Job, bool] | None:
     """The user's job, locked for this transaction, with whether a scheduler holds it now."""
     change_stamp(session)  # the change number before the row lock, as every writer takes them
-    query = select(*_TABLE.columns, claim_is_live(now).label("held")).where(
+    query = select(*_TABLE.columns, claim_is_live(session).label("held")).where(
         JobRow.id == job_id, JobRow.user_id == user_id
     )
     if session.get_bind().dialect.name == "postgresql":
@@ -417,7 +437,7 @@ def lock_for_cancel(session: Session, job_id: str, *, user_id: str, now: datetim
 
 def pending_cancels(session: Session, *, user_id: str | None, now: datetime) -> list[tuple[Job, bool]]:
     """Jobs with a cancel request not yet carried out, each with whether a scheduler holds it now."""
-    query = select(*_TABLE.columns, claim_is_live(now).label("held")).where(
+    query = select(*_TABLE.columns, claim_is_live(session).label("held")).where(
         JobRow.cancel_requested_at.is_not(None), JobRow.status.not_in(_TERMINAL)
     )
     if user_id is not None:
@@ -433,7 +453,7 @@ def is_free_and_unsubmitted(session: Session, job_id: str, *, now: datetime) -> 
             JobRow.id == job_id,
             JobRow.external_job_id.is_(None),
             JobRow.submit_sent_at.is_(None),
-            _free(now),
+            _free(session),
         )
     ).first()
     return found is not None
@@ -554,7 +574,7 @@ def record_stop(
         JobRow.status.not_in(_TERMINAL),
         JobRow.stop_reason.is_(None),
         JobRow.cancel_requested_at.is_(None),
-        or_(_free(now), JobRow.claimed_by == owner),
+        or_(_free(session), JobRow.claimed_by == owner),
     ]
     return _stamped_update(
         session,
@@ -563,7 +583,7 @@ def record_stop(
         stop_reason=reason,
         cancel_requested_at=now,
         claimed_by=owner,
-        claim_expires_at=now + lease,
+        claim_expires_at=db_now(session, lease),
         updated_at=now,
     )
 

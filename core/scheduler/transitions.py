@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from core import job_store
 from core.cluster.base import StatusReport
+from core.db.clock import database_time
 from core.db.models import CostRecordRow, new_id, utcnow
 from core.db.upsert import insert_ignoring_conflicts
 from core.guardrails import track_evaluations
@@ -273,7 +274,12 @@ def record_submit_retry(
             error_message=f"could not submit after {attempts} attempt{'s' if attempts > 1 else ''}: {error}",
             values={"submit_attempts": attempts},
         )
-    values = {"submit_attempts": attempts, "next_attempt_at": now + backoff, "error_message": error}
+    # The back-off ends in the database's time, as every scheduler judges it (core.db.clock).
+    values = {
+        "submit_attempts": attempts,
+        "next_attempt_at": database_time(session) + backoff,
+        "error_message": error,
+    }
     return Change(job=guarded_update(session, claimed.job.id, release(values), now=now, owner=owner))
 
 
@@ -353,7 +359,7 @@ def record_malformed(
         )
     values = {
         "malformed_answers": count,
-        "next_attempt_at": now + backoff,
+        "next_attempt_at": database_time(session) + backoff,  # in the database's time
         "error_message": f"{error} (answer {count} of {max_attempts} allowed; polled again later)",
     }
     return Change(job=guarded_update(session, claimed.job.id, release(values), now=now, owner=owner))

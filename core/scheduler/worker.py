@@ -33,6 +33,7 @@ from core.cluster.base import (
     SubmitResult,
 )
 from core.db.changes import change_stamp
+from core.db.clock import database_time
 from core.db.engine import cluster_id_taken, error_line, is_data_error
 from core.db.migrate import HEAD_REVISION, current_revision
 from core.db.models import utcnow
@@ -353,7 +354,7 @@ class Scheduler:
         polled while the answers are written, so the cluster and the database work at the same
         time. (The claim goes before the record starts: on SQLite a record holds the one write
         lock.) Records run one round at a time, in order."""
-        cycle_start = utcnow()
+        cycle_start = await self._read(database_time)  # polled_at marks are the database's time
         claimed = await self._claim_round(cycle_start)
         answered, outcomes = await self._poll(claimed, report)
         while claimed:
