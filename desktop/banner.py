@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
+from core.safe_text import printable
 from desktop import theme
 
 HIDE_AFTER_MS = 10_000
@@ -22,7 +23,8 @@ class Banner(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("Banner")
-        self.label = QLabel(wordWrap=True)
+        # Plain text: a job's name in a message is never read as markup.
+        self.label = QLabel(wordWrap=True, textFormat=Qt.TextFormat.PlainText)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         close = QToolButton(icon=theme.icon("close"), autoRaise=True)
         close.setToolTip("Dismiss")
@@ -36,7 +38,7 @@ class Banner(QFrame):
 
     def show_message(self, text: str, *, kind: str = "info", sticky: bool = False) -> None:
         """Show `text`; kind is "info", "warning" or "error"; sticky banners stay until dismissed."""
-        self.label.setText(text)
+        self.label.setText(printable(text, lines=True))
         self.setProperty("kind", kind)
         self.style().unpolish(self)
         self.style().polish(self)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel,
 from core.comparison import ComparedRun
 from core.metric_columns import RECORDED_AT
 from core.records import Job
+from core.safe_text import printable
 from desktop import theme, view_state
 from desktop.axes import ReadableAxis
 from desktop.charts import smoothing_for
@@ -128,10 +129,10 @@ class CompareChart(QFrame):
             self.plot_item.addItem(validation)
             # The legend's click shows or hides the training curve; its validation curve follows.
             training.visibleChanged.connect(lambda t=training, v=validation: v.setVisible(t.isVisible()))
-            self.legend.addItem(training, _short(job.name))
+            self.legend.addItem(training, _short(printable(job.name)))
             sample, label = self.legend.items[-1]
             label.mouseClickEvent = sample.mouseClickEvent  # the name is what people click
-            label.setToolTip(job.name)
+            label.setToolTip(printable(job.name))
             self._curves[job.id] = _Curves(job, colour, training, validation)
         self._update_smoothing()
 

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTab
 
 from core.records import Job
 from core.run_summary import RunSummary
+from core.safe_text import printable
 from desktop import theme
 from desktop.run_summary_view import setting_rows, summary_rows
 
@@ -87,8 +88,8 @@ class DifferencesTable(QTableWidget):
         self.setColumnCount(len(self._jobs))
         self.setRowCount(len(rows))
         for column, (job, colour) in enumerate(zip(self._jobs, self._colours, strict=True)):
-            header = QTableWidgetItem(_swatch(colour), job.name)
-            header.setToolTip(f"{job.name}\n{job.id}")
+            header = QTableWidgetItem(_swatch(colour), printable(job.name))
+            header.setToolTip(printable(f"{job.name}\n{job.id}", lines=True))
             self.setHorizontalHeaderItem(column, header)
         tint = QColor(theme.current().charts.validation)
         tint.setAlpha(36)

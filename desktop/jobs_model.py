@@ -25,6 +25,7 @@ from PySide6.QtCore import (
 
 from core.hyperparameters import setting_value
 from core.records import Job, JobStatus
+from core.safe_text import printable
 from desktop import formatting as fmt
 from desktop.app_state import AppState, Deleted
 from desktop.eta import StepRates
@@ -225,7 +226,8 @@ class JobTableModel(QAbstractTableModel):
         job = self._jobs[index.row()]
         spec = self._specs[index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return spec.text(job)
+            text = spec.text(job)  # names and tags come from people and clusters: shown escaped
+            return printable(text) if isinstance(text, str) else text
         if role == JOB_ROLE:
             return job
         if role == SORT_ROLE:
@@ -363,12 +365,12 @@ def _changed_columns(old: Job, new: Job) -> set[int]:
 def _tooltip(job: Job, column: int) -> str | None:
     if column == Column.STATUS:
         if job.error_message:
-            return job.error_message
+            return printable(job.error_message, lines=True)
         if job.is_cancelling:
             return "Cancel requested; waiting for the cluster to confirm."
     if column == Column.NAME:
         tags = "  ".join(f"#{tag}" for tag in job.tags)
-        return f"{job.name}\n{job.id}" + (f"\n{tags}" if tags else "")
+        return printable(f"{job.name}\n{job.id}" + (f"\n{tags}" if tags else ""), lines=True)
     return None
 
 

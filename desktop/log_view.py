@@ -34,6 +34,7 @@ from core.cluster.base import ClusterLogsUnavailableError
 from core.errors import NotFoundError
 from core.job_logs import JobLog
 from core.records import Job
+from core.safe_text import printable
 from desktop.operations import describe
 
 FOLLOW_INTERVAL_MS = 1000
@@ -164,6 +165,7 @@ class LogView(QWidget):
 
     def _append(self, text: str) -> None:
         """Add text at the end; the view follows it only while the reader is at the end."""
+        text = printable(text, lines=True)  # a cluster's log: its escape sequences shown, not obeyed
         bar = self.text.verticalScrollBar()
         at_end = bar.value() >= bar.maximum() - 2
         end = QTextCursor(self.text.document())  # not the view's cursor: a selection stays put

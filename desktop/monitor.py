@@ -35,6 +35,7 @@ from core.job_resume import lineage
 from core.metric_columns import JobMetrics, MetricColumns
 from core.records import Dataset, Job, JobDetail, JobStatus
 from core.run_summary import PointFigures, figures_from_columns, summarise
+from core.safe_text import printable
 from desktop import formatting as fmt
 from desktop import theme
 from desktop.adapter_location import adapter_folder_url, adapter_path
@@ -319,8 +320,8 @@ class JobMonitor(QWidget):
             return
         status_changed = self.job.status != job.status
         self.job = job
-        self.title.setText(job.name)
-        self.title.setToolTip(job.name)
+        self.title.setText(printable(job.name))
+        self.title.setToolTip(printable(job.name))
         self.badge.show_job(job)
         self.subtitle.setText(_subtitle(job))
         self.progress.setValue(round(job.progress * 10))

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.records import Notification, NotificationType
+from core.safe_text import printable
 from desktop import formatting as fmt
 from desktop import theme
 from desktop.app_state import AppState, Deleted
@@ -67,10 +68,10 @@ class NotificationDelegate(QStyledItemDelegate):
         painter.setFont(option.font)
         painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
         painter.drawText(when, Qt.AlignmentFlag.AlignRight, fmt.timestamp(note.created_at))
-        painter.drawText(message, WRAP, note.message)
+        painter.drawText(message, WRAP, printable(note.message, lines=True))
         painter.setFont(_title_font(option, note))
         painter.setPen(palette.color(QPalette.ColorRole.Text))
-        painter.drawText(title, WRAP, note.title)
+        painter.drawText(title, WRAP, printable(note.title))
         painter.restore()
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
@@ -91,11 +92,13 @@ class NotificationDelegate(QStyledItemDelegate):
         when = QRect(rect.right() - when_width, rect.top(), when_width, 18)
         title_width = max(40, rect.right() - when_width - 8 - text_left)
         title_box = QFontMetrics(_title_font(option, note)).boundingRect(
-            QRect(0, 0, title_width, 10_000), WRAP, note.title
+            QRect(0, 0, title_width, 10_000), WRAP, printable(note.title)
         )
         title = QRect(text_left, rect.top(), title_width, max(18, title_box.height()))
         message_width = rect.right() - text_left
-        message_box = plain.boundingRect(QRect(0, 0, message_width, 10_000), WRAP, note.message)
+        message_box = plain.boundingRect(
+            QRect(0, 0, message_width, 10_000), WRAP, printable(note.message, lines=True)
+        )
         message = QRect(text_left, title.bottom() + 3, message_width, message_box.height())
         return title, message, when
 
@@ -207,9 +210,10 @@ class NotificationsPanel(QWidget):
         self._show_count()
 
     def _paint(self, item: QListWidgetItem, note: Notification) -> None:
-        item.setText(f"{note.title}\n{note.message}")  # for accessibility and search; drawn by the delegate
+        # for accessibility and search; drawn by the delegate
+        item.setText(printable(f"{note.title}\n{note.message}", lines=True))
         item.setData(NOTE_ROLE, note)
-        item.setToolTip(note.message)
+        item.setToolTip(printable(note.message, lines=True))
 
     def _show_count(self) -> None:
         unread = self.unread_count
@@ -257,7 +261,7 @@ class Notifier(QObject):
             assert self.tray is not None
             icon = QSystemTrayIcon.MessageIcon
             level = icon.Warning if note.priority == "high" else icon.Information
-            self.tray.showMessage(note.title, note.message, level, 8000)
+            self.tray.showMessage(printable(note.title), printable(note.message, lines=True), level, 8000)
         else:
             kind = (
                 "error"
