@@ -96,6 +96,7 @@ class PlaygroundProcess:
     ) -> None:
         self.adapter = adapter
         self.base_model = base_model
+        self.ready: Ready | None = None  # once the playground said it
         self._ids = itertools.count(1)
         self._stderr_file = stderr_file
         stderr: IO[bytes] | int = subprocess.DEVNULL
@@ -148,6 +149,8 @@ class PlaygroundProcess:
         with contextlib.suppress(OSError, ValueError):  # closed under us: that is the end too
             for line in stdout:
                 event = parse_event(line)
+                if isinstance(event, Ready):
+                    self.ready = event
                 if event is not None:
                     yield event
         with contextlib.suppress(OSError):
@@ -238,11 +241,10 @@ class Answers:
 def answer_once(playground: PlaygroundProcess, prompt: str, decoding: Decoding = Decoding()) -> Answers:
     """Load, ask one prompt, collect both answers whole (`loradesk try`)."""
     events = playground.events()
-    for event in events:
-        if isinstance(event, Ready):
-            break
-        if isinstance(event, Failed | Exited):
-            raise PlaygroundError(_failure(event))
+    while playground.ready is None:
+        event = next(events, None)
+        if event is None or isinstance(event, Failed | Exited):
+            raise PlaygroundError(_failure(event or Exited(None)))
     ident = playground.ask(prompt, decoding)
     texts = {"base": "", "adapter": ""}
     tokens = {"base": 0, "adapter": 0}

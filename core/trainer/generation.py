@@ -42,12 +42,20 @@ class TextStream:
         self._bytes = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def push(self, token_id: int) -> str:
-        if self._codec.tokenizer is None:  # byte tokens: ids 0–255 are the bytes, the rest special
+        if self._codec.kind == "byte":  # ids 0–255 are the bytes, the rest special
             return self._bytes.decode(bytes([token_id])) if token_id < 256 else ""
         self._ids.append(token_id)
-        text = self._codec.tokenizer.decode(self._ids, skip_special_tokens=True)
+        text = self._codec.decode(self._ids)
         if text.endswith("\ufffd"):  # a character split across tokens: wait for its rest
             return ""
+        new, self._said = text[self._said :], len(text)
+        return new
+
+    def flush(self) -> str:
+        """What is held back at the end: an unfinished character, as a replacement mark."""
+        if self._codec.kind == "byte":
+            return self._bytes.decode(b"", final=True)
+        text = self._codec.decode(self._ids)
         new, self._said = text[self._said :], len(text)
         return new
 
@@ -59,7 +67,8 @@ def prompt_ids(codec: TextCodec, prompt: str, chat_template: bool) -> list[int]:
         if tokenizer is None or not getattr(tokenizer, "chat_template", None):
             raise ValueError("this base model has no chat template")
         messages = [{"role": "user", "content": prompt}]
-        return list(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True))
+        text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return codec.encode(str(text))  # the template writes its own bos, if it has one
     return ([codec.bos_id] if codec.bos_id is not None else []) + codec.encode(prompt)
 
 
@@ -105,6 +114,12 @@ class _Side:
     def adapter_state(self) -> contextlib.AbstractContextManager[Any]:
         return self.model.disable_adapter() if self.name == "base" else contextlib.nullcontext()
 
+    def end(self, *, stopped: bool) -> Iterator[Piece]:
+        rest = self.stream.flush()
+        if rest:
+            yield Piece(self.name, text=rest)
+        yield Piece(self.name, done=True, tokens=self.tokens, seconds=self.seconds, stopped=stopped)
+
     def forward(self, ids: list[int], device: torch.device) -> None:
         started = time.perf_counter()
         with torch.inference_mode(), self.adapter_state():
@@ -136,7 +151,7 @@ def generate_pair(
                 continue
             if stop():
                 side.done = True
-                yield Piece(side.name, done=True, tokens=side.tokens, seconds=side.seconds, stopped=True)
+                yield from side.end(stopped=True)
                 continue
             assert side.logits is not None
             token = pick_token(side.logits, decoding, side.generator)
@@ -147,6 +162,6 @@ def generate_pair(
                     yield Piece(side.name, text=text)
             if token in stop_ids or side.tokens >= decoding.max_new_tokens:
                 side.done = True
-                yield Piece(side.name, done=True, tokens=side.tokens, seconds=side.seconds)
+                yield from side.end(stopped=False)
                 continue
             side.forward([token], device)

@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -128,7 +129,7 @@ def load(adapter: Path, base_model: str) -> tuple[Any, Any]:
 
 
 def serve(model: Any, codec: Any, requests: _Requests, say: _Out) -> None:
-    from core.trainer.generation import generate_pair, prompt_ids
+    from core.trainer.generation import prompt_ids
 
     stop_ids = frozenset({codec.eos_id} | _config_eos(model))
     while True:
@@ -150,19 +151,40 @@ def serve(model: Any, codec: Any, requests: _Requests, say: _Out) -> None:
         except ValueError as exc:
             say("error", id=ident, message=str(exc))
             continue
-        for piece in generate_pair(model, codec, ids, decoding, partial(requests.stopped, ident), stop_ids):
-            if piece.done:
-                say(
-                    "done",
-                    id=ident,
-                    side=piece.side,
-                    tokens=piece.tokens,
-                    seconds=round(piece.seconds, 4),
-                    stopped=piece.stopped,
-                )
-            else:
-                say("token", id=ident, side=piece.side, text=piece.text)
+        try:
+            answer(model, codec, ids, decoding, partial(requests.stopped, ident), stop_ids, ident, say)
+        except Exception as exc:  # one prompt failed (too long for the model, out of memory): say so
+            traceback.print_exc()
+            say("error", id=ident, message=f"cannot answer: {type(exc).__name__}: {_first_line(exc)}")
+            for side in ("base", "adapter"):
+                say("done", id=ident, side=side, tokens=0, seconds=0.0, stopped=True)
         say("finished", id=ident)
+
+
+def answer(
+    model: Any,
+    codec: Any,
+    ids: list[int],
+    decoding: Any,
+    stop: Callable[[], bool],
+    stop_ids: frozenset[int],
+    ident: int,
+    say: _Out,
+) -> None:
+    from core.trainer.generation import generate_pair
+
+    for piece in generate_pair(model, codec, ids, decoding, stop, stop_ids):
+        if piece.done:
+            say(
+                "done",
+                id=ident,
+                side=piece.side,
+                tokens=piece.tokens,
+                seconds=round(piece.seconds, 4),
+                stopped=piece.stopped,
+            )
+        else:
+            say("token", id=ident, side=piece.side, text=piece.text)
 
 
 def _config_eos(model: Any) -> set[int]:

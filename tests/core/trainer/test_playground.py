@@ -157,3 +157,46 @@ def test_a_folder_without_an_adapter_fails_in_one_line(tmp_path: Path):
         events = list(playground.events())
     assert events[0] == Failed(f"{tmp_path} holds no adapter (adapter_config.json is missing)")
     assert events[-1] == Exited(1)
+
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}{{ '<|' + m['role'] + '|>\\n' + m['content'] + '\\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}"
+)
+
+
+def test_a_folder_model_with_a_chat_template_answers_through_it(tmp_path: Path):
+    """A base model given as a folder (weights and a tokenizer with a chat template) and an
+    adapter on it: the toggle is offered, and the prompt goes through the template."""
+    import torch
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    from core.trainer.byte_tokenizer import byte_tokenizer
+    from core.trainer.model import build_tiny_model
+
+    base_folder, adapter = tmp_path / "base", tmp_path / "adapter"
+    build_tiny_model().save_pretrained(base_folder)
+    tokenizer = byte_tokenizer()
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(base_folder)
+    config = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    torch.manual_seed(0)
+    get_peft_model(build_tiny_model(), config).save_pretrained(adapter)
+
+    with PlaygroundProcess(sys.executable, adapter, str(base_folder)) as playground:
+        assert wait_ready(playground.events()).chat_template
+        chat = Decoding(temperature=0, max_new_tokens=12, chat_template=True)
+        answers = answer_once(playground, "Hi", chat)
+
+    model = PeftModel.from_pretrained(build_tiny_model(), str(adapter)).eval()
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Hi"}], add_generation_prompt=True, tokenize=False
+    )
+    assert text == "<|user|>\nHi\n<|assistant|>\n"
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    inputs = torch.tensor([ids])
+    with torch.no_grad():
+        out = model.generate(
+            input_ids=inputs, attention_mask=torch.ones_like(inputs), do_sample=False, max_new_tokens=12
+        )
+    assert answers.adapter == tokenizer.decode(out[0, inputs.shape[1] :], skip_special_tokens=True)
