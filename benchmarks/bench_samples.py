@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DATASET = ROOT / "resources" / "sample-dataset.jsonl"
 _ACCOUNT = re.compile(
     r"sample generation took (?P<seconds>[\d.]+) s over (?P<evaluations>\d+) evaluations"
-    r"(?: \((?P<skipped>\d+) more skipped for time\))?, (?P<share>[\d.]+) % of the run's (?P<run>[\d.]+) s"
+    r"(?: \((?P<skipped>\d+) more skipped for time\))?,"
+    r" (?P<share>[\d.]+) % of the training's (?P<run>[\d.]+) s"
 )
 
 
@@ -88,11 +89,12 @@ def main() -> None:
     else:
         shares = [float(a["share"]) for a in accounts if a]
         seconds = [float(a["seconds"]) for a in accounts if a]
+        of_run = 100 * statistics.median(seconds) / on
         sampled = [a["evaluations"] for a in accounts if a]
         skipped = [a["skipped"] or "0" for a in accounts if a]
         print(
-            f"  the trainer's account: {statistics.median(seconds):.2f} s generating, "
-            f"{statistics.median(shares):.1f} % of the training time (target < 10 %); "
+            f"  the trainer's account: {statistics.median(seconds):.2f} s generating, {of_run:.1f} % of the "
+            f"run's wall time (target < 10 %), {statistics.median(shares):.1f} % of the training time; "
             f"evaluations sampled {', '.join(sampled)}; skipped for time {', '.join(skipped)}"
         )
     print(f"load average at end: {os.getloadavg()[0]:.2f}")

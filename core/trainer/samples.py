@@ -5,10 +5,11 @@ never more often than the evaluation, and on the main process only. The prompts 
 `sample_prompts`, else the first validation prompts with their expected completions. Decoding is
 greedy (the same answer for the same weights, so a change between evaluations is the training's),
 at most `max_new_tokens` per answer, all prompts in one left-padded batch. The time it takes is
-written with the samples and its share of the run's wall time is logged, each time and at the end.
+written with the samples and its share of the training's wall time (from the start of training: no
+imports, loading or saving) is logged, each time and at the end.
 
 Generation is budgeted: an evaluation's samples are skipped when making them (as long as the last
-ones took) would take sample generation past SAMPLE_SHARE of the run's wall time so far. Where
+ones took) would take sample generation past SAMPLE_SHARE of the training time so far. Where
 training steps are cheap next to decoding (the tiny model on a CPU: 128 tokens cost about eight
 training steps) that keeps the run's time; on a real model the budget is never reached. The first
 evaluation and the last are always sampled: the first answers to watch, and the run's result.
@@ -29,7 +30,7 @@ from core.sample_answers import clip
 from core.trainer.report import RunReport
 from core.trainer.tokenizer import TextCodec
 
-SAMPLE_SHARE = 0.10  # of the run's wall time that sample generation may take (SPEC §8)
+SAMPLE_SHARE = 0.10  # of the training's wall time that sample generation may take (SPEC §8)
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ class SampleCallback(TrainerCallback):
             if self.skipped == 1:  # the reason once; the end of the run counts the others
                 self.log(
                     f"samples at step {step} skipped: about {self._last_cost:.2f} s more would take "
-                    f"sample generation past {SAMPLE_SHARE:.0%} of the run's wall time"
+                    f"sample generation past {SAMPLE_SHARE:.0%} of the training time"
                 )
             return
         started = self.clock()
@@ -160,7 +161,7 @@ class SampleCallback(TrainerCallback):
         self.report.add_samples(items, seconds)
         self.log(
             f"samples at step {step}: {len(items)} answers in {seconds:.2f} s; "
-            f"sample generation so far {self.share():.1f} % of the run's wall time"
+            f"sample generation so far {self.share():.1f} % of the training time"
         )
 
     def on_train_end(
@@ -171,7 +172,7 @@ class SampleCallback(TrainerCallback):
             skipped = f" ({self.skipped} more skipped for time)" if self.skipped else ""
             self.log(
                 f"sample generation took {self.seconds:.2f} s over {self.evaluations} evaluations"
-                f"{skipped}, {self.share():.1f} % of the run's {wall:.1f} s"
+                f"{skipped}, {self.share():.1f} % of the training's {wall:.1f} s"
             )
 
     def _affordable(self) -> bool:
