@@ -59,6 +59,9 @@ class Change:
     notifications: list[Notification] = field(default_factory=list)
     # A guardrail fired in this record: the cancel is the recording scheduler's to carry out.
     stopped: bool = False
+    # The job failed here while its cluster job may still run (its answers kept breaking the
+    # contract): the recording scheduler stops that cluster job, so none runs on unwatched.
+    stop_on_cluster: str | None = None
 
     def notify(self, note: Notification | None) -> None:
         if note is not None:
@@ -348,7 +351,7 @@ def record_malformed(
     after `backoff`, and the job fails once `max_attempts` answers in a row have broken it."""
     count = claimed.malformed_answers + 1
     if count >= max_attempts:
-        return finish_job(
+        change = finish_job(
             session,
             claimed.job,
             JobStatus.FAILED,
@@ -357,6 +360,9 @@ def record_malformed(
             error_message=f"{count} malformed answers in a row from the cluster; the last: {error}",
             values={"malformed_answers": count},
         )
+        if change.job is not None:
+            change.stop_on_cluster = claimed.job.external_job_id
+        return change
     values = {
         "malformed_answers": count,
         "next_attempt_at": database_time(session) + backoff,  # in the database's time

@@ -666,6 +666,7 @@ class Scheduler:
 
         changes = await self._write(work)
         publish(self.ws, changes)
+        unrecordable += [c.stop_on_cluster for c in changes if c.stop_on_cluster]
         await self._stop_on_cluster(unrecordable)
         if taken and self._cluster_ids.verify:
             await self._free_cluster_ids(taken)

@@ -88,6 +88,8 @@ async def test_a_malformed_answer_is_said_on_the_job_backed_off_and_fails_it_at_
     ended = await run_cycles(scheduler, ws, job.id, until="failed", limit=5)
     assert ended.job.error_message.startswith("3 malformed answers in a row from the cluster; the last: ")
     assert ended.job.current_step >= 0 and ended.job.status is JobStatus.FAILED
+    # Its cluster job is stopped, not left running unwatched and unbilled.
+    assert fake_cluster.jobs[ended.job.external_job_id].status == "cancelled"
 
 
 async def test_a_good_answer_after_a_malformed_one_clears_the_complaint(
