@@ -200,7 +200,7 @@ class DesktopApp(QObject):
         self.window.state_label.setText("No database")
         dialog = SettingsDialog(self.settings, self.runner, reason=reason, parent=self.window)
         dialog.saved.connect(self.open)
-        dialog.rejected.connect(lambda: self.session is None and self.quit(1))
+        dialog.rejected.connect(lambda: self.quit(1) if self.session is None else None)
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
 

@@ -209,7 +209,9 @@ class GpuChart(MetricChart):
             return
         self.no_gpu_label.setVisible(not present)
         self.body.setVisible(present)
-        margins = self.layout().contentsMargins()
+        layout = self.layout()
+        assert layout is not None
+        margins = layout.contentsMargins()
         folded = self.header.sizeHint().height() + margins.top() + margins.bottom()
         self.setMaximumHeight(QWIDGETSIZE_MAX if present else folded)
 

@@ -7,6 +7,7 @@ and on a two-core machine four of them kept the UI thread waiting for half a sec
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -84,8 +85,8 @@ class CompareLoader(QObject):
             self._in_flight.add(job_id)
             self.session.load_compared_run(
                 job_id=job_id,
-                on_done=lambda run, job_id=job_id: self._loaded(job_id, run),
-                on_error=lambda error, job_id=job_id: self._failed(job_id, error),
+                on_done=functools.partial(self._loaded, job_id),
+                on_error=functools.partial(self._failed, job_id),
             )
 
     def _loaded(self, job_id: str, run: ComparedRun) -> None:

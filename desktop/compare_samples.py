@@ -31,12 +31,12 @@ class CompareSamples(QWidget):
         self._grid = QGridLayout(self._grid_holder)
         self._grid.setAlignment(Qt.AlignmentFlag.AlignTop)
         self._grid.setHorizontalSpacing(12)
-        self.scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
-        self.scroll.setWidget(self._grid_holder)
+        self.scroll_area = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+        self.scroll_area.setWidget(self._grid_holder)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 6, 0, 0)
         layout.addWidget(self.empty, 1)
-        layout.addWidget(self.scroll, 1)
+        layout.addWidget(self.scroll_area, 1)
         self._rebuild()
 
     def set_jobs(self, jobs: list[Job], colours: list[str]) -> None:
@@ -81,7 +81,7 @@ class CompareSamples(QWidget):
         self.step_boxes, self.cells, self.prompt_labels = {}, {}, {}
         indices = sorted({i for steps in self._samples.values() for s in steps.values() for i in s})
         self.empty.setVisible(not indices)
-        self.scroll.setVisible(bool(indices))
+        self.scroll_area.setVisible(bool(indices))
         if not indices:
             return
         self._grid.addWidget(QLabel("<b>Prompt</b>"), 0, 0)

@@ -8,6 +8,8 @@ answer names a step.
 
 from __future__ import annotations
 
+import functools
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QPushButton, QWidget
 
@@ -50,7 +52,7 @@ class ContinueButton(QPushButton):
         self._asked = (job.id, job.status.value)
         self.session.continuable_step(
             job_id=job.id,
-            on_done=lambda step, job_id=job.id: self._answered(job_id, step),
+            on_done=functools.partial(self._answered, job.id),
             on_error=lambda _error: None,  # no checkpoint we can see: no button
         )
 

@@ -7,6 +7,8 @@ own curve begins: drawn in the training colour, faint, the two read as one run.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject
@@ -49,7 +51,7 @@ class EarlierRunCurve(QObject):
         if job_id is not None and self.session is not None:
             self.session.earlier_points(
                 job_id=job_id,
-                on_done=lambda points, job_id=job_id: self._loaded(job_id, points),
+                on_done=functools.partial(self._loaded, job_id),
                 on_error=lambda _error: None,  # a parent deleted meanwhile: the job's own curve only
             )
 

@@ -67,7 +67,7 @@ class StepRates:
         if job.status.is_terminal or job.started_at is None:
             return None
         recent = self.rate(job.id) if job.total_steps else None
-        if recent is not None:
+        if recent is not None and job.total_steps:
             steps_per_second, seen_at, step = recent
             left = (job.total_steps - step) / steps_per_second - (self.clock() - seen_at)
             return max(0.0, left)

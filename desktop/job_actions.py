@@ -11,6 +11,7 @@ listed in `desktop.menus.MENUS`, and an entry in the row menu).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,7 +218,7 @@ class JobActions(QObject):
                     compare.setEnabled(bool(others))
                 menu.addSeparator()
                 section = spec.section
-            entry = menu.addAction(spec.row_text, lambda spec=spec: spec.run(self, job.id))
+            entry = menu.addAction(spec.row_text, functools.partial(spec.run, self, job.id))
             entry.setEnabled(spec.enabled(job))
             if spec.disabled_tip and not spec.enabled(job):
                 entry.setToolTip(spec.disabled_tip)

@@ -57,7 +57,9 @@ _WIDTHS = {
 class RowDelegate(QStyledItemDelegate):
     """Plain cells without the focus frame: the whole row is what is selected."""
 
-    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+    def initStyleOption(
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
         super().initStyleOption(option, index)
         option.state &= ~QStyle.StateFlag.State_HasFocus
 
@@ -65,7 +67,9 @@ class RowDelegate(QStyledItemDelegate):
 class StatusBadgeDelegate(QStyledItemDelegate):
     """A rounded badge in the status's colour."""
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
         _paint_background(painter, option)
         job: Job | None = index.data(JOB_ROLE)
         if job is None:
@@ -94,7 +98,9 @@ class StatusBadgeDelegate(QStyledItemDelegate):
 class ProgressDelegate(QStyledItemDelegate):
     """A thin bar with the percentage beside it."""
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
         _paint_background(painter, option)
         job: Job | None = index.data(JOB_ROLE)
         if job is None:
@@ -118,7 +124,7 @@ class ProgressDelegate(QStyledItemDelegate):
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, index.data())
         painter.restore()
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
         return QSize(_WIDTHS[Column.PROGRESS], ROW_HEIGHT)
 
 
@@ -231,7 +237,8 @@ class JobTableView(QTableView):
         self._model.set_setting_columns(names)
         header = self.horizontalHeader()
         for name in self._model.setting_columns:
-            header.resizeSection(self._model.column_of_setting(name), SETTING_WIDTH)
+            if (column := self._model.column_of_setting(name)) is not None:
+                header.resizeSection(column, SETTING_WIDTH)
         # The name stretches into spare room; with setting columns there is none, so it keeps
         # its width and the table scrolls sideways rather than squeezing names to "gemm…".
         if self._model.setting_columns:

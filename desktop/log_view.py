@@ -70,7 +70,7 @@ class LogView(QWidget):
         self.text.setPlaceholderText("No output yet")
         self.find_edit = QLineEdit(placeholderText="Find in log", clearButtonEnabled=True)
         self.find_edit.returnPressed.connect(self.find_next)
-        self.find_edit.textChanged.connect(lambda _text: self.state.setText(self._state_text()))
+        self.find_edit.textChanged.connect(lambda _text: self._show_state())
         self.find_button = QPushButton("Find next")
         self.find_button.setToolTip("Find the next match (Enter or F3; Shift+F3 finds the previous)")
         self.find_button.clicked.connect(self.find_next)
@@ -202,7 +202,10 @@ class LogView(QWidget):
             self.text.setTextCursor(cursor)
             found = self.text.find(needle, flags)
         self.state.setText(self._state_text() if found else f"“{needle}” not found")
-        return found
+        return bool(found)
+
+    def _show_state(self) -> None:
+        self.state.setText(self._state_text())
 
     def copy(self) -> str:
         """Copy the selection, or the whole log when nothing is selected; returns what was copied."""
@@ -210,4 +213,4 @@ class LogView(QWidget):
         text = selected or self.text.toPlainText()
         QGuiApplication.clipboard().setText(text)
         self.text_copied.emit(text)
-        return text
+        return str(text)

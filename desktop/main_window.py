@@ -9,11 +9,13 @@ selection shows below the table `selection_details`'. It is shown before the dat
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QMainWindow, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
-from core.records import Job
+from core.records import Job, Notification
 from desktop import theme
 from desktop.app_state import AppState, Change, Deleted
 from desktop.banner import Banner
@@ -108,7 +110,7 @@ class MainWindow(QMainWindow):
         Pinned(self.banner, central, bottom_toast(760))
         self.drawer = Drawer("Notifications", self.panel, central)
 
-    def _slots(self) -> dict[str, object]:
+    def _slots(self) -> dict[str, Callable[..., object]]:
         return {
             "new_job_action": self.new_job,
             "add_dataset_action": self.add_dataset,
@@ -220,7 +222,7 @@ class MainWindow(QMainWindow):
                 f"{shown} {verb} deleted elsewhere (another window, machine or command)."
             )
 
-    def _announce(self, notes: list) -> None:
+    def _announce(self, notes: list[Notification]) -> None:
         for note in notes:
             if self.notifier is not None:
                 self.notifier.announce(note)

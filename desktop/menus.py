@@ -77,7 +77,7 @@ def action_name(action: QAction) -> str:
 
 def menu_actions(bar: QMenuBar) -> list[tuple[str, QAction]]:
     """(menu title, action) for every action in the bar's menus, in menu order."""
-    found = []
+    found: list[tuple[str, QAction]] = []
     for top in bar.actions():
         menu = top.menu()
         if isinstance(menu, QMenu):
@@ -119,9 +119,13 @@ class ShortcutsDialog(QDialog):
     def rows(self) -> list[tuple[str, ...]]:
         """What the dialog lists, as a person reads it."""
         return [
-            tuple(self.table.item(row, column).text() for column in range(3))
+            tuple(_text(self.table.item(row, column)) for column in range(3))
             for row in range(self.table.rowCount())
         ]
+
+
+def _text(item: QTableWidgetItem | None) -> str:
+    return item.text() if item is not None else ""
 
 
 def show_about(parent: QWidget) -> None:

@@ -31,7 +31,7 @@ class MetricCard(QFrame):
         self.hint.setText(hint)
 
     def text(self) -> str:
-        return self.value.text()
+        return str(self.value.text())
 
 
 class StatusBadge(QLabel):

@@ -8,6 +8,7 @@ crosshair reads out the point nearest the pointer; otherwise the readout shows t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -170,7 +171,7 @@ class MetricChart(QFrame):
         self.show_latest()
         super().leaveEvent(event)  # type: ignore[arg-type]
 
-    def _moved(self, event: tuple) -> None:
+    def _moved(self, event: tuple[Any, ...]) -> None:
         position = event[0]
         if not self.plot_item.sceneBoundingRect().contains(position) or not len(self.series):
             return

@@ -8,6 +8,7 @@ the state says when a load replaced it (`series_loaded`) and when points were ap
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -182,23 +183,15 @@ class JobMonitor(QWidget):
         self.adapter_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.adapter_menu = QMenu(self.adapter_button)
         self.open_adapter_entry = self.adapter_menu.addAction(
-            "Open folder", lambda: self.job and self.open_adapter_requested.emit(self.job.id)
+            "Open folder", lambda: self._for_job(self.open_adapter_requested.emit)
         )
-        self.adapter_menu.addAction(
-            "Copy path", lambda: self.job and self.copy_adapter_requested.emit(self.job.id)
-        )
+        self.adapter_menu.addAction("Copy path", lambda: self._for_job(self.copy_adapter_requested.emit))
         self.adapter_menu.addSeparator()
-        self.try_entry = self.adapter_menu.addAction(
-            "Try it", lambda: self.job and self.try_tabs.open(self.job)
-        )
-        self.adapter_menu.addAction(
-            "Export…", lambda: self.job and self.export_adapter_requested.emit(self.job.id)
-        )
+        self.try_entry = self.adapter_menu.addAction("Try it", self._try_clicked)
+        self.adapter_menu.addAction("Export…", lambda: self._for_job(self.export_adapter_requested.emit))
         self.adapter_button.setMenu(self.adapter_menu)
         self.clone_button = QPushButton("Clone…")
-        self.clone_button.clicked.connect(
-            lambda: self.job and self.clone_requested.emit(self.job.id, _retries(self.job))
-        )
+        self.clone_button.clicked.connect(self._clone_clicked)
         self.continue_button = ContinueButton()
         self.cancel_button = QPushButton(theme.icon("cancel"), "Cancel job")
         self.cancel_button.setToolTip("Cancel this job (Del)")
@@ -246,6 +239,19 @@ class JobMonitor(QWidget):
     @property
     def charts(self) -> tuple[MetricChart, ...]:
         return (self.loss_chart, self.gpu_chart, self.throughput_chart)
+
+    def _try_clicked(self) -> None:
+        if self.job is not None:
+            self.try_tabs.open(self.job)
+
+    def _clone_clicked(self) -> None:
+        if self.job is not None:
+            self.clone_requested.emit(self.job.id, _retries(self.job))
+
+    def _for_job(self, then: Callable[[str], object]) -> None:
+        """Act on the job shown, if any (a header button's click)."""
+        if self.job is not None:
+            then(self.job.id)
 
     def add_tab(self, tab: MonitorTab, title: str) -> None:
         """Another tab about the job shown (Samples, Try…): told of each job via `show_job`."""
@@ -389,7 +395,7 @@ class JobMonitor(QWidget):
         for chart in self.charts:
             if chart.is_present:
                 self.export_menu.addAction(
-                    f"{chart.title} chart as PNG…", lambda c=chart: self._choose_png(c)
+                    f"{chart.title} chart as PNG…", functools.partial(self._choose_png, chart)
                 )
 
     def _points_added(self, job_id: str, _count: int) -> None:

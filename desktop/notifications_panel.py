@@ -10,7 +10,7 @@ import html
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from PySide6.QtCore import QModelIndex, QObject, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -53,7 +53,9 @@ class NotificationDelegate(QStyledItemDelegate):
     """Icon, title (bold while unread) and time on top, the message muted beneath; both wrap, so
     a long job name or id is read whole rather than cut off."""
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
         note: Notification | None = index.data(NOTE_ROLE)
         style = option.widget.style() if option.widget else None
         if style is not None:
@@ -74,7 +76,7 @@ class NotificationDelegate(QStyledItemDelegate):
         painter.drawText(title, WRAP, printable(note.title))
         painter.restore()
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
         note: Notification | None = index.data(NOTE_ROLE)
         view = option.widget
         width = view.viewport().width() if isinstance(view, QListWidget) else option.rect.width()

@@ -122,7 +122,10 @@ class RunSummaryView(QScrollArea):
         """What the Settings form says, name → text."""
         found = {}
         for row in range(self.settings_form.rowCount()):
-            label = self.settings_form.itemAt(row, QFormLayout.ItemRole.LabelRole).widget()
-            value = self.settings_form.itemAt(row, QFormLayout.ItemRole.FieldRole).widget()
-            found[label.text().rstrip(":")] = value.text()  # type: ignore[union-attr]
+            label = self.settings_form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+            value = self.settings_form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+            if label is not None and value is not None:
+                name, text = label.widget(), value.widget()
+                if isinstance(name, QLabel) and isinstance(text, QLabel):
+                    found[name.text().rstrip(":")] = text.text()
         return found

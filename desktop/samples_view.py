@@ -114,8 +114,8 @@ class SamplesView(QWidget):
         column.setContentsMargins(0, 0, 0, 0)
         column.addLayout(self._rows_box)
         column.addStretch(1)
-        self.scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
-        self.scroll.setWidget(holder)
+        self.scroll_area = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+        self.scroll_area.setWidget(holder)
         top = QHBoxLayout()
         top.addWidget(QLabel("Step"))
         top.addWidget(self.slider, 1)
@@ -124,7 +124,7 @@ class SamplesView(QWidget):
         layout.setContentsMargins(0, 6, 0, 0)
         layout.addLayout(top)
         layout.addWidget(self.empty, 1)
-        layout.addWidget(self.scroll, 1)
+        layout.addWidget(self.scroll_area, 1)
         self._render()
 
     # -- the job ---------------------------------------------------------------------------------
@@ -216,7 +216,7 @@ class SamplesView(QWidget):
     def _render(self) -> None:
         has = bool(self.steps)
         self.empty.setVisible(not has)
-        self.scroll.setVisible(has)
+        self.scroll_area.setVisible(has)
         self.slider.setEnabled(len(self.steps) > 1)
         self.empty.setText(NO_SAMPLES if self.job is not None else "")
         last = max(0, len(self.steps) - 1)

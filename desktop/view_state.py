@@ -21,7 +21,7 @@ def chosen_smoothing() -> float | None:
     """The smoothing the user last picked, None when they never moved the slider."""
     value = _store().value(SMOOTHING_KEY)
     try:
-        return None if value is None else float(value)  # type: ignore[arg-type]
+        return None if value is None else float(value)  # type: ignore[arg-type,unused-ignore]
     except (TypeError, ValueError):
         return None
 

@@ -116,7 +116,7 @@ def window_action(window: QWidget, text: str, key: object, slot: Slot | None) ->
     """An action of the window whose shortcut works while its menu is closed."""
     action = QAction(text, window)
     if key is not None:
-        action.setShortcut(key)  # type: ignore[call-overload]
+        action.setShortcut(key)
     if slot is not None:
         action.triggered.connect(slot)
     window.addAction(action)
@@ -127,7 +127,7 @@ def toolbar_action(window: QWidget, bar: QToolBar, text: str, icon: str, key: ob
     """A toolbar button whose tooltip names its shortcut."""
     action = QAction(theme.icon(icon), text, window)
     if key is not None:
-        action.setShortcut(key)  # type: ignore[call-overload]
+        action.setShortcut(key)
         action.setToolTip(f"{text} ({action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)})")
     action.triggered.connect(slot)
     bar.addAction(action)

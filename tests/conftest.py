@@ -1,8 +1,9 @@
-"""Fixtures shared by every suite: databases (SQLite and PostgreSQL), workspaces, the fake cluster."""
+"""Fixtures shared by every suite: databases (SQLite and PostgreSQL), workspaces, the fake cluster.
+
+No Qt here: tests/core runs without it (tests/no_qt.py); the Qt fixtures are tests/qt_fixtures.py's."""
 
 from __future__ import annotations
 
-import gc
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -16,7 +17,6 @@ from sqlalchemy.engine import make_url
 from core.cluster.http import HttpCluster
 from core.config import load_settings
 from core.workspace import Workspace
-from desktop.garbage import collect_due
 from tests.fakes.cluster import FakeCluster
 
 POSTGRES_URL = os.environ.get(
@@ -43,22 +43,6 @@ def postgres_schema(url: str = POSTGRES_URL) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _no_collection_off_the_main_thread() -> Iterator[None]:
-    """As in the app (desktop/garbage.py): Python's cyclic garbage, windows of finished tests
-    among it, is never collected by whichever worker thread happens to allocate (Qt would destroy
-    a widget there; it deadlocked the suite), only on the main thread after each test."""
-    gc.disable()
-    yield
-    gc.enable()
-
-
-@pytest.fixture(autouse=True)
-def _collect_after_each_test() -> Iterator[None]:
-    yield
-    collect_due()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -74,7 +74,8 @@ class AddDatasetDialog(FormDialog):
     def _show_advanced(self, shown: bool) -> None:
         self.advanced.setVisible(shown)
         self.advanced_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
-        self.layout().activate()
+        if (layout := self.layout()) is not None:
+            layout.activate()
         self.resize(self.width(), self.sizeHint().height())
 
     def _browse(self) -> None:

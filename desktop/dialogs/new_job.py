@@ -120,7 +120,7 @@ class NewJobDialog(FormDialog):
         # alpha follows 2 × rank, the usual choice, until the user sets it
         self._alpha_set = False
         self.alpha.editingFinished.connect(lambda: setattr(self, "_alpha_set", True))
-        self.rank.valueChanged.connect(lambda rank: self._alpha_set or self.alpha.setValue(2 * rank))
+        self.rank.valueChanged.connect(self._rank_changed)
         if like is not None:
             self.start_from(like, keep_name=retry)
         self.dataset_combo.currentIndexChanged.connect(lambda _i: self.estimate_hours())
@@ -129,6 +129,10 @@ class NewJobDialog(FormDialog):
         self.set_ok_text("Retry job" if retry else "Create job")
         session.list_datasets(on_done=self.set_datasets, on_error=self.failed)
         session.month_spend(on_done=self.set_month_spend, on_error=self._spend_unknown)
+
+    def _rank_changed(self, rank: int) -> None:
+        if not self._alpha_set:  # alpha follows the rank (2 × rank) until it is set by hand
+            self.alpha.setValue(2 * rank)
 
     def _build(self) -> None:
         form = QFormLayout()

@@ -285,7 +285,7 @@ class SettingsDialog(FormDialog):
     def _tested(self, result: str | BaseException) -> None:
         self.test_button.setEnabled(True)
         failed = not isinstance(result, str)
-        self.test_result.setText(f"Failed: {describe(result)}" if failed else str(result))
+        self.test_result.setText(str(result) if isinstance(result, str) else f"Failed: {describe(result)}")
         self.test_result.setObjectName("FieldError" if failed else "Muted")
         self.test_result.style().unpolish(self.test_result)
         self.test_result.style().polish(self.test_result)
@@ -294,10 +294,10 @@ class SettingsDialog(FormDialog):
     def _fit_height(self) -> None:
         """Grow to show a long answer whole: a form does not ask a wrapped label how tall it gets,
         so the label asks for its height at its width, and the dialog grows to its new minimum."""
-        self.layout().activate()
+        _activate(self)
         label = self.test_result
         label.setMinimumHeight(max(0, label.heightForWidth(label.width())))
-        self.layout().activate()
+        _activate(self)
         self.resize(self.width(), max(self.height(), self.minimumSizeHint().height()))
 
     def submit(self) -> None:
@@ -326,3 +326,10 @@ class SettingsDialog(FormDialog):
         self.database_password.clear()
         self.saved.emit(settings)
         self.accept()
+
+
+def _activate(widget: QWidget) -> None:
+    """Lay the widget out now (not at the next turn of the event loop)."""
+    layout = widget.layout()
+    if layout is not None:
+        layout.activate()

@@ -8,6 +8,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
 
+from tests.qt_fixtures import _collect_after_each_test, _no_collection_off_the_main_thread
+
 
 @pytest.fixture(autouse=True)
 def _theme(qapp):
@@ -53,3 +55,6 @@ def monitor(qtbot):
     from tests.desktop.windows import show_monitor
 
     return show_monitor(qtbot)
+
+
+__all__ = ["_collect_after_each_test", "_no_collection_off_the_main_thread"]

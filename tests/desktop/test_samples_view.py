@@ -149,7 +149,7 @@ def test_compare_sets_each_runs_answer_to_the_same_prompt_side_by_side(
     compare = widget.compare
     bar = compare.tabs.tabBar()
     qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(1).center())
-    assert compare.tabs.currentWidget() is compare.samples and compare.samples.scroll.isVisible()
+    assert compare.tabs.currentWidget() is compare.samples and compare.samples.scroll_area.isVisible()
     samples = compare.samples
 
     assert samples.prompt_labels[0].text() == "#1  prompt 0\nExpected: expected 0"
