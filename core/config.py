@@ -10,6 +10,7 @@ import getpass
 import math
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -101,76 +102,158 @@ class Settings:
         return replace(self, **changes)
 
 
-# name in settings.toml / Settings field → environment variable
-ENV_VARIABLES = {
-    "database_url": "LORADESK_DATABASE_URL",
-    "user": "LORADESK_USER",
-    "cluster": "LORADESK_CLUSTER",
-    "cluster_url": "LORADESK_CLUSTER_URL",
-    "poll_interval": "LORADESK_POLL_INTERVAL",
-    "local_max_jobs": "LORADESK_LOCAL_MAX_JOBS",
-    "trainer_python": "LORADESK_TRAINER_PYTHON",
-    "max_submit_attempts": "LORADESK_MAX_SUBMIT_ATTEMPTS",
-    "max_resumes": "LORADESK_MAX_RESUMES",
-    "notify": "LORADESK_NOTIFY",
-    "monthly_budget": "LORADESK_MONTHLY_BUDGET",
-    "storage_url": "LORADESK_STORAGE_URL",
-}
-_SAVED = (
-    "database_url",
-    "user",
-    "cluster",
-    "cluster_url",
-    "poll_interval",
-    "local_max_jobs",
-    "trainer_python",
-    "max_submit_attempts",
-    "max_resumes",
-    "keep_in_tray",
-    "demo_offered",
-    "notify",
-    "monthly_budget",
-    "storage_url",
+@dataclass(frozen=True)
+class Setting:
+    """One setting, declared once: its `Settings` field and settings.toml key (`name`), its
+    environment variable, whether it has a command-line option (`--name-with-dashes`), how a
+    value given as text or TOML becomes the field's (`parse`; a missing value is None), and
+    whether the app saves it to settings.toml. `option_type`, `choices` and `metavar` shape the
+    option (argparse rejects a bad value there, with exit status 2); `help` is its help line."""
+
+    name: str
+    variable: str | None
+    parse: Callable[[Any], Any]
+    help: str = ""
+    option: bool = True
+    saved: bool = True
+    option_type: Callable[[str], Any] | None = None
+    choices: tuple[str, ...] | None = None
+    metavar: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return f"--{self.name.replace('_', '-')}"
+
+
+def _count(what: str, default: int) -> Callable[[Any], int]:
+    return lambda value: default if value is None else _number(value, what, int)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "database_url",
+        "LORADESK_DATABASE_URL",
+        lambda value: value or None,  # None: the SQLite file in the home
+        "SQLAlchemy URL of the database (LORADESK_DATABASE_URL)",
+    ),
+    Setting(
+        "user",
+        "LORADESK_USER",
+        lambda value: str(value) if value else None,
+        "the user to act as (LORADESK_USER)",
+    ),
+    Setting(
+        "cluster",
+        "LORADESK_CLUSTER",
+        lambda value: "local" if value is None else str(value),
+        "cluster backend (LORADESK_CLUSTER)",
+        choices=CLUSTER_BACKENDS,
+    ),
+    Setting(
+        "cluster_url",
+        "LORADESK_CLUSTER_URL",
+        lambda value: value or None,
+        "base URL of the GPU cluster API, or of a Ray cluster's dashboard (LORADESK_CLUSTER_URL)",
+    ),
+    Setting(
+        "storage_url",
+        "LORADESK_STORAGE_URL",
+        lambda value: _text(value).strip(),
+        "where datasets and adapters live: a folder or s3://BUCKET[/PREFIX] (LORADESK_STORAGE_URL)",
+    ),
+    Setting(
+        "poll_interval",
+        "LORADESK_POLL_INTERVAL",
+        lambda value: 5.0 if value is None else _number(value, "poll interval", float),
+        "seconds between scheduler cycles",
+        option_type=float,
+    ),
+    Setting(
+        "local_max_jobs",
+        "LORADESK_LOCAL_MAX_JOBS",
+        _count("local max jobs", 1),
+        "local training jobs at once (LORADESK_LOCAL_MAX_JOBS)",
+        option_type=int,
+    ),
+    Setting(
+        "max_submit_attempts",
+        "LORADESK_MAX_SUBMIT_ATTEMPTS",
+        _count("max submit attempts", 5),
+        "transient submit failures before a job fails",
+        option_type=int,
+    ),
+    Setting(
+        "max_resumes",
+        "LORADESK_MAX_RESUMES",
+        _count("max resumes", 2),
+        "times a local job whose trainer died continues from its checkpoint (LORADESK_MAX_RESUMES)",
+        option_type=int,
+    ),
+    Setting(
+        "trainer_python",
+        "LORADESK_TRAINER_PYTHON",
+        _text,
+        "Python that runs the local trainer (LORADESK_TRAINER_PYTHON)",
+    ),
+    Setting(
+        "notify",
+        "LORADESK_NOTIFY",
+        lambda value: NOTIFY_ALL if value is None else parse_notify(value),
+        "notification types announced: all, none or a comma list (LORADESK_NOTIFY)",
+        metavar="TYPES",
+    ),
+    Setting(
+        "monthly_budget",
+        "LORADESK_MONTHLY_BUDGET",
+        lambda value: parse_budget(value),
+        "US$ you may spend per calendar month; a submit past it is refused (LORADESK_MONTHLY_BUDGET)",
+        metavar="USD",
+    ),
+    Setting("keep_in_tray", None, lambda value: True if value is None else bool(value), option=False),
+    # Set once the first-run demo was offered, so it is offered only once.
+    Setting("demo_offered", None, lambda value: bool(value), option=False),
 )
+# The home holds settings.toml, so it is an option or a variable only, never saved in it.
+HOME_VARIABLE = "LORADESK_HOME"
+# name in settings.toml / Settings field → environment variable
+ENV_VARIABLES = {s.name: s.variable for s in SETTINGS if s.variable}
+_SAVED = tuple(s.name for s in SETTINGS if s.saved)
 
 
 def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> Settings:
     """Settings from options (`overrides`, None values ignored), environment and settings file."""
     env = os.environ if environ is None else environ
     options = {k: v for k, v in (overrides or {}).items() if v is not None}
-    home = Path(options.get("home") or env.get("LORADESK_HOME") or default_home()).expanduser()
+    home = Path(options.get("home") or env.get(HOME_VARIABLE) or default_home()).expanduser()
     stored = _read_file(home / "settings.toml")
 
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    for name in _SAVED:
+    for setting in SETTINGS:
+        name, variable = setting.name, setting.variable
         if name in options:
-            values[name], sources[name] = options[name], f"--{name.replace('_', '-')}"
-        elif name in ENV_VARIABLES and env.get(ENV_VARIABLES[name]):
-            values[name], sources[name] = env[ENV_VARIABLES[name]], ENV_VARIABLES[name]
+            raw, sources[name] = options[name], setting.flag
+        elif variable and env.get(variable):
+            raw, sources[name] = env[variable], variable
         elif name in stored:
-            values[name], sources[name] = stored[name], "settings.toml"
+            raw, sources[name] = stored[name], "settings.toml"
+        else:
+            raw = None
+        values[name] = setting.parse(raw)
     rates = dict(DEFAULT_GPU_RATES)
     rates.update(_parse_rates(stored.get("gpu_rates", {})))
 
+    user = values.pop("user")
     settings = Settings(
         home=home,
-        database_url=values.get("database_url") or f"sqlite:///{home / 'loradesk.db'}",
-        user=str(values.get("user") or default_user()),
-        cluster=str(values.get("cluster", "local")),
-        cluster_url=values.get("cluster_url") or None,
-        poll_interval=_number(values.get("poll_interval", 5.0), "poll interval", float),
-        local_max_jobs=_number(values.get("local_max_jobs", 1), "local max jobs", int),
-        max_submit_attempts=_number(values.get("max_submit_attempts", 5), "max submit attempts", int),
-        max_resumes=_number(values.get("max_resumes", 2), "max resumes", int),
-        trainer_python=str(values.get("trainer_python", "")),
-        storage_url=str(values.get("storage_url") or "").strip(),
-        keep_in_tray=bool(values.get("keep_in_tray", True)),
-        demo_offered=bool(values.get("demo_offered", False)),
-        notify=parse_notify(values.get("notify", NOTIFY_ALL)),
-        monthly_budget=parse_budget(values.get("monthly_budget")),
+        **{**values, "database_url": values["database_url"] or f"sqlite:///{home / 'loradesk.db'}"},
+        user=user or default_user(),
         gpu_rates=rates,
-        user_source=sources.get("user") if values.get("user") else None,
+        user_source=sources.get("user") if user else None,
     )
     validate(settings)
     return settings

@@ -1,4 +1,8 @@
-"""Start the desktop app: qasync's loop, the window at once, the database and scheduler behind it.
+"""Start the desktop app: Qt's event loop, the window at once, the database and scheduler behind it.
+
+Qt's own loop carries the UI thread: the desktop's database and network work runs on worker
+threads (`desktop/operations.py`) and the scheduler on an asyncio loop of its own thread
+(`desktop/scheduler_thread.py`), so no asyncio loop runs on the UI thread (qasync is not needed).
 
 `run_gui` shows the main window first (so it appears within the start budget), then opens the
 workspace off the UI thread. A database that cannot be opened leads to the settings dialog with
@@ -8,7 +12,6 @@ are filled, writes the PNG and exits, without starting the scheduler.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
@@ -290,8 +293,6 @@ class DesktopApp(QObject):
 
 def run_gui(settings: Settings, *, screenshot: Path | None = None, job_id: str | None = None) -> int:
     """Run the desktop app until it quits; returns the exit code."""
-    import qasync
-
     if screenshot is not None and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     qInstallMessageHandler(_qt_message)
@@ -303,12 +304,7 @@ def run_gui(settings: Settings, *, screenshot: Path | None = None, job_id: str |
     app.setWindowIcon(theme.app_icon())
     app.setQuitOnLastWindowClosed(False)  # the tray may keep the app; DesktopApp.quit ends it
     theme.install(app)
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
     desktop = DesktopApp(app, settings, screenshot=Path(screenshot) if screenshot else None, job_id=job_id)
-    quit_event = asyncio.Event()
-    app.aboutToQuit.connect(quit_event.set)
-    with loop:
-        loop.call_soon(desktop.start)
-        loop.run_until_complete(quit_event.wait())
+    QTimer.singleShot(0, desktop.start)
+    app.exec()
     return desktop.exit_code

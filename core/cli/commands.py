@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from core import datasets, jobs, notifications, run_summary
 from core.budget import BudgetExceededError
 from core.cli.output import print_datasets, print_job_detail, print_jobs, print_notifications, rules_text
-from core.config import ENV_VARIABLES, Settings, load_settings
+from core.config import SETTINGS, Settings, load_settings
 from core.db.engine import Database
 from core.db.migrate import upgrade
 from core.errors import LoradeskError
@@ -28,8 +28,8 @@ from core.records import Job
 from core.safe_text import printable
 from core.workspace import Workspace
 
-# Every setting with an environment variable has an option too (SPEC §2), plus --home.
-SETTING_OPTIONS = ("home", *ENV_VARIABLES)
+# Every setting with an option (core.config.SETTINGS), plus --home.
+SETTING_OPTIONS = ("home", *(setting.name for setting in SETTINGS if setting.option))
 # `jobs submit` options that are hyperparameters; None (not given) means the record's default.
 JOB_HYPERPARAMETER_OPTIONS = (
     "base_model",

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from core.cli import adapter_commands, commands, job_commands, sample_commands, trainer
 from core.cli.add_user import db_add_user
+from core.config import SETTINGS
 from core.db.engine import error_line
 from core.errors import LoradeskError
 from core.hyperparameters import (
@@ -34,40 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     opts = common.add_argument_group("settings (override LORADESK_* variables and settings.toml)")
     opts.add_argument("--home", help="folder for the SQLite file, storage and settings (LORADESK_HOME)")
-    opts.add_argument("--database-url", help="SQLAlchemy URL of the database (LORADESK_DATABASE_URL)")
-    opts.add_argument("--user", help="the user to act as (LORADESK_USER)")
-    opts.add_argument(
-        "--cluster", choices=["local", "http", "ray"], help="cluster backend (LORADESK_CLUSTER)"
-    )
-    opts.add_argument(
-        "--cluster-url",
-        help="base URL of the GPU cluster API, or of a Ray cluster's dashboard (LORADESK_CLUSTER_URL)",
-    )
-    opts.add_argument(
-        "--storage-url",
-        help="where datasets and adapters live: a folder or s3://BUCKET[/PREFIX] (LORADESK_STORAGE_URL)",
-    )
-    opts.add_argument("--poll-interval", type=float, help="seconds between scheduler cycles")
-    opts.add_argument(
-        "--local-max-jobs", type=int, help="local training jobs at once (LORADESK_LOCAL_MAX_JOBS)"
-    )
-    opts.add_argument("--max-submit-attempts", type=int, help="transient submit failures before a job fails")
-    opts.add_argument(
-        "--max-resumes",
-        type=int,
-        help="times a local job whose trainer died continues from its checkpoint (LORADESK_MAX_RESUMES)",
-    )
-    opts.add_argument("--trainer-python", help="Python that runs the local trainer (LORADESK_TRAINER_PYTHON)")
-    opts.add_argument(
-        "--notify",
-        metavar="TYPES",
-        help="notification types announced: all, none or a comma list (LORADESK_NOTIFY)",
-    )
-    opts.add_argument(
-        "--monthly-budget",
-        metavar="USD",
-        help="US$ you may spend per calendar month; a submit past it is refused (LORADESK_MONTHLY_BUDGET)",
-    )
+    for setting in SETTINGS:  # every setting with an option, from the one table (core.config)
+        if setting.option:
+            opts.add_argument(
+                setting.flag,
+                type=setting.option_type,
+                choices=setting.choices,
+                metavar=setting.metavar,
+                help=setting.help,
+            )
     opts.add_argument("-v", "--verbose", action="store_true", help="log debugging detail to stderr")
 
     # `loradesk [gui] [--screenshot PNG] [--job ID]`: the gui options work with or without `gui`.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from dataclasses import fields
 
 import pytest
 
@@ -92,3 +93,50 @@ def test_notify_from_the_file_the_variable_and_the_option(home, monkeypatch):
     monkeypatch.delenv("LORADESK_NOTIFY")
     save_settings(home, {"notify": ()})  # announcing nothing is a choice, kept in the file
     assert load_settings().notify == ()
+
+
+# A value each setting accepts as text, and what it becomes; from settings.toml, as TOML would hold it.
+EXAMPLES = {
+    "database_url": ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+    "user": ("bob", "bob"),
+    "cluster": ("ray", "ray"),
+    "cluster_url": ("http://head:8265", "http://head:8265"),
+    "storage_url": ("s3://bucket/prefix", "s3://bucket/prefix"),
+    "poll_interval": ("2.5", 2.5),
+    "local_max_jobs": ("3", 3),
+    "max_submit_attempts": ("9", 9),
+    "max_resumes": ("4", 4),
+    "trainer_python": ("/opt/py/bin/python", "/opt/py/bin/python"),
+    "notify": ("job_failed", ("job_failed",)),
+    "monthly_budget": ("120", 120.0),
+    "keep_in_tray": (False, False),
+    "demo_offered": (True, True),
+}
+
+
+def test_every_setting_is_declared_once_and_read_from_its_option_variable_and_file(home, monkeypatch):
+    """The table is the one place: each setting reaches Settings from where it says, and the
+    command line offers exactly the settings that have an option."""
+    from core.cli.main import build_parser
+    from core.config import SETTINGS, Settings
+
+    assert {s.name for s in SETTINGS} == set(EXAMPLES)
+    assert {f.name for f in fields(Settings)} - set(EXAMPLES) == {"home", "gpu_rates", "user_source"}
+    home.mkdir(parents=True)
+    before = {"cluster_url": "http://base:1", "notify": list(NOTIFY_ALL)}  # ray needs a URL
+    save_settings(home, {"cluster_url": before["cluster_url"]})
+    for setting in SETTINGS:
+        text, value = EXAMPLES[setting.name]
+        if setting.saved:
+            save_settings(home, {setting.name: [text] if setting.name == "notify" else text})
+            assert getattr(load_settings(), setting.name) == value, setting.name
+            save_settings(home, {setting.name: before.get(setting.name)})
+        if setting.variable:
+            monkeypatch.setenv(setting.variable, str(text))
+            assert getattr(load_settings(), setting.name) == value, setting.variable
+            monkeypatch.delenv(setting.variable)
+        if setting.option:
+            args = build_parser().parse_args(["jobs", "list", setting.flag, str(text)])
+            assert getattr(load_settings({setting.name: getattr(args, setting.name)}), setting.name) == value
+    with pytest.raises(SystemExit):  # a setting without an option has none
+        build_parser().parse_args(["jobs", "list", "--keep-in-tray", "no"])
