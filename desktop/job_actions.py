@@ -81,7 +81,7 @@ JOB_ACTIONS: tuple[JobAction, ...] = (
         "Try adapter",
         "Try adapter",
         "Ctrl+T",
-        lambda a, i: a.try_asked.emit(i),
+        lambda a, i: a.ask_to_try(i),
         lambda job: adapter_problem(job) is None,
         2,
         "The job has no adapter yet",
@@ -361,6 +361,9 @@ class JobActions(QObject):
         self.export_dialog = dialog
         dialog.open()
         return dialog
+
+    def ask_to_try(self, job_id: str) -> None:
+        self.try_asked.emit(job_id)
 
     def copy_id(self, job_id: str) -> None:
         QGuiApplication.clipboard().setText(job_id)

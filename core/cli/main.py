@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from core.cli import adapter_commands, commands, job_commands, sample_commands, trainer
 from core.cli.add_user import db_add_user
@@ -37,13 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_argument("--home", help="folder for the SQLite file, storage and settings (LORADESK_HOME)")
     for setting in SETTINGS:  # every setting with an option, from the one table (core.config)
         if setting.option:
-            opts.add_argument(
-                setting.flag,
-                type=setting.option_type,
-                choices=setting.choices,
-                metavar=setting.metavar,
-                help=setting.help,
-            )
+            shape: dict[str, Any] = {"choices": setting.choices, "metavar": setting.metavar}
+            if setting.option_type is not None:
+                shape["type"] = setting.option_type
+            opts.add_argument(setting.flag, help=setting.help, **shape)
     opts.add_argument("-v", "--verbose", action="store_true", help="log debugging detail to stderr")
 
     # `loradesk [gui] [--screenshot PNG] [--job ID]`: the gui options work with or without `gui`.

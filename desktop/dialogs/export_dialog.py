@@ -45,7 +45,7 @@ class ExportDialog(FormDialog):
         super().__init__(f"Export the adapter of “{job.name}”", parent)
         self.settings = settings
         self.job = job
-        self.result: ExportResult | None = None
+        self.export_result: ExportResult | None = None  # not `result`: QDialog.result() is Qt's
         self.folder_edit = QLineEdit(placeholderText="a new or empty folder")
         self.folder_edit.setText(str(Path.home() / _folder_name(job)))
         browse = QPushButton("Browse…")
@@ -99,7 +99,7 @@ class ExportDialog(FormDialog):
         dialog.open()
 
     def submit(self) -> None:
-        if self.result is not None:  # the export is written: the button now closes
+        if self.export_result is not None:  # the export is written: the button now closes
             self.accept()
             return
         text = self.folder_edit.text().strip()
@@ -128,7 +128,7 @@ class ExportDialog(FormDialog):
         self.stage.setText(stage.capitalize())
 
     def _exported(self, result: ExportResult) -> None:
-        self.result = result
+        self.export_result = result
         self.progress.setValue(1000)
         what = "Merged model" if result.merged else "Adapter"
         self.stage.setText(f"{what} exported to {result.folder}: {', '.join(result.files)}")
