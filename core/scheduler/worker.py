@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -64,6 +65,10 @@ LEASE = timedelta(seconds=15)
 # backend's cap on requests in flight). A cycle claims round after round until its work is done,
 # so live schedulers share a long queue and a dead one strands one round, not the queue.
 CLAIM_SIZE = 100
+# Metric points a scheduler holds in answers not yet recorded, across every poll in flight: a
+# hundred jobs answering 10,000 points each at once would otherwise hold a million (some 500 MB).
+# An answer past it keeps its first points in step order; the rest come with the next poll.
+POINTS_IN_HAND = 100_000
 # Seconds the work in flight gets to finish once the scheduler is told to stop; then it is cut
 # (its claims lapse and another scheduler takes the jobs up), so SIGTERM ends it within 5 s.
 STOP_GRACE = 2.0
@@ -112,6 +117,7 @@ class Scheduler:
         self._wake: asyncio.Event | None = None
         self._stop_asked: asyncio.Event | None = None
         self._late: set[asyncio.Task[None]] = set()  # polls that outlived their round
+        self._points_left = POINTS_IN_HAND  # of the points in hand (answers not yet recorded)
         self._watched = WatchedJob()
         # A scheduler of all users trusts no cluster id a person wrote (core.scheduler.cluster_ids).
         self._cluster_ids = ClusterIdCheck(ws, verify=all_users and not ws.db.is_sqlite)
@@ -363,6 +369,7 @@ class Scheduler:
                 following = await self._claim_round(cycle_start) if more else []
             except BaseException:
                 self._in_hand -= {c.job.id for c in answered}  # unrecorded: let its claims lapse
+                self._give_back_points(outcomes)
                 raise
             recording = asyncio.create_task(self._record_round(answered, outcomes, report))
             try:
@@ -458,10 +465,26 @@ class Scheduler:
         except Exception as exc:
             return exc
         breach = t.contract_breach(answer)
-        return (
-            answer
-            if breach is None
-            else ClusterMalformedError(f"malformed answer from the cluster: {breach}")
+        if breach is not None:
+            return ClusterMalformedError(f"malformed answer from the cluster: {breach}")
+        return self._take_points(answer)
+
+    def _take_points(self, answer: StatusReport) -> StatusReport:
+        """The answer with as many of its points as POINTS_IN_HAND has room for, the first in
+        step order; they are in hand until recorded (`_give_back_points`)."""
+        history = answer.metrics_history
+        if not history:
+            return answer
+        room = max(self._points_left, 0)
+        if len(history) > room:
+            history = sorted(history, key=lambda point: point["step"])[:room]
+            answer = dataclasses.replace(answer, metrics_history=history, more_points=True)
+        self._points_left -= len(history)
+        return answer
+
+    def _give_back_points(self, outcomes: Sequence[object]) -> None:
+        self._points_left += sum(
+            len(o.metrics_history or ()) for o in outcomes if isinstance(o, StatusReport)
         )
 
     def _poll_late(self, claimed: ClaimedJob, poll: asyncio.Future[object]) -> None:
@@ -485,6 +508,14 @@ class Scheduler:
         late.add_done_callback(self._late.discard)
 
     async def _record_polls(
+        self, claimed: Sequence[ClaimedJob], outcomes: Sequence[object], report: CycleReport
+    ) -> None:
+        try:
+            await self._record_answers(claimed, outcomes, report)
+        finally:
+            self._give_back_points(outcomes)
+
+    async def _record_answers(
         self, claimed: Sequence[ClaimedJob], outcomes: Sequence[object], report: CycleReport
     ) -> None:
         changes = await self._record_each(

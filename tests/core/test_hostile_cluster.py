@@ -12,7 +12,7 @@ from core.cluster.bounds import MAX_POINTS
 from core.cluster.http import HttpCluster
 from core.jobs import get_job
 from core.records import JobStatus
-from core.scheduler import Scheduler
+from core.scheduler import Scheduler, worker
 from tests.conftest import TOKEN
 from tests.core.helpers import MetricPointRow, count, queue_jobs, run_cycles, set_job_columns
 from tests.fakes.cluster import JobPlan
@@ -146,3 +146,26 @@ async def test_stop_cuts_a_dripping_poll_short(make_workspace, fake_cluster, dat
     await asyncio.wait_for(running, timeout=10)  # a guard only: the deadline alone is 30 s
     assert running.done() and not scheduler._late
     assert get_job(ws, job_id=job.id).job.status in (JobStatus.INITIALIZING, JobStatus.RUNNING)
+
+
+async def test_the_points_in_hand_are_bounded_across_a_round(
+    make_workspace, fake_cluster, dataset_file, monkeypatch
+):
+    """Many jobs answering many points at once: no more than POINTS_IN_HAND are held unrecorded;
+    each job keeps its first points and the next polls bring the rest, none lost."""
+    monkeypatch.setattr(worker, "POINTS_IN_HAND", 150)
+    ws = make_workspace()
+    plan = JobPlan(total_steps=100, steps_per_poll=0)
+    scheduler, jobs, externals = await _submitted(ws, fake_cluster, dataset_file, n=3, plan=plan)
+    for external in externals:
+        fake_cluster.advance(external, 100)  # each job's next answer: all its 100 points, and the end
+    stored = []
+    for _ in range(4):
+        await scheduler.run_once()
+        stored.append(sum(count(ws, MetricPointRow, job_id=job.id) for job in jobs))
+    assert stored[0] == 150 and stored[1:3] == [300, 300]
+    for job in jobs:
+        detail = get_job(ws, job_id=job.id)
+        assert detail.job.status is JobStatus.COMPLETED
+        assert [p.step for p in detail.metrics] == list(range(1, 101))
+    assert scheduler._points_left == 150  # every point given back once recorded
