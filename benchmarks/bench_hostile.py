@@ -56,7 +56,18 @@ def scenarios() -> dict[str, dict[str, object]]:
             "body": b'{"status": "running", "x": ' + b"[" * deep + b"]" * deep + b"}"
         },
         "dripping 1 byte/s": {"drip": True},
+        "every job: 10,000 points": {"body": ten_thousand_points(), "everyone": True},
     }
+
+
+def ten_thousand_points() -> bytes:
+    """An answer any job may give after a long pause: 10,000 full points, the most one carries."""
+    point = (
+        b'{"step":%d,"epoch":1,"training_loss":1.25,"validation_loss":1.5,"learning_rate":0.0002,'
+        b'"throughput":1200.5,"gpu_utilization":92.5,"gpu_memory_used":21.5}'
+    )
+    points = b",".join(point % step for step in range(1, 10_001))
+    return b'{"status": "running", "current_step": 10000, "metrics_history": [' + points + b"]}"
 
 
 def run(jobs: int, seconds: float) -> None:
@@ -99,9 +110,12 @@ def run(jobs: int, seconds: float) -> None:
             if fault.get("drip"):
                 fake.drip(1.0, job=hostile)
             else:
-                fake.answer_with(fault["body"], length=fault.get("length"), job=hostile)  # type: ignore[arg-type]
+                target = None if fault.get("everyone") else hostile
+                fake.answer_with(fault["body"], length=fault.get("length"), job=target)  # type: ignore[arg-type]
             polled.clear()
-            peak, gaps, stop_seconds = _measure(env, seconds, polled, healthy)
+            peak, gaps, stop_seconds = _measure(
+                env, seconds, polled, set() if fault.get("everyone") else healthy
+            )
             print(
                 f"{name:<28}{peak / MB:>8.0f} MB"
                 f"{f'median {statistics.median(gaps):.2f} s, max {max(gaps):.2f} s':>24}"

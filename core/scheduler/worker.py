@@ -116,6 +116,7 @@ class Scheduler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._stop_asked: asyncio.Event | None = None
+        self._stop_started: float | None = None  # loop time the stop's grace began
         self._late: set[asyncio.Task[None]] = set()  # polls that outlived their round
         self._points_left = POINTS_IN_HAND  # of the points in hand (answers not yet recorded)
         self._watched = WatchedJob()
@@ -145,8 +146,7 @@ class Scheduler:
             except TimeoutError:
                 pass
         await self._finish(watching)
-        for late in list(self._late):
-            await self._finish(late)
+        await self._cut_late_polls()
         self._unsubscribe()
         log.info("scheduler %s stopped", self.owner)
 
@@ -176,12 +176,31 @@ class Scheduler:
         finally:
             stop.cancel()
         if not work.done():
-            await asyncio.wait({work}, timeout=STOP_GRACE)
+            await asyncio.wait({work}, timeout=self._grace_left())
         if not work.done():
             log.warning("stopping: work still in flight after %.0f s is cut short", STOP_GRACE)
             work.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await work
+
+    def _grace_left(self) -> float:
+        """Seconds left of the one STOP_GRACE that all work in flight shares from the stop on."""
+        now = asyncio.get_running_loop().time()
+        if self._stop_started is None:
+            self._stop_started = now
+        return max(0.0, self._stop_started + STOP_GRACE - now)
+
+    async def _cut_late_polls(self) -> None:
+        """The polls that outlived their rounds get what is left of the grace; then they are cut."""
+        late = set(self._late)
+        if late:
+            await asyncio.wait(late, timeout=self._grace_left())
+        cut = [task for task in late if not task.done()]
+        if cut:
+            log.warning("stopping: %d polls still in flight after %.0f s are cut short", len(cut), STOP_GRACE)
+        for task in cut:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
 
     def stop(self) -> None:
         """Stop after the work in hand (at most STOP_GRACE seconds more); safe from any thread."""
