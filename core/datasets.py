@@ -1,4 +1,4 @@
-"""Datasets: validate a JSON Lines file of training pairs, store it in a bucket, record it."""
+"""Datasets: validate a JSON Lines file of training examples, store it in a bucket, record it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
-from core.dataset_format import read_pairs
+from core.dataset_format import read_examples
 from core.db.convert import to_dataset
 from core.db.models import DatasetRow, new_id, utcnow
 from core.errors import InvalidRequestError, NotFoundError
@@ -21,8 +21,8 @@ from core.workspace import Workspace
 
 
 def count_pairs(file: Path) -> int:
-    """Validate a dataset file and return how many training pairs it holds."""
-    return sum(1 for _ in read_pairs(file))
+    """Validate a dataset file and return how many examples (pairs or conversations) it holds."""
+    return sum(1 for _ in read_examples(file))
 
 
 def add_dataset(ws: Workspace, *, file: Path, name: str | None = None, bucket: str | None = None) -> Dataset:

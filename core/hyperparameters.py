@@ -12,6 +12,7 @@ reads its spec with it.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -50,6 +51,7 @@ INT_LIMITS: dict[str, Limits] = {
     "eval_interval": Limits(1, None),
     "max_steps": Limits(1, None),
     "max_new_tokens": Limits(1, 4096),
+    "checkpoint_interval": Limits(1, None),
 }
 # A learning rate of 1 or more only ever diverges: refused as a typo, not tried for an hour.
 FLOAT_LIMITS: dict[str, Limits] = {
@@ -58,6 +60,17 @@ FLOAT_LIMITS: dict[str, Limits] = {
     "lora_dropout": Limits(0.0, 1.0),
     "validation_split": Limits(0.0, 0.9),
 }
+# Settings that take one of a few words; the first is the default.
+CHOICES: dict[str, tuple[str, ...]] = {
+    # auto: bf16 where the GPU has it, else fp16 with loss scaling; fp32 on the CPU.
+    "precision": ("auto", "bf16", "fp16", "fp32"),
+    # QLoRA: the base model's weights in 4 or 8 bits through bitsandbytes (CUDA only).
+    "quantization": ("none", "4bit", "8bit"),
+}
+SWITCHES = ("gradient_checkpointing", "packing")
+# A checkpoint (adapter, optimizer, scheduler, RNG) every this many steps when none is asked for;
+# the trainer also saves one when it is stopped (SIGTERM), so a cancelled run can be continued.
+DEFAULT_CHECKPOINT_INTERVAL = 50
 # GPUs of one job: beyond this is a typo (and past PostgreSQL's integer column long before).
 GPU_COUNT_LIMITS = Limits(1, 1024)
 # Sample prompts are answered at every evaluation: a handful to read, not a benchmark to run.
@@ -95,6 +108,11 @@ class Hyperparameters:
     # with their expected completions; an empty list: no samples.
     sample_prompts: tuple[str, ...] | None = None
     max_new_tokens: int = 128  # of each sample answer, decoded greedily
+    precision: str = "auto"
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory
+    quantization: str = "none"
+    packing: bool = False  # several short examples share one row of max_length tokens
+    checkpoint_interval: int = DEFAULT_CHECKPOINT_INTERVAL
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -172,16 +190,36 @@ _PLAIN_DEFAULTS = {f.name: f.default for f in fields(Hyperparameters)}
 SETTING_NAMES = tuple(_PLAIN_DEFAULTS)
 
 
-def base_model_folder(base_model: str | None) -> Path | None:
-    """The local folder of a base model this machine trains; None for the built-in tiny one."""
+@dataclass(frozen=True)
+class BaseModelSource:
+    """Where a base model comes from: `kind` is "tiny" (built in), "folder" (a local model folder,
+    `folder` set) or "hub" (a Hugging Face model id, `name`, found through the Hub's cache)."""
+
+    kind: str
+    name: str
+    folder: Path | None = None
+
+
+# A Hugging Face model id: "name" or "owner/name", letters, digits, "-", "_" and "." (no "..").
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?")
+
+
+def base_model_source(base_model: str | None) -> BaseModelSource:
+    """What `base_model` names: the built-in tiny model (also for None), a local model folder (one
+    with a config.json), or else a Hugging Face model id. Whether an id exists is the trainer's to
+    find out (from the Hub's cache or the Hub); here only its form is checked."""
     if base_model is None or base_model == TINY_MODEL:
-        return None
+        return BaseModelSource("tiny", TINY_MODEL)
     folder = Path(base_model).expanduser()
-    if not (folder / "config.json").is_file():
-        raise HyperparameterError(
-            f"base model {base_model!r} is neither {TINY_MODEL!r} nor a local model folder with a config.json"
-        )
-    return folder
+    if (folder / "config.json").is_file():
+        return BaseModelSource("folder", base_model, folder)
+    looks_like_path = base_model.startswith(("/", ".", "~", "\\")) or "\\" in base_model or ":" in base_model
+    if not looks_like_path and _HUB_ID.fullmatch(base_model) and ".." not in base_model:
+        return BaseModelSource("hub", base_model)
+    raise HyperparameterError(
+        f"base model {base_model!r} is neither {TINY_MODEL!r}, a local model folder with a config.json,"
+        " nor a Hugging Face model id"
+    )
 
 
 def check_gpu_count(gpu_count: Any) -> int:
@@ -199,6 +237,14 @@ def _checked(name: str, value: Any) -> Any:
         return _target_modules(value)
     if name == "sample_prompts":
         return sample_prompts(value)
+    if name in CHOICES:
+        if value not in CHOICES[name]:
+            raise HyperparameterError(f"{_label(name)} must be one of {', '.join(CHOICES[name])}, not {value!r}")
+        return value
+    if name in SWITCHES:
+        if not isinstance(value, bool):
+            raise HyperparameterError(f"{_label(name)} must be true or false, not {value!r}")
+        return value
     if name in INT_LIMITS:
         return _whole(name, value, INT_LIMITS[name])
     limits = FLOAT_LIMITS[name]

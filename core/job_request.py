@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.config import Settings
-from core.hyperparameters import TINY_MODEL, Hyperparameters, base_model_folder, check_gpu_count
+from core.hyperparameters import TINY_MODEL, Hyperparameters, base_model_source, check_gpu_count
 from core.names import NAME_MAX_CHARS, check_name, fit_name
 
 
@@ -36,7 +36,8 @@ def check_new_job(
     """The request with defaults filled in, or a LoradeskError naming the first value at fault.
 
     On the local backend the base model defaults to the built-in tiny one and must be a model
-    this machine can load (a folder with a config.json); a cluster names its own models. Ray runs
+    this machine can name (a folder with a config.json, or a Hugging Face model id, which the
+    trainer finds in the Hub's cache or fetches); a cluster names its own models. Ray runs
     Loradesk's own trainer, so its default is the tiny model too (with the tiny model's rate),
     while its model folders are the nodes' to check.
     """
@@ -48,7 +49,7 @@ def check_new_job(
         hyperparameters or {}, default_base_model=TINY_MODEL if runs_our_trainer else None
     )
     if local:
-        base_model_folder(record.base_model)
+        base_model_source(record.base_model)
     gpu_count = check_gpu_count(gpu_count)
     gpu_type = gpu_type or default_gpu_type(settings)
     hourly_rate = settings.rate_for(gpu_type)  # the rates table names the GPU types there are

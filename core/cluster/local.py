@@ -59,7 +59,7 @@ from core.trainer.report import (
     write_json_atomic,
 )
 from core.trainer.run import TRAINER_EXTRA_HINT
-from core.trainer.spec import SpecError, base_model_folder, parse_hyperparameters
+from core.trainer.spec import SpecError, base_model_source, parse_hyperparameters
 from core.trainer_env import NO_TRAINER_HINT, trainer_environment, trainer_python
 
 try:
@@ -158,7 +158,7 @@ class LocalCluster:
     def _check_runnable(self, request: SubmitRequest) -> None:
         try:
             hyperparameters, _ = parse_hyperparameters(request.hyperparameters)
-            base_model_folder(hyperparameters.base_model)
+            base_model_source(hyperparameters.base_model)
         except SpecError as exc:
             raise ClusterRejectedError(str(exc)) from None
         if request.resume_from_step is not None:

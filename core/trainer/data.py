@@ -1,4 +1,8 @@
-"""The dataset: find it, read its prompt/completion pairs, hold out a validation split, encode."""
+"""The dataset: find it, read its examples (pairs or conversations), hold out a validation split,
+encode them with their labels (what the loss covers), pack them if asked.
+
+Standard library only: the trainer checks the dataset before the seconds of torch's imports.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from urllib.parse import urlsplit
 from core import dataset_format
 from core.storage import LocalStorage, StorageError, file_url_path
 from core.trainer.spec import TrainerError
-from core.trainer.tokenizer import TextCodec
+from core.dataset_format import Conversation
+from core.trainer.tokenizer import TextCodec, built_in_chat
 
 DOWNLOADED_DATASET = "dataset.jsonl"
 IGNORE_INDEX = -100  # label value the loss skips: prompt tokens and padding
@@ -24,6 +29,7 @@ class DatasetError(TrainerError):
 class Example:
     input_ids: list[int]
     labels: list[int]
+    position_ids: list[int] | None = None  # packed rows only: positions restart with each example
 
 
 def dataset_path(url: str, storage_root: Path | None, download_dir: Path | None = None) -> Path:
@@ -55,38 +61,99 @@ def dataset_path(url: str, storage_root: Path | None, download_dir: Path | None 
     return path
 
 
-def read_pairs(path: Path) -> list[tuple[str, str]]:
-    """Every pair of a JSON Lines file; the first bad line stops it, named by its number."""
+def read_examples(path: Path) -> list[dataset_format.Example]:
+    """Every example (pair or conversation) of a JSON Lines file; the first bad line stops it."""
     try:
-        return list(dataset_format.read_pairs(path, label="dataset"))
+        return list(dataset_format.read_examples(path, label="dataset"))
     except dataset_format.DatasetFormatError as exc:
         raise DatasetError(str(exc)) from None
 
 
-def split_pairs(
-    pairs: list[tuple[str, str]], validation_split: float, seed: int
-) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """(training, validation): a seeded shuffle, so a rerun holds out the same pairs."""
-    order = list(range(len(pairs)))
+def split_examples(
+    examples: list[dataset_format.Example], validation_split: float, seed: int
+) -> tuple[list[dataset_format.Example], list[dataset_format.Example]]:
+    """(training, validation): a seeded shuffle, so a rerun holds out the same examples."""
+    order = list(range(len(examples)))
     random.Random(seed).shuffle(order)
-    held_out = min(round(len(pairs) * validation_split), len(pairs) - 1)
-    validation = [pairs[i] for i in order[:held_out]]
-    training = [pairs[i] for i in order[held_out:]]
+    held_out = min(round(len(examples) * validation_split), len(examples) - 1)
+    validation = [examples[i] for i in order[:held_out]]
+    training = [examples[i] for i in order[held_out:]]
     return training, validation
 
 
-def encode_pairs(pairs: list[tuple[str, str]], codec: TextCodec, max_length: int) -> list[Example]:
-    """Examples whose loss covers the completion only: the model learns to answer, not to ask."""
-    examples = []
-    for prompt, completion in pairs:
-        prefix = ([codec.bos_id] if codec.bos_id is not None else []) + codec.encode(prompt)
-        answer = [*codec.encode(completion), codec.eos_id]
-        input_ids = (prefix + answer)[:max_length]
-        labels = ([IGNORE_INDEX] * len(prefix) + answer)[:max_length]
+def encode_examples(
+    examples: list[dataset_format.Example], codec: TextCodec, max_length: int
+) -> list[Example]:
+    """Examples whose loss covers what the model should say: a pair's completion, a
+    conversation's assistant turns; the rest is context. Cut at `max_length` tokens."""
+    encoded = []
+    for example in examples:
+        if isinstance(example[0], str):
+            prompt, completion = example  # type: ignore[misc]
+            ids, labels = _encode_pair(prompt, completion, codec)
+        else:
+            ids, labels = _encode_conversation(example, codec)  # type: ignore[arg-type]
+        ids, labels = ids[:max_length], labels[:max_length]
         if any(label != IGNORE_INDEX for label in labels):
-            examples.append(Example(input_ids, labels))
-    if pairs and not examples:
+            encoded.append(Example(ids, labels))
+    if examples and not encoded:
         raise DatasetError(
-            f"every prompt fills max_length ({max_length} tokens) before its completion starts"
+            f"every example fills max_length ({max_length} tokens) before the part to learn starts"
         )
-    return examples
+    return encoded
+
+
+def _encode_pair(prompt: str, completion: str, codec: TextCodec) -> tuple[list[int], list[int]]:
+    prefix = ([codec.bos_id] if codec.bos_id is not None else []) + codec.encode(prompt)
+    answer = [*codec.encode(completion), codec.eos_id]
+    return prefix + answer, [IGNORE_INDEX] * len(prefix) + answer
+
+
+def _encode_conversation(turns: Conversation, codec: TextCodec) -> tuple[list[int], list[int]]:
+    segments = codec.render_chat(turns) if codec.render_chat is not None else None
+    built_in = segments is None  # the template's own text carries its special tokens
+    if segments is None:
+        segments = built_in_chat(turns)
+    ids = [codec.bos_id] if built_in and codec.bos_id is not None else []
+    labels = [IGNORE_INDEX] * len(ids)
+    for text, trained in segments:
+        tokens = codec.encode(text) + ([codec.eos_id] if built_in and trained else [])
+        ids += tokens
+        labels += tokens if trained else [IGNORE_INDEX] * len(tokens)
+    return ids, labels
+
+
+def sample_pair(example: dataset_format.Example, codec: TextCodec) -> tuple[str, str]:
+    """(prompt, expected answer) of an example, for the sample answers at each evaluation: a pair
+    as it is; a conversation's context up to its first assistant turn, as the model reads it, and
+    that turn's words."""
+    if isinstance(example[0], str):
+        return example  # type: ignore[return-value]
+    turns: Conversation = example  # type: ignore[assignment]
+    first = next(i for i, (role, _) in enumerate(turns) if role == "assistant")
+    segments = codec.render_chat(turns[: first + 1]) if codec.render_chat is not None else None
+    if segments is None:
+        segments = built_in_chat(turns[: first + 1])
+    context = []
+    for text, trained in segments:
+        if trained:
+            break
+        context.append(text)
+    return "".join(context), turns[first][1]
+
+
+def pack(examples: list[Example], max_length: int) -> list[Example]:
+    """Several examples to a row of at most `max_length` tokens (first fit, longest first), each
+    keeping its own positions: transformers' attention sees where one ends and the next begins
+    from `position_ids` restarting at 0, so packed examples do not attend to one another."""
+    rows: list[tuple[list[int], list[int], list[int]]] = []
+    for example in sorted(examples, key=lambda e: len(e.input_ids), reverse=True):
+        size = len(example.input_ids)
+        row = next((r for r in rows if len(r[0]) + size <= max_length), None)
+        if row is None:
+            row = ([], [], [])
+            rows.append(row)
+        row[0].extend(example.input_ids)
+        row[1].extend(example.labels)
+        row[2].extend(range(size))
+    return [Example(ids, labels, positions) for ids, labels, positions in rows]

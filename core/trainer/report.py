@@ -44,13 +44,14 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 
 class RunReport:
-    def __init__(self, output_dir: Path, *, log_metrics: bool = False) -> None:
+    def __init__(self, output_dir: Path, *, log_metrics: bool = False, continued: bool = False) -> None:
         self.output_dir = output_dir
         self._log_metrics = log_metrics
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / EXIT_FILE).unlink(missing_ok=True)  # left by an earlier run in this folder
-        # A new run in the same folder starts a new history.
-        self._metrics = (output_dir / METRICS_FILE).open("w", encoding="utf-8")
+        # A new run in the same folder starts a new history; one continued from a checkpoint
+        # (a trainer that died, continued in place) carries on the points up to it.
+        self._metrics = (output_dir / METRICS_FILE).open("a" if continued else "w", encoding="utf-8")
         self._status: dict[str, Any] = {
             "status": "initializing",
             "current_step": 0,

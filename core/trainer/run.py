@@ -15,13 +15,13 @@ import warnings
 from pathlib import Path
 from types import FrameType
 
-from core.trainer.data import dataset_path, read_pairs, split_pairs
+from core.trainer.data import dataset_path, read_examples, split_examples
 from core.trainer.report import EXIT_FILE, RunReport, write_json_atomic
 from core.trainer.spec import (
     SpecError,
     TrainerError,
     TrainerSpec,
-    base_model_folder,
+    base_model_source,
     load_spec,
     parse_spec,
 )
@@ -61,7 +61,9 @@ def main(argv: list[str]) -> int:
     spec_path = None if inline else Path(argv[0])
     try:
         spec = parse_spec(argv[1], "the --spec-json spec") if spec_path is None else load_spec(spec_path)
-        report = RunReport(spec.output_dir, log_metrics=spec.log_metrics)
+        report = RunReport(
+            spec.output_dir, log_metrics=spec.log_metrics, continued=spec.resume_from_checkpoint is not None
+        )
     except (SpecError, OSError) as exc:
         message = str(exc) if isinstance(exc, SpecError) else f"cannot write the run's files: {exc}"
         # Without a usable output folder, report beside the spec: the local backend's job folder.
@@ -102,22 +104,30 @@ def _train(spec: TrainerSpec, report: RunReport, stop: StopFlag) -> str:
     hp = spec.hyperparameters
     if spec.ignored_hyperparameters:
         log(f"ignoring unknown hyperparameters: {', '.join(spec.ignored_hyperparameters)}")
-    base_model_folder(hp.base_model)
-    pairs = read_pairs(dataset_path(spec.dataset_url, spec.storage_root, spec.output_dir))
-    split = split_pairs(pairs, hp.validation_split, hp.seed)
+    base_model_source(hp.base_model)
+    if spec.resume_from_checkpoint is not None and not spec.resume_from_checkpoint.is_dir():
+        raise SpecError(f"the checkpoint to continue from, {spec.resume_from_checkpoint}, does not exist")
+    examples = read_examples(dataset_path(spec.dataset_url, spec.storage_root, spec.output_dir))
+    split = split_examples(examples, hp.validation_split, hp.seed)
     quiet_libraries()
-    from core.trainer.loop import train  # torch, transformers, peft: seconds of imports
+    from core.trainer.train import train  # torch, transformers, peft: seconds of imports
 
-    return train(hp, split, report, stop, log)
+    return train(spec, split, report, stop, log)
 
 
 def quiet_libraries() -> None:
-    """Quiet, offline libraries: stderr.log is where users look for errors."""
+    """Quiet libraries: stderr.log is where users look for errors.
+
+    The Hugging Face Hub is left as the user set it up (HF_HOME, HF_TOKEN, HF_HUB_OFFLINE): the
+    tiny model and model folders never reach for it, and a model id is looked up in the Hub's
+    cache before the Hub is asked (core.trainer.model).
+    """
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    # Base models are local folders or built in: never reach for a model hub.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 def _unexpected(exc: BaseException, report: RunReport) -> str:

@@ -1,5 +1,17 @@
 """SPEC.json, the one input of a training run; its hyperparameters are `core.hyperparameters`'.
 
+    {"job_id", "dataset_url", "output_dir", "storage_root", "hyperparameters": {…},
+     "resume_from_checkpoint": "<a checkpoint folder>", "log_metrics", "adapter_upload", "artifact_url"}
+
+Checkpoints: every `hyperparameters.checkpoint_interval` steps (default
+`core.hyperparameters.DEFAULT_CHECKPOINT_INTERVAL`), at the end, and when the run is stopped
+(SIGTERM), the trainer saves `<output_dir>/checkpoints/checkpoint-<step>/` (transformers' layout:
+the adapter, optimizer.pt, scheduler.pt, rng_state.pth, trainer_state.json; see
+core.trainer.checkpoint_files), keeping the last CHECKPOINTS_KEPT. A spec whose
+`resume_from_checkpoint` names such a folder (a local path) continues from it: optimizer,
+scheduler and RNG state restored, steps numbered on from the checkpoint's, metrics.jsonl appended
+to rather than begun again.
+
 Standard library only (with `core.hyperparameters`), so the trainer runs in a Python that has
 torch but not the app's dependencies.
 """
@@ -15,22 +27,29 @@ from typing import Any
 
 from core import hyperparameters as job_hyperparameters
 from core.hyperparameters import (
+    DEFAULT_CHECKPOINT_INTERVAL,
     DEFAULT_LEARNING_RATE,
     TINY_LEARNING_RATE,
     TINY_MODEL,
+    BaseModelSource,
     HyperparameterError,
     Hyperparameters,
 )
 
+CHECKPOINTS_KEPT = 2  # the latest and the one before, in case the latest was being written
+
 __all__ = [
+    "CHECKPOINTS_KEPT",
+    "DEFAULT_CHECKPOINT_INTERVAL",
     "DEFAULT_LEARNING_RATE",
     "TINY_LEARNING_RATE",
     "TINY_MODEL",
+    "BaseModelSource",
     "Hyperparameters",
     "SpecError",
     "TrainerError",
     "TrainerSpec",
-    "base_model_folder",
+    "base_model_source",
     "load_spec",
     "parse_hyperparameters",
     "parse_spec",
@@ -55,10 +74,10 @@ def parse_hyperparameters(raw: dict[str, Any]) -> tuple[Hyperparameters, list[st
     return hyperparameters, sorted(unknown)
 
 
-def base_model_folder(base_model: str | None) -> Path | None:
-    """The local folder of a base model; None for the built-in tiny one."""
+def base_model_source(base_model: str | None) -> BaseModelSource:
+    """The built-in tiny model, a local folder or a Hugging Face model id (see core.hyperparameters)."""
     try:
-        return job_hyperparameters.base_model_folder(base_model)
+        return job_hyperparameters.base_model_source(base_model)
     except HyperparameterError as exc:
         raise SpecError(str(exc)) from None
 
@@ -77,6 +96,8 @@ class TrainerSpec:
     # Presigned PUT URLs per adapter file name: the adapter is uploaded there when the run ends.
     adapter_upload: dict[str, str] = field(default_factory=dict)
     artifact_url: str | None = None
+    # A checkpoint folder to continue from (optimizer, scheduler and step included); None: from scratch.
+    resume_from_checkpoint: Path | None = None
 
 
 def load_spec(path: Path) -> TrainerSpec:
@@ -107,6 +128,9 @@ def parse_spec(text: str, where: str = "the spec") -> TrainerSpec:
         raise SpecError(f"{where}: adapter_upload must map file names to URLs")
     hyperparameters, ignored = parse_hyperparameters(raw.get("hyperparameters") or {})
     storage_root = raw.get("storage_root")
+    resume = raw.get("resume_from_checkpoint")
+    if resume is not None and (not isinstance(resume, str) or not resume):
+        raise SpecError(f"{where}: resume_from_checkpoint must be a checkpoint folder's path")
     output_dir = raw.get("output_dir") or _scratch_folder(raw["job_id"])
     return TrainerSpec(
         job_id=raw["job_id"],
@@ -118,6 +142,7 @@ def parse_spec(text: str, where: str = "the spec") -> TrainerSpec:
         log_metrics=bool(raw.get("log_metrics", False)),
         adapter_upload=uploads,
         artifact_url=raw.get("artifact_url") if isinstance(raw.get("artifact_url"), str) else None,
+        resume_from_checkpoint=Path(resume) if resume else None,
     )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import sys
 from typing import Any
 
@@ -27,11 +28,16 @@ READY_LINE = b"ready\n"
 def standby_main() -> int:
     quiet_libraries()  # before the imports: the libraries read these variables when loaded
     try:
-        import core.trainer.loop  # noqa: F401  torch, transformers, peft: the seconds saved
-    except Exception as exc:  # not usable: the backend starts the job cold, which says why
+        import core.trainer.train  # noqa: F401  torch, transformers, peft, accelerate: the seconds saved
+    except Exception as exc:  # not usable: later jobs start cold, which says why
         print(f"loradesk-trainer: standby cannot import the trainer: {exc}", file=sys.stderr)
-        return 1
-    os.write(1, READY_LINE)
+        if not _job_waiting():
+            return 1
+    else:
+        try:
+            os.write(1, READY_LINE)
+        except BrokenPipeError:
+            pass  # handed a job while importing: the backend no longer listens for "ready"
     line = sys.stdin.readline()
     if not line.strip():
         return 0  # no job came: the app went away
@@ -41,6 +47,11 @@ def standby_main() -> int:
         return 2
     _take_over_files(handoff)
     return main([handoff["spec"]])
+
+
+def _job_waiting() -> bool:
+    """A job was handed over already (its line, or the end of input, is there to read)."""
+    return bool(select.select([sys.stdin], [], [], 0)[0])
 
 
 def _parse(line: str) -> dict[str, Any] | None:

@@ -32,8 +32,10 @@ except ImportError:  # Windows: two setups at once are not guarded against
 # The torch release Loradesk is tested with (scripts/install takes the same); --torch changes it.
 DEFAULT_TORCH = "torch==2.13.0"
 # The `trainer` extra of pyproject.toml besides torch (tests/core/test_trainer_setup.py keeps them equal).
-TRAINER_LIBRARIES = ("transformers>=4.44", "peft>=0.12", "safetensors>=0.4")
+TRAINER_LIBRARIES = ("transformers>=4.56", "peft>=0.17", "safetensors>=0.4", "accelerate>=1.0")
 GPU_LIBRARIES = ("nvidia-ml-py>=12",)  # GPU utilisation and memory for the charts
+# The `cuda` extra besides the trainer: QLoRA's 4- and 8-bit weights, where NVML finds a GPU.
+CUDA_LIBRARIES = ("bitsandbytes>=0.43; sys_platform != 'darwin'",)
 _VERIFY = """
 import importlib.metadata as m, json, sys
 import torch
@@ -120,7 +122,7 @@ def _wanted(options: SetupOptions) -> dict[str, Any]:
     gpu = nvml_gpu_count() > 0 if options.gpu is None else options.gpu
     wheel = options.trainer_wheel or bundled_trainer_wheel()
     return {
-        "requirements": [options.torch, *TRAINER_LIBRARIES, *(GPU_LIBRARIES if gpu else ())],
+        "requirements": [options.torch, *TRAINER_LIBRARIES, *((*GPU_LIBRARIES, *CUDA_LIBRARIES) if gpu else ())],
         "gpu": gpu,
         "trainer_wheel": {"file": wheel.name, "sha256": _sha256(wheel)} if wheel else None,
         "wheel_path": wheel,

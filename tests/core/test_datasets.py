@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import tracemalloc
 
 import pytest
 
-from core.dataset_format import MAX_LINE_BYTES, DatasetFormatError
+from core.dataset_format import MAX_LINE_BYTES, DatasetFormatError, read_examples
 from core.datasets import add_dataset, count_pairs, find_dataset, list_datasets
 from core.db.models import DatasetRow, new_id, utcnow
 from core.errors import InvalidRequestError, NotFoundError
@@ -23,7 +24,18 @@ from core.storage import StorageError
         ('{"prompt": "a", "completion": 3}\n', 'line 1: "completion" must be a string'),
         ('{"completion": "b"}\n', 'line 1: the key "prompt" is missing'),
         ('{"prompt": null, "completion": "b"}\n', 'line 1: "prompt" must be a string'),
-        ("\n\n", "no training pairs"),
+        ("\n\n", "no training examples"),
+        ('{"prompt": "a", "completion": "b"}\n{"messages": []}\n', 'line 2: "messages" must be a non-empty list'),
+        ('{"messages": [{"role": "user", "content": "hi"}]}\n', "line 1: no assistant message"),
+        (
+            '{"messages": [{"role": "user", "content": "hi"}, {"role": "bot", "content": "yo"}]}\n',
+            "line 1 message 2: role must be one of system, user, assistant, not 'bot'",
+        ),
+        (
+            '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": 5}]}\n',
+            'line 1 message 2: "content" must be a string',
+        ),
+        ('{"messages": ["hello"]}\n', "line 1 message 1: expected an object"),
     ],
 )
 def test_malformed_files_name_the_line_at_fault(tmp_path, content, message):
@@ -37,6 +49,18 @@ def test_blank_lines_are_not_pairs(tmp_path):
     file = tmp_path / "data.jsonl"
     file.write_text('{"prompt": "a", "completion": "b"}\n\n{"prompt": "c", "completion": "d", "extra": 1}\n')
     assert count_pairs(file) == 2
+
+
+def test_conversations_and_pairs_are_examples_alike(tmp_path):
+    file = tmp_path / "chat.jsonl"
+    chat = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"},
+                         {"role": "assistant", "content": "4"}]}  # fmt: skip
+    file.write_text(json.dumps(chat) + "\n" + '{"prompt": "a", "completion": "b"}\n')
+    assert count_pairs(file) == 2
+    assert list(read_examples(file)) == [
+        (("system", "Be brief."), ("user", "2+2?"), ("assistant", "4")),
+        ("a", "b"),
+    ]
 
 
 def test_add_copies_into_the_bucket_and_records_the_count(make_workspace, dataset_file):

@@ -95,6 +95,23 @@ async def test_the_standby_takes_the_next_job_and_trains_it(settings: Settings, 
     assert cluster.standby.pid is None  # it was used up; the next one comes with keep_warm
 
 
+async def test_a_job_handed_to_a_standby_still_importing_trains(settings: Settings, submit: Any) -> None:
+    # The app's first-run demo: the scheduler starts a standby and submits a second later, long
+    # before the standby has imported torch.
+    cluster = LocalCluster(settings)
+    await cluster.keep_warm()
+    standby_pid = cluster.standby.pid
+    assert standby_pid is not None and not cluster.standby.ready
+
+    job_id = await submit(cluster, "job-early", SHORT)
+    assert process_record(settings, job_id)["pid"] == standby_pid  # handed over, not started cold
+    final = await JobWatch(cluster, job_id).until(is_terminal)
+
+    assert final.status == "completed", final.error_message
+    assert final.current_step == 8
+    assert "first step recorded" in (settings.home / "jobs" / job_id / "stdout.log").read_text()
+
+
 async def test_no_standby_while_every_slot_is_busy(settings: Settings, submit: Any) -> None:
     cluster = LocalCluster(settings, cancel_grace=30)
     await warm(cluster)

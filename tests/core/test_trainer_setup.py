@@ -23,7 +23,7 @@ from core.trainer_setup import (
     SetupReporter,
     setup_trainer,
 )
-from core.trainer_setup.environment import GPU_LIBRARIES, TRAINER_LIBRARIES
+from core.trainer_setup.environment import CUDA_LIBRARIES, GPU_LIBRARIES, TRAINER_LIBRARIES
 from core.trainer_setup.pythons import find_base_python, no_python_message
 from tests.core.stub_index import STUB_VERSIONS, make_index, use_only
 from tests.wheel_build import ROOT, build_wheel
@@ -221,11 +221,10 @@ def test_found_python_is_3_11_or_newer():
     assert found.version >= (3, 11)
 
 
-def test_the_libraries_are_those_of_the_trainer_extra():
-    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"][
-        "trainer"
-    ]
-    assert sorted(extra) == sorted(["torch>=2.4", *TRAINER_LIBRARIES, *GPU_LIBRARIES])
+def test_the_libraries_are_those_of_the_trainer_and_cuda_extras():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert sorted(extras["trainer"]) == sorted(["torch>=2.4", *TRAINER_LIBRARIES, *GPU_LIBRARIES])
+    assert sorted(extras["cuda"]) == sorted(["loradesk[trainer]", *CUDA_LIBRARIES])
 
 
 def test_trainer_python_order(tmp_path, monkeypatch):

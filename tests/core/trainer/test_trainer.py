@@ -25,6 +25,7 @@ METRIC_KEYS = {
     "epoch",
     "training_loss",
     "learning_rate",
+    "grad_norm",
     "throughput",
     "gpu_utilization",
     "gpu_memory_used",
@@ -131,6 +132,7 @@ def test_a_run_writes_one_metrics_line_per_step_and_completes(finished_run: Path
     assert [p["epoch"] for p in points] == [1] * 14 + [2] * 14 + [3] * 14
     assert all(set(p) >= METRIC_KEYS for p in points)
     assert all(p["throughput"] > 0 and p["gpu_utilization"] is None for p in points)
+    assert all(p["grad_norm"] > 0 for p in points)
     evaluated = [p["step"] for p in points if "validation_loss" in p]
     assert evaluated == [5, 10, 15, 20, 25, 30, 35, 40, 42]
     assert read_json(finished_run / "exit.json") == {
@@ -211,13 +213,16 @@ def test_a_missing_base_model_fails_clearly(tmp_path: Path) -> None:
     assert result.returncode == 1
     message = read_json(tmp_path / "job" / "out" / "exit.json")["error_message"]
     missing = str(tmp_path / "nope")
-    assert message == f"base model {missing!r} is neither 'tiny' nor a local model folder with a config.json"
+    assert message == (
+        f"base model {missing!r} is neither 'tiny', a local model folder with a config.json,"
+        " nor a Hugging Face model id"
+    )
     assert "Traceback" not in result.stderr
 
 
-def test_sigterm_stops_at_the_next_step_and_saves_the_adapter(tmp_path: Path) -> None:
+def test_sigterm_stops_at_the_next_step_and_saves_the_adapter_and_a_checkpoint(tmp_path: Path) -> None:
     dataset = write_dataset(tmp_path / "pairs.jsonl", spelled_numbers(40, seed=6))
-    spec = write_spec(tmp_path / "job", str(dataset), epochs=500, batch_size=4)
+    spec = write_spec(tmp_path / "job", str(dataset), epochs=500, batch_size=4, checkpoint_interval=1000)
     out = tmp_path / "job" / "out"
     trainer = start_trainer(spec)
     try:
@@ -235,6 +240,11 @@ def test_sigterm_stops_at_the_next_step_and_saves_the_adapter(tmp_path: Path) ->
     assert (out / "adapter" / "adapter_model.safetensors").is_file()
     steps = [p["step"] for p in read_metrics(out)]
     assert 1 <= len(steps) < read_json(out / "status.json")["total_steps"]
+    # The step it stopped at is saved whole, to be continued from.
+    checkpoint = out / "checkpoints" / f"checkpoint-{steps[-1]}"
+    for name in ("adapter_model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json"):
+        assert (checkpoint / name).is_file(), name
+    assert read_json(checkpoint / "trainer_state.json")["global_step"] == steps[-1]
 
 
 def test_a_broken_dataset_fails_naming_the_line(tmp_path: Path) -> None:
