@@ -43,7 +43,8 @@ class NotificationType(enum.StrEnum):
     CLUSTER_AUTH_FAILED = "cluster_auth_failed"
 
 
-# The measurements of a metric point, in the order of SPEC §3.
+# The measurements of a metric point, in the order of SPEC §3, then the gradient norm (the
+# Trainer's, before clipping; migration 0011).
 METRIC_FIELDS = (
     "training_loss",
     "validation_loss",
@@ -51,6 +52,7 @@ METRIC_FIELDS = (
     "throughput",
     "gpu_utilization",
     "gpu_memory_used",
+    "grad_norm",
 )
 
 BUCKETS = ("training-files", "lora-datasets")
@@ -166,6 +168,7 @@ class MetricPoint(_Record):
     throughput: float | None = None
     gpu_utilization: float | None = None
     gpu_memory_used: float | None = None
+    grad_norm: float | None = None
     recorded_at: datetime | None = None
 
 

@@ -1,6 +1,7 @@
 """The job monitor: the selected job's header, progress, metric cards, charts and Cancel button.
 
-It draws the state's series of the selected job (`AppState.series`), which the three charts read:
+It draws the state's series of the selected job (`AppState.series`), which the charts read (loss, GPU,
+throughput, and below them learning rate and gradient norm, desktop.training_charts):
 the state says when a load replaced it (`series_loaded`) and when points were appended
 (`points_added`); redraws are coalesced to one per 30 ms. A tab about the job is added with
 `add_tab`: it is told of each job shown (`show_job`) and reads the state it was given.
@@ -44,6 +45,7 @@ from desktop.app_state import AppState, Change
 from desktop.charts import GpuChart, LossChart, MetricChart, ThroughputChart
 from desktop.continue_button import ContinueButton
 from desktop.earlier_run_curve import EarlierRunCurve
+from desktop.training_charts import GradNormChart, LearningRateChart
 from desktop.log_view import LogView
 from desktop.metric_cards import MetricCard, StatusBadge, StatusProgressBar
 from desktop.metric_series import MetricSeries
@@ -118,6 +120,8 @@ class JobMonitor(QWidget):
         self.earlier_run = EarlierRunCurve(self.loss_chart)
         self.gpu_chart = GpuChart(self.series)
         self.throughput_chart = ThroughputChart(self.series)
+        self.learning_rate_chart = LearningRateChart(self.series)
+        self.grad_norm_chart = GradNormChart(self.series)
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.setContentsMargins(12, 10, 12, 10)
@@ -131,14 +135,24 @@ class JobMonitor(QWidget):
         self.error_label = QLabel(objectName="FieldError", wordWrap=True)
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.error_label)
-        charts = QSplitter(Qt.Orientation.Horizontal)
+        main_charts = QSplitter(Qt.Orientation.Horizontal)
         side = QSplitter(Qt.Orientation.Vertical)
         side.addWidget(self.gpu_chart)
         side.addWidget(self.throughput_chart)
-        charts.addWidget(self.loss_chart)
-        charts.addWidget(side)
+        main_charts.addWidget(self.loss_chart)
+        main_charts.addWidget(side)
+        main_charts.setStretchFactor(0, 3)
+        main_charts.setStretchFactor(1, 2)
+        main_charts.setChildrenCollapsible(False)
+        optimizer = QSplitter(Qt.Orientation.Horizontal)  # how the optimizer fares, below the loss
+        optimizer.addWidget(self.learning_rate_chart)
+        optimizer.addWidget(self.grad_norm_chart)
+        optimizer.setChildrenCollapsible(False)
+        charts = QSplitter(Qt.Orientation.Vertical)
+        charts.addWidget(main_charts)
+        charts.addWidget(optimizer)
         charts.setStretchFactor(0, 3)
-        charts.setStretchFactor(1, 2)
+        charts.setStretchFactor(1, 1)
         charts.setChildrenCollapsible(False)
         self.summary_view = RunSummaryView()
         self.log_view = LogView()
@@ -238,7 +252,13 @@ class JobMonitor(QWidget):
 
     @property
     def charts(self) -> tuple[MetricChart, ...]:
-        return (self.loss_chart, self.gpu_chart, self.throughput_chart)
+        return (
+            self.loss_chart,
+            self.gpu_chart,
+            self.throughput_chart,
+            self.learning_rate_chart,
+            self.grad_norm_chart,
+        )
 
     def _try_clicked(self) -> None:
         if self.job is not None:

@@ -50,6 +50,8 @@ class ChartColors:
     memory: str
     throughput: str
     crosshair: str
+    learning_rate: str = "#d97706"
+    grad_norm: str = "#db2777"
 
 
 LIGHT_CHARTS = ChartColors(
@@ -73,6 +75,8 @@ DARK_CHARTS = ChartColors(
     memory="#c084fc",
     throughput="#22d3ee",
     crosshair="#6b7280",
+    learning_rate="#fbbf24",
+    grad_norm="#f472b6",
 )
 
 _LIGHT = {

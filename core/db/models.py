@@ -172,6 +172,7 @@ class MetricPointRow(Base):
     throughput: Mapped[float | None] = mapped_column(Float)
     gpu_utilization: Mapped[float | None] = mapped_column(Float)
     gpu_memory_used: Mapped[float | None] = mapped_column(Float)
+    grad_norm: Mapped[float | None] = mapped_column(Float)
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("job_id", "step", name="uq_metrics_points_job_step"),)

@@ -140,7 +140,7 @@ async def test_a_large_new_batch_keeps_every_value_and_instant(make_workspace, d
     start = utcnow()
     points = [
         MetricPoint(job_id=job.id, step=s, epoch=1, training_loss=1.0 / s, validation_loss=None,
-                    throughput=float(s), recorded_at=start + timedelta(seconds=s))
+                    throughput=float(s), grad_norm=s / 7, recorded_at=start + timedelta(seconds=s))
         for s in range(1, COPY_FROM + 2)
     ]  # fmt: skip
     with ws.db.write() as session:
@@ -148,9 +148,9 @@ async def test_a_large_new_batch_keeps_every_value_and_instant(make_workspace, d
     with ws.db.read() as session:
         rows = session.execute(
             select(MetricPointRow.step, MetricPointRow.training_loss, MetricPointRow.validation_loss,
-                   MetricPointRow.throughput, MetricPointRow.recorded_at)
+                   MetricPointRow.throughput, MetricPointRow.grad_norm, MetricPointRow.recorded_at)
             .where(MetricPointRow.job_id == job.id).order_by(MetricPointRow.step)
         ).all()  # fmt: skip
     assert [tuple(row) for row in rows] == [
-        (p.step, p.training_loss, None, p.throughput, p.recorded_at) for p in points
+        (p.step, p.training_loss, None, p.throughput, p.grad_norm, p.recorded_at) for p in points
     ]

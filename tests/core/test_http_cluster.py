@@ -85,6 +85,7 @@ async def test_submit_status_and_cancel_answers_are_parsed(fake: FakeCluster, cl
         "throughput",
         "gpu_utilization",
         "gpu_memory_used",
+        "grad_norm",
     }
     assert report.metrics_history is not None
     assert [p["step"] for p in report.metrics_history] == list(range(1, 61))

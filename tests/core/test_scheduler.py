@@ -43,6 +43,8 @@ async def test_job_runs_from_queued_to_completed(make_workspace, fake_cluster, d
 
     detail = await run_cycles(scheduler, ws, job.id, until="completed")
     assert [p.step for p in detail.metrics] == list(range(1, 41))
+    assert [p.grad_norm for p in detail.metrics] == [0.5 + step / 1000 for step in range(1, 41)]
+    assert detail.job.current_metrics["grad_norm"] == 0.54
     assert detail.job.progress == 100.0
     assert detail.job.current_step == 40 and detail.job.current_epoch == 2
     assert detail.job.final_cost is not None and detail.job.completed_at is not None

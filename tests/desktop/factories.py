@@ -50,7 +50,7 @@ def bump(job: Job, **changes: Any) -> Job:
     return replace(job, updated_at=job.updated_at + timedelta(seconds=1), **changes)
 
 
-def make_points(job_id: str, steps: range, *, gpu: bool = True) -> list[MetricPoint]:
+def make_points(job_id: str, steps: range, *, gpu: bool = True, grad_norm: bool = True) -> list[MetricPoint]:
     return [
         MetricPoint(
             job_id=job_id,
@@ -62,6 +62,7 @@ def make_points(job_id: str, steps: range, *, gpu: bool = True) -> list[MetricPo
             throughput=1800.0 + (step % 7) * 10,
             gpu_utilization=(80.0 + step % 10) if gpu else None,
             gpu_memory_used=(30.0 if gpu else None),
+            grad_norm=(1.0 + 1.0 / step if grad_norm else None),
             recorded_at=BASE + timedelta(seconds=step),
         )
         for step in steps

@@ -66,6 +66,30 @@ def test_charts_hold_the_loaded_and_appended_points(monitor, qtbot):
     assert monitor.cards["training_loss"].hint.text() == "step 350"
 
 
+def test_learning_rate_and_gradient_norm_are_charted_under_the_loss(monitor, qtbot):
+    job = loaded(monitor)
+    monitor.tabs.setCurrentIndex(0)
+    for chart, column in ((monitor.learning_rate_chart, "learning_rate"), (monitor.grad_norm_chart, "grad_norm")):
+        steps, values = chart.curve.getOriginalDataset()
+        assert list(steps) == list(range(1, 301))
+        assert list(values) == [getattr(p, column) for p in make_points(job.id, range(1, 301))]
+        assert chart.stack.currentWidget() is chart.plot_widget
+    assert monitor.grad_norm_chart.readout.text() == f"step 300 · {1 + 1 / 300:.3g}"
+    assert monitor.learning_rate_chart.readout.text() == "step 300 · 0.0002"
+    monitor.append_metrics(job.id, make_points(job.id, range(301, 321)))
+    qtbot.waitUntil(lambda: len(monitor.grad_norm_chart.curve.getOriginalDataset()[0]) == 320)
+
+
+def test_a_run_without_gradient_norms_says_so(monitor):
+    job = make_job(1)
+    monitor.show_job(job)
+    monitor.show_detail(JobDetail(job=job, metrics=tuple(make_points(job.id, range(1, 50), grad_norm=False))))
+    chart = monitor.grad_norm_chart
+    assert chart.stack.currentWidget() is chart.placeholder
+    assert chart.placeholder.text() == "No gradient norm reported (the cluster's trainer sends none)"
+    assert monitor.learning_rate_chart.stack.currentWidget() is monitor.learning_rate_chart.plot_widget
+
+
 def test_smoothing_and_log_controls_reach_the_loss_chart(monitor):
     loaded(monitor)
     chart = monitor.loss_chart

@@ -110,7 +110,8 @@ def error_after_ok(dialog, qtbot) -> str:
         (
             "base_model",
             "/no/such/model",
-            "base model '/no/such/model' is neither 'tiny' nor a local model folder with a config.json",
+            "base model '/no/such/model' is neither 'tiny', a local model folder with a config.json,"
+            " nor a Hugging Face model id",
         ),
         ("name_edit", "n" * 201, "a job name may have at most 200 characters; this one has 201"),
     ],

@@ -90,6 +90,7 @@ class FakeJob:
             "throughput": 1200.0 + step % 7,
             "gpu_utilization": 92.0,
             "gpu_memory_used": 21.5,
+            "grad_norm": 0.5 + step / 1000,  # an extra metric the contract lets a cluster send
         }
 
     def samples_at(self, step: int) -> list[dict[str, Any]]:
