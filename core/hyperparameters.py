@@ -239,7 +239,9 @@ def _checked(name: str, value: Any) -> Any:
         return sample_prompts(value)
     if name in CHOICES:
         if value not in CHOICES[name]:
-            raise HyperparameterError(f"{_label(name)} must be one of {', '.join(CHOICES[name])}, not {value!r}")
+            raise HyperparameterError(
+                f"{_label(name)} must be one of {', '.join(CHOICES[name])}, not {value!r}"
+            )
         return value
     if name in SWITCHES:
         if not isinstance(value, bool):

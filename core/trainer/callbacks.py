@@ -49,7 +49,7 @@ class StopRequest(Protocol):
     requested: bool
 
 
-class MetricsCallback(TrainerCallback):  # type: ignore[misc]
+class MetricsCallback(TrainerCallback):
     """Writes each optimizer step's point to the run's report (metrics.jsonl, status.json and, on a
     cluster, the LORADESK_METRIC line)."""
 
@@ -92,7 +92,9 @@ class MetricsCallback(TrainerCallback):  # type: ignore[misc]
         if state.global_step >= state.max_steps and args.eval_strategy != "no":
             control.should_evaluate = True  # the last step's validation loss ends every curve
 
-    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def on_log(
+        self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
         point, logs = self._pending, logs or {}
         if point is None or point["step"] != state.global_step:
             return
@@ -115,7 +117,7 @@ class MetricsCallback(TrainerCallback):  # type: ignore[misc]
             self._log(f"first step recorded {time.monotonic() - self._began:.2f} s after the run began")
 
 
-class StopCallback(TrainerCallback):  # type: ignore[misc]
+class StopCallback(TrainerCallback):
     """Ends the run after the step in progress once a stop is requested, saving a checkpoint."""
 
     def __init__(self, stop: StopRequest) -> None:

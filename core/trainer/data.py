@@ -12,9 +12,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from core import dataset_format
+from core.dataset_format import Conversation
 from core.storage import LocalStorage, StorageError, file_url_path
 from core.trainer.spec import TrainerError
-from core.dataset_format import Conversation
 from core.trainer.tokenizer import TextCodec, built_in_chat
 
 DOWNLOADED_DATASET = "dataset.jsonl"
@@ -89,10 +89,10 @@ def encode_examples(
     encoded = []
     for example in examples:
         if isinstance(example[0], str):
-            prompt, completion = example  # type: ignore[misc]
+            prompt, completion = example
             ids, labels = _encode_pair(prompt, completion, codec)
         else:
-            ids, labels = _encode_conversation(example, codec)  # type: ignore[arg-type]
+            ids, labels = _encode_conversation(example, codec)
         ids, labels = ids[:max_length], labels[:max_length]
         if any(label != IGNORE_INDEX for label in labels):
             encoded.append(Example(ids, labels))
@@ -128,8 +128,8 @@ def sample_pair(example: dataset_format.Example, codec: TextCodec) -> tuple[str,
     as it is; a conversation's context up to its first assistant turn, as the model reads it, and
     that turn's words."""
     if isinstance(example[0], str):
-        return example  # type: ignore[return-value]
-    turns: Conversation = example  # type: ignore[assignment]
+        return example
+    turns: Conversation = example
     first = next(i for i, (role, _) in enumerate(turns) if role == "assistant")
     segments = codec.render_chat(turns[: first + 1]) if codec.render_chat is not None else None
     if segments is None:

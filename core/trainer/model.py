@@ -72,18 +72,28 @@ def tiny_tokenizer() -> Any:
     from transformers import PreTrainedTokenizerFast
 
     byte_chars = _byte_level_alphabet()
-    vocab = {byte_chars[b]: b for b in range(256)} | {"<pad>": BYTE_PAD_ID, "<s>": BYTE_BOS_ID, "</s>": BYTE_EOS_ID}
+    vocab = {byte_chars[b]: b for b in range(256)} | {
+        "<pad>": BYTE_PAD_ID,
+        "<s>": BYTE_BOS_ID,
+        "</s>": BYTE_EOS_ID,
+    }
     tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[]))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     tokenizer.decoder = decoders.ByteLevel()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", bos_token="<s>", eos_token="</s>")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, pad_token="<pad>", bos_token="<s>", eos_token="</s>"
+    )
     fast.chat_template = TINY_CHAT_TEMPLATE
     return fast
 
 
 def _byte_level_alphabet() -> dict[int, str]:
     """The printable character the byte-level pre-tokenizer maps each byte to (GPT-2's table)."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
     others = [b for b in range(256) if b not in printable]
     return {b: chr(b) for b in printable} | {b: chr(256 + i) for i, b in enumerate(others)}
 
@@ -103,7 +113,9 @@ def load_base_model(base_model: str | None, **loading: Any) -> tuple[Any, TextCo
         return model, hf_codec(tokenizer)
     vocab = int(getattr(model.config, "vocab_size", 0))
     if vocab < BYTE_VOCAB_SIZE:
-        raise TrainerError(f"{source.name} ships no tokenizer and its vocabulary ({vocab}) is too small for bytes")
+        raise TrainerError(
+            f"{source.name} ships no tokenizer and its vocabulary ({vocab}) is too small for bytes"
+        )
     return model, byte_codec()
 
 
@@ -113,7 +125,9 @@ def _pretrained(kind: Any, source: BaseModelSource, loading: dict[str, Any]) -> 
         try:
             return kind.from_pretrained(source.folder, local_files_only=True, **loading)
         except (OSError, ValueError) as exc:
-            raise TrainerError(f"cannot load the base model from {source.folder}: {_first_line(exc)}") from None
+            raise TrainerError(
+                f"cannot load the base model from {source.folder}: {_first_line(exc)}"
+            ) from None
     try:
         # The cached copy, without a network round trip per file: a job starts in a second.
         from huggingface_hub import snapshot_download

@@ -17,9 +17,14 @@ class Precision:
     name: str  # bf16, fp16 or fp32: what the run computes in
     dtype: torch.dtype  # what a pretrained model's weights are loaded as
 
-    def training_arguments(self) -> dict[str, bool]:
-        # fp16 comes with loss scaling (transformers' GradScaler); bf16 needs none.
-        return {"bf16": self.name == "bf16", "fp16": self.name == "fp16"}
+    @property
+    def bf16(self) -> bool:
+        return self.name == "bf16"
+
+    @property
+    def fp16(self) -> bool:
+        """fp16 comes with loss scaling (transformers' GradScaler); bf16 needs none."""
+        return self.name == "fp16"
 
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -31,7 +36,9 @@ def choose_precision(requested: str, cuda: bool) -> Precision:
     if requested == "auto":
         name = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32"
     elif requested == "fp16" and not cuda:
-        raise TrainerError("precision fp16 needs a CUDA GPU and this machine has none; use auto, bf16 or fp32")
+        raise TrainerError(
+            "precision fp16 needs a CUDA GPU and this machine has none; use auto, bf16 or fp32"
+        )
     else:
         name = requested
     return Precision(name, _DTYPES[name])

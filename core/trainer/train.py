@@ -23,14 +23,14 @@ from transformers import PrinterCallback, Trainer, TrainingArguments
 
 from core.dataset_format import Example as RawExample
 from core.hyperparameters import DEFAULT_SAMPLE_PROMPTS
-from core.trainer.callbacks import MetricsCallback, TokenCounter, StopCallback, StopRequest
+from core.trainer.callbacks import MetricsCallback, StopCallback, StopRequest, TokenCounter
+from core.trainer.checkpoint_files import checkpoints_dir
 from core.trainer.data import IGNORE_INDEX, Example, encode_examples, pack, sample_pair
 from core.trainer.gpu import GpuProbe
 from core.trainer.model import load_base_model
 from core.trainer.precision import Precision, choose_precision, quantization_config
 from core.trainer.report import RunReport
 from core.trainer.samples import SampleCallback, choose_prompts
-from core.trainer.checkpoint_files import checkpoints_dir
 from core.trainer.spec import CHECKPOINTS_KEPT, TINY_MODEL, Hyperparameters, TrainerSpec
 
 MAX_GRAD_NORM = 1.0  # clipping keeps the early, high-learning-rate steps from diverging
@@ -126,7 +126,8 @@ def training_arguments(
         report_to=[],
         disable_tqdm=True,
         log_level="error",
-        **precision.training_arguments(),
+        bf16=precision.bf16,
+        fp16=precision.fp16,
     )
 
 

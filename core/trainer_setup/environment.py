@@ -44,7 +44,7 @@ if "loradesk" in names:
     import core.trainer.run  # the trainer wheel, without the app's own dependencies
 print(json.dumps({"cuda": torch.cuda.is_available(), **{n: m.version(n) for n in names}}))
 """
-_VERIFIED = ("torch", "transformers", "peft", "safetensors")
+_VERIFIED = ("torch", "transformers", "peft", "safetensors", "accelerate")
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,11 @@ def _wanted(options: SetupOptions) -> dict[str, Any]:
     gpu = nvml_gpu_count() > 0 if options.gpu is None else options.gpu
     wheel = options.trainer_wheel or bundled_trainer_wheel()
     return {
-        "requirements": [options.torch, *TRAINER_LIBRARIES, *((*GPU_LIBRARIES, *CUDA_LIBRARIES) if gpu else ())],
+        "requirements": [
+            options.torch,
+            *TRAINER_LIBRARIES,
+            *((*GPU_LIBRARIES, *CUDA_LIBRARIES) if gpu else ()),
+        ],
         "gpu": gpu,
         "trainer_wheel": {"file": wheel.name, "sha256": _sha256(wheel)} if wheel else None,
         "wheel_path": wheel,

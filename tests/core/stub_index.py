@@ -1,4 +1,4 @@
-"""A package index on disk with tiny stand-ins for torch, transformers, peft and safetensors.
+"""A package index on disk with tiny stand-ins for torch, transformers, peft, safetensors, accelerate.
 
 The trainer setup runs the real pip against it (through pip's own environment variables), so a
 whole setup takes seconds instead of installing gigabytes. Each stand-in is a real wheel; the
@@ -14,7 +14,13 @@ from pathlib import Path
 
 import pytest
 
-STUB_VERSIONS = {"torch": "2.13.0", "transformers": "4.44.0", "peft": "0.12.0", "safetensors": "0.4.0"}
+STUB_VERSIONS = {
+    "torch": "2.13.0",
+    "transformers": "4.56.0",
+    "peft": "0.17.0",
+    "safetensors": "0.4.0",
+    "accelerate": "1.0.0",
+}
 _TORCH = "class cuda:\n    @staticmethod\n    def is_available():\n        return False\n"
 
 

@@ -25,7 +25,10 @@ from core.storage import StorageError
         ('{"completion": "b"}\n', 'line 1: the key "prompt" is missing'),
         ('{"prompt": null, "completion": "b"}\n', 'line 1: "prompt" must be a string'),
         ("\n\n", "no training examples"),
-        ('{"prompt": "a", "completion": "b"}\n{"messages": []}\n', 'line 2: "messages" must be a non-empty list'),
+        (
+            '{"prompt": "a", "completion": "b"}\n{"messages": []}\n',
+            'line 2: "messages" must be a non-empty list',
+        ),
         ('{"messages": [{"role": "user", "content": "hi"}]}\n', "line 1: no assistant message"),
         (
             '{"messages": [{"role": "user", "content": "hi"}, {"role": "bot", "content": "yo"}]}\n',

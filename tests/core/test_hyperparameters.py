@@ -118,16 +118,23 @@ def local_settings(home: Path):
     return load_settings({"home": str(home), "user": "alice", "cluster": "local"})
 
 
-def test_a_local_job_needs_a_base_model_this_machine_has(local_settings, tmp_path: Path):
+def test_a_local_job_needs_a_base_model_this_machine_can_name(local_settings, tmp_path: Path):
     request = check_new_job(local_settings, name=None, hyperparameters=None, gpu_type=None, gpu_count=1)
     assert request.stored_hyperparameters["base_model"] == TINY_MODEL
     assert request.hyperparameters.learning_rate == TINY_LEARNING_RATE
     with pytest.raises(
-        HyperparameterError, match="base model 'llama3-8b' is neither 'tiny' nor a local model"
+        HyperparameterError,
+        match="base model './llama3-8b' is neither 'tiny', a local model folder with a config.json, nor a",
     ):
         check_new_job(
-            local_settings, name=None, hyperparameters={"base_model": "llama3-8b"}, gpu_type=None, gpu_count=1
+            local_settings, name=None, hyperparameters={"base_model": "./llama3-8b"}, gpu_type=None, gpu_count=1
         )
+    # A Hugging Face id: the trainer finds it in the Hub's cache, or fetches it.
+    request = check_new_job(
+        local_settings, name=None, hyperparameters={"base_model": "meta-llama/Llama-3.1-8B"}, gpu_type=None,
+        gpu_count=1,
+    )  # fmt: skip
+    assert request.stored_hyperparameters["base_model"] == "meta-llama/Llama-3.1-8B"
     folder = tmp_path / "model"
     folder.mkdir()
     (folder / "config.json").write_text("{}")

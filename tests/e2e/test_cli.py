@@ -350,9 +350,11 @@ def test_a_job_no_backend_could_run_is_refused_at_submit(cli, dataset_file, opti
 def test_the_base_model_of_a_local_job_is_checked_at_submit(cli, dataset_file, tmp_path):
     local = {"LORADESK_CLUSTER": "local"}
     dataset_id = cli("datasets", "add", str(dataset_file), **local).stdout.strip()
-    refused = cli("jobs", "submit", "--dataset", dataset_id, "--base-model", "llama3-8b", expect=1, **local)
+    missing = str(tmp_path / "llama3-8b")
+    refused = cli("jobs", "submit", "--dataset", dataset_id, "--base-model", missing, expect=1, **local)
     assert one_line(refused) == (
-        "loradesk: base model 'llama3-8b' is neither 'tiny' nor a local model folder with a config.json"
+        f"loradesk: base model {missing!r} is neither 'tiny', a local model folder with a config.json,"
+        " nor a Hugging Face model id"
     )
     model = tmp_path / "my-model"
     model.mkdir()

@@ -71,6 +71,8 @@ async def test_local_job_runs_to_completion(local_workspace):
     assert detail.job.status.value == "completed", detail.job.error_message
     assert [p.step for p in detail.metrics] == list(range(1, 13))
     assert all(p.training_loss is not None and p.throughput for p in detail.metrics)
+    assert all(p.grad_norm is not None and p.grad_norm > 0 for p in detail.metrics)  # file → database
+    assert [p.learning_rate for p in detail.metrics][1] > 0
     assert any(p.validation_loss is not None for p in detail.metrics)
     assert all(p.gpu_utilization is None for p in detail.metrics)  # no GPU here: null, not zero
     adapter = file_url_path(detail.job.artifact_url)

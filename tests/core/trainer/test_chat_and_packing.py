@@ -19,14 +19,23 @@ CONVERSATION = (("system", "Answer in words."), ("user", "2+2?"), ("assistant", 
 
 
 def trained_text(ids: list[int], labels: list[int]) -> bytes:
-    return bytes(i if i < 256 else ord("|") for i, label in zip(ids, labels, strict=True) if label != IGNORE_INDEX)
+    return bytes(
+        i if i < 256 else ord("|") for i, label in zip(ids, labels, strict=True) if label != IGNORE_INDEX
+    )
 
 
 def test_only_the_assistant_turns_are_trained() -> None:
     [example] = encode_examples([CONVERSATION], byte_codec(), max_length=256)
     assert trained_text(example.input_ids, example.labels) == b"four|six|"  # each answer and its end
-    context = bytes(i for i, label in zip(example.input_ids, example.labels, strict=True) if label == IGNORE_INDEX and i < 256)
-    assert context == b"<|system|>\nAnswer in words.\n<|user|>\n2+2?\n<|assistant|>\n<|user|>\n3+3?\n<|assistant|>\n"
+    context = bytes(
+        i
+        for i, label in zip(example.input_ids, example.labels, strict=True)
+        if label == IGNORE_INDEX and i < 256
+    )
+    assert (
+        context
+        == b"<|system|>\nAnswer in words.\n<|user|>\n2+2?\n<|assistant|>\n<|user|>\n3+3?\n<|assistant|>\n"
+    )
 
 
 def test_a_tokenizer_with_a_chat_template_is_rendered_through_it() -> None:
@@ -84,10 +93,15 @@ def test_packed_examples_do_not_see_each_other() -> None:
 def test_a_chat_dataset_trains_packed(tmp_path: Path) -> None:
     lines = []
     for n in range(40):
-        turns = [{"role": "user", "content": f"What is {n} plus one?"}, {"role": "assistant", "content": str(n + 1)}]
+        turns = [
+            {"role": "user", "content": f"What is {n} plus one?"},
+            {"role": "assistant", "content": str(n + 1)},
+        ]
         lines.append(json.dumps({"messages": turns}))
     (tmp_path / "chat.jsonl").write_text("\n".join(lines) + "\n")
-    spec = write_spec(tmp_path / "job", str(tmp_path / "chat.jsonl"), packing=True, max_length=128, batch_size=2)
+    spec = write_spec(
+        tmp_path / "job", str(tmp_path / "chat.jsonl"), packing=True, max_length=128, batch_size=2
+    )
     result = run_trainer(spec)
     assert result.returncode == 0, result.stderr
     out = tmp_path / "job" / "out"

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from core.trainer.checkpoint_files import latest_checkpoint
-from tests.core.trainer.test_trainer import read_json, read_metrics, run_trainer, spelled_numbers, write_dataset
+from tests.core.trainer.test_trainer import (
+    read_json,
+    read_metrics,
+    run_trainer,
+    spelled_numbers,
+    write_dataset,
+)
 
 pytestmark = pytest.mark.trainer
 
@@ -34,8 +40,14 @@ def test_a_run_continued_from_a_checkpoint_numbers_on_and_follows_the_same_curve
     whole = tmp_path / "whole"
     whole.mkdir()
     (whole / "spec.json").write_text(
-        json.dumps({"job_id": "whole", "dataset_url": str(dataset), "output_dir": str(whole / "out"),
-                    "hyperparameters": SETTINGS})  # fmt: skip
+        json.dumps(
+            {
+                "job_id": "whole",
+                "dataset_url": str(dataset),
+                "output_dir": str(whole / "out"),
+                "hyperparameters": SETTINGS,
+            }
+        )
     )
     result = run_trainer(whole / "spec.json")
     assert result.returncode == 0, result.stderr

@@ -12,7 +12,14 @@ from typing import Any
 
 import pytest
 
-from tests.core.trainer.test_trainer import ROOT, read_json, read_metrics, spelled_numbers, write_dataset, write_spec
+from tests.core.trainer.test_trainer import (
+    ROOT,
+    read_json,
+    read_metrics,
+    spelled_numbers,
+    write_dataset,
+    write_spec,
+)
 
 pytestmark = pytest.mark.trainer
 
@@ -82,8 +89,14 @@ def test_an_id_that_cannot_be_had_fails_in_one_line_before_training(tmp_path: Pa
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"precision": "fp16"}, "precision fp16 needs a CUDA GPU and this machine has none; use auto, bf16 or fp32"),
-        ({"quantization": "4bit"}, "quantization 4bit needs a CUDA GPU (bitsandbytes) and this machine has none"),
+        (
+            {"precision": "fp16"},
+            "precision fp16 needs a CUDA GPU and this machine has none; use auto, bf16 or fp32",
+        ),
+        (
+            {"quantization": "4bit"},
+            "quantization 4bit needs a CUDA GPU (bitsandbytes) and this machine has none",
+        ),
     ],
 )
 def test_what_needs_a_gpu_is_refused_in_one_line_on_the_cpu(
@@ -99,7 +112,12 @@ def test_what_needs_a_gpu_is_refused_in_one_line_on_the_cpu(
 def test_bf16_and_gradient_checkpointing_train_on_the_cpu(tmp_path: Path) -> None:
     dataset = write_dataset(tmp_path / "pairs.jsonl", spelled_numbers(20, seed=24))
     spec = write_spec(
-        tmp_path / "job", str(dataset), precision="bf16", gradient_checkpointing=True, max_steps=2, batch_size=4
+        tmp_path / "job",
+        str(dataset),
+        precision="bf16",
+        gradient_checkpointing=True,
+        max_steps=2,
+        batch_size=4,
     )
     result = run_with(spec)
     assert result.returncode == 0, result.stderr
@@ -112,5 +130,7 @@ def test_the_settings_names_are_checked_when_the_spec_is_read(tmp_path: Path) ->
     dataset = write_dataset(tmp_path / "pairs.jsonl", spelled_numbers(5, seed=25))
     result = run_with(write_spec(tmp_path / "job", str(dataset), precision="fp8"))
     assert result.returncode == 1
-    assert error_of(tmp_path / "job") == "precision must be one of auto, bf16, fp16, fp32, not 'fp8'"
+    # A spec that cannot be read reports beside it, in the job's folder, before any output folder.
+    message = read_json(tmp_path / "job" / "exit.json")["error_message"]
+    assert message == "precision must be one of auto, bf16, fp16, fp32, not 'fp8'"
     assert json.loads((tmp_path / "job" / "spec.json").read_text())["hyperparameters"] == {"precision": "fp8"}

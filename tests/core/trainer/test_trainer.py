@@ -242,7 +242,13 @@ def test_sigterm_stops_at_the_next_step_and_saves_the_adapter_and_a_checkpoint(t
     assert 1 <= len(steps) < read_json(out / "status.json")["total_steps"]
     # The step it stopped at is saved whole, to be continued from.
     checkpoint = out / "checkpoints" / f"checkpoint-{steps[-1]}"
-    for name in ("adapter_model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json"):
+    for name in (
+        "adapter_model.safetensors",
+        "optimizer.pt",
+        "scheduler.pt",
+        "rng_state.pth",
+        "trainer_state.json",
+    ):
         assert (checkpoint / name).is_file(), name
     assert read_json(checkpoint / "trainer_state.json")["global_step"] == steps[-1]
 
