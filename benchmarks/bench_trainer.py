@@ -112,14 +112,19 @@ def _write():
 atexit.register(_write)
 """
 
-LORADESK_SIDE = INSTRUMENT + r"""
+LORADESK_SIDE = (
+    INSTRUMENT
+    + r"""
 from core.trainer.run import main
 code = main([sys.argv[1]])
 _write()
 os._exit(code)
 """
+)
 
-PLAIN_SIDE = INSTRUMENT + r"""
+PLAIN_SIDE = (
+    INSTRUMENT
+    + r"""
 import torch
 from datasets import load_dataset
 from peft import LoraConfig
@@ -162,6 +167,7 @@ trainer.save_model(sys.argv[4])
 _write()
 os._exit(0)
 """
+)
 
 
 def loadavg() -> str:
@@ -178,13 +184,27 @@ def run_side(side: str, work: Path, steps: int, device: str) -> dict:
         spec = work / "spec.json"
         hyperparameters = {**SETTINGS, "base_model": "tiny", "max_steps": steps, "epochs": 1000}
         spec.write_text(
-            json.dumps({"job_id": "bench", "dataset_url": str(SAMPLE), "output_dir": str(work / "loradesk"),
-                        "hyperparameters": hyperparameters})  # fmt: skip
+            json.dumps(
+                {
+                    "job_id": "bench",
+                    "dataset_url": str(SAMPLE),
+                    "output_dir": str(work / "loradesk"),
+                    "hyperparameters": hyperparameters,
+                }
+            )
         )
         command = [sys.executable, "-c", LORADESK_SIDE, str(spec)]
     else:
         settings = {**SETTINGS, "max_steps": steps, "warmup_steps": warmup}
-        command = [sys.executable, "-c", PLAIN_SIDE, str(SAMPLE), json.dumps(settings), "tiny", str(work / "plain")]
+        command = [
+            sys.executable,
+            "-c",
+            PLAIN_SIDE,
+            str(SAMPLE),
+            json.dumps(settings),
+            "tiny",
+            str(work / "plain"),
+        ]
     env["BENCH_STARTED"] = repr(time.time())
     result = subprocess.run(command, env=env, cwd=work, capture_output=True, text=True)
     if result.returncode != 0 or not out.exists():

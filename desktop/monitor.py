@@ -45,7 +45,6 @@ from desktop.app_state import AppState, Change
 from desktop.charts import GpuChart, LossChart, MetricChart, ThroughputChart
 from desktop.continue_button import ContinueButton
 from desktop.earlier_run_curve import EarlierRunCurve
-from desktop.training_charts import GradNormChart, LearningRateChart
 from desktop.log_view import LogView
 from desktop.metric_cards import MetricCard, StatusBadge, StatusProgressBar
 from desktop.metric_series import MetricSeries
@@ -54,6 +53,7 @@ from desktop.playground_view import TryTabs
 from desktop.rules_view import RulesBar
 from desktop.run_summary_view import RunSummaryView
 from desktop.samples_view import SamplesView
+from desktop.training_charts import GradNormChart, LearningRateChart
 
 REDRAW_DELAY_MS = 30
 _SUMMARY_COLUMNS = ("step", "training_loss", "validation_loss", "throughput")

@@ -66,36 +66,14 @@ TINY_CHAT_TEMPLATE = (
 
 
 def tiny_tokenizer() -> Any:
-    """The byte codec as a transformers tokenizer (UTF-8 bytes are ids 0–255, then pad, bos, eos):
-    what `save_pretrained` of the tiny model needs beside it to be a model folder like any other."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
+    """The byte codec as a transformers tokenizer (core.trainer.byte_tokenizer) with the built-in
+    chat layout as its template: what `save_pretrained` of the tiny model needs beside it to be a
+    model folder like any other."""
+    from core.trainer.byte_tokenizer import byte_tokenizer
 
-    byte_chars = _byte_level_alphabet()
-    vocab = {byte_chars[b]: b for b in range(256)} | {
-        "<pad>": BYTE_PAD_ID,
-        "<s>": BYTE_BOS_ID,
-        "</s>": BYTE_EOS_ID,
-    }
-    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, pad_token="<pad>", bos_token="<s>", eos_token="</s>"
-    )
-    fast.chat_template = TINY_CHAT_TEMPLATE
-    return fast
-
-
-def _byte_level_alphabet() -> dict[int, str]:
-    """The printable character the byte-level pre-tokenizer maps each byte to (GPT-2's table)."""
-    printable = [
-        *range(ord("!"), ord("~") + 1),
-        *range(ord("¡"), ord("¬") + 1),
-        *range(ord("®"), ord("ÿ") + 1),
-    ]
-    others = [b for b in range(256) if b not in printable]
-    return {b: chr(b) for b in printable} | {b: chr(256 + i) for i, b in enumerate(others)}
+    tokenizer = byte_tokenizer()
+    tokenizer.chat_template = TINY_CHAT_TEMPLATE
+    return tokenizer
 
 
 def load_base_model(base_model: str | None, **loading: Any) -> tuple[Any, TextCodec]:

@@ -68,7 +68,9 @@ def hf_codec(tokenizer: Any) -> TextCodec:
         return str(tokenizer.decode(ids, skip_special_tokens=True))
 
     render = _template_renderer(tokenizer) if getattr(tokenizer, "chat_template", None) else None
-    return TextCodec(encode, tokenizer.bos_token_id, eos, pad, type(tokenizer).__name__, decode, tokenizer, render)
+    return TextCodec(
+        encode, tokenizer.bos_token_id, eos, pad, type(tokenizer).__name__, decode, tokenizer, render
+    )
 
 
 def built_in_chat(turns: Sequence[Turn]) -> list[Segment]:

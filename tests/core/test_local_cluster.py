@@ -254,7 +254,10 @@ async def test_a_half_written_metrics_line_waits_for_the_next_poll(settings: Set
     ("hyperparameters", "message"),
     [
         ({"lora_rank": "eight"}, "lora rank must be a whole number"),
-        ({"base_model": "/no/such/model"}, "base model '/no/such/model' is neither 'tiny', a local model folder"),
+        (
+            {"base_model": "/no/such/model"},
+            "base model '/no/such/model' is neither 'tiny', a local model folder",
+        ),
     ],
 )
 async def test_bad_hyperparameters_are_rejected_at_submit(

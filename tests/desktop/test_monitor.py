@@ -69,7 +69,10 @@ def test_charts_hold_the_loaded_and_appended_points(monitor, qtbot):
 def test_learning_rate_and_gradient_norm_are_charted_under_the_loss(monitor, qtbot):
     job = loaded(monitor)
     monitor.tabs.setCurrentIndex(0)
-    for chart, column in ((monitor.learning_rate_chart, "learning_rate"), (monitor.grad_norm_chart, "grad_norm")):
+    for chart, column in (
+        (monitor.learning_rate_chart, "learning_rate"),
+        (monitor.grad_norm_chart, "grad_norm"),
+    ):
         steps, values = chart.curve.getOriginalDataset()
         assert list(steps) == list(range(1, 301))
         assert list(values) == [getattr(p, column) for p in make_points(job.id, range(1, 301))]
