@@ -3,7 +3,7 @@
     python benchmarks/bench_trainer.py [--steps N] [--runs N] [--device cpu|cuda] [--model tiny]
 
 Each run starts a fresh Python for each side, in turns (Loradesk, plain, Loradesk, plain, …), so
-both meet the same machine load; the best run of each side is printed:
+both meet the same machine load; each side's best figure over its runs is printed:
 
 - time to first step: from the process's start (imports, model, data, set-up) to the end of the
   first optimizer step;
@@ -233,7 +233,7 @@ def main() -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = parser.parse_args()
     print(f"load average at start: {loadavg()}", flush=True)
-    best: dict[str, dict] = {}
+    runs: dict[str, list[dict]] = {"loradesk": [], "plain": []}
     with tempfile.TemporaryDirectory(prefix="bench-trainer-") as folder:
         for run in range(args.runs):
             for side in ("loradesk", "plain"):
@@ -245,8 +245,18 @@ def main() -> None:
                     f" {record['steps_per_s']:.2f} steps/s, {record['tokens_per_s']:,.0f} tokens/s",
                     flush=True,
                 )
-                if side not in best or record["steps_per_s"] > best[side]["steps_per_s"]:
-                    best[side] = record
+                runs[side].append(record)
+    # Each figure's best run: the load of a shared machine only ever makes a figure worse.
+    best = {
+        side: {
+            "first_step": min(r["first_step"] for r in records),
+            "steps_per_s": max(r["steps_per_s"] for r in records),
+            "tokens_per_s": max(r["tokens_per_s"] for r in records),
+            "peak_bytes": min(r["peak_bytes"] for r in records),
+            **{k: records[0][k] for k in ("peak_kind", "gpu", "params")},
+        }
+        for side, records in runs.items()
+    }
     ours, plain = best["loradesk"], best["plain"]
     print(f"\n{args.steps} steps of the tiny model on {args.device}, best of {args.runs} runs each")
     print(f"{'':<24}{'Loradesk':>14}{'plain SFTTrainer':>18}{'ratio':>8}")

@@ -79,7 +79,7 @@ def test_learning_rate_and_gradient_norm_are_charted_under_the_loss(monitor, qtb
         assert chart.stack.currentWidget() is chart.plot_widget
     assert monitor.grad_norm_chart.readout.text() == f"step 300 · {1 + 1 / 300:.3g}"
     assert monitor.learning_rate_chart.readout.text() == "step 300 · 0.0002"
-    monitor.append_metrics(job.id, make_points(job.id, range(301, 321)))
+    append(monitor, job.id, make_points(job.id, range(301, 321)))
     qtbot.waitUntil(lambda: len(monitor.grad_norm_chart.curve.getOriginalDataset()[0]) == 320)
 
 
