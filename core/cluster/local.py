@@ -485,11 +485,8 @@ def trainer_processes(gpu_count: int) -> int:
 
     A `cpu` job asking for several runs that many CPU processes with gloo. Nothing chooses that
     but the person (the default is one): on one machine they share its cores, so it seldom trains
-    faster, but it is how a data-parallel run is tried without GPUs, and how the tests try it.
-
-    One for now: the trainer on transformers' Trainer (which trains data-parallel under torchrun)
-    is not on main yet."""
-    return 1
+    faster, but it is how a data-parallel run is tried without GPUs, and how the tests try it."""
+    return max(1, gpu_count)
 
 
 def _keep_points_up_to(metrics: Path, step: int) -> None:

@@ -127,7 +127,7 @@ class RayCluster:
         spec = self._trainer_spec(request)
         # Several GPUs: the entrypoint (which Ray gives them all, on one node) starts one trainer
         # per GPU under torchrun, data-parallel, as the local backend does.
-        command = ["python", *launcher(1), "-m", "core.trainer", "--spec-json"]
+        command = ["python", *launcher(request.gpu_count), "-m", "core.trainer", "--spec-json"]
         payload: dict[str, Any] = {
             "submission_id": request.job_id,
             "entrypoint": f"{' '.join(command)} {shlex.quote(json.dumps(spec))}",

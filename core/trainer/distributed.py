@@ -40,3 +40,7 @@ def world_size() -> int:
 def is_reporter() -> bool:
     """Whether this process writes what the app reads (the first of the job's trainers)."""
     return rank() == 0
+
+
+def is_distributed() -> bool:
+    return world_size() > 1

@@ -111,3 +111,31 @@ class RunReport:
             url = artifact_url or (artifact_dir.resolve().as_uri() if artifact_dir else None)
             result = {"status": status, "error_message": error_message, "artifact_url": url}
             print(RESULT_PREFIX + json.dumps(result), flush=True)
+
+
+class SilentReport(RunReport):
+    """The report of a data-parallel run's other processes (rank > 0): they train and write
+    nothing, so the job's files hold one process's account, once (core.trainer.distributed)."""
+
+    def __init__(self, output_dir: Path, **_options: Any) -> None:
+        self.output_dir = output_dir
+        self._log_metrics = False
+        self._status = {}
+
+    def update_status(self, **changes: Any) -> None:
+        self._status.update(changes)
+
+    def add_metrics(self, point: dict[str, Any]) -> None:
+        pass
+
+    def add_samples(self, samples: list[dict[str, Any]], seconds: float) -> None:
+        pass
+
+    def finish(
+        self,
+        status: str,
+        error_message: str | None,
+        artifact_dir: Path | None,
+        artifact_url: str | None = None,
+    ) -> None:
+        pass

@@ -7,6 +7,7 @@ so their mistakes are reported in a fraction of a second instead of after second
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import sys
@@ -15,8 +16,10 @@ import warnings
 from pathlib import Path
 from types import FrameType
 
+from core.trainer.checkpoint_transfer import CheckpointUploader, fetch_checkpoint
 from core.trainer.data import dataset_path, read_examples, split_examples
-from core.trainer.report import EXIT_FILE, RunReport, write_json_atomic
+from core.trainer.distributed import is_distributed, is_reporter, rank
+from core.trainer.report import EXIT_FILE, RunReport, SilentReport, write_json_atomic
 from core.trainer.spec import (
     SpecError,
     TrainerError,
@@ -61,7 +64,8 @@ def main(argv: list[str]) -> int:
     spec_path = None if inline else Path(argv[0])
     try:
         spec = parse_spec(argv[1], "the --spec-json spec") if spec_path is None else load_spec(spec_path)
-        report = RunReport(
+        # Of a data-parallel run's processes, the first alone writes the job's files.
+        report = (RunReport if is_reporter() else SilentReport)(
             spec.output_dir, log_metrics=spec.log_metrics, continued=spec.resume_from_checkpoint is not None
         )
     except (SpecError, OSError) as exc:
@@ -74,9 +78,15 @@ def main(argv: list[str]) -> int:
         print(f"loradesk-trainer: failed: {message}", file=sys.stderr)
         return 1
     status, error = "failed", None
+    uploader = _checkpoint_uploader(spec)
     try:
-        status = _train(spec, report, stop)
-        if spec.adapter_upload:
+        spec = _fetch_parent_checkpoint(spec)
+        try:
+            status = _train(spec, report, stop)
+        finally:
+            if uploader is not None:  # the latest checkpoint, even of a failed run: it can go on
+                uploader.finish()
+        if spec.adapter_upload and is_reporter():
             from core.trainer.transfer import upload_adapter
 
             uploaded = upload_adapter(report.adapter_dir, spec.adapter_upload)
@@ -98,6 +108,24 @@ def main(argv: list[str]) -> int:
         print(f"loradesk-trainer: job {spec.job_id} failed: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _checkpoint_uploader(spec: TrainerSpec) -> CheckpointUploader | None:
+    """On a cluster with S3 storage, the first process sends each checkpoint as it is saved."""
+    if not spec.checkpoint_upload or not is_reporter():
+        return None
+    return CheckpointUploader(spec.output_dir, spec.checkpoint_upload, log).start()
+
+
+def _fetch_parent_checkpoint(spec: TrainerSpec) -> TrainerSpec:
+    """A continued run on a cluster downloads the checkpoint it starts from (each process its
+    own copy: they read their own RNG state from it)."""
+    if spec.resume_checkpoint_url is None:
+        return spec
+    into = spec.output_dir / (f"parent-{rank()}" if is_distributed() else "parent")
+    folder = fetch_checkpoint(spec.resume_checkpoint_url, into)
+    log(f"continuing from the parent's checkpoint {folder.name}")
+    return dataclasses.replace(spec, resume_from_checkpoint=folder)
 
 
 def _train(spec: TrainerSpec, report: RunReport, stop: StopFlag) -> str:

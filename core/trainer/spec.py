@@ -1,7 +1,8 @@
 """SPEC.json, the one input of a training run; its hyperparameters are `core.hyperparameters`'.
 
     {"job_id", "dataset_url", "output_dir", "storage_root", "hyperparameters": {…},
-     "resume_from_checkpoint": "<a checkpoint folder>", "log_metrics", "adapter_upload", "artifact_url"}
+     "resume_from_checkpoint": "<a checkpoint folder>", "log_metrics", "adapter_upload", "artifact_url",
+     "checkpoint_upload": {"archive", "step"}, "resume_checkpoint_url"}
 
 Checkpoints: every `hyperparameters.checkpoint_interval` steps (default
 `core.hyperparameters.DEFAULT_CHECKPOINT_INTERVAL`), at the end, and when the run is stopped
@@ -98,6 +99,10 @@ class TrainerSpec:
     artifact_url: str | None = None
     # A checkpoint folder to continue from (optimizer, scheduler and step included); None: from scratch.
     resume_from_checkpoint: Path | None = None
+    # A run on another machine (Ray): presigned PUTs for its latest checkpoint (`archive`, `step`),
+    # and the presigned GET of the parent's archive it continues from (core.trainer.checkpoint_transfer).
+    checkpoint_upload: dict[str, str] = field(default_factory=dict)
+    resume_checkpoint_url: str | None = None
 
 
 def load_spec(path: Path) -> TrainerSpec:
@@ -128,6 +133,15 @@ def parse_spec(text: str, where: str = "the spec") -> TrainerSpec:
         raise SpecError(f"{where}: adapter_upload must map file names to URLs")
     hyperparameters, ignored = parse_hyperparameters(raw.get("hyperparameters") or {})
     storage_root = raw.get("storage_root")
+    checkpoint_upload = raw.get("checkpoint_upload") or {}
+    if checkpoint_upload and not (
+        isinstance(checkpoint_upload, dict)
+        and all(isinstance(checkpoint_upload.get(k), str) for k in ("archive", "step"))
+    ):
+        raise SpecError(f"{where}: checkpoint_upload must give an archive and a step URL")
+    resume_url = raw.get("resume_checkpoint_url")
+    if resume_url is not None and (not isinstance(resume_url, str) or not resume_url):
+        raise SpecError(f"{where}: resume_checkpoint_url must be a URL")
     resume = raw.get("resume_from_checkpoint")
     if resume is not None and (not isinstance(resume, str) or not resume):
         raise SpecError(f"{where}: resume_from_checkpoint must be a checkpoint folder's path")
@@ -143,6 +157,8 @@ def parse_spec(text: str, where: str = "the spec") -> TrainerSpec:
         adapter_upload=uploads,
         artifact_url=raw.get("artifact_url") if isinstance(raw.get("artifact_url"), str) else None,
         resume_from_checkpoint=Path(resume) if resume else None,
+        checkpoint_upload=dict(checkpoint_upload),
+        resume_checkpoint_url=resume_url,
     )
 
 

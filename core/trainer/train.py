@@ -26,6 +26,7 @@ from core.hyperparameters import DEFAULT_SAMPLE_PROMPTS
 from core.trainer.callbacks import MetricsCallback, StopCallback, StopRequest, TokenCounter
 from core.trainer.checkpoint_files import checkpoints_dir
 from core.trainer.data import IGNORE_INDEX, Example, encode_examples, pack, sample_pair
+from core.trainer.distributed import world_size
 from core.trainer.gpu import GpuProbe
 from core.trainer.model import load_base_model
 from core.trainer.precision import Precision, choose_precision, quantization_config
@@ -45,9 +46,10 @@ class StepPlan:
     eval_interval: int
 
 
-def plan_steps(training_examples: int, hp: Hyperparameters) -> StepPlan:
-    """The run's length as the `Trainer` will count it: batches per epoch, then optimizer steps."""
-    batches = math.ceil(training_examples / hp.batch_size)
+def plan_steps(training_examples: int, hp: Hyperparameters, processes: int = 1) -> StepPlan:
+    """The run's length as the `Trainer` will count it: batches per epoch, then optimizer steps.
+    Data-parallel processes each take a batch per step: an epoch is that many times shorter."""
+    batches = math.ceil(training_examples / (hp.batch_size * processes))
     per_epoch = math.ceil(batches / hp.gradient_accumulation_steps)
     total = per_epoch * hp.epochs
     if hp.max_steps is not None:
@@ -163,7 +165,7 @@ def train(
     validation = encode_examples(examples[1], codec, hp.max_length)
     if hp.packing:
         training, validation = pack(training, hp.max_length), pack(validation, hp.max_length)
-    plan = plan_steps(len(training), hp)
+    plan = plan_steps(len(training), hp, world_size())
     # Training needs no key/value cache, and with one transformers would not keep packed examples apart.
     model.config.use_cache = False
     model = get_peft_model(model, lora_config(hp))

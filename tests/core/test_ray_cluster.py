@@ -59,8 +59,10 @@ async def test_submit_sends_one_ray_job_under_the_job_id(ray: RayCluster, fake_r
     assert body["entrypoint_num_gpus"] == 2
     assert body["entrypoint_resources"] == {"accelerator_type:A100-80G": 0.001}  # Ray's name
     words = shlex.split(body["entrypoint"])
-    assert words[:4] == ["python", "-m", "core.trainer", "--spec-json"]
-    spec = json.loads(words[4])
+    # Two GPUs: two trainers, data-parallel, under torchrun on the node Ray gives them.
+    launch = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    assert words[:8] == ["python", *launch, "-m", "core.trainer", "--spec-json"]
+    spec = json.loads(words[8])
     assert spec["job_id"] == "job-1" and spec["log_metrics"] is True
     assert spec["output_dir"] == str(tmp_path / "jobs" / "job-1")  # local storage: the job's folder
     assert body["runtime_env"]["env_vars"]["RAY_JOB_STOP_WAIT_TIME_S"] == "20"

@@ -17,6 +17,7 @@ from core.cluster.base import ClusterAuthError, ClusterTransientError
 from core.cluster.ray import RayCluster
 from core.config import load_settings
 from core.datasets import add_dataset
+from core.job_resume import continue_job
 from core.jobs import cancel_job_explained, create_job, get_job
 from core.notifications import list_notifications
 from core.records import JobDetail
@@ -276,3 +277,43 @@ async def test_head_out_of_reach_mid_run_is_transient_and_the_job_completes(ray_
     assert [p.step for p in detail.metrics] == list(range(1, 41))
     with contextlib.suppress(httpx.HTTPError):
         assert len(ray_jobs_of(ray_head, job_id)) == 1
+
+
+async def test_a_two_process_ray_job_sends_its_checkpoint_to_s3_and_a_continued_job_starts_from_it(
+    ray_workspace, ray_head, s3_server, monkeypatch
+):
+    for name, value in s3_server.environment().items():
+        monkeypatch.setenv(name, value)
+    storage = S3Storage(f"s3://{BUCKET}/resume")
+    with contextlib.suppress(Exception):  # made by an earlier test of this module's server
+        storage._s3().create_bucket(Bucket=BUCKET)
+    ws = ray_workspace(storage_url=f"s3://{BUCKET}/resume")
+    dataset = add_dataset(ws, file=SAMPLE, name="sample-resume")
+    hp = {"epochs": 100, "batch_size": 4, "max_steps": 60, "checkpoint_interval": 5, "eval_interval": 30}
+    parent = create_job(ws, dataset_id=dataset.id, gpu_type="cpu", gpu_count=2, hyperparameters=hp)
+    scheduler = Scheduler(ws)
+    deadline = time.monotonic() + 240
+    while (storage.checkpoint_step(parent.id) or 0) < 5:  # a checkpoint reached storage mid-run
+        await scheduler.run_once()
+        assert get_job(ws, job_id=parent.id).job.status.value in ("queued", "initializing", "running")
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.5)
+    stopped = await cancel_job_explained(ws, job_id=parent.id)
+    assert stopped.job.status.value == "cancelled", stopped.said
+    step = storage.checkpoint_step(parent.id)  # the one saved on the stop, sent before it exited
+    assert step is not None and step >= 5
+    assert await ws.backend().latest_checkpoint(parent.id) == step
+
+    child = await continue_job(ws, job_id=parent.id)
+    assert child.resume_from_step == step and child.gpu_count == 2
+    detail = await cycle_until(scheduler, ws, child.id, {"completed", "failed", "cancelled"})
+    log = await ws.backend().read_log(child.id, 0)
+    await ws.aclose()
+    assert detail.job.status.value == "completed", detail.job.error_message
+    assert [p.step for p in detail.metrics] == list(range(step + 1, 61))  # numbered on, once each
+    assert log.text.count("loradesk-trainer: continuing from the parent's checkpoint") == 2  # each process
+    assert "checkpoint at step 60 uploaded" in log.text
+    assert storage.checkpoint_step(child.id) == 60
+    assert f"resume/adapters/{child.id}/adapter_model.safetensors" in storage.list_keys(
+        f"resume/adapters/{child.id}/"
+    )
