@@ -43,6 +43,15 @@ class ClusterIdCheck:
         self.verify = verify
         self._may_vouch: bool | None = None  # asked of the database on the first need
 
+    def vouches(self, session: Session) -> bool:
+        """Whether this scheduler records the cluster ids it is given as checked: a scheduler of
+        all users on a connection that works on every row (as the trigger asks)."""
+        if not self.verify:
+            return False
+        if self._may_vouch is None:
+            self._may_vouch = job_store.may_vouch_for_cluster_ids(session)
+        return self._may_vouch
+
     async def check(self, job: Job, checked: str | object | None = _UNREAD) -> None:
         """Return if the job's cluster id is its own; else ForeignClusterJobError. `checked`: the
         job's `checked_external_job_id`, read here when not given."""

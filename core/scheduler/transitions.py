@@ -187,7 +187,10 @@ def record_submitted(
     *,
     owner: str,
     now: datetime,
+    vouched: bool = False,
 ) -> Change:
+    """`vouched`: the scheduler works on every row and so records the cluster id its own submit
+    was given as checked (core.scheduler.cluster_ids): it needs no second, verifying submit."""
     return _record_submit(
         session,
         claimed.job,
@@ -196,6 +199,7 @@ def record_submitted(
         attempts=claimed.submit_attempts + 1,
         owner=owner,
         now=now,
+        vouched=vouched,
     )
 
 
@@ -219,6 +223,7 @@ def _record_submit(
     attempts: int | None,
     owner: str | None,
     now: datetime,
+    vouched: bool = False,
 ) -> Change:
     status = cluster_status(cluster_state) or JobStatus.INITIALIZING
     if status.is_terminal:  # a cluster that finished the job at once: polling records the end
@@ -232,6 +237,8 @@ def _record_submit(
     }
     if attempts is not None:
         values["submit_attempts"] = attempts
+    if vouched:
+        values["checked_external_job_id"] = external_job_id
     updated = guarded_update(session, job.id, release(values), now=now, owner=owner)
     change = Change(job=updated)
     if updated is not None:

@@ -340,7 +340,13 @@ class Scheduler:
         now = utcnow()
         if isinstance(outcome, SubmitResult):
             change = t.record_submitted(
-                s, claimed, outcome.external_job_id, outcome.status, owner=self.owner, now=now
+                s,
+                claimed,
+                outcome.external_job_id,
+                outcome.status,
+                owner=self.owner,
+                now=now,
+                vouched=self._cluster_ids.vouches(s),
             )
             self._log_change(claimed, change, f"submitted as {outcome.external_job_id}")
             return change
