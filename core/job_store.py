@@ -115,6 +115,22 @@ def find_job(session: Session, job_id: str, *, user_id: str) -> Job | None:
     return to_job(row) if row is not None else None
 
 
+def last_metric_step(session: Session, job_id: str) -> int | None:
+    """The step of the job's last stored point (None: none yet)."""
+    return session.scalar(select(JobRow.last_metric_step).where(JobRow.id == job_id))
+
+
+def jobs_starting_with(session: Session, prefix: str, *, user_id: str, limit: int) -> list[tuple[str, str]]:
+    """(id, name) of the user's jobs whose id starts with `prefix`, oldest first."""
+    query = (
+        select(JobRow.id, JobRow.name)
+        .where(JobRow.user_id == user_id, JobRow.id.startswith(prefix, autoescape=True))
+        .order_by(JobRow.created_at)
+        .limit(limit)
+    )
+    return [(row.id, row.name) for row in session.execute(query)]
+
+
 def is_users_job(session: Session, job_id: str, *, user_id: str) -> bool:
     found = session.execute(select(JobRow.id).where(JobRow.id == job_id, JobRow.user_id == user_id))
     return found.first() is not None
@@ -533,6 +549,16 @@ def delete_terminal_job(session: Session, job_id: str, *, user_id: str) -> bool:
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+def jobs_using_dataset(session: Session, dataset_id: str, *, user_id: str) -> list[Job]:
+    """The user's jobs on this dataset, oldest first (a dataset in use is not deleted)."""
+    query = (
+        select(*_TABLE.columns)
+        .where(JobRow.dataset_id == dataset_id, JobRow.user_id == user_id)
+        .order_by(JobRow.created_at)
+    )
+    return [to_job(row) for row in session.execute(query)]
 
 
 def finished_runs(session: Session, *, user_id: str, dataset_id: str, limit: int = 20) -> list[Job]:

@@ -22,8 +22,10 @@ from PySide6.QtWidgets import QMenu, QMessageBox, QWidget
 
 from core.adapter_files import adapter_problem
 from core.records import Job
+from core.scheduler.cancelling import CancelResult
 from desktop.adapter_location import adapter_folder_url, adapter_path
 from desktop.app_state import AppState, Change
+from desktop.cancel_words import cancel_words
 from desktop.dialogs.export_dialog import ExportDialog
 from desktop.dialogs.new_job import NewJobDialog
 from desktop.dialogs.rules_dialog import RulesDialog
@@ -259,16 +261,14 @@ class JobActions(QObject):
 
         session.cancel_job(job_id=job_id, on_done=self.cancel_answered, on_error=refused)
 
-    def cancel_answered(self, job: Job) -> None:
-        """The core's answer to a cancel: the job as it now is."""
+    def cancel_answered(self, result: CancelResult) -> None:
+        """The core's answer to a cancel: the job as it now is, and what a wait is for."""
         if self.state.session is None:
             return  # the window let go of its workspace while the cancel ran
-        self.state.apply(Change(jobs=(job,)))
-        if job.is_cancelling:
-            self._say(
-                f"Cancel of “{job.name}” requested; the cluster could not be reached, retrying each cycle.",
-                "warning",
-            )
+        self.state.apply(Change(jobs=(result.job,)))
+        said = cancel_words(result)
+        if said is not None:
+            self._say(*said)
 
     def compare_with(self, job_id: str, others: list[str]) -> None:
         """Select the jobs that were selected again, and compare this one with them."""

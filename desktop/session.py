@@ -151,7 +151,8 @@ class Session:
         self._run(demo.start_demo_job, on_done, on_error)
 
     def cancel_job(self, *, job_id: str, on_done: Callback, on_error: Callback | None = None) -> None:
-        self._run(jobs.cancel_job, on_done, on_error, job_id=job_id)
+        """Cancel a job; `on_done` gets the CancelResult (the job, and what a wait is for)."""
+        self._run(jobs.cancel_job_explained, on_done, on_error, job_id=job_id)
 
     def delete_job(self, *, job_id: str, on_done: Callback, on_error: Callback | None = None) -> None:
         """Delete a terminal job with its points, costs and notifications (`Job` as it was)."""

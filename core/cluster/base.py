@@ -47,6 +47,11 @@ class ClusterConflictError(ClusterError):
     """409 on cancel: the job is already terminal on the cluster."""
 
 
+class ClusterCancelPendingError(ClusterError):
+    """The cancel was taken and the job is stopping, not stopped yet (the local trainer saves its
+    adapter first): the request stays recorded and the next cycle asks again."""
+
+
 class ClusterLogsUnavailableError(ClusterError):
     """The cluster keeps no logs of its jobs (404 on the optional logs endpoint of SPEC §4)."""
 

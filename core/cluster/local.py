@@ -6,6 +6,8 @@ Each job lives in `$LORADESK_HOME/jobs/<job id>/`, which is its whole state:
 - `process.json`: the trainer's pid and start time (written here), so a later process that got
   the same pid is not taken for the trainer;
 - `stdout.log`, `stderr.log`: the trainer's output;
+- `cancel.json`: when the trainer was told to stop (written here), so a later cancel call waits
+  on that stop instead of signalling again;
 - `metrics.jsonl`, `status.json`, `exit.json`, `adapter/`: written by the trainer
   (`core.trainer.report`).
 
@@ -37,6 +39,7 @@ import psutil
 
 from core.cluster.base import (
     ClusterBusyError,
+    ClusterCancelPendingError,
     ClusterConflictError,
     ClusterJobNotFoundError,
     ClusterRejectedError,
@@ -70,12 +73,17 @@ except ImportError:  # Windows: no lock between app instances sharing a home
 SPEC_FILE = "spec.json"
 PROCESS_FILE = "process.json"
 RESUMES_FILE = "resumes.json"  # the checkpoints a job whose trainer died was continued from
+CANCEL_FILE = "cancel.json"
 STDOUT_FILE = "stdout.log"
 STDERR_FILE = "stderr.log"
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _TRAINER_MODULES = ("torch", "transformers", "peft")
 # The installed app holds no torch: `loradesk trainer setup` makes a Python that has it.
 BUNDLE_TRAINER_HINT = NO_TRAINER_HINT
+# One cancel call waits this long for the trainer to save and exit; a longer save leaves the job
+# cancelling, and the next cycle's call waits again, until the grace runs out and it is killed.
+CANCEL_WAIT = 3.0
+SAVING_ADAPTER = "the trainer is saving its adapter"
 # Larger unread metric backlogs (a re-attach to a long run) are read off the event loop.
 _INLINE_READ_LIMIT = 1 << 20
 
@@ -91,13 +99,16 @@ class LocalCluster:
 
     name = "local"
 
-    def __init__(self, settings: Settings, *, cancel_grace: float = 10.0) -> None:
+    def __init__(
+        self, settings: Settings, *, cancel_grace: float = 120.0, cancel_wait: float | None = None
+    ) -> None:
         self._jobs_dir = settings.home / "jobs"
         self._storage_root = local_storage_root(settings)
         self._max_jobs = settings.local_max_jobs
         self._max_resumes = settings.max_resumes
         self._python = trainer_python(settings)
         self._cancel_grace = cancel_grace
+        self._cancel_wait = CANCEL_WAIT if cancel_wait is None else cancel_wait
         # Processes started by this instance, kept so that their exit is reaped (no zombies).
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._metrics: dict[str, MetricsIndex] = {}
@@ -174,7 +185,7 @@ class LocalCluster:
     def _start(self, request: SubmitRequest, job_dir: Path) -> None:
         job_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         job_dir.chmod(0o700)  # private to the user: its spec holds a signed URL
-        for stale in (EXIT_FILE, STATUS_FILE, METRICS_FILE):  # from a launch that never ran
+        for stale in (EXIT_FILE, STATUS_FILE, METRICS_FILE, CANCEL_FILE):  # from a launch that never ran
             (job_dir / stale).unlink(missing_ok=True)
         spec_path = job_dir / SPEC_FILE
         spec = {
@@ -380,7 +391,13 @@ class LocalCluster:
     # -- cancel ---------------------------------------------------------------------------------
 
     async def cancel(self, external_job_id: str) -> str | None:
+        """SIGTERM the trainer, which finishes its step, saves its adapter and exits as cancelled.
+        A save longer than one call's wait raises ClusterCancelPendingError (the job is stopping,
+        nothing is wrong); a later call finds the stop under way and waits on it (past the grace
+        the trainer is killed), or finds it over: ClusterConflictError, and the next poll records
+        the cancelled run with its adapter."""
         job_dir = self._job_dir(external_job_id)
+        told = _read_json(job_dir / CANCEL_FILE)
         record = _read_json(job_dir / EXIT_FILE)
         process = self._process_of(external_job_id)
         died = record is None and process is not None and not self._is_alive(external_job_id)
@@ -388,11 +405,18 @@ class LocalCluster:
             return None
         if record is None and (process is None or not self._is_alive(external_job_id)):
             record = _read_json(job_dir / EXIT_FILE) or {"status": "failed"}
-        if record is not None:
+        if record is not None:  # over (a stop asked for earlier included): the poll records how
             raise ClusterConflictError(f"the job has already {_ended(record)}")
         assert process is not None
-        _signal_group(process, signal.SIGTERM)
-        if not await self._wait_for_exit(external_job_id, process, self._cancel_grace):
+        if told is None:
+            _signal_group(process, signal.SIGTERM)
+            told = {"at": time.time()}
+            write_json_atomic(job_dir / CANCEL_FILE, told)
+        deadline = float(told.get("at", 0)) + self._cancel_grace
+        wait = max(0.0, min(deadline - time.time(), self._cancel_wait))
+        if not await self._wait_for_exit(external_job_id, process, wait):
+            if time.time() < deadline:
+                raise ClusterCancelPendingError(SAVING_ADAPTER)
             _signal_group(process, signal.SIGKILL)
             await self._wait_for_exit(external_job_id, process, 5.0)
         record = _read_json(job_dir / EXIT_FILE)

@@ -16,20 +16,30 @@ from sqlalchemy.orm import Session
 from core import job_store
 from core.cluster.base import (
     ClusterAuthError,
+    ClusterCancelPendingError,
     ClusterConflictError,
     ClusterError,
     ClusterJobNotFoundError,
     ClusterRejectedError,
+    ClusterTransientError,
+    StatusReport,
 )
 from core.db.models import DatasetRow, utcnow
 from core.errors import InvalidRequestError, NotFoundError
 from core.events import WorkAvailable
-from core.job_store import guarded_update
+from core.job_store import ClaimedJob, guarded_update
 from core.records import Job, JobStatus
 from core.scheduler.cluster_ids import ClusterIdCheck, ForeignClusterJobError
+from core.scheduler.metric_points import store_metric_points
 from core.scheduler.publish import publish
 from core.scheduler.submitting import submit_request
-from core.scheduler.transitions import Change, finish_job, record_auth_failure, record_learned_submit
+from core.scheduler.transitions import (
+    Change,
+    finish_job,
+    plan_status,
+    record_auth_failure,
+    record_learned_submit,
+)
 from core.storage import StorageError
 from core.workspace import Workspace
 
@@ -42,6 +52,14 @@ class CancelResult:
 
     job: Job
     said: str
+    # What a cancel not yet done waits for: "adapter" (the trainer is saving it, all is well),
+    # "cluster" (it could not be reached), "token" (it refused ours), "submit" (one in flight).
+    waiting_for: str | None = None
+
+    @property
+    def waiting(self) -> bool:
+        """The cancel is recorded but not done: still cancelling (`waiting_for` says why)."""
+        return not self.job.status.is_terminal
 
 
 NEVER_LEFT = "cancelled; it had not reached the cluster"
@@ -51,6 +69,7 @@ BEING_SUBMITTED = (
     "cancelling: a scheduler is submitting it right now; it is cancelled on the cluster "
     "as soon as that submit is recorded"
 )
+SAVING = "cancelling: {reason}"
 UNREACHABLE = "cancelling: the cluster could not be reached ({reason}); a scheduler retries every cycle"
 REFUSED_TOKEN = "cancelling: the cluster refused the API token; set a valid one and a scheduler retries"
 
@@ -99,7 +118,7 @@ async def carry_out_cancel(
     cluster job that `check` (by default, the backend's naming) finds the job's own is cancelled."""
     if job.external_job_id is None:
         if held:
-            return CancelResult(job, BEING_SUBMITTED)
+            return CancelResult(job, BEING_SUBMITTED, "submit")
         if never_left(job):
             change = await asyncio.to_thread(_write, ws, lambda s: cancel_unsubmitted(s, job))
             return CancelResult(change.job or job, NEVER_LEFT)
@@ -113,10 +132,10 @@ async def carry_out_cancel(
             return CancelResult(change.job or job, NEVER_LEFT)
         except ClusterAuthError as exc:
             await _record_auth(ws, job, str(exc))
-            return CancelResult(job, REFUSED_TOKEN)
+            return CancelResult(job, REFUSED_TOKEN, "token")
         except (ClusterError, StorageError) as exc:
             log.warning("job %s: cancel waits for the cluster (%s); retried every cycle", job.id, exc)
-            return CancelResult(job, UNREACHABLE.format(reason=exc))
+            return CancelResult(job, UNREACHABLE.format(reason=exc), "cluster")
     try:
         await (check or ClusterIdCheck(ws, verify=False)).check(job)
     except ForeignClusterJobError as exc:
@@ -126,10 +145,10 @@ async def carry_out_cancel(
         return CancelResult(change.job or job, f"failed: {reason}")
     except ClusterAuthError as exc:
         await _record_auth(ws, job, str(exc))
-        return CancelResult(job, REFUSED_TOKEN)
+        return CancelResult(job, REFUSED_TOKEN, "token")
     except ClusterError as exc:
         log.warning("job %s: cancel waits for the cluster (%s); retried every cycle", job.id, exc)
-        return CancelResult(job, UNREACHABLE.format(reason=exc))
+        return CancelResult(job, UNREACHABLE.format(reason=exc), "cluster")
     return await attempt_cancel(ws, job)
 
 
@@ -154,7 +173,8 @@ async def learn_external_id(ws: Workspace, job: Job) -> Job:
 
 
 async def attempt_cancel(ws: Workspace, job: Job) -> CancelResult:
-    """Ask the cluster to cancel a submitted job; on success record the end, else keep the request."""
+    """Ask the cluster to cancel a submitted job; on success poll it once more, so the steps it
+    made since the last poll are stored, and record the end; else keep the request."""
     assert job.external_job_id is not None
     said = CANCELLED_ON_CLUSTER.format(external_id=job.external_job_id)
     partial_adapter: str | None = None
@@ -167,20 +187,80 @@ async def attempt_cancel(ws: Workspace, job: Job) -> CancelResult:
     except ClusterJobNotFoundError:
         log.info("job %s: unknown to the cluster; recorded as cancelled", job.id)
         said = "cancelled; the cluster no longer knows the job"
+    except ClusterCancelPendingError as exc:  # stopping, as asked: nothing is wrong
+        log.info("job %s: cancelling (%s); asked again next cycle", job.id, exc)
+        return CancelResult(job, SAVING.format(reason=exc), "adapter")
     except ClusterAuthError as exc:
         await _record_auth(ws, job, str(exc))
-        return CancelResult(job, REFUSED_TOKEN)
+        return CancelResult(job, REFUSED_TOKEN, "token")
     except ClusterError as exc:
         log.warning("job %s: cancel waits for the cluster (%s); retried every cycle", job.id, exc)
-        return CancelResult(job, UNREACHABLE.format(reason=exc))
+        return CancelResult(job, UNREACHABLE.format(reason=exc), "cluster")
+    last_look = await _last_look(ws, job.external_job_id, job.id)
     # What the stopped run had learned is kept as its adapter, marked partial, not orphaned.
-    kept = {"artifact_url": partial_adapter, "artifact_partial": True} if partial_adapter else None
-    change = await asyncio.to_thread(
-        _write, ws, lambda s: finish_job(s, job, JobStatus.CANCELLED, now=utcnow(), values=kept)
-    )
-    if change.job is not None:
-        log.info("job %s %r: %s → cancelled", job.id, job.name, job.status.value)
-    return CancelResult(change.job or job, said)
+    kept = {"artifact_url": partial_adapter, "artifact_partial": True} if partial_adapter else {}
+    change = await asyncio.to_thread(_write, ws, lambda s: _record_cancelled(s, job, last_look, kept))
+    if change.job is None:  # another writer (a poll that saw the end) recorded it first
+        return CancelResult(await asyncio.to_thread(_reread, ws, job), said)
+    log.info("job %s %r: %s → cancelled", job.id, job.name, job.status.value)
+    return CancelResult(change.job, said)
+
+
+async def _last_look(ws: Workspace, external_job_id: str, job_id: str) -> StatusReport | None:
+    """The job's status after the stop, for the steps since the last poll; None when the
+    cluster cannot say now (the cancel is recorded all the same)."""
+    try:
+        since = await asyncio.to_thread(_last_metric_step, ws, job_id)
+        return await ws.backend().status(external_job_id, since)
+    except (ClusterTransientError, ClusterJobNotFoundError, ClusterAuthError) as exc:
+        log.info("job %s: no last look after the cancel (%s)", job_id, exc)
+        return None
+
+
+# What the last look after a cancel updates beside the points (the rest is the cancel's own).
+_LAST_LOOK = (
+    "current_step",
+    "current_epoch",
+    "progress",
+    "current_metrics",
+    "last_metric_step",
+    "best_validation_loss",
+    "evaluations_since_best",
+    "nan_loss_step",
+)
+
+
+def _record_cancelled(
+    session: Session, job: Job, last_look: StatusReport | None, kept: dict[str, object]
+) -> Change:
+    now = utcnow()
+    values: dict[str, object] = dict(kept)
+    points = []
+    if last_look is not None:
+        bookkeeping = job_store.last_metric_step(session, job.id)
+        claimed = ClaimedJob(job, 0, bookkeeping, 100, 0)  # 100: no milestone after a cancel
+        try:
+            plan = plan_status(claimed, last_look, now=now)
+        except ValueError as exc:  # an answer outside the contract: the cancel stands without it
+            log.info("job %s: last look unusable (%s)", job.id, exc)
+        else:
+            points = plan.points
+            values = {**{k: plan.values[k] for k in _LAST_LOOK if k in plan.values}, **values}
+    change = finish_job(session, job, JobStatus.CANCELLED, now=now, values=values or None)
+    if change.job is not None and points:
+        store_metric_points(session, points)
+        change.points = points
+    return change
+
+
+def _last_metric_step(ws: Workspace, job_id: str) -> int | None:
+    with ws.db.read() as session:
+        return job_store.last_metric_step(session, job_id)
+
+
+def _reread(ws: Workspace, job: Job) -> Job:
+    with ws.db.read() as session:
+        return job_store.find_job(session, job.id, user_id=job.user_id) or job
 
 
 async def _record_auth(ws: Workspace, job: Job, reason: str) -> None:

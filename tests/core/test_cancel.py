@@ -237,3 +237,48 @@ async def test_a_queued_job_that_never_left_is_cancelled_at_once(make_workspace,
     assert (
         fake_cluster.requests_by_endpoint["submit"] == 1 and fake_cluster.requests_by_endpoint["cancel"] == 0
     )
+
+
+async def test_steps_made_after_the_last_poll_are_stored_when_a_job_is_cancelled(
+    make_workspace, fake_cluster, dataset_file
+):
+    ws = make_workspace()
+    (job,) = queue_jobs(ws, dataset_file)
+    fake_cluster.plan_job(job.id, JobPlan(total_steps=100, steps_per_poll=0))
+    scheduler = Scheduler(ws)
+    await scheduler.run_once()  # submitted
+    external_id = get_job(ws, job_id=job.id).job.external_job_id
+    fake_cluster.advance(external_id, 10)
+    await scheduler.run_once()  # polled at step 10
+    fake_cluster.advance(external_id, 7)  # trained on after the last poll
+
+    cancelled = await cancel_job(ws, job_id=job.id)
+
+    detail = get_job(ws, job_id=job.id)
+    assert cancelled.status is JobStatus.CANCELLED and cancelled.current_step == 17
+    assert [p.step for p in detail.metrics] == list(range(1, 18))
+    assert notification_types(ws, job.id).count("job_cancelled") == 1
+
+
+async def test_a_cancel_that_loses_the_race_to_a_poll_returns_the_job_as_recorded(
+    make_workspace, fake_cluster, dataset_file, monkeypatch
+):
+    """A poll that saw the end records the cancel first: the caller gets the cancelled job,
+    not the stale one that still looks cancelling (which read as "could not be reached")."""
+    ws = make_workspace()
+    (job,) = queue_jobs(ws, dataset_file)
+    fake_cluster.plan_job(job.id, JobPlan(total_steps=100, steps_per_poll=5))
+    scheduler = Scheduler(ws)
+    await run_cycles(scheduler, ws, job.id, until="running")
+    backend = ws.backend()
+    cancel_on_cluster = backend.cancel
+
+    async def cancel_then_poll(external_id):
+        adapter = await cancel_on_cluster(external_id)
+        await scheduler.run_once()  # the poll sees "cancelled" and records it
+        return adapter
+
+    monkeypatch.setattr(backend, "cancel", cancel_then_poll)
+    result = await cancel_job_explained(ws, job_id=job.id)
+    assert result.job.status is JobStatus.CANCELLED and not result.waiting
+    assert notification_types(ws, job.id).count("job_cancelled") == 1

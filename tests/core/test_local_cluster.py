@@ -161,7 +161,7 @@ async def test_two_slots_run_two_jobs(settings: Settings, submit: Any) -> None:
 
 
 async def test_cancel_stops_a_running_job_and_keeps_its_adapter(settings: Settings, submit: Any) -> None:
-    cluster = LocalCluster(settings)
+    cluster = LocalCluster(settings, cancel_wait=60)  # waits out the save
     job_id = await submit(cluster, "job-cancel", LONG)
     await JobWatch(cluster, job_id).until(is_running)
     partial = await cluster.cancel(job_id)

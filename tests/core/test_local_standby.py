@@ -113,7 +113,7 @@ async def test_a_job_handed_to_a_standby_still_importing_trains(settings: Settin
 
 
 async def test_no_standby_while_every_slot_is_busy(settings: Settings, submit: Any) -> None:
-    cluster = LocalCluster(settings, cancel_grace=30)
+    cluster = LocalCluster(settings, cancel_grace=30, cancel_wait=30)
     await warm(cluster)
     job_id = await submit(cluster, "job-fills-the-slot", LONG)
     await cluster.keep_warm()
@@ -127,14 +127,14 @@ async def test_no_standby_while_every_slot_is_busy(settings: Settings, submit: A
 async def test_a_standby_job_survives_the_app_reattaches_and_cancel_saves_it(
     settings: Settings, submit: Any
 ) -> None:
-    before_restart = LocalCluster(settings, cancel_grace=30)
+    before_restart = LocalCluster(settings, cancel_grace=30, cancel_wait=30)
     pid = await warm(before_restart)
     job_id = await submit(before_restart, "job-detached", LONG)
     await JobWatch(before_restart, job_id).until(is_running)
     await before_restart.aclose()  # the app quits: the job's trainer goes on
     assert psutil.Process(pid).is_running()
 
-    after_restart = LocalCluster(settings, cancel_grace=30)
+    after_restart = LocalCluster(settings, cancel_grace=30, cancel_wait=30)
     assert (await after_restart.status(job_id, None)).status == "running"
     await after_restart.cancel(job_id)
     report = await after_restart.status(job_id, None)
