@@ -83,6 +83,8 @@ class Settings:
     # US$ the user may spend per calendar month (core.budget); None: no budget.
     monthly_budget: float | None = None
     gpu_rates: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_GPU_RATES))
+    # US$ per device-hour of this machine's own hardware, for local jobs (core.gpu_offer).
+    local_rate: float = 0.0
     # Where `user` was given ("--user", "LORADESK_USER", "settings.toml"), None when it is the login
     # name: in team mode a user that was given must be the connecting role (core.db.team).
     user_source: str | None = None
@@ -216,6 +218,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("keep_in_tray", None, lambda value: True if value is None else bool(value), option=False),
     # Set once the first-run demo was offered, so it is offered only once.
     Setting("demo_offered", None, lambda value: bool(value), option=False),
+    Setting(
+        "local_rate",
+        "LORADESK_LOCAL_RATE",
+        lambda value: 0.0 if value is None else _number(value, "local rate", float),
+        "US$ per device-hour of this machine's own hardware, for local jobs (LORADESK_LOCAL_RATE)",
+        metavar="USD",
+    ),
 )
 # The home holds settings.toml, so it is an option or a variable only, never saved in it.
 HOME_VARIABLE = "LORADESK_HOME"

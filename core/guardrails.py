@@ -94,14 +94,23 @@ def cost_now(job: Job, now: datetime) -> float:
     return max(job.current_cost, job.hourly_rate * job.gpu_count * hours_run(job, now))
 
 
-def money(amount: float) -> str:
-    return f"${amount:,.2f}"
+def money(amount: float, *, cents_of: float | None = None) -> str:
+    """$1,234.50. With `cents_of`, as many decimals as that amount needs to read as itself (a
+    cap of $0.005 and the cost against it: "$0.003 of $0.005", not "$0.00 of $0.01")."""
+    decimals = 2
+    while cents_of is not None and decimals < 6 and round(cents_of, decimals) != round(cents_of, 6):
+        decimals += 1
+    return f"${amount:,.{decimals}f}"
 
 
 def hours_text(hours: float) -> str:
-    """2 h 30 min, 45 min, 20 s: the units that suit the size."""
-    if hours * 60 < 1:
-        return f"{hours * 3600:.0f} s"
+    """2 h 30 min, 45 min, 1 min 12 s, 20 s: the units that suit the size."""
+    seconds = round(hours * 3600)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 600:
+        minutes, rest = divmod(seconds, 60)
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
     whole, minutes = divmod(round(hours * 60), 60)
     if not whole:
         return f"{minutes} min"
@@ -115,7 +124,7 @@ def rule_states(job: Job, now: datetime, *, clock_cost: bool = True) -> list[Rul
     states = []
     if job.max_cost:
         cost = cost_now(job, now) if clock_cost else job.cost
-        figure = f"{money(cost)} of {money(job.max_cost)}"
+        figure = f"{money(cost, cents_of=job.max_cost)} of {money(job.max_cost, cents_of=job.max_cost)}"
         states.append(
             RuleState(
                 "cost",

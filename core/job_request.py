@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.config import Settings
+from core.gpu_offer import gpu_offer
 from core.hyperparameters import TINY_MODEL, Hyperparameters, base_model_source, check_gpu_count
 from core.names import NAME_MAX_CHARS, check_name, fit_name
 
@@ -51,8 +52,8 @@ def check_new_job(
     if local:
         base_model_source(record.base_model)
     gpu_count = check_gpu_count(gpu_count)
-    gpu_type = gpu_type or default_gpu_type(settings)
-    hourly_rate = settings.rate_for(gpu_type)  # the rates table names the GPU types there are
+    # A cluster offers the rates table's types; the local backend what this machine has.
+    gpu_type, hourly_rate = gpu_offer(settings).choose(gpu_type or default_gpu_type(settings), gpu_count)
     return NewJob(
         name=name,
         hyperparameters=record,

@@ -9,16 +9,18 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from core import job_store, job_tombstones
-from core.budget import check_budget, job_estimate
+from core.budget import check_budget
 from core.config import Settings
+from core.cost_estimate import CostEstimate, estimate_job_cost, price
 from core.datasets import find_dataset
 from core.db.convert import to_cost_record, to_metric_point, to_notification
 from core.db.models import CostRecordRow, MetricPointRow, NotificationRow, new_id, utcnow
 from core.errors import InvalidRequestError, NotFoundError
 from core.events import JobDeleted, JobUpdated, WorkAvailable
+from core.gpu_offer import gpu_offer
 from core.guardrails import check_rules
 from core.hyperparameters import DEFAULT_GPU_COUNT
-from core.job_request import check_new_job, default_job_name
+from core.job_request import NewJob, check_new_job, default_job_name
 from core.metric_columns import JobMetrics, MetricColumns, count_points, read_metric_columns
 from core.records import Job, JobChanges, JobDetail, JobStatus
 from core.scheduler.cancelling import NEVER_LEFT, CancelResult, carry_out_cancel, request_cancel
@@ -45,7 +47,7 @@ def create_job(
     `hyperparameters` holds loose values (None or absent: the default of `Hyperparameters`);
     `rules` the guardrails (`max_cost`, `max_hours`, `stop_on_nan`, `stop_on_plateau`; absent:
     off). Everything is checked before anything is written. With a monthly budget, a job whose
-    estimate (its `expected_hours`, else the most its caps allow) would pass it raises
+    estimate (`estimate_new_job`; its `expected_hours` when given) would pass it raises
     BudgetExceededError, unless `force`. `parent_job_id` links a retried or continued job to
     its parent; `resume_from_step` (core.job_resume) starts it at that checkpoint's step, of
     `total_steps` when the run's length is known already.
@@ -56,14 +58,8 @@ def create_job(
     checked_rules = check_rules(rules or {})
     dataset = find_dataset(ws, ref=dataset_id)
     if not force:
-        hourly = request.hourly_rate * request.gpu_count
-        estimate = job_estimate(
-            hourly,
-            expected_hours=expected_hours,
-            max_cost=checked_rules.get("max_cost"),
-            max_hours=checked_rules.get("max_hours"),
-        )
-        check_budget(ws, hourly=hourly, estimate=estimate)
+        estimate = _estimate(ws, request, dataset.id, checked_rules, expected_hours)
+        check_budget(ws, hourly=estimate.hourly, estimate=estimate.amount)
     name = request.name or default_job_name(dataset.name, request.hyperparameters)
     epochs = request.hyperparameters.epochs
     gpu_type, gpu_count, hourly_rate = request.gpu_type, request.gpu_count, request.hourly_rate
@@ -104,6 +100,38 @@ def create_job(
     return job
 
 
+def estimate_new_job(
+    ws: Workspace,
+    *,
+    dataset_id: str,
+    name: str | None = None,
+    hyperparameters: Mapping[str, Any] | None = None,
+    gpu_type: str | None = None,
+    gpu_count: int = DEFAULT_GPU_COUNT,
+    rules: Mapping[str, Any] | None = None,
+    expected_hours: float | None = None,
+    parent_job_id: str | None = None,  # create_job's too; an estimate has no use for it
+) -> CostEstimate:
+    """What the job create_job would queue with these arguments is expected to cost (the figure
+    its budget check uses): its past runs' time on the dataset, else a stated guess."""
+    request = check_new_job(
+        ws.settings, name=name, hyperparameters=hyperparameters, gpu_type=gpu_type, gpu_count=gpu_count
+    )
+    dataset = find_dataset(ws, ref=dataset_id)
+    return _estimate(ws, request, dataset.id, check_rules(rules or {}), expected_hours)
+
+
+def _estimate(
+    ws: Workspace, request: NewJob, dataset_id: str, rules: Mapping[str, Any], expected_hours: float | None
+) -> CostEstimate:
+    hourly = request.hourly_rate * request.gpu_count
+    caps = {"max_cost": rules.get("max_cost"), "max_hours": rules.get("max_hours")}
+    if expected_hours:
+        return price(hourly, expected_hours, basis="the expected run time given", **caps)
+    epochs = request.hyperparameters.epochs
+    return estimate_job_cost(ws, dataset_id=dataset_id, epochs=epochs, hourly=hourly, **caps)
+
+
 def set_rules(ws: Workspace, *, job_id: str, rules: Mapping[str, Any]) -> Job:
     """Change a queued or running job's guardrails (absent: unchanged; None or False: off);
     the scheduler judges them at the job's next poll. Returns the job as it now stands."""
@@ -128,7 +156,7 @@ def set_rules(ws: Workspace, *, job_id: str, rules: Mapping[str, Any]) -> Job:
 
 
 def estimate_cost(settings: Settings, *, gpu_type: str, gpu_count: int, hours: float) -> float:
-    return settings.rate_for(gpu_type) * gpu_count * hours
+    return gpu_offer(settings).rates.get(gpu_type, 0.0) * gpu_count * hours
 
 
 def list_jobs(ws: Workspace, *, status: JobStatus | str | None = None) -> list[Job]:

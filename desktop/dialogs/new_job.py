@@ -8,7 +8,6 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QLabel,
     QLineEdit,
@@ -18,7 +17,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.budget import BudgetExceededError, MonthSpend, job_estimate, would_pass
+from core.budget import BudgetExceededError, MonthSpend, would_pass
+from core.cost_estimate import DEFAULT_RUN_HOURS, CostEstimate, RunTimeEstimate, guessed_basis, price
+from core.gpu_offer import gpu_offer
 from core.hyperparameters import (
     DEFAULT_GPU_COUNT,
     DEFAULT_LEARNING_RATE,
@@ -27,12 +28,15 @@ from core.hyperparameters import (
     TINY_LEARNING_RATE,
     Hyperparameters,
 )
-from core.job_reuse import RunTimeEstimate
+from core.names import NAME_MAX_CHARS
 from core.records import Dataset, Job
 from desktop import formatting as fmt
+from desktop.dialogs.advanced_fields import NAMES as ADVANCED_NAMES
+from desktop.dialogs.advanced_fields import AdvancedFields
 from desktop.dialogs.form import FormDialog
 from desktop.dialogs.rule_fields import RuleFields
 from desktop.dialogs.sample_fields import SampleFields
+from desktop.dialogs.spin_fields import DurationSpinBox
 from desktop.operations import describe
 from desktop.session import Session
 
@@ -84,14 +88,15 @@ class NewJobDialog(FormDialog):
         self.alpha = _spin("lora_alpha", 2 * hp.lora_rank)
         self.batch_size = _spin("batch_size", hp.batch_size)
         self.gpu_type = QComboBox()
-        rates = session.settings.gpu_rates
-        for name in sorted(rates, key=lambda n: (rates[n], n)):
+        # A cluster's rates table, or what this machine has (the local backend bills no H100 it lacks).
+        rates = gpu_offer(session.settings).rates
+        for name in sorted(rates, key=lambda n: (rates[n], n.lower())):
             self.gpu_type.addItem(f"{name}  ({fmt.money(rates[name])}/h)", name)
         self.gpu_type.setCurrentIndex(self.gpu_type.findData(session.default_gpu_type()))
         self.gpu_count = QSpinBox(minimum=int(GPU_COUNT_LIMITS.low), maximum=int(GPU_COUNT_LIMITS.high or 1))
         self.gpu_count.setValue(DEFAULT_GPU_COUNT)
-        self.hours = QDoubleSpinBox(decimals=2, minimum=0.01, maximum=10_000, value=1.0, suffix=" h")
-        self.hours_hint = QLabel("a guess: no finished run of this dataset yet", objectName="Muted")
+        self.hours = DurationSpinBox(minimum=1 / 60, maximum=10_000, value=DEFAULT_RUN_HOURS)
+        self.hours_hint = QLabel(guessed_basis(None), objectName="Muted")
         self._hours_set = False  # the user typed a time: estimates no longer replace it
         self.hours.editingFinished.connect(lambda: setattr(self, "_hours_set", True))
         self.estimate = QLabel(objectName="MonitorTitle")
@@ -99,12 +104,15 @@ class NewJobDialog(FormDialog):
         # Advanced: settings most runs leave at their defaults, hidden until asked for.
         self.advanced_toggle = QCheckBox("Advanced settings")
         self.advanced = QWidget()
+        self.training_fields = AdvancedFields()  # every other hyperparameter the trainer takes
         self.sample_fields = SampleFields()
         advanced_form = QVBoxLayout(self.advanced)
         advanced_form.setContentsMargins(0, 0, 0, 0)
+        advanced_form.addWidget(self.training_fields)
         advanced_form.addWidget(self.sample_fields)
         self.advanced.setVisible(False)
         self.advanced_toggle.toggled.connect(self.advanced.setVisible)
+        self.name_edit.textChanged.connect(self._check_name_length)
         self.spend = QLabel("Loading this month's spend…", objectName="Muted", wordWrap=True)
         self.month: MonthSpend | None = None
         self._budget_box: QMessageBox | None = None
@@ -190,6 +198,7 @@ class NewJobDialog(FormDialog):
             if isinstance(hp.get(name), int):
                 spin.setValue(hp[name])
         self._alpha_set = self.alpha.value() != 2 * self.rank.value()
+        self.training_fields.show_values(hp)
         if isinstance(hp.get("learning_rate"), int | float):
             self.learning_rate.setText(f"{hp['learning_rate']:g}")
         if self.gpu_type.findData(job.gpu_type) >= 0:
@@ -197,8 +206,21 @@ class NewJobDialog(FormDialog):
         self.gpu_count.setValue(job.gpu_count)
         self.rules.show_rules(job)  # its stop rules too, to keep or change
         self.sample_fields.show_values(hp)
-        if "sample_prompts" in hp or "max_new_tokens" in hp:
+        if any(name in hp for name in ("sample_prompts", "max_new_tokens", *ADVANCED_NAMES)):
             self.advanced_toggle.setChecked(True)  # settings of its own: show them
+
+    def _check_name_length(self, text: str) -> None:
+        """Flag a name past the limit while it is typed, not only when the job is created."""
+        over = len(text.strip()) - NAME_MAX_CHARS
+        if over > 0:
+            self.show_error(
+                f"The name has {len(text.strip())} characters; at most {NAME_MAX_CHARS} ({over} too many)."
+            )
+        elif self.error.text().startswith("The name has"):
+            self.show_error("")
+        self.name_edit.setProperty("invalid", over > 0)
+        self.name_edit.style().unpolish(self.name_edit)
+        self.name_edit.style().polish(self.name_edit)
 
     def estimate_hours(self) -> None:
         """Ask how long runs of this dataset took (off the UI thread); the answer fills the field."""
@@ -219,7 +241,7 @@ class NewJobDialog(FormDialog):
         if (dataset_id, epochs) != (self.dataset_combo.currentData(), self.epochs.value()):
             return  # the form moved on while it was asked
         if found is None:
-            self.hours_hint.setText("a guess: no finished run of this dataset yet")
+            self.hours_hint.setText(guessed_basis(None))
             return
         self.hours_hint.setText(f"estimated {found.describe()}")
         if not self._hours_set:
@@ -233,25 +255,27 @@ class NewJobDialog(FormDialog):
     def update_estimate(self) -> None:
         """The job's cost over its expected run time (no more than its caps allow), and the
         month's spend with it against the monthly budget."""
-        gpu_type = self.gpu_type.currentData()
-        hourly = self.session.estimate_cost(gpu_type=gpu_type, gpu_count=self.gpu_count.value(), hours=1.0)
-        total = self.job_estimate()
-        capped = total < hourly * self.hours.value()
-        self.estimate.setText(
-            f"{fmt.money(total)}  ({fmt.money(hourly)}/h{'; within the stop rules' if capped else ''})"
-        )
+        estimate = self.cost_estimate()
+        within = "; within the stop rules" if estimate.capped else ""
+        self.estimate.setText(f"{fmt.money(estimate.amount)}  ({fmt.money(estimate.hourly)}/h{within})")
         self._show_spend()
 
-    def job_estimate(self) -> float:
+    def cost_estimate(self) -> CostEstimate:
+        """The estimate `jobs submit` makes too (core.cost_estimate), over the time shown here."""
         hourly = self.session.estimate_cost(
             gpu_type=self.gpu_type.currentData(), gpu_count=self.gpu_count.value(), hours=1.0
         )
         caps = self.rules.rules()
-        hours = self.hours.value()
-        return (
-            job_estimate(hourly, expected_hours=hours, max_cost=caps["max_cost"], max_hours=caps["max_hours"])
-            or 0.0
+        return price(
+            hourly,
+            self.hours.value(),
+            basis=self.hours_hint.text(),
+            max_cost=caps["max_cost"],
+            max_hours=caps["max_hours"],
         )
+
+    def job_estimate(self) -> float:
+        return self.cost_estimate().amount
 
     def set_month_spend(self, month: MonthSpend) -> None:
         if not shiboken6.isValid(self.spend):
@@ -314,6 +338,7 @@ class NewJobDialog(FormDialog):
                 "lora_rank": self.rank.value(),
                 "lora_alpha": self.alpha.value(),
                 "batch_size": self.batch_size.value(),
+                **self.training_fields.values(),
                 **self.sample_fields.values(),
             },
             "gpu_type": self.gpu_type.currentData(),

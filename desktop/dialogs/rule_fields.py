@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QFormLayout, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QFormLayout, QSpinBox, QWidget
 
 from core.guardrails import PLATEAU_LIMIT
 from core.records import Job
+from desktop.dialogs.spin_fields import CapSpinBox, fit_text
 
 
 class RuleFields(QWidget):
@@ -24,16 +25,19 @@ class RuleFields(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.max_cost = QDoubleSpinBox(decimals=2, minimum=0, maximum=10_000_000, prefix="$")
+        self.max_cost = CapSpinBox(decimals=2, minimum=0, maximum=10_000_000, prefix="$")
         self.max_cost.setSpecialValueText("No cap")
         self.max_cost.setToolTip("Cancel the job when its cost reaches this (a warning comes at 80 %)")
-        self.max_hours = QDoubleSpinBox(decimals=2, minimum=0, maximum=100_000, suffix=" h")
+        self.max_hours = CapSpinBox(decimals=2, minimum=0, maximum=100_000, suffix=" h")
         self.max_hours.setSpecialValueText("No cap")
         self.max_hours.setToolTip("Cancel the job this long after it started (a warning comes at 80 %)")
         self.stop_on_nan = QCheckBox("Stop when a loss turns NaN or infinite")
         self.stop_on_plateau = QSpinBox(minimum=0, maximum=PLATEAU_LIMIT, suffix=" evaluations")
         self.stop_on_plateau.setSpecialValueText("Off")
         self.stop_on_plateau.setToolTip("Cancel after this many evaluations without a better validation loss")
+        fit_text(self.max_cost, "$10,000,000.00", "No cap")
+        fit_text(self.max_hours, "100,000.00 h", "No cap")
+        fit_text(self.stop_on_plateau, f"{PLATEAU_LIMIT} evaluations", "Off")
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Stop at cost", self.max_cost)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,9 @@ MONTH = dt.datetime.now(dt.UTC).strftime("%B %Y")
 
 
 def open_session(home: Path, dataset_file: Path, *, budget: float | None = None, billed: float = 0.0):
-    ws = Workspace.open(load_settings({"home": str(home), "user": "alice", "monthly_budget": budget}))
+    # a cluster that bills its GPUs (the local backend offers only what this machine has)
+    settings = {"cluster": "http", "cluster_url": "http://127.0.0.1:9", "monthly_budget": budget}
+    ws = Workspace.open(load_settings({"home": str(home), "user": "alice", **settings}))
     dataset = add_dataset(ws, file=dataset_file, name="sums")
     if billed:
         job = create_job(ws, dataset_id=dataset.id, name="earlier")
@@ -176,6 +179,21 @@ def test_the_monitor_shows_how_close_the_job_is_to_each_rule(monitor):
     assert monitor.cards["cost"].text() == "$9.60"
     assert monitor.rules.edit_button.text() == "Edit rules…" and monitor.rules.edit_button.isVisible()
     assert not monitor.rules.reason.isVisible()
+
+
+def test_small_caps_read_as_themselves(monitor):
+    """A 72 s time cap and a half-cent cost cap: no "0 s of 1 min" or "$0.00 of $0.01"."""
+    job = make_job(
+        4,
+        started_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30),
+        current_cost=0.003,
+        max_cost=0.005,
+        max_hours=72 / 3600,
+    )
+    monitor.show_job(job)
+    cost, time = chips(monitor)
+    assert cost == ("Cost cap: $0.003 of $0.005", "")
+    assert re.fullmatch(r"Time cap: 3\d s of 1 min 12 s", time[0]), time
 
 
 def test_the_monitor_says_which_rule_stopped_the_job(monitor):

@@ -45,7 +45,7 @@ def test_a_job_another_process_creates_arrives_by_the_signal(live, dataset_file,
     try:
         dataset = add_dataset(other, file=dataset_file, name="theirs")
         with qtbot.waitSignal(updates.jobs_changed, timeout=3000) as changed:
-            job = create_job(other, dataset_id=dataset.id, name="from elsewhere", gpu_type="T4")
+            job = create_job(other, dataset_id=dataset.id, name="from elsewhere", gpu_type="cpu")
         assert [j.id for j in changed.args[0]] == [job.id]
     finally:
         other.close()
@@ -55,7 +55,7 @@ def test_the_watched_jobs_new_points_arrive_as_columns(live, dataset_file, qtbot
     updates, ws = live
     other = Workspace.open(ws.settings)
     try:
-        job = create_job(other, dataset_id=add_dataset(other, file=dataset_file).id, gpu_type="T4")
+        job = create_job(other, dataset_id=add_dataset(other, file=dataset_file).id, gpu_type="cpu")
         updates.watch(job.id, lambda: 2)
         updates.start(jobs=[], notifications=[])
         qtbot.waitUntil(lambda: updates.jobs_since is not None, timeout=3000)  # its first look is done
@@ -76,7 +76,7 @@ def test_a_job_another_process_deletes_is_reported_by_the_signal(live, dataset_f
     updates, ws = live
     other = Workspace.open(ws.settings)
     try:
-        job = create_job(other, dataset_id=add_dataset(other, file=dataset_file).id, gpu_type="T4")
+        job = create_job(other, dataset_id=add_dataset(other, file=dataset_file).id, gpu_type="cpu")
         set_job_columns(other, job.id, status="completed")
         updates.start(jobs=[], notifications=[])
         qtbot.waitUntil(lambda: updates.jobs_since is not None, timeout=3000)  # its first look is done
@@ -93,7 +93,7 @@ def test_a_look_from_before_the_kept_deletions_lists_every_job(live, dataset_fil
     other = Workspace.open(ws.settings)
     try:
         dataset = add_dataset(other, file=dataset_file)
-        old, recent, kept = (create_job(other, dataset_id=dataset.id, gpu_type="T4") for _ in range(3))
+        old, recent, kept = (create_job(other, dataset_id=dataset.id, gpu_type="cpu") for _ in range(3))
         for job in (old, recent):
             set_job_columns(other, job.id, status="failed")
         asleep = [find_job(ws, job_id=job.id) for job in (old, recent, kept)]

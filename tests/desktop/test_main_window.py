@@ -27,7 +27,7 @@ def workspace(home: Path, database_url: str):
 
 def queue(ws: Workspace, dataset_file: Path, count: int) -> list:
     dataset = add_dataset(ws, file=dataset_file, name="pairs")
-    return [create_job(ws, dataset_id=dataset.id, name=f"job {n}", gpu_type="T4") for n in range(count)]
+    return [create_job(ws, dataset_id=dataset.id, name=f"job {n}", gpu_type="cpu") for n in range(count)]
 
 
 def test_loads_the_users_jobs_and_shows_the_selected_one(window, workspace, dataset_file, qtbot):
@@ -81,7 +81,7 @@ def test_changes_by_another_process_appear_within_two_seconds(window, workspace,
     other = Workspace.open(workspace.settings)  # its events never reach this window
     try:
         dataset = add_dataset(other, file=dataset_file, name="theirs")
-        theirs = create_job(other, dataset_id=dataset.id, name="from elsewhere", gpu_type="T4")
+        theirs = create_job(other, dataset_id=dataset.id, name="from elsewhere", gpu_type="cpu")
         qtbot.waitUntil(lambda: widget.model.job(theirs.id) is not None, timeout=2000)
         asyncio_cancel(other, theirs.id)
         qtbot.waitUntil(lambda: widget.model.job(theirs.id).status == JobStatus.CANCELLED, timeout=2000)

@@ -63,12 +63,46 @@ def test_local_backend_defaults_to_the_tiny_model(dialog):
     assert dialog.base_model.text() == "tiny"
 
 
-def test_estimate_follows_gpu_count_and_hours(dialog, session):
+@pytest.fixture
+def dialog_on(qtbot, home: Path, dataset_file: Path):
+    """A new-job dialog over a workspace of these settings, its dataset list loaded."""
+    opened = []
+
+    def make(**settings) -> NewJobDialog:
+        ws = Workspace.open(load_settings({"home": str(home), "user": "alice", **settings}))
+        add_dataset(ws, file=dataset_file, name="sums")
+        runner = Runner()
+        opened.append((ws, runner))
+        widget = NewJobDialog(Session(ws, runner, CoreEvents()))
+        qtbot.addWidget(widget)
+        qtbot.waitUntil(lambda: widget.dataset_combo.count() == 1, timeout=5000)
+        return widget
+
+    yield make
+    for ws, runner in opened:
+        qtbot.waitUntil(lambda runner=runner: runner.in_flight == 0, timeout=5000)
+        runner.shutdown()
+        ws.close()
+
+
+def test_estimate_follows_gpu_count_and_hours(dialog_on):
+    dialog = dialog_on(cluster="http", cluster_url="http://127.0.0.1:9")
     dialog.gpu_type.setCurrentIndex(dialog.gpu_type.findData("H100"))
     dialog.gpu_count.setValue(4)
     dialog.hours.setValue(2.5)
-    expected = session.settings.gpu_rates["H100"] * 4 * 2.5
-    assert f"{expected:,.2f}" in dialog.estimate.text()
+    assert dialog.estimate.text() == "$45.00  ($18.00/h)"  # $4.50 per GPU-hour
+
+
+def test_the_local_backend_offers_what_the_machine_has_at_the_local_rate(dialog_on, monkeypatch):
+    from core import gpu_offer
+
+    monkeypatch.setattr(gpu_offer, "local_gpus", lambda: {"NVIDIA L4": 1})
+    dialog = dialog_on(local_rate="0.3")
+    offered = [dialog.gpu_type.itemText(i) for i in range(dialog.gpu_type.count())]
+    assert offered == ["cpu  ($0.30/h)", "NVIDIA L4  ($0.30/h)"]  # no H100 this machine lacks
+    dialog.gpu_type.setCurrentIndex(dialog.gpu_type.findData("NVIDIA L4"))
+    dialog.hours.setValue(2)
+    assert dialog.estimate.text() == "$0.60  ($0.30/h)"
 
 
 def test_bad_learning_rate_is_refused_with_a_message(dialog, session):
@@ -150,3 +184,103 @@ def test_sample_prompts_are_set_in_the_advanced_part(dialog, session, qtbot):
         "sample_prompts": ["Say hi", "Line one\nline two"],
         "max_new_tokens": 48,
     }
+
+
+def _shown(qtbot, dialog) -> None:
+    """Shown and active, as a person's window is: Tab then leaves a field and it takes the value."""
+    with qtbot.waitActive(dialog):
+        dialog.show()
+        dialog.activateWindow()
+
+
+def _type(qtbot, field, text: str) -> None:
+    field.setFocus()
+    field.selectAll()
+    qtbot.keyClicks(field, text)
+    qtbot.keyClick(field, Qt.Key.Key_Tab)
+
+
+def test_the_advanced_section_sets_every_other_hyperparameter(dialog, session, qtbot):
+    _shown(qtbot, dialog)
+    assert not dialog.training_fields.isVisible()
+    toggle = dialog.advanced_toggle
+    qtbot.mouseClick(toggle, Qt.MouseButton.LeftButton, pos=QPoint(8, toggle.height() // 2))
+    assert dialog.training_fields.isVisible()
+    fields = dialog.training_fields
+    for field, text in (
+        (fields.warmup_ratio, "0.2"),
+        (fields.lora_dropout, "0.1"),
+        (fields.max_length, "512"),
+        (fields.seed, "7"),
+        (fields.validation_split, "0.25"),
+        (fields.eval_interval, "20"),
+        (fields.gradient_accumulation_steps, "4"),
+        (fields.max_steps, "300"),
+    ):
+        _type(qtbot, field, text)
+    _type(qtbot, fields.target_modules, "q_proj, v_proj")
+    with qtbot.waitSignal(dialog.job_created, timeout=5000):
+        dialog.ok_button.click()
+    (job,) = list_jobs(session.ws)
+    hp = job.hyperparameters
+    assert (hp["warmup_ratio"], hp["lora_dropout"], hp["max_length"], hp["seed"]) == (0.2, 0.1, 512, 7)
+    assert (hp["validation_split"], hp["eval_interval"], hp["gradient_accumulation_steps"]) == (0.25, 20, 4)
+    assert (hp["max_steps"], hp["target_modules"]) == (300, ["q_proj", "v_proj"])
+
+
+def test_untouched_advanced_fields_keep_the_defaults(dialog, session, qtbot):
+    with qtbot.waitSignal(dialog.job_created, timeout=5000):
+        dialog.ok_button.click()
+    (job,) = list_jobs(session.ws)
+    assert set(job.hyperparameters) == {
+        "base_model",
+        "epochs",
+        "learning_rate",
+        "lora_rank",
+        "lora_alpha",
+        "batch_size",
+    }
+
+
+def test_expected_time_below_an_hour_reads_in_minutes(dialog, qtbot):
+    _shown(qtbot, dialog)
+    _type(qtbot, dialog.hours, "45 min")
+    assert dialog.hours.text() == "45 min" and dialog.hours.value() == pytest.approx(0.75)
+    _type(qtbot, dialog.hours, "2.5")
+    assert dialog.hours.text() == "2.50 h"
+    dialog.hours.setValue(0.5)
+    assert dialog.hours.text() == "30 min"
+
+
+def test_stop_rule_fields_show_their_whole_text(dialog, qtbot):
+    _shown(qtbot, dialog)
+    qtbot.waitExposed(dialog)
+    for spin in (dialog.rules.stop_on_plateau, dialog.rules.max_cost, dialog.rules.max_hours):
+        shown = spin.lineEdit()
+        assert shown.fontMetrics().horizontalAdvance(spin.text()) < shown.width(), spin.text()
+
+
+def test_clearing_a_cap_clears_it(dialog, qtbot):
+    _shown(qtbot, dialog)
+    _type(qtbot, dialog.rules.max_cost, "5")
+    assert dialog.rules.rules()["max_cost"] == 5
+    dialog.rules.max_cost.setFocus()
+    dialog.rules.max_cost.selectAll()
+    qtbot.keyClick(dialog.rules.max_cost, Qt.Key.Key_Backspace)
+    qtbot.keyClick(dialog.rules.max_cost, Qt.Key.Key_Tab)
+    assert dialog.rules.rules()["max_cost"] is None
+    assert dialog.rules.max_cost.text() == "No cap"
+
+
+def test_a_name_past_200_characters_is_flagged_while_typing(dialog, qtbot):
+    _shown(qtbot, dialog)
+    dialog.name_edit.setFocus()
+    qtbot.keyClicks(dialog.name_edit, "x" * 200)
+    assert not dialog.error.isVisible()
+    qtbot.keyClicks(dialog.name_edit, "yz")
+    assert dialog.error.isVisible()
+    assert dialog.error.text() == "The name has 202 characters; at most 200 (2 too many)."
+    assert dialog.name_edit.property("invalid") is True
+    qtbot.keyClick(dialog.name_edit, Qt.Key.Key_Backspace)
+    qtbot.keyClick(dialog.name_edit, Qt.Key.Key_Backspace)
+    assert not dialog.error.isVisible()
