@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import core
+
 _CORE = Path(__file__).resolve().parent
 
 
@@ -28,3 +30,8 @@ def resources_dir() -> Path:
 
 def sample_dataset_file() -> Path:
     return resources_dir() / "sample-dataset.jsonl"
+
+
+def app_version() -> str:
+    """Loradesk's version, the same in a checkout, a wheel and the bundle."""
+    return core.__version__

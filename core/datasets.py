@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
+from core import job_store
 from core.dataset_format import read_examples
 from core.db.convert import to_dataset
 from core.db.models import DatasetRow, new_id, utcnow
 from core.errors import InvalidRequestError, NotFoundError
 from core.events import DatasetAdded
+from core.id_prefix import resolve_dataset_id
 from core.names import check_name, fit_name
-from core.records import Dataset
+from core.records import Dataset, Job
 from core.storage import StorageError, check_bucket
 from core.workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 
 def count_pairs(file: Path) -> int:
@@ -88,12 +95,15 @@ def list_datasets(ws: Workspace) -> list[Dataset]:
 
 
 def find_dataset(ws: Workspace, *, ref: str) -> Dataset:
-    """The user's dataset whose id, or else whose name, is `ref`; never a guess among several."""
+    """The user's dataset whose id (or unique id prefix), or else whose name, is `ref`; never a
+    guess among several."""
     query = select(DatasetRow).where(
         DatasetRow.user_id == ws.user, or_(DatasetRow.id == ref, DatasetRow.name == ref)
     )
     with ws.db.read() as session:
         rows = list(session.scalars(query.order_by(DatasetRow.created_at)))
+    if not rows and resolve_dataset_id(ws, ref) != ref:
+        return find_dataset(ws, ref=resolve_dataset_id(ws, ref))
     by_id = [row for row in rows if row.id == ref]
     if by_id:
         return to_dataset(by_id[0])
@@ -122,6 +132,76 @@ def check_dataset_path(user: str, dataset_id: str, path: str) -> None:
         )
     if "\\" in name:
         raise StorageError(f"the dataset's stored path {path!r} holds a backslash; nothing was signed")
+
+
+PREVIEW_ROWS = 5
+_PREVIEW_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetDetail:
+    """A dataset with its file's size, its first rows and the jobs that used it."""
+
+    dataset: Dataset
+    size_bytes: int | None  # None: the file could not be read (`problem` says why)
+    first_rows: list[dict[str, object]]
+    jobs: list[Job]  # the jobs that used it, oldest first
+    problem: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            **self.dataset.to_json(),
+            "size_bytes": self.size_bytes,
+            "first_rows": self.first_rows,
+            "jobs": [{"id": j.id, "name": j.name, "status": j.status.value} for j in self.jobs],
+        }
+
+
+def dataset_detail(ws: Workspace, *, ref: str) -> DatasetDetail:
+    """The user's dataset (by id, id prefix or name) with its size, first rows and jobs."""
+    dataset = find_dataset(ws, ref=ref)
+    with ws.db.read() as session:
+        jobs = job_store.jobs_using_dataset(session, dataset.id, user_id=ws.user)
+    try:
+        size, head = ws.storage.head(dataset.bucket, dataset.storage_path, _PREVIEW_BYTES)
+    except StorageError as exc:
+        return DatasetDetail(dataset, None, [], jobs, problem=str(exc))
+    rows = []
+    for line in head.splitlines()[:PREVIEW_ROWS]:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            break  # the last line cut short by the preview's size
+        if isinstance(row, dict):
+            rows.append(row)
+    return DatasetDetail(dataset, size, rows, jobs)
+
+
+def delete_dataset(ws: Workspace, *, ref: str) -> Dataset:
+    """Delete one of the user's datasets and its file; refused while any job uses it (a job
+    keeps its dataset for retry, clone and its summary), naming those jobs."""
+    dataset = find_dataset(ws, ref=ref)
+    with ws.db.write() as session:
+        locked = select(DatasetRow).where(DatasetRow.id == dataset.id, DatasetRow.user_id == ws.user)
+        if session.get_bind().dialect.name == "postgresql":
+            locked = locked.with_for_update()
+        row = session.scalars(locked).first()
+        if row is None:
+            raise NotFoundError(f"no dataset {ref!r} (see `loradesk datasets list`)")
+        jobs = job_store.jobs_using_dataset(session, dataset.id, user_id=ws.user)
+        if jobs:
+            named = ", ".join(f"{j.id[:8]} {j.name!r} ({j.status.value})" for j in jobs[:3])
+            more = f" and {len(jobs) - 3} more" if len(jobs) > 3 else ""
+            raise InvalidRequestError(
+                f"dataset {dataset.name!r} is used by {len(jobs)} job{'s' if len(jobs) != 1 else ''} "
+                f"({named}{more}); delete those jobs first"
+            )
+        session.delete(row)
+    try:
+        ws.storage.remove(dataset.bucket, dataset.storage_path)
+    except StorageError as exc:  # the record is gone; a file left behind is only space
+        log.warning("dataset %s deleted; its file stays: %s", dataset.id, exc)
+    return dataset
 
 
 def _safe(part: str) -> str:

@@ -118,6 +118,8 @@ class Job(_Record):
     cancel_requested_at: datetime | None = None
     # A submit may have reached the cluster since then, even while external_job_id is unknown.
     submit_sent_at: datetime | None = None
+    # When a scheduler last asked the cluster about it: how fresh an active job's figures are.
+    polled_at: datetime | None = None
     change_seq: int = 0  # the database's number of the change that made this snapshot
     artifact_partial: bool = False  # artifact_url holds a cancelled run's adapter as it stopped
     notes: str = ""

@@ -76,6 +76,19 @@ class S3Storage:
         """A presigned GET. Signing is local, so a missing object shows when the trainer reads it."""
         return self._presign("get_object", self._key(check_bucket(bucket), path), expires_in)
 
+    def head(self, bucket: str | None, path: str, max_bytes: int) -> tuple[int, bytes]:
+        key = self._key(check_bucket(bucket), path)
+        answer = self._call(
+            f"read {self._where(key)}",
+            "get_object",
+            Bucket=self.bucket,
+            Key=key,
+            Range=f"bytes=0-{max_bytes - 1}",
+        )
+        total = str(answer.get("ContentRange", "")).rpartition("/")[2]
+        size = int(total) if total.isdigit() else int(answer.get("ContentLength", 0))
+        return size, bytes(answer["Body"].read())
+
     # -- adapters -------------------------------------------------------------------------------
 
     def adapter_url(self, job_id: str) -> str:

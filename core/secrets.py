@@ -37,12 +37,17 @@ class SecretStoreError(LoradeskError):
     """The token could not be stored or removed; the message says why, fit for a user."""
 
 
-def get_cluster_token(cluster_url: str) -> str | None:
-    """The token for `cluster_url`, or None when neither the variable nor the keyring has one."""
+def get_cluster_token(cluster_url: str, *, required: bool = True) -> str | None:
+    """The token for `cluster_url`, or None when neither the variable nor the keyring has one.
+    Only a `required` token that is found nowhere, with no keyring to look in, is worth the
+    one notice that there is no keyring."""
     from_env = os.environ.get(TOKEN_ENV, "").strip()
     if from_env:
         return from_env
-    return _stored_secret(cluster_url)
+    stored, reachable = _look_up(cluster_url)
+    if stored is None and required and not reachable:
+        _warn_no_keyring()
+    return stored
 
 
 def password_key(database_url: str) -> str:
@@ -68,6 +73,13 @@ def get_database_password(database_url: str) -> str | None:
     return keyring_database_password(database_url)
 
 
+def missing_password_hint() -> str:
+    """What to do when the server asks for a password none was found for."""
+    if _usable_keyring() is None:
+        return f"no OS keyring available: set {PASSWORD_ENV}"
+    return f"set {PASSWORD_ENV} or keep it in the OS keyring (Settings → Database password)"
+
+
 def keyring_database_password(database_url: str) -> str | None:
     """The keyring's password for the role and server of `database_url` (no variable consulted)."""
     return _stored_secret(password_key(database_url))
@@ -81,15 +93,20 @@ def set_database_password(database_url: str, password: str) -> None:
 
 
 def _stored_secret(username: str) -> str | None:
+    return _look_up(username)[0]
+
+
+def _look_up(username: str) -> tuple[str | None, bool]:
+    """The keyring's secret for `username`, and whether there was a keyring to ask."""
     backend = _usable_keyring()
     if backend is None:
-        return None
+        return None, False
     try:
         stored = backend.get_password(SERVICE, username)
-    except KeyringError:
-        _warn_no_keyring()
-        return None
-    return stored or None
+    except KeyringError as exc:  # a locked keyring: as good as none for this look
+        log.debug("the OS keyring could not be read: %s", exc)
+        return None, False
+    return stored or None, True
 
 
 def set_cluster_token(cluster_url: str, token: str) -> None:
@@ -129,7 +146,6 @@ def _usable_keyring() -> KeyringBackend | None:
     backend = keyring.get_keyring()
     # `fail` is what keyring picks when it finds nothing; `null` is a user switching it off.
     if isinstance(backend, fail.Keyring | null.Keyring):
-        _warn_no_keyring()
         return None
     return backend
 

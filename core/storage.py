@@ -42,6 +42,10 @@ class Storage(Protocol):
 
     def signed_url(self, bucket: str | None, path: str, expires_in: int = SIGNED_URL_TTL) -> str: ...
 
+    def head(self, bucket: str | None, path: str, max_bytes: int) -> tuple[int, bytes]:
+        """The stored file's size and its first `max_bytes` bytes (a dataset's preview)."""
+        ...
+
 
 def open_storage(settings: Settings) -> Storage:
     """The storage `settings.storage_url` names: S3, a folder, or `home`/storage by default."""
@@ -134,6 +138,16 @@ class LocalStorage:
         expires = int(time.time()) + expires_in
         query = urlencode({"expires": expires, "signature": self._sign(target, expires)})
         return f"{target.as_uri()}?{query}"
+
+    def head(self, bucket: str | None, path: str, max_bytes: int) -> tuple[int, bytes]:
+        target = self.object_file(bucket, path)
+        try:
+            with target.open("rb") as handle:
+                return target.stat().st_size, handle.read(max_bytes)
+        except FileNotFoundError:
+            raise StorageError(
+                f"dataset file {check_bucket(bucket)}/{path} is missing from storage"
+            ) from None
 
     def open_signed_url(self, url: str) -> Path:
         """The file a signed URL names, after checking its signature and expiry."""

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QMessageLogContext, QObject, QTimer, QtMsgType, qInstallMessageHandler
-from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 from core.config import Settings
 from core.records import Job
@@ -34,6 +34,7 @@ from desktop.garbage import UiThreadGarbageCollector
 from desktop.main_window import MainWindow
 from desktop.notifications_panel import Notifier
 from desktop.operations import Runner, describe
+from desktop.quit_prompt import confirm_quit
 from desktop.session import Session, open_workspace
 from desktop.trainer_offer import failed_for_want_of_a_trainer, offer_setup_for_failed_job, open_setup
 from desktop.tray import AppTray
@@ -91,7 +92,8 @@ class DesktopApp(QObject):
         self.tray = self._make_tray()
         self.window.notifier = Notifier(self.window.banner, self.tray, parent=self)
         self.window.settings_requested.connect(self.edit_settings)
-        self.window.quit_requested.connect(self.quit)
+        self.window.quit_requested.connect(self.ask_quit)
+        self.quit_box: QMessageBox | None = None
         self.runner.failed.connect(lambda text: self.window.banner.show_message(text, kind="error"))
         self.events.jobs_updated.connect(self._offer_setup_for_failed_jobs)
         self.events.scheduler_stopped.connect(self._scheduler_stopped)
@@ -108,7 +110,7 @@ class DesktopApp(QObject):
         tray = AppTray(self)
         tray.show_requested.connect(self.show_window)
         tray.pause_toggled.connect(self.window.status.set_paused)
-        tray.quit_requested.connect(self.quit)
+        tray.quit_requested.connect(self.ask_quit)
         self.window.pause_button.toggled.connect(tray.set_paused)
         tray.show()
         return tray
@@ -271,6 +273,14 @@ class DesktopApp(QObject):
             self.quit(1)
 
     # -- leaving ---------------------------------------------------------------------------------
+    def ask_quit(self) -> None:
+        """Ctrl+Q, the tray's Quit: with jobs still training, say they keep training first."""
+        if self.window.quitting or self.quit_box is not None:
+            return
+        self.quit_box = confirm_quit(self.window, self.window.model.jobs(), self.quit)
+        if self.quit_box is not None:
+            self.quit_box.finished.connect(lambda _result: setattr(self, "quit_box", None))
+
     def quit(self, code: int = 0) -> None:
         if self.window.quitting:
             return

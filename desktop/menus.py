@@ -25,6 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.app_resources import app_version
+
 # (menu title, action names (window_actions' and job_actions'); None draws a separator)
 MENUS: tuple[tuple[str, tuple[str | None, ...]], ...] = (
     ("&File", ("new_job_action", "add_dataset_action", None, "settings_action", None, "quit_action")),
@@ -128,15 +130,16 @@ def _text(item: QTableWidgetItem | None) -> str:
     return item.text() if item is not None else ""
 
 
-def show_about(parent: QWidget) -> None:
+def show_about(parent: QWidget) -> QMessageBox:
     box = QMessageBox(
         QMessageBox.Icon.Information,
         "About Loradesk",
-        "Loradesk watches and steers LoRA fine-tuning jobs: a job table, a live monitor of the "
-        "selected job, notifications, and an embedded scheduler.",
+        f"Loradesk {app_version()}\n\nLoradesk watches and steers LoRA fine-tuning jobs: a job table, "
+        "a live monitor of the selected job, notifications, and an embedded scheduler.",
         QMessageBox.StandardButton.Close,
         parent,
     )
     box.setTextFormat(Qt.TextFormat.PlainText)
     box.finished.connect(box.deleteLater)
     box.open()
+    return box

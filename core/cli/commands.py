@@ -22,8 +22,9 @@ from core.db.migrate import upgrade
 from core.errors import LoradeskError
 from core.guardrails import RULE_COLUMNS
 from core.hyperparameters import DEFAULT_GPU_COUNT
+from core.id_prefix import resolve_job_id
 from core.job_resume import continue_job
-from core.job_reuse import create_job_like
+from core.job_reuse import like_arguments
 from core.records import Job
 from core.safe_text import printable
 from core.workspace import Workspace
@@ -39,6 +40,15 @@ JOB_HYPERPARAMETER_OPTIONS = (
     "lora_alpha",
     "batch_size",
     "max_new_tokens",
+    "warmup_ratio",
+    "lora_dropout",
+    "target_modules",
+    "max_length",
+    "seed",
+    "validation_split",
+    "eval_interval",
+    "gradient_accumulation_steps",
+    "max_steps",
 )
 
 
@@ -50,10 +60,19 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return load_settings({name: getattr(args, name, None) for name in SETTING_OPTIONS})
 
 
+# Arguments that name one of the user's jobs: each takes a unique prefix of the id too, resolved
+# once the workspace is open (core.id_prefix), whatever the command.
+JOB_ID_ARGUMENTS = ("id", "like", "resume")
+
+
 @contextmanager
 def workspace(args: argparse.Namespace) -> Iterator[Workspace]:
     ws = Workspace.open(settings_from(args))
     try:
+        for name in JOB_ID_ARGUMENTS:
+            ref = getattr(args, name, None)
+            if isinstance(ref, str):
+                setattr(args, name, resolve_job_id(ws, ref))
         yield ws
     finally:
         ws.close()
@@ -73,11 +92,11 @@ def gui(args: argparse.Namespace) -> int:
     if open_gui is None:
         raise LoradeskError("the desktop app is not part of this command; run `loradesk` or `loradesk-gui`")
     screenshot = getattr(args, "screenshot", None)
-    return open_gui(
-        settings_from(args),
-        screenshot=Path(screenshot) if screenshot else None,
-        job_id=getattr(args, "job", None),
-    )
+    job_id = getattr(args, "job", None)
+    if job_id:  # the short id the app shows selects the job too
+        with workspace(args) as ws:
+            job_id = resolve_job_id(ws, job_id)
+    return open_gui(settings_from(args), screenshot=Path(screenshot) if screenshot else None, job_id=job_id)
 
 
 def scheduler(args: argparse.Namespace) -> int:
@@ -150,9 +169,11 @@ def datasets_list(args: argparse.Namespace) -> int:
 
 
 def jobs_submit(args: argparse.Namespace) -> int:
+    """Queue a job and print its id; its cost estimate goes to stderr. Past the monthly budget
+    it is refused with that figure unless --force (the dialog asks instead)."""
     from core.cli.sample_commands import sample_prompts_from  # it imports this module
 
-    hyperparameters = {name: getattr(args, name) for name in JOB_HYPERPARAMETER_OPTIONS}
+    hyperparameters = {name: getattr(args, name, None) for name in JOB_HYPERPARAMETER_OPTIONS}
     hyperparameters["sample_prompts"] = sample_prompts_from(args)
     like = getattr(args, "like", None)
     resume = getattr(args, "resume", None)
@@ -161,13 +182,14 @@ def jobs_submit(args: argparse.Namespace) -> int:
     if resume is not None and args.dataset:
         raise UsageError("--resume continues a job on its own dataset; leave out --dataset")
     rules = {name: getattr(args, name) for name in RULE_COLUMNS}
+    estimate = None
     with workspace(args) as ws:
         try:
             if resume is not None:
                 job = asyncio.run(
                     _continue_job(
                         ws,
-                        job_id=resume,
+                        job_id=args.resume,  # resolved by now: a short id will do
                         name=args.name,
                         hyperparameters=hyperparameters,
                         gpu_type=args.gpu_type,
@@ -176,33 +198,41 @@ def jobs_submit(args: argparse.Namespace) -> int:
                         force=args.force,
                     )
                 )
-            elif like is not None:
-                job = create_job_like(
-                    ws,
-                    like_id=like,
-                    dataset_id=args.dataset,
-                    name=args.name,
-                    hyperparameters=hyperparameters,
-                    gpu_type=args.gpu_type,
-                    gpu_count=args.gpu_count,
-                    rules=rules,
-                    force=args.force,
-                )
             else:
-                job = jobs.create_job(
-                    ws,
-                    dataset_id=args.dataset,
-                    name=args.name,
-                    hyperparameters=hyperparameters,
-                    gpu_type=args.gpu_type,
-                    gpu_count=DEFAULT_GPU_COUNT if args.gpu_count is None else args.gpu_count,
-                    rules=rules,
-                    force=args.force,
-                )
+                arguments = _new_job_arguments(ws, args, hyperparameters, rules)
+                estimate = jobs.estimate_new_job(ws, **arguments)
+                job = jobs.create_job(ws, **arguments, expected_hours=estimate.hours, force=args.force)
         except BudgetExceededError as exc:
             raise BudgetExceededError(f"{exc}; add --force to submit anyway") from None
+    if estimate is not None:
+        print(f"estimated cost: {estimate.describe()}", file=sys.stderr)  # stdout: the id alone
     print(job.id)
     return 0
+
+
+def _new_job_arguments(
+    ws: Workspace, args: argparse.Namespace, hyperparameters: dict[str, Any], rules: dict[str, Any]
+) -> dict[str, Any]:
+    """create_job's arguments: the options, over the --like job's settings when one is named."""
+    if getattr(args, "like", None) is not None:
+        return like_arguments(
+            ws,
+            like_id=args.like,  # resolved by now: a short id will do
+            dataset_id=args.dataset,
+            name=args.name,
+            hyperparameters=hyperparameters,
+            gpu_type=args.gpu_type,
+            gpu_count=args.gpu_count,
+            rules=rules,
+        )
+    return {
+        "dataset_id": args.dataset,
+        "name": args.name,
+        "hyperparameters": hyperparameters,
+        "gpu_type": args.gpu_type,
+        "gpu_count": DEFAULT_GPU_COUNT if args.gpu_count is None else args.gpu_count,
+        "rules": rules,
+    }
 
 
 async def _continue_job(ws: Workspace, **arguments: Any) -> Job:

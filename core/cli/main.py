@@ -13,7 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from core.cli import adapter_commands, commands, job_commands, sample_commands, trainer
+from core.app_resources import app_version
+from core.cli import adapter_commands, commands, dataset_commands, job_commands, sample_commands, trainer
 from core.cli.add_user import db_add_user
 from core.config import SETTINGS
 from core.db.engine import error_line
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loradesk", parents=[common, gui_options], description="Watch and steer LoRA fine-tuning jobs."
     )
+    parser.add_argument("--version", action="version", version=f"loradesk {app_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     gui = sub.add_parser("gui", parents=[common, gui_options], help="open the desktop app (the default)")
@@ -87,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     ds_list = ds_sub.add_parser("list", parents=[common], help="list your datasets")
     ds_list.add_argument("--json", action="store_true")
     ds_list.set_defaults(handler=commands.datasets_list)
+    ds_show = ds_sub.add_parser("show", parents=[common], help="a dataset's details, first rows and jobs")
+    ds_show.add_argument("dataset_ref", metavar="ID", help="id, unique id prefix or name")
+    ds_show.add_argument("--json", action="store_true")
+    ds_show.set_defaults(handler=dataset_commands.datasets_show)
+    ds_delete = ds_sub.add_parser("delete", parents=[common], help="delete a dataset no job uses")
+    ds_delete.add_argument("dataset_ref", metavar="ID", help="id, unique id prefix or name")
+    ds_delete.set_defaults(handler=dataset_commands.datasets_delete)
 
     jobs = sub.add_parser("jobs", parents=[common], help="training jobs")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
@@ -105,7 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_job_options(submit)
     add_rule_options(submit, editing=False)
     submit.add_argument(
-        "--force", action="store_true", help="submit even if the job would pass your monthly budget"
+        "--force",
+        "--over-budget",
+        dest="force",
+        action="store_true",
+        help="submit even if the job's estimate would pass your monthly budget",
     )
     submit.set_defaults(handler=commands.jobs_submit)
     set_rules = jobs_sub.add_parser(
@@ -180,6 +193,36 @@ def add_job_options(submit: argparse.ArgumentParser) -> None:
     )
     submit.add_argument("--gpu-count", type=int, help=f"default {DEFAULT_GPU_COUNT}")
     sample_commands.add_sample_options(submit)
+    more = submit.add_argument_group("more hyperparameters (the trainer's; defaults as shown)")
+    more.add_argument(
+        "--warmup-ratio", type=float, help=f"share of steps warming up (default {hp.warmup_ratio:g})"
+    )
+    more.add_argument("--lora-dropout", type=float, help=f"default {hp.lora_dropout:g}")
+    more.add_argument(
+        "--target-modules",
+        type=_modules,
+        metavar="NAMES",
+        help=f"modules LoRA adapts: {hp.target_modules} (the default) or a comma list such as q_proj,v_proj",
+    )
+    more.add_argument("--max-length", type=int, help=f"tokens per example (default {hp.max_length})")
+    more.add_argument("--seed", type=int, help=f"default {hp.seed}")
+    more.add_argument(
+        "--validation-split", type=float, help=f"share of pairs held out (default {hp.validation_split:g})"
+    )
+    more.add_argument(
+        "--eval-interval", type=int, help="steps between evaluations (default: about ten a run)"
+    )
+    more.add_argument(
+        "--gradient-accumulation-steps", type=int, help=f"default {hp.gradient_accumulation_steps}"
+    )
+    more.add_argument(
+        "--max-steps", type=int, help="stop after this many steps (default: as the epochs take)"
+    )
+
+
+def _modules(text: str) -> str | list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    return names[0] if len(names) == 1 else names
 
 
 def add_rule_options(parser: argparse.ArgumentParser, *, editing: bool) -> None:
@@ -222,22 +265,15 @@ def add_rule_options(parser: argparse.ArgumentParser, *, editing: bool) -> None:
         rules.add_argument("--stop-on-nan", action="store_true", help=nan_text)
 
 
-class _PrintableFormatter(logging.Formatter):
-    """Log lines quote cluster messages and job names: their control characters go out escaped."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return printable(super().format(record), lines=True)
-
-
 def main(argv: Sequence[str] | None = None, *, open_gui: commands.GuiOpener | None = None) -> int:
     """Run one command. `open_gui` opens the desktop app for the `gui` command; the composition
     root (`loradesk.main`) passes it, so the engine never imports the desktop."""
     args = build_parser().parse_args(argv)  # exits 2 on a usage error
     args.open_gui = open_gui
-    to_stderr = logging.StreamHandler(sys.stderr)
-    to_stderr.setFormatter(_PrintableFormatter("%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"))
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(_LineFormatter())
     logging.basicConfig(
-        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO, handlers=[to_stderr]
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO, handlers=[stderr]
     )
     for noisy in ("httpx", "httpcore", "aiohttp", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -263,6 +299,22 @@ def main(argv: Sequence[str] | None = None, *, open_gui: commands.GuiOpener | No
             file=sys.stderr,
         )
         return 1
+
+
+class _LineFormatter(logging.Formatter):
+    """Log lines with their time, except a notice to the person (such as that there is no OS
+    keyring), which reads as one plain line like the CLI's other messages. Log lines quote
+    cluster messages and job names: their control characters go out escaped."""
+
+    PLAIN = ("core.secrets",)
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name in self.PLAIN and record.levelno >= logging.WARNING:
+            return f"loradesk: {printable(record.getMessage())}"
+        return printable(super().format(record), lines=True)
 
 
 def _reader_went_away() -> int:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from core import guardrails
+from core.datasets import DatasetDetail
 from core.guardrails import has_rules
 from core.job_resume import lineage
 from core.records import Dataset, Job, JobDetail, Notification
@@ -51,6 +52,55 @@ def print_datasets(rows: Sequence[Dataset]) -> None:
     )
 
 
+def size(num_bytes: int) -> str:
+    """1.2 MB, 640 B."""
+    amount = float(num_bytes)
+    for unit in ("B", "kB", "MB", "GB"):
+        if amount < 1000 or unit == "GB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1000
+    return f"{amount:.1f} GB"
+
+
+def print_dataset_detail(detail: DatasetDetail) -> None:
+    dataset = detail.dataset
+    fields = [
+        ("id", dataset.id),
+        ("name", dataset.name),
+        ("pairs", f"{dataset.total_pairs:,}"),
+        ("size", size(detail.size_bytes) if detail.size_bytes is not None else detail.problem),
+        ("stored", f"{dataset.bucket}/{dataset.storage_path}"),
+        ("created", when(dataset.created_at)),
+        ("jobs", f"{len(detail.jobs)}" + ("" if detail.jobs else " (it can be deleted)")),
+    ]
+    print(table(["FIELD", "VALUE"], fields))
+    if detail.first_rows:
+        print()
+        print(
+            table(["#", "FIRST ROWS"], [(i + 1, _row_text(row)) for i, row in enumerate(detail.first_rows)])
+        )
+    if detail.jobs:
+        print()
+        print(
+            table(
+                ["JOB", "NAME", "STATUS", "CREATED"],
+                [(j.id, j.name, _status(j), when(j.created_at)) for j in detail.jobs],
+            )
+        )
+
+
+def _row_text(row: dict[str, object], width: int = 100) -> str:
+    """A pair as "prompt → completion", a conversation as its turns, cut to one line."""
+    if "messages" in row and isinstance(row["messages"], list):
+        text = " | ".join(
+            f"{m.get('role')}: {m.get('content')}" for m in row["messages"] if isinstance(m, dict)
+        )
+    else:
+        text = f"{row.get('prompt')} → {row.get('completion')}"
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _status(job: Job) -> str:
     return "cancelling" if job.is_cancelling else job.status.value
 
@@ -60,10 +110,30 @@ def _loss(job: Job) -> str:
     return f"{loss:.4f}" if isinstance(loss, int | float) else ""
 
 
+def ago(moment: datetime, now: datetime) -> str:
+    """ "12 s ago", "4 min ago", "3 h ago", "2 days ago"."""
+    seconds = max(0.0, (now - moment).total_seconds())
+    if seconds < 60:
+        return f"{seconds:.0f} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min ago"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600:.0f} h ago"
+    return f"{seconds // 86400:.0f} days ago"
+
+
+def polled(job: Job, now: datetime) -> str:
+    """How fresh an active job's figures are: when a scheduler last asked the cluster."""
+    if job.status.is_terminal or job.external_job_id is None:
+        return ""
+    return "never polled" if job.polled_at is None else f"polled {ago(job.polled_at, now)}"
+
+
 def print_jobs(rows: Sequence[Job]) -> None:
+    now = datetime.now(UTC)
     print(
         table(
-            ["ID", "NAME", "STATUS", "PROGRESS", "LOSS", "GPU", "COST", "CREATED"],
+            ["ID", "NAME", "STATUS", "PROGRESS", "LOSS", "GPU", "COST", "CREATED", "POLLED"],
             [
                 (
                     j.id,
@@ -74,6 +144,7 @@ def print_jobs(rows: Sequence[Job]) -> None:
                     f"{j.gpu_count}× {j.gpu_type}",
                     money(j.cost),
                     when(j.created_at),
+                    polled(j, now).removeprefix("polled "),
                 )
                 for j in rows
             ],
@@ -90,7 +161,8 @@ def print_job_detail(detail: JobDetail, summary: RunSummary | None = None) -> No
         (
             "progress",
             f"{job.progress:.1f}% (step {job.current_step}/{job.total_steps or '?'}, "
-            f"epoch {job.current_epoch}/{job.total_epochs})",
+            f"epoch {job.current_epoch}/{job.total_epochs})"
+            + (f"; {polled(job, datetime.now(UTC))}" if polled(job, datetime.now(UTC)) else ""),
         ),
         ("training loss", _loss(job)),
         ("gpu", f"{job.gpu_count}× {job.gpu_type} at {money(job.hourly_rate)}/h per GPU"),

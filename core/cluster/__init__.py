@@ -61,7 +61,9 @@ def make_backend(settings: Settings, *, token: str | None = None) -> ClusterBack
         if not settings.cluster_url:
             raise ConfigError("the ray cluster backend needs the dashboard's URL (LORADESK_CLUSTER_URL)")
         url = settings.cluster_url
-        return RayCluster(url, token or get_cluster_token(url), open_storage(settings), settings)
+        # A Ray dashboard needs a token only behind an authenticating proxy.
+        token = token or get_cluster_token(url, required=False)
+        return RayCluster(url, token, open_storage(settings), settings)
     if settings.cluster == "local":
         from core.cluster.local import LocalCluster
 

@@ -208,4 +208,9 @@ def cluster_id_taken(exc: BaseException) -> bool:
 def error_line(exc: BaseException) -> str:
     """The first line of what the database driver said (or of the error itself), for a log or user."""
     orig = getattr(exc, "orig", None) or exc
-    return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    line = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    if "no password supplied" in line:  # the server wants a password that was found nowhere
+        from core.secrets import missing_password_hint  # keyring is slow to import: only when needed
+
+        line = f"{line} ({missing_password_hint()})"
+    return line

@@ -140,3 +140,18 @@ def test_store_error_never_shows_the_token() -> None:
     with pytest.raises(SecretStoreError) as caught:
         set_cluster_token(URL, "tok-leak")
     assert "tok-leak" not in str(caught.value)
+
+
+def test_no_keyring_says_nothing_when_no_secret_is_needed(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A token from the variable, a Ray dashboard without one, a database password looked up
+    for a server that may not want one: none of them is a reason to talk about keyrings."""
+    keyring.set_keyring(fail.Keyring())
+    caplog.set_level(logging.DEBUG, logger="core.secrets")
+    monkeypatch.setenv(secrets.TOKEN_ENV, "tok-env")
+    assert get_cluster_token(URL) == "tok-env"
+    monkeypatch.delenv(secrets.TOKEN_ENV)
+    assert get_cluster_token(URL, required=False) is None
+    assert secrets.get_database_password("postgresql+psycopg://alice@db/x") is None
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
