@@ -29,7 +29,8 @@ with (out / "metrics.jsonl").open("w") as metrics:
     for step in range(1, 6):
         metrics.write(json.dumps({"step": step, "epoch": 1, "training_loss": 3.0 - step / 10}) + "\n")
         metrics.flush()
-while not stop:
+deadline = time.time() + 120  # a failed test leaves no process behind for long
+while not stop and time.time() < deadline:
     time.sleep(0.05)
 time.sleep(1.0)
 adapter = out / "adapter"
