@@ -17,6 +17,7 @@ from typing import Any
 import core
 from core.config import Settings
 from core.errors import LoradeskError
+from core.trainer.run import NOT_SET_UP
 
 # What the app holds and no trainer needs: it reads its dataset and writes its adapter through
 # signed URLs and the job folder, and takes nothing from Loradesk's own variables.
@@ -37,7 +38,6 @@ def without_app_secrets(env: dict[str, str]) -> dict[str, str]:
 # Written last, once the environment is complete; its absence means "not set up".
 MARKER_FILE = "loradesk-trainer.json"
 TRAINER_MODULES = ("torch", "transformers", "peft", "safetensors")
-NOT_SET_UP = "local training is not set up"
 NO_TRAINER_HINT = (
     f"{NOT_SET_UP}: run `loradesk trainer setup` (or Set up local training in the app), or set"
     " Trainer Python in Settings (LORADESK_TRAINER_PYTHON) to a Python 3.11+ with torch, transformers,"

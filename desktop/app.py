@@ -36,7 +36,12 @@ from desktop.notifications_panel import Notifier
 from desktop.operations import Runner, describe
 from desktop.quit_prompt import confirm_quit
 from desktop.session import Session, open_workspace
-from desktop.trainer_offer import failed_for_want_of_a_trainer, offer_setup_for_failed_job, open_setup
+from desktop.trainer_offer import (
+    failed_for_want_of_a_trainer,
+    just_failed,
+    offer_setup_for_failed_job,
+    open_setup,
+)
 from desktop.tray import AppTray
 
 log = logging.getLogger(__name__)
@@ -178,7 +183,8 @@ class DesktopApp(QObject):
         if self._setup_offered or self.screenshot is not None:
             return
         job = failed_for_want_of_a_trainer(jobs)
-        if job is not None and needs_setup(self.settings):
+        # A Trainer Python of the settings that lacks torch is no less a reason: the job says so.
+        if job is not None and (needs_setup(self.settings) or just_failed(job)):
             self._setup_offered = True
             offer_setup_for_failed_job(self.window, job, on_setup=self.set_up_training)
 

@@ -61,7 +61,7 @@ from core.trainer.report import (
     STATUS_FILE,
     write_json_atomic,
 )
-from core.trainer.run import TRAINER_EXTRA_HINT
+from core.trainer.run import missing_modules
 from core.trainer.spec import SpecError, base_model_source, parse_hyperparameters
 from core.trainer_env import NO_TRAINER_HINT, trainer_environment, trainer_python
 
@@ -180,7 +180,7 @@ class LocalCluster:
         if self._python == sys.executable:
             missing = _missing_trainer_modules()
             if missing:
-                raise ClusterRejectedError(f"{TRAINER_EXTRA_HINT} ({', '.join(missing)} missing)")
+                raise ClusterRejectedError(missing_modules(self._python, missing))
 
     def _start(self, request: SubmitRequest, job_dir: Path) -> None:
         job_dir.mkdir(mode=0o700, parents=True, exist_ok=True)

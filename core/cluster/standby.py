@@ -76,7 +76,11 @@ class Standby:
         return self._process.pid if self._process is not None else None
 
     def take(self) -> subprocess.Popen[bytes] | None:
-        """The waiting standby, now the caller's (None when none is alive)."""
+        """The waiting standby, now the caller's; None when none has finished its imports (one
+        still importing may yet fail, as in a Python without torch, and take the job down with
+        it: the job starts cold instead, and says why if it cannot train)."""
+        if not self.ready:
+            return None
         with self._lock:
             process, self._process = self._process, None
         if process is None or process.poll() is not None:

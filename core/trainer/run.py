@@ -30,6 +30,18 @@ from core.trainer.spec import (
 )
 
 TRAINER_EXTRA_HINT = "install the trainer extra: pip install 'loradesk[trainer]'"
+NOT_SET_UP = "local training is not set up"  # the words the app offers Set up local training for
+
+
+def missing_modules(python: str, missing: list[str]) -> str:
+    """Why a Python cannot train, naming it, and the ways out (core.trainer_env repeats them)."""
+    names = ", ".join(missing)
+    return (
+        f"{NOT_SET_UP}: {python} has no {names}; run `loradesk trainer setup` (or Set up local training "
+        f"in the app), or point Trainer Python (Settings) at a Python where you can {TRAINER_EXTRA_HINT}"
+    )
+
+
 _TRAINER_MODULES = {"torch", "transformers", "peft", "safetensors", "accelerate"}
 
 
@@ -97,7 +109,7 @@ def main(argv: list[str]) -> int:
         if (exc.name or "").split(".")[0] not in _TRAINER_MODULES:
             error = _unexpected(exc, report)
         else:
-            error = f"{TRAINER_EXTRA_HINT} (module {exc.name!r} is missing)"
+            error = missing_modules(sys.executable, [(exc.name or "").split(".")[0]])
     except Exception as exc:
         error = _unexpected(exc, report)
     if error:

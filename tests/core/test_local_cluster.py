@@ -222,8 +222,10 @@ async def test_a_trainer_python_without_the_extra_fails_with_the_install_hint(
     job_id = await submit(cluster, "job-no-torch", SHORT)
     report = await JobWatch(cluster, job_id).until(is_terminal)
     assert report.status == "failed"
-    assert report.error_message == (
-        "install the trainer extra: pip install 'loradesk[trainer]' (module 'torch' is missing)"
+    assert report.error_message == (  # which Python was tried, and the way out the app offers
+        f"local training is not set up: {sys.executable} has no torch; run `loradesk trainer setup` "
+        "(or Set up local training in the app), or point Trainer Python (Settings) at a Python where "
+        "you can install the trainer extra: pip install 'loradesk[trainer]'"
     )
 
 

@@ -214,7 +214,7 @@ async def test_a_standby_without_torch_gives_way_to_the_cold_start_hint(
     job_id = await submit(cluster, "job-no-torch", SHORT)
     report = await JobWatch(cluster, job_id).until(is_terminal)
     assert report.status == "failed"
-    assert "install the trainer extra" in (report.error_message or "")
+    assert f"local training is not set up: {sys.executable} has no torch" in (report.error_message or "")
     assert process_record(settings, job_id)["standby"] is False
 
 

@@ -183,3 +183,30 @@ def test_a_job_that_failed_for_want_of_a_trainer_offers_the_setup(qtbot, home, i
     assert [b.text() for b in box.buttons()] == ["Set up local training", "Not now"]
     click(next(b for b in box.buttons() if b.text() == "Not now"))
     qtbot.waitUntil(lambda: message_box(app, FAILED_TITLE) is None, timeout=5000)
+
+
+def test_a_trainer_python_without_torch_names_itself_and_offers_the_setup(qtbot, home, tmp_path, desktop):
+    """Settings name a Trainer Python where torch is missing: the job fails saying which Python
+    was tried, and the app offers Set up local training though a Trainer Python is set."""
+    # runs `-m MODULE ARGS…` (the trainer and its standby) as a Python would
+    python = tmp_path / "python-without-torch"
+    python.write_text(
+        f"#!/bin/sh\nexec {sys.executable} -c \"import runpy, sys; sys.modules['torch'] = None; "
+        "module = sys.argv[2]; sys.argv = [module, *sys.argv[3:]]; "
+        'runpy.run_module(module, run_name=\'__main__\', alter_sys=True)" "$@"\n'
+    )
+    python.chmod(0o755)
+    app = desktop(demo_offered=True, trainer_python=str(python))
+    qtbot.waitUntil(lambda: app.session is not None, timeout=15_000)
+    created = []
+    dataset = Path(__file__).resolve().parents[2] / "resources" / "sample-dataset.jsonl"
+    app.session.add_dataset(file=dataset, name="numbers", bucket=None, on_done=created.append)
+    qtbot.waitUntil(lambda: bool(created), timeout=10_000)
+    app.session.create_job(
+        on_done=created.append, dataset_id=created[0].id, name="torchless", hyperparameters={"epochs": 1}
+    )
+    qtbot.waitUntil(lambda: message_box(app, FAILED_TITLE) is not None, timeout=60_000)
+    box = message_box(app, FAILED_TITLE)
+    assert box.text().startswith(f"“torchless” could not start: {sys.executable} has no torch.\n")
+    assert [b.text() for b in box.buttons()] == ["Set up local training", "Not now"]
+    click(next(b for b in box.buttons() if b.text() == "Not now"))
