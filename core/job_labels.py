@@ -20,8 +20,9 @@ NOTES_MAX_CHARS = 20_000
 
 
 def check_tag(tag: str) -> str:
-    """The tag as stored (trimmed, inner spaces single), or InvalidRequestError naming it."""
-    cleaned = " ".join(str(tag).split())
+    """The tag as stored (trimmed, inner spaces single, without the "#" it is searched by:
+    `#cli` is the tag `cli`), or InvalidRequestError naming it."""
+    cleaned = " ".join(str(tag).split()).lstrip("#").strip()
     if not cleaned:
         raise InvalidRequestError("a tag cannot be empty")
     if "," in cleaned:

@@ -247,7 +247,7 @@ def test_tags_typed_in_the_monitor_are_found_by_the_search_box(window, workspace
     tabs = widget.monitor.tabs
     editor = widget.monitor.notes_editor
     assert tabs.currentWidget() is editor and not editor.save_button.isEnabled()
-    qtbot.keyClicks(editor.tags_edit, "oom, batch too big")
+    qtbot.keyClicks(editor.tags_edit, "#oom, batch too big")  # typed as searched: stored bare
     qtbot.keyClicks(editor.notes_edit, "halve the batch next time")
     assert editor.state.text() == "Unsaved changes"
     qtbot.mouseClick(editor.save_button, Qt.MouseButton.LeftButton)

@@ -63,7 +63,7 @@ def test_every_command_takes_a_unique_id_prefix_and_an_ambiguous_one_lists_the_m
     job_id = cli("jobs", "submit", "--dataset", dataset_id[:8], "--name", "first").stdout.strip()
     assert show(cli, job_id[:8])["id"] == job_id
     assert show(cli, job_id[:6])["id"] == job_id
-    cli("jobs", "tag", job_id[:8], "cli")
+    assert cli("jobs", "tag", job_id[:8], "#cli").stdout == "cli\n"  # typed as searched: stored bare
     assert show(cli, job_id)["tags"] == ["cli"]
     assert "no job 'abc'" in one_line(cli("jobs", "show", "abc", expect=1))  # under six: whole ids only
 
