@@ -20,6 +20,7 @@ from desktop import theme
 from desktop.app_state import AppState, Change, Deleted
 from desktop.banner import Banner
 from desktop.compare_view import CompareView
+from desktop.datasets_view import DatasetsDialog
 from desktop.dialogs.add_dataset import AddDatasetDialog
 from desktop.dialogs.new_job import NewJobDialog
 from desktop.drawer import Drawer
@@ -114,6 +115,7 @@ class MainWindow(QMainWindow):
         return {
             "new_job_action": self.new_job,
             "add_dataset_action": self.add_dataset,
+            "datasets_action": self.show_datasets,
             "refresh_action": self.refresh,
             "notifications_action": self.drawer.toggle,
             "settings_action": self.settings_requested.emit,
@@ -262,6 +264,15 @@ class MainWindow(QMainWindow):
         )
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
+
+    def show_datasets(self) -> DatasetsDialog | None:
+        """File → Datasets…: list, preview and delete datasets."""
+        if self.session is None:
+            return None
+        dialog = DatasetsDialog(self.session, self)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
 
     def refresh(self) -> None:
         if self.session is None or self.updates is None:

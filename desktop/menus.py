@@ -29,7 +29,18 @@ from core.app_resources import app_version
 
 # (menu title, action names (window_actions' and job_actions'); None draws a separator)
 MENUS: tuple[tuple[str, tuple[str | None, ...]], ...] = (
-    ("&File", ("new_job_action", "add_dataset_action", None, "settings_action", None, "quit_action")),
+    (
+        "&File",
+        (
+            "new_job_action",
+            "add_dataset_action",
+            "datasets_action",
+            None,
+            "settings_action",
+            None,
+            "quit_action",
+        ),
+    ),
     (
         "&Jobs",
         (

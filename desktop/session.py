@@ -197,6 +197,14 @@ class Session:
     def list_datasets(self, *, on_done: Callback, on_error: Callback | None = None) -> None:
         self._run(datasets.list_datasets, on_done, on_error)
 
+    def dataset_detail(self, *, ref: str, on_done: Callback, on_error: Callback | None = None) -> None:
+        """A dataset's size, first rows and the jobs that used it (`DatasetDetail`)."""
+        self._run(datasets.dataset_detail, on_done, on_error, ref=ref)
+
+    def delete_dataset(self, *, ref: str, on_done: Callback, on_error: Callback | None = None) -> None:
+        """Delete a dataset no job uses (refused, with the jobs, otherwise)."""
+        self._run(datasets.delete_dataset, on_done, on_error, ref=ref)
+
     def add_dataset(
         self,
         *,

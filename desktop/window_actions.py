@@ -36,6 +36,7 @@ TOOLBAR_END: tuple[tuple[str, str, str, object], ...] = (
     ("settings_action", "Settings", "settings", QKeySequence("Ctrl+,")),
 )
 MENU_ONLY: tuple[tuple[str, str, object, str], ...] = (
+    ("datasets_action", "Datasets…", QKeySequence("Ctrl+Shift+D"), "Your datasets: preview, jobs, delete"),
     ("export_action", "Export metrics as CSV…", QKeySequence("Ctrl+E"), ""),
     ("quit_action", "Quit", QKeySequence("Ctrl+Q"), ""),
     ("pause_action", "Pause scheduler", None, ""),
@@ -54,7 +55,7 @@ MENU_ONLY: tuple[tuple[str, str, object, str], ...] = (
     ("shortcuts_action", "Keyboard shortcuts", QKeySequence("F1"), ""),
     ("about_action", "About Loradesk", None, ""),
 )
-NEED_A_WORKSPACE = ("new_job_action", "add_dataset_action", "refresh_action")
+NEED_A_WORKSPACE = ("new_job_action", "add_dataset_action", "datasets_action", "refresh_action")
 
 
 @dataclass
