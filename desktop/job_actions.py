@@ -21,7 +21,7 @@ from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequen
 from PySide6.QtWidgets import QMenu, QMessageBox, QWidget
 
 from core.adapter_files import adapter_problem
-from core.records import Job
+from core.records import Job, JobStatus
 from core.scheduler.cancelling import CancelResult
 from desktop.adapter_location import adapter_folder_url, adapter_path
 from desktop.app_state import AppState, Change
@@ -57,9 +57,23 @@ def _terminal(job: Job) -> bool:
     return job.status.is_terminal
 
 
+def _failed_or_cancelled(job: Job) -> bool:
+    """A run that did not finish can be retried; a completed one is cloned."""
+    return job.status in (JobStatus.FAILED, JobStatus.CANCELLED)
+
+
 JOB_ACTIONS: tuple[JobAction, ...] = (
     JobAction("clone_action", "Clone job…", "Clone…", "Ctrl+Shift+D", lambda a, i: a.clone(i), _always, 1),
-    JobAction("retry_action", "Retry job…", "Retry…", "Ctrl+R", lambda a, i: a.retry(i), _terminal, 1),
+    JobAction(
+        "retry_action",
+        "Retry job…",
+        "Retry…",
+        "Ctrl+R",
+        lambda a, i: a.retry(i),
+        _failed_or_cancelled,
+        1,
+        "Only a failed or cancelled job is retried; clone a completed one",
+    ),
     JobAction(
         "open_adapter_action",
         "Open adapter folder",
@@ -328,14 +342,19 @@ class JobActions(QObject):
         session = self.state.session
         if result != QMessageBox.StandardButton.Yes or session is None:
             return
+        # The deleted row's neighbour below (above, for the last) takes its place in the selection,
+        # whichever comes first: this answer or the deletion's event.
+        row = self.selection.row_of(job_id) if self.selection.selected_job_id() == job_id else None
         session.delete_job(
             job_id=job_id,
-            on_done=self._deleted,
+            on_done=lambda job: self._deleted(job, reselect=row),
             on_error=lambda error: self._say(f"Could not delete: {describe(error)}", "error"),
         )
 
-    def _deleted(self, job: Job) -> None:
+    def _deleted(self, job: Job, *, reselect: int | None = None) -> None:
         self.state.apply(Change(deleted=(job.id,)))
+        if reselect is not None and self.selection.selected_job_id() is None:
+            self.selection.select_row(reselect)
         self._say(f"Deleted “{job.name}” with its metrics, cost record and notifications.")
 
     def open_adapter(self, job_id: str) -> bool:

@@ -137,6 +137,25 @@ def _paint_background(painter: QPainter, option: QStyleOptionViewItem) -> None:
         style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, option.widget)
 
 
+class StayOpenMenu(QMenu):
+    """A menu that stays open while its check boxes are ticked (a click toggles, as in a list)."""
+
+    def mouseReleaseEvent(self, event: Any) -> None:
+        action = self.activeAction()
+        if action is not None and action.isCheckable() and action.isEnabled():
+            action.trigger()
+            return
+        super().mouseReleaseEvent(event)
+
+    def keyPressEvent(self, event: Any) -> None:
+        action = self.activeAction()
+        keys = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space)
+        if action is not None and action.isCheckable() and action.isEnabled() and event.key() in keys:
+            action.trigger()
+            return
+        super().keyPressEvent(event)
+
+
 class JobTableView(QTableView):
     """The table of jobs.
 
@@ -260,7 +279,7 @@ class JobTableView(QTableView):
 
     def show_column_chooser(self, position: Any = None) -> QMenu:
         """The header's menu of settings to show as columns; returns it (open, not blocking)."""
-        menu = QMenu(self)
+        menu = StayOpenMenu(self)  # several columns are ticked in one go
         menu.addSection("Show settings as columns")
         shown = self._model.setting_columns
         for name in self.setting_names():
@@ -316,6 +335,18 @@ class JobTableView(QTableView):
         self.selectionModel().setCurrentIndex(index, flags.ClearAndSelect | flags.Rows)
         self.scrollTo(index)
         return True
+
+    def row_of(self, job_id: str) -> int | None:
+        """The job's row in the table as shown (filtered and sorted), or None."""
+        index = self._proxy.index_of(job_id)
+        return index.row() if index.isValid() else None
+
+    def select_row(self, row: int) -> bool:
+        """Select the row at `row`, or the last one when the table has fewer; False when empty."""
+        count = self._proxy.rowCount()
+        if count == 0:
+            return False
+        return self.select_job(self._proxy.job_at(min(row, count - 1)).id)
 
     def select_jobs(self, job_ids: list[str]) -> list[str]:
         """Select these jobs' rows at once (one selection change); returns those in the table."""

@@ -36,7 +36,7 @@ TOOLBAR_END: tuple[tuple[str, str, str, object], ...] = (
     ("settings_action", "Settings", "settings", QKeySequence("Ctrl+,")),
 )
 MENU_ONLY: tuple[tuple[str, str, object, str], ...] = (
-    ("datasets_action", "Datasets…", QKeySequence("Ctrl+Shift+D"), "Your datasets: preview, jobs, delete"),
+    ("datasets_action", "Datasets…", None, "Your datasets: preview, jobs, delete"),
     ("export_action", "Export metrics as CSV…", QKeySequence("Ctrl+E"), ""),
     ("quit_action", "Quit", QKeySequence("Ctrl+Q"), ""),
     ("pause_action", "Pause scheduler", None, ""),

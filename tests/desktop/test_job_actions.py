@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QObject, Qt, QUrl, Slot
+from PySide6.QtCore import QObject, QPoint, Qt, QUrl, Slot
 from PySide6.QtGui import QContextMenuEvent, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QApplication, QMenu, QMessageBox
 from sqlalchemy import insert
@@ -135,6 +135,10 @@ def test_the_row_menu_offers_what_the_job_allows(window, workspace, dataset_file
     ]
     assert not finished["Cancel job…"] and finished["Delete…"] and finished["Open adapter folder"]
     assert finished["Try adapter"] and finished["Export adapter…"]
+    assert not finished["Retry…"] and finished["Clone…"]  # a completed run is cloned, not retried
+    widget.job_actions.menu.close()
+    broken = entries(right_click(qtbot, widget, jobs["broken"].id))
+    assert broken["Retry…"] and broken["Clone…"]  # a failed one is retried
     widget.job_actions.menu.close()
 
     menu = right_click(qtbot, widget, jobs["running"].id)
@@ -371,3 +375,34 @@ def test_compare_with_selected_adds_the_right_clicked_job_to_the_selection(
 
     widget.table.select_job(jobs["running"].id)  # one job selected: nothing to compare with
     assert not entries(right_click(qtbot, widget, jobs["running"].id))["Compare with selected"]
+
+
+def test_after_a_delete_the_next_row_is_selected(window, workspace, dataset_file, qtbot):
+    widget, session = window
+    jobs = make_jobs(workspace, dataset_file)
+    attach(qtbot, widget, session)
+    order = [widget.proxy.job_at(row).id for row in range(widget.proxy.rowCount())]
+    done = jobs["finished"].id
+    below = order[order.index(done) + 1] if order.index(done) + 1 < len(order) else order[-2]
+
+    choose(right_click(qtbot, widget, done), "Delete…")
+    widget.job_actions.delete_box.button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: widget.model.job(done) is None, timeout=5000)
+    assert widget.table.selected_job_id() == below
+    qtbot.waitUntil(lambda: widget.monitor.job is not None and widget.monitor.job.id == below, timeout=5000)
+
+
+def test_the_setting_columns_menu_stays_open_while_ticking(window, workspace, dataset_file, qtbot):
+    widget, session = window
+    make_jobs(workspace, dataset_file)
+    attach(qtbot, widget, session)
+    menu = widget.table.show_column_chooser(QPoint(20, 5))
+    qtbot.waitUntil(menu.isVisible)
+    for name in ("lora_rank", "epochs"):
+        action = next(a for a in menu.actions() if a.text() == name)
+        point = menu.actionGeometry(action).center()
+        qtbot.mouseMove(menu, point)
+        qtbot.mouseClick(menu, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point)
+        assert menu.isVisible() and action.isChecked()
+    assert widget.model.setting_columns == ["lora_rank", "epochs"]
+    menu.close()
