@@ -231,9 +231,21 @@ class DesktopApp(QObject):
     def edit_settings(self) -> None:
         connected_as = self.session.connected_as if self.session is not None else None
         dialog = SettingsDialog(self.settings, self.runner, connected_as=connected_as, parent=self.window)
-        dialog.saved.connect(self.reopen)
+        dialog.saved.connect(self.reopen_keeping_selection)
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
+
+    def reopen_keeping_selection(self, settings: Settings) -> None:
+        """Saved settings open the workspace anew; the jobs selected before are selected again
+        once the table has them (when the database is the same one)."""
+        selected = self.window.table.selected_job_ids()
+
+        def select_again() -> None:
+            self.window.loaded.disconnect(select_again)
+            if selected:
+                self.window.table.select_jobs(selected)
+
+        self.reopen(settings, then=lambda: self.window.loaded.connect(select_again))
 
     def reopen(self, settings: Settings, *, then: Callable[[], None] | None = None) -> None:
         """Close the workspace (off the UI thread: the scheduler may be mid-cycle) and open anew;

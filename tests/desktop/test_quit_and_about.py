@@ -60,7 +60,21 @@ def test_ctrl_q_with_a_job_training_says_it_keeps_training_and_how_to_stop_it(ap
 
 
 def test_about_names_the_version(app, qtbot):
-    app.window.about_action.trigger()
+    app.window.named_actions["about_action"].trigger()
     qtbot.waitUntil(lambda: any(b.isVisible() for b in app.window.findChildren(QMessageBox)))
     (box,) = [b for b in app.window.findChildren(QMessageBox) if b.isVisible()]
     assert box.text().startswith(f"Loradesk {core.__version__}\n")
+
+
+def test_saving_settings_keeps_the_selection(app, qtbot):
+    from desktop.dialogs.settings_dialog import SettingsDialog
+
+    (job,) = app.window.model.jobs()
+    assert app.window.select_job(job.id)
+    app.edit_settings()
+    dialog = app.window.findChild(SettingsDialog)
+    qtbot.waitUntil(dialog.isVisible)
+    with qtbot.waitSignal(app.window.loaded, timeout=15_000):
+        dialog.ok_button.click()
+    qtbot.waitUntil(lambda: app.window.table.selected_job_id() == job.id, timeout=5000)
+    qtbot.waitUntil(lambda: app.window.monitor.job is not None and app.window.monitor.job.id == job.id)
