@@ -32,6 +32,7 @@ from desktop.monitor import JobMonitor
 from desktop.notifications_panel import NotificationsPanel, Notifier
 from desktop.operations import describe
 from desktop.overlay import Pinned, bottom_toast
+from desktop.queued_notice import QueuedNotice
 from desktop.scheduler_status import SchedulerStatus
 from desktop.selection_details import SelectionDetails, is_quiet
 from desktop.session import Session
@@ -74,6 +75,7 @@ class MainWindow(QMainWindow):
         self.banner = Banner()
         self.panel = NotificationsPanel(self.state)
         self._build()
+        self.queued_notice = QueuedNotice(self.state, self.banner)
         self.job_actions = JobActions(self.state, self.table, self)
         self.selection = SelectionDetails(
             self.state, self.table, self.monitor, self.compare, self.details, self
@@ -253,7 +255,9 @@ class MainWindow(QMainWindow):
         self.proxy.set_text("")
         self.search.clear()
         self.select_job(job.id)
-        self.banner.show_message(f"Queued “{job.name}”; the scheduler submits it now.")
+        settings = self.session.settings if self.session is not None else None
+        slots = settings.local_max_jobs if settings is not None and settings.cluster == "local" else None
+        self.queued_notice.show(job, slots=slots)
 
     def add_dataset(self) -> None:
         if self.session is None:

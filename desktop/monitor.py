@@ -45,6 +45,7 @@ from desktop.app_state import AppState, Change
 from desktop.charts import GpuChart, LossChart, MetricChart, ThroughputChart
 from desktop.continue_button import ContinueButton
 from desktop.earlier_run_curve import EarlierRunCurve
+from desktop.elided_label import ElidedLabel
 from desktop.log_view import LogView
 from desktop.metric_cards import MetricCard, StatusBadge, StatusProgressBar
 from desktop.metric_series import MetricSeries
@@ -182,10 +183,10 @@ class JobMonitor(QWidget):
         self.pages.addWidget(self.empty)
 
     def _build_header(self) -> QHBoxLayout:
-        self.title = QLabel(objectName="MonitorTitle")
+        self.title = ElidedLabel(objectName="MonitorTitle")  # a long name never widens the window
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.badge = StatusBadge()
-        self.subtitle = QLabel(objectName="MonitorSubtitle")
+        self.subtitle = ElidedLabel(objectName="MonitorSubtitle")
         self.export_button = QToolButton(text="Export", icon=theme.icon("export"))
         self.export_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -213,7 +214,7 @@ class JobMonitor(QWidget):
         titles = QVBoxLayout()
         titles.setSpacing(2)
         row = QHBoxLayout()
-        row.addWidget(self.title)
+        row.addWidget(self.title, 10)  # the room there is; a longer name elides
         row.addWidget(self.badge)
         row.addStretch(1)
         titles.addLayout(row)

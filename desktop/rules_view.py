@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QWidget
 from core.guardrails import RuleState, has_rules, is_near, rule_states
 from core.records import Job
 from desktop import formatting as fmt
+from desktop.elided_label import ElidedLabel
 
 MAX_CHIPS = 4  # one per rule
 
@@ -28,7 +29,7 @@ class RulesBar(QWidget):
         self.caption = QLabel("Stop rules", objectName="Muted")
         self.chips = [QLabel(objectName="RuleChip") for _ in range(MAX_CHIPS)]
         self.none = QLabel("none", objectName="Muted")
-        self.reason = QLabel(objectName="FieldError")
+        self.reason = ElidedLabel(objectName="FieldError")  # a long reason never widens the window
         self.reason.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.edit_button = QToolButton(text="Edit rules…")
         self.edit_button.setToolTip("Change this job's stop rules while it runs")
@@ -40,7 +41,7 @@ class RulesBar(QWidget):
         for chip in self.chips:
             row.addWidget(chip)
         row.addWidget(self.none)
-        row.addWidget(self.reason)
+        row.addWidget(self.reason, 10)  # takes the room there is; a longer reason elides
         row.addStretch(1)
         row.addWidget(self.edit_button)
 
