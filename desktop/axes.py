@@ -40,3 +40,18 @@ class ReadableAxis(pg.AxisItem):
         if self.logMode:
             return list(super().tickStrings(values, scale, spacing))
         return [compact(value * scale) for value in values]
+
+
+class StepAxis(ReadableAxis):
+    """The step axis: steps are whole numbers, so its ticks are too (no 1.5, 2.5)."""
+
+    def tickSpacing(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, float]]:
+        levels = [
+            (spacing, offset) for spacing, offset in super().tickSpacing(minVal, maxVal, size) if spacing >= 1
+        ]
+        return levels or [(1.0, 0.0)]
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        if self.logMode:
+            return list(super().tickStrings(values, scale, spacing))
+        return [compact(round(value * scale)) for value in values]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -131,6 +133,9 @@ class LossChart(MetricChart):
             self.smoothing_slider.blockSignals(True)  # not the user's choice: nothing to remember
             self.smoothing_slider.setValue(round(self.smoothing * 100))
             self.smoothing_slider.blockSignals(False)
+
+    def log_scale_control(self) -> tuple[Callable[[], bool], Callable[[bool], None]] | None:
+        return (lambda: self.log_y, self.set_log_y)
 
     def set_log_y(self, on: bool) -> None:
         self.plot_item.setLogMode(y=on)

@@ -14,7 +14,16 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.comparison import ComparedRun
 from core.metric_columns import RECORDED_AT
@@ -22,6 +31,7 @@ from core.records import Job
 from core.safe_text import printable
 from desktop import theme, view_state
 from desktop.axes import ReadableAxis
+from desktop.chart_menu import ChartMenu
 from desktop.charts import smoothing_for
 from desktop.metric_series import smooth
 from desktop.plot_style import color_plot, set_up_plot
@@ -96,12 +106,22 @@ class CompareChart(QFrame):
         self.plot_widget.setMinimumHeight(160)
         self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
         set_up_plot(self.plot_item)
+        self.chart_menu = ChartMenu(
+            self.plot_widget,
+            export_png=self.choose_png,
+            log_scale=(self.log_check.isChecked, self.log_check.setChecked),
+        )
         self.legend = self.plot_item.addLegend(offset=(-10, 10), labelTextSize="8pt")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 8, 10, 6)
         layout.setSpacing(4)
         layout.addLayout(header)
         layout.addWidget(self.plot_widget, 1)
+
+    def choose_png(self) -> bool:
+        """Export the compared curves as a PNG, where the person picks."""
+        path, _ = QFileDialog.getSaveFileName(self, "Export chart as PNG", "loss-compared.png", "PNG (*.png)")
+        return bool(path) and self.plot_widget.grab().save(path, "PNG")
 
     def apply_colors(self) -> None:
         colours = theme.current().charts

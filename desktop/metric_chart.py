@@ -7,6 +7,7 @@ crosshair reads out the point nearest the pointer; otherwise the readout shows t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QStackedLayout, QVBox
 
 from desktop import formatting as fmt
 from desktop import theme
-from desktop.axes import ReadableAxis
+from desktop.axes import ReadableAxis, StepAxis
+from desktop.chart_menu import ChartMenu
 from desktop.metric_series import MetricSeries
 from desktop.plot_style import color_plot, set_up_plot
 
@@ -39,9 +41,12 @@ class MetricChart(QFrame):
 
     Signals:
         hovered(int, float): the step under the crosshair and the chart's value there.
+        export_png_requested(), export_csv_requested(): chosen in the chart's own menu.
     """
 
     hovered = Signal(int, float)
+    export_png_requested = Signal()
+    export_csv_requested = Signal()
     title = ""
     unit = ""
     y_title = ""  # the left axis's title, with its unit
@@ -66,13 +71,12 @@ class MetricChart(QFrame):
         self.header.addStretch(1)
         self.readout = QLabel("Point at the chart to read a value", objectName="ChartReadout")
         self.plot_widget = pg.PlotWidget(
-            axisItems={"bottom": ReadableAxis("bottom", "step"), "left": ReadableAxis("left", self.y_title)}
+            axisItems={"bottom": StepAxis("bottom", "step"), "left": ReadableAxis("left", self.y_title)}
         )
         self.plot_widget.setMinimumHeight(120)
         self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
         self.plot_item.showGrid(x=True, y=True)
         set_up_plot(self.plot_item)
-        self.plot_item.setMenuEnabled(True)
         self.placeholder = QLabel(self.WAITING, objectName="EmptyState", wordWrap=True)
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.stack = QStackedLayout()
@@ -94,6 +98,16 @@ class MetricChart(QFrame):
         self.vline.hide()
         self._mouse = pg.SignalProxy(self.plot_widget.scene().sigMouseMoved, rateLimit=60, slot=self._moved)
         self.plot_item.getViewBox().sigRangeChangedManually.connect(self._zoomed_by_user)
+        self.chart_menu = ChartMenu(
+            self.plot_widget,
+            export_png=lambda: self.export_png_requested.emit(),
+            export_csv=lambda: self.export_csv_requested.emit(),
+            log_scale=self.log_scale_control(),
+        )
+
+    def log_scale_control(self) -> tuple[Callable[[], bool], Callable[[bool], None]] | None:
+        """(is on, turn on or off) for a chart whose y axis may be logarithmic (the loss chart)."""
+        return None
 
     def apply_colors(self) -> None:
         colours = theme.current().charts
