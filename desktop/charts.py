@@ -90,6 +90,10 @@ class LossChart(MetricChart):
         self.smoothing_slider.valueChanged.connect(self._smoothing_chosen)
         self.log_check = QCheckBox("Log scale")
         self.log_check.toggled.connect(self.set_log_y)
+        # Why there is no validation curve, when the run is too small to hold pairs out.
+        self.validation_note = QLabel(objectName="Muted")
+        self.validation_note.hide()
+        self.header.insertWidget(1, self.validation_note)
         self.header.addWidget(QLabel("Smoothing", objectName="Muted"))
         self.header.addWidget(self.smoothing_slider)
         self.header.addWidget(self.smoothing_label)
@@ -108,6 +112,12 @@ class LossChart(MetricChart):
             line.setPen(pg.mkPen(colour, width=width))
         self.validation.setSymbolBrush(colours.validation)
         self.validation.setSymbolPen(pg.mkPen(colours.validation))
+
+    def set_validation_note(self, reason: str | None) -> None:
+        """Say why the validation curve is missing (None: it is not, or not for a reason known)."""
+        self.validation_note.setText(reason or "")
+        self.validation_note.setVisible(bool(reason))
+        self.plot_item.legend.setVisible(not reason)
 
     def set_smoothing(self, weight: float) -> None:
         """0 draws the raw loss; towards 1 smooths harder."""

@@ -38,6 +38,7 @@ from core.metric_columns import JobMetrics, MetricColumns
 from core.records import Dataset, Job, JobDetail, JobStatus
 from core.run_summary import PointFigures, figures_from_columns, summarise
 from core.safe_text import printable
+from core.validation_note import no_validation_reason
 from desktop import formatting as fmt
 from desktop import theme
 from desktop.adapter_location import adapter_folder_url, adapter_path
@@ -309,6 +310,7 @@ class JobMonitor(QWidget):
         if self.job is None or self.job.id != job.id:
             self.job = job
             self.dataset = None
+            self.loss_chart.set_validation_note(None)  # until its dataset says otherwise
             self.state.select([job.id])  # a no-op when the selection chose it already
             self.summary_view.show_summary(None)
             for chart in self.charts:
@@ -449,6 +451,12 @@ class JobMonitor(QWidget):
         """The dataset of the job on screen, loaded off the UI thread (ignored for another job)."""
         if self.job is not None and self.job.id == job_id:
             self.dataset = dataset
+            reason = (
+                None
+                if dataset is None
+                else no_validation_reason(self.job.hyperparameters, dataset.total_pairs)
+            )
+            self.loss_chart.set_validation_note(reason)
             self._update_summary()
 
     def _update_summary(self) -> None:

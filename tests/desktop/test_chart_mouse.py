@@ -98,3 +98,27 @@ def test_whole_steps_have_whole_ticks(qtbot, last):
     assert ticks and all(float(value).is_integer() for value in ticks), ticks
     labels = axis.tickStrings([v for v in ticks], 1.0, 1.0)
     assert all("." not in label for label in labels), labels
+
+
+def test_a_run_too_small_for_a_validation_split_says_why_there_is_no_validation_curve(monitor, qtbot):
+    from core.records import Dataset
+    from tests.desktop.factories import BASE, make_job
+
+    job = make_job(5, hyperparameters={"epochs": 1, "validation_split": 0.05})
+    monitor.show_job(job)
+    few = Dataset(
+        id="ds-1",
+        user_id="tester",
+        name="tiny",
+        storage_bucket=None,
+        storage_path="p",
+        training_ready=True,
+        total_pairs=8,
+        created_at=BASE,
+    )
+    monitor.set_dataset(job.id, few)
+    note = monitor.loss_chart.validation_note
+    assert note.isVisible()
+    assert note.text() == "No validation curve: 8 pairs × a validation split of 0.05 hold out none"
+    monitor.set_dataset(job.id, Dataset(**{**few.to_json(), "total_pairs": 200, "created_at": BASE}))
+    assert not note.isVisible()
