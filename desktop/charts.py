@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QCheckBox, QLabel, QSlider, QWidget
 
 from desktop import formatting as fmt
 from desktop import theme, view_state
+from desktop.elided_label import ElidedLabel
 from desktop.metric_chart import MetricChart, make_curve
 from desktop.metric_series import MetricSeries, smooth
 
@@ -91,9 +92,9 @@ class LossChart(MetricChart):
         self.log_check = QCheckBox("Log scale")
         self.log_check.toggled.connect(self.set_log_y)
         # Why there is no validation curve, when the run is too small to hold pairs out.
-        self.validation_note = QLabel(objectName="Muted")
+        self.validation_note = ElidedLabel(objectName="Muted")
         self.validation_note.hide()
-        self.header.insertWidget(1, self.validation_note)
+        self.body.layout().insertWidget(1, self.validation_note)  # below the readout, above the plot
         self.header.addWidget(QLabel("Smoothing", objectName="Muted"))
         self.header.addWidget(self.smoothing_slider)
         self.header.addWidget(self.smoothing_label)
