@@ -25,6 +25,9 @@ from core.records import NotificationType
 
 # The notification types announced in the tray (or the window's banner); the rest are only listed.
 NOTIFY_ALL: tuple[str, ...] = tuple(t.value for t in NotificationType)
+# Announced unless the person says otherwise: starts, ends, warnings. Milestones (25/50/75 %) are
+# listed in the drawer only, or ten jobs make forty tray messages.
+NOTIFY_DEFAULT: tuple[str, ...] = tuple(t for t in NOTIFY_ALL if t != NotificationType.JOB_PROGRESS.value)
 
 CLUSTER_BACKENDS = ("local", "http", "ray")
 
@@ -79,7 +82,7 @@ class Settings:
     keep_in_tray: bool = True
     # Set once the first-run demo was offered, so it is offered only once.
     demo_offered: bool = False
-    notify: tuple[str, ...] = NOTIFY_ALL
+    notify: tuple[str, ...] = NOTIFY_DEFAULT
     # US$ the user may spend per calendar month (core.budget); None: no budget.
     monthly_budget: float | None = None
     gpu_rates: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_GPU_RATES))
@@ -204,7 +207,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "notify",
         "LORADESK_NOTIFY",
-        lambda value: NOTIFY_ALL if value is None else parse_notify(value),
+        lambda value: NOTIFY_DEFAULT if value is None else parse_notify(value),
         "notification types announced: all, none or a comma list (LORADESK_NOTIFY)",
         metavar="TYPES",
     ),

@@ -105,6 +105,11 @@ class NotificationDelegate(QStyledItemDelegate):
         return title, message, when
 
 
+def _group_of(note: Notification) -> str:
+    """The entry a notification is listed under: its job's, or its own when it has no job."""
+    return note.job_id or note.id
+
+
 def _title_font(option: QStyleOptionViewItem, note: Notification) -> QFont:
     font = QFont(option.font)
     font.setBold(not note.read)
@@ -117,7 +122,7 @@ class NotificationsPanel(QWidget):
     Signals:
         unread_changed(int): the number of unread notifications.
         mark_read_requested(object): ids to mark read in the database (None: all).
-        job_activated(str): the user double-clicked a notification about this job.
+        job_activated(str): the user clicked a notification about this job.
     """
 
     unread_changed = Signal(int)
@@ -141,7 +146,7 @@ class NotificationsPanel(QWidget):
         self.list.setVerticalScrollMode(QListWidget.ScrollMode.ScrollPerPixel)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setAlternatingRowColors(True)
-        self.list.itemDoubleClicked.connect(self._activated)
+        self.list.itemClicked.connect(self._activated)
         header = QHBoxLayout()
         header.addWidget(self.count_label, 1)
         header.addWidget(self.mark_all)
@@ -166,18 +171,51 @@ class NotificationsPanel(QWidget):
         self.add(notes)
 
     def add(self, notes: Iterable[Notification]) -> list[Notification]:
-        """Add notifications; returns those that were not listed yet."""
+        """Add notifications; returns those that were not listed yet. A job's notifications share
+        one entry, its newest on top; while the pointer is over the list (or it is scrolled) the
+        entries under it stay where they are."""
         fresh = [note for note in notes if note.id not in self._notes]
+        if not fresh:
+            return fresh
+        anchor = self._anchor()
         for note in sorted(fresh, key=lambda n: fmt.utc(n.created_at)):
             self._notes[note.id] = note
-            item = QListWidgetItem(theme.icon(_ICONS.get(note.type, "bell")), "")
-            item.setData(ID_ROLE, note.id)
-            self._items[note.id] = item
-            self.list.insertItem(0, item)
-            self._paint(item, note)
-        if fresh:
-            self._show_count()
+            key = _group_of(note)
+            item = self._items.get(key)
+            if item is None:
+                item = QListWidgetItem(theme.icon(_ICONS.get(note.type, "bell")), "")
+                item.setData(ID_ROLE, key)
+                self._items[key] = item
+                self.list.insertItem(0, item)
+            elif anchor is None and self.list.row(item) > 0:  # newest first, unless it would move
+                self.list.insertItem(0, self.list.takeItem(self.list.row(item)))
+            item.setIcon(theme.icon(_ICONS.get(note.type, "bell")))
+            self._paint(item)
+        self._restore(anchor)
+        self._show_count()
         return fresh
+
+    def _anchor(self) -> tuple[QListWidgetItem, int] | None:
+        """The entry at the top of the view and where it is, when the list must not move."""
+        scrolled = self.list.verticalScrollBar().value() > 0
+        if not (self.list.underMouse() or scrolled) or self.list.count() == 0:
+            return None
+        top = self.list.itemAt(0, 0) or self.list.item(0)
+        return top, self.list.visualItemRect(top).top()
+
+    def _restore(self, anchor: tuple[QListWidgetItem, int] | None) -> None:
+        if anchor is None:
+            return
+        item, before = anchor
+        self.list.doItemsLayout()
+        self.list.scrollToItem(item, QListWidget.ScrollHint.PositionAtTop)
+        bar = self.list.verticalScrollBar()
+        bar.setValue(bar.value() - before)  # the same pixel row as before, not just the same entry
+
+    def group(self, key: str) -> list[Notification]:
+        """The notifications of one entry (a job's, or a notification of no job), newest first."""
+        found = [note for note in self._notes.values() if _group_of(note) == key]
+        return sorted(found, key=lambda n: fmt.utc(n.created_at), reverse=True)
 
     def _jobs_deleted(self, deleted: Deleted) -> None:
         for job_id in deleted.job_ids:
@@ -187,7 +225,8 @@ class NotificationsPanel(QWidget):
         """Take a deleted job's notifications off the list."""
         for note_id in [i for i, note in self._notes.items() if note.job_id == job_id]:
             del self._notes[note_id]
-            item = self._items.pop(note_id)
+        item = self._items.pop(job_id, None)
+        if item is not None:
             self.list.takeItem(self.list.row(item))
         self._show_count()
 
@@ -208,14 +247,23 @@ class NotificationsPanel(QWidget):
             note = self._notes.get(note_id)
             if note is not None and not note.read:
                 self._notes[note_id] = replace(note, read=True)
-                self._paint(self._items[note_id], self._notes[note_id])
+                self._paint(self._items[_group_of(note)])
         self._show_count()
 
-    def _paint(self, item: QListWidgetItem, note: Notification) -> None:
+    def _paint(self, item: QListWidgetItem) -> None:
+        """The entry as drawn: its newest notification, unread while any of them is, with the
+        earlier ones counted beneath and listed in its tooltip."""
+        notes = self.group(item.data(ID_ROLE))
+        newest = notes[0]
+        earlier = len(notes) - 1
+        message = newest.message + (f"\n+ {earlier} earlier" if earlier else "")
+        shown = replace(newest, message=message, read=all(note.read for note in notes))
         # for accessibility and search; drawn by the delegate
-        item.setText(printable(f"{note.title}\n{note.message}", lines=True))
-        item.setData(NOTE_ROLE, note)
-        item.setToolTip(printable(note.message, lines=True))
+        item.setText(printable(f"{shown.title}\n{shown.message}", lines=True))
+        item.setData(NOTE_ROLE, shown)
+        item.setToolTip(
+            printable("\n".join(f"{fmt.timestamp(n.created_at)}  {n.title}" for n in notes), lines=True)
+        )
 
     def _show_count(self) -> None:
         unread = self.unread_count
@@ -224,12 +272,13 @@ class NotificationsPanel(QWidget):
         self.unread_changed.emit(unread)
 
     def _activated(self, item: QListWidgetItem) -> None:
-        note = self._notes.get(item.data(ID_ROLE))
-        if note is None:
+        """A click on an entry: its notifications are read, and its job is selected."""
+        notes = self.group(item.data(ID_ROLE))
+        if not notes:
             return
-        self.mark_read([note.id])
-        if note.job_id:
-            self.job_activated.emit(note.job_id)
+        self.mark_read([note.id for note in notes])
+        if notes[0].job_id:
+            self.job_activated.emit(notes[0].job_id)
 
 
 class Notifier(QObject):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QSystemTrayIcon
 
 from core.config import load_settings
@@ -20,9 +21,9 @@ def panel(qtbot):
 
 
 def test_unread_count_and_dedupe(panel, qtbot):
-    panel.set_notifications([make_notification(1, read=True), make_notification(2)])
+    panel.set_notifications([make_notification(1, read=True, job_id="a"), make_notification(2, job_id="b")])
     assert panel.unread_count == 1
-    note = make_notification(3)
+    note = make_notification(3, job_id="c")
     with qtbot.waitSignal(panel.unread_changed) as signal:
         assert panel.add([note]) == [note]
     assert signal.args == [2]
@@ -33,7 +34,7 @@ def test_unread_count_and_dedupe(panel, qtbot):
 
 
 def test_mark_all_read(panel, qtbot):
-    panel.set_notifications([make_notification(n) for n in range(3)])
+    panel.set_notifications([make_notification(n, job_id=f"job-{n}") for n in range(3)])
     with qtbot.waitSignal(panel.mark_read_requested) as signal:
         panel.mark_all.click()
     assert signal.args == [None]
@@ -42,12 +43,15 @@ def test_mark_all_read(panel, qtbot):
     assert all(panel.list.item(i).data(NOTE_ROLE).read for i in range(3))
 
 
-def test_double_click_marks_one_read_and_opens_its_job(panel, qtbot):
+def test_a_click_marks_the_entry_read_and_selects_its_job(panel, qtbot):
     note = make_notification(1, job_id="job-42")
     panel.set_notifications([note, make_notification(2)])
+    panel.show()
     item = next(panel.list.item(i) for i in range(2) if panel.list.item(i).text().startswith(note.title))
     with qtbot.waitSignal(panel.mark_read_requested) as marked, qtbot.waitSignal(panel.job_activated) as job:
-        panel.list.itemDoubleClicked.emit(item)
+        qtbot.mouseClick(
+            panel.list.viewport(), Qt.MouseButton.LeftButton, pos=panel.list.visualItemRect(item).center()
+        )
     assert marked.args == [[note.id]]
     assert job.args == ["job-42"]
     assert panel.unread_count == 1
@@ -96,3 +100,36 @@ def test_only_the_chosen_types_are_announced(qtbot):
     notifier.announce(make_notification(2, type=NotificationType.JOB_STARTED, title="run 2 started"))
     notifier.announce(make_notification(3, type=NotificationType.JOB_FAILED, title="run 3 failed"))
     assert [title for title, _message, _icon in tray.messages] == ["run 3 failed"]
+
+
+def test_a_jobs_notifications_share_one_entry_newest_on_top(panel, qtbot):
+    started = make_notification(1, job_id="job-7", type=NotificationType.JOB_STARTED, title="run 7 started")
+    quarter = make_notification(
+        2, job_id="job-7", type=NotificationType.JOB_PROGRESS, title="run 7 is 25% done"
+    )
+    other = make_notification(3, job_id="job-8", title="run 8 completed")
+    panel.set_notifications([started, quarter, other])
+    assert panel.list.count() == 2
+    entry = next(panel.list.item(i) for i in range(2) if panel.list.item(i).data(NOTE_ROLE).job_id == "job-7")
+    shown = entry.data(NOTE_ROLE)
+    assert shown.title == "run 7 is 25% done" and shown.message.endswith("\n+ 1 earlier")
+    assert "run 7 started" in entry.toolTip() and "run 7 is 25% done" in entry.toolTip()
+    half = make_notification(4, job_id="job-7", type=NotificationType.JOB_PROGRESS, title="run 7 is 50% done")
+    panel.add([half])
+    assert panel.list.count() == 2 and panel.list.item(0).data(NOTE_ROLE).title == "run 7 is 50% done"
+    assert panel.unread_count == 4
+
+
+def test_the_list_does_not_move_under_the_pointer_while_new_ones_arrive(panel, qtbot):
+    panel.resize(360, 300)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.set_notifications([make_notification(n, job_id=f"job-{n}") for n in range(12)])
+    bar = panel.list.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0)  # laid out: more entries than fit
+    bar.setValue(bar.maximum() // 2)  # the person scrolled to read further down
+    top = panel.list.itemAt(5, 5)
+    before = panel.list.visualItemRect(top).top()
+    panel.add([make_notification(n, job_id=f"new-{n}") for n in range(20, 23)])
+    assert panel.list.itemAt(5, 5) is top
+    assert panel.list.visualItemRect(top).top() == before

@@ -171,16 +171,18 @@ def test_test_connection_failure_is_shown_whole(dialog, qtbot, tmp_path):
 def test_notification_preferences_are_saved(dialog, qtbot, tmp_path):
     dialog.show()
     qtbot.waitExposed(dialog)
-    assert all(box.isChecked() for box in dialog.announce.values())  # all announced by default
     milestones = dialog.announce[NotificationType.JOB_PROGRESS]
     assert milestones.text() == "Milestones (25, 50, 75 %)"
+    # announced by default: everything but milestones, which go to the drawer only
+    assert not milestones.isChecked()
+    assert all(box.isChecked() for kind, box in dialog.announce.items() if box is not milestones)
     QTest.mouseClick(milestones, Qt.MouseButton.LeftButton)
     started = dialog.announce[NotificationType.JOB_STARTED]
     started.setFocus()
     QTest.keyClick(started, Qt.Key.Key_Space)  # a second click this soon would be a double-click
     with qtbot.waitSignal(dialog.saved, timeout=5000) as saved:
         dialog.ok_button.click()
-    assert "job_progress" not in saved.args[0].notify
+    assert "job_progress" in saved.args[0].notify  # asked for: milestones reach the tray too
     assert "job_started" not in saved.args[0].notify
     assert "job_failed" in saved.args[0].notify
     reloaded = load_settings({"home": str(tmp_path)}, environ={})
