@@ -122,6 +122,12 @@ class SettingsDialog(FormDialog):
         )
         self.local_max_jobs = QSpinBox(minimum=1, maximum=64)
         self.local_max_jobs.setValue(settings.local_max_jobs)
+        self.local_rate = QDoubleSpinBox(decimals=2, minimum=0, maximum=1000, prefix="$", suffix=" /h")
+        self.local_rate.setValue(settings.local_rate)
+        self.local_rate.setToolTip(
+            "What an hour of this machine's own hardware costs (per GPU, the CPU counting as one): "
+            "local jobs are billed at it against the monthly budget"
+        )
         self.max_resumes = QSpinBox(minimum=0, maximum=100)
         self.max_resumes.setValue(settings.max_resumes)
         self.max_resumes.setToolTip(
@@ -183,6 +189,7 @@ class SettingsDialog(FormDialog):
         form.addRow("Trainer Python", self._with_env_note(self.trainer_python, "trainer_python"))
         form.addRow("Local jobs at once", self._with_env_note(self.local_max_jobs, "local_max_jobs"))
         form.addRow("Resumes after a crash", self._with_env_note(self.max_resumes, "max_resumes"))
+        form.addRow("Own hardware costs", self._with_env_note(self.local_rate, "local_rate"))
         form.addRow("", self.keep_in_tray)
         form.addRow("Announce", self._with_env_note(self._announce_grid(), "notify"))
         form.addRow("Home", QLabel(str(self.settings.home), objectName="Muted"))
@@ -226,6 +233,7 @@ class SettingsDialog(FormDialog):
         self.trainer_python.setEnabled(not remote)
         self.local_max_jobs.setEnabled(not remote)
         self.max_resumes.setEnabled(not remote)
+        self.local_rate.setEnabled(not remote)
 
     def _token_known(self, token: str | None) -> None:
         if os.environ.get(TOKEN_ENV):
@@ -246,6 +254,7 @@ class SettingsDialog(FormDialog):
             "trainer_python": self.trainer_python.text().strip(),
             "local_max_jobs": self.local_max_jobs.value(),
             "max_resumes": self.max_resumes.value(),
+            "local_rate": float(self.local_rate.value()),
             "max_submit_attempts": self.max_submit_attempts.value(),
             "notify": tuple(kind.value for kind, box in self.announce.items() if box.isChecked()),
             "monthly_budget": float(self.monthly_budget.value()) or None,

@@ -108,9 +108,13 @@ def test_local_trainer_settings_are_saved(dialog, qtbot, tmp_path):
     dialog.local_max_jobs.setValue(2)
     assert dialog.max_resumes.value() == 2  # the default
     dialog.max_resumes.setValue(5)
+    assert dialog.local_rate.text() == "$0.00 /h"  # own hardware is free until said otherwise
+    dialog.local_rate.selectAll()
+    qtbot.keyClicks(dialog.local_rate, "0.40")
     with qtbot.waitSignal(dialog.saved, timeout=5000):
         dialog.ok_button.click()
     saved = load_settings({"home": str(tmp_path)}, environ={})
+    assert saved.local_rate == 0.4
     assert (saved.trainer_python, saved.local_max_jobs) == ("/opt/trainer-env/bin/python", 2)
     assert saved.max_resumes == 5
     assert load_settings({"home": str(tmp_path)}, environ={"LORADESK_MAX_RESUMES": "0"}).max_resumes == 0
