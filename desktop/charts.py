@@ -80,6 +80,7 @@ class LossChart(MetricChart):
         self.plot_item.legend.addItem(self.smoothed, "training")
         self.plot_item.legend.addItem(self.validation, "validation")
         self._add_controls()
+        view_state.smoothing_choice().chosen.connect(self._smoothing_chosen_elsewhere)
 
     def _add_controls(self) -> None:
         self.smoothing_slider = QSlider(Qt.Orientation.Horizontal)
@@ -137,6 +138,11 @@ class LossChart(MetricChart):
         """The user moved the slider: use it, and keep it for every job and the next start."""
         view_state.remember_smoothing(value / 100)
         self.set_smoothing(value / 100)
+
+    def _smoothing_chosen_elsewhere(self, weight: float) -> None:
+        """Another chart's slider moved (the compare view's): one smoothing for every chart."""
+        if round(self.smoothing, 2) != weight:
+            self.set_smoothing(weight)
 
     def _show_smoothing(self) -> None:
         self.smoothing_label.setText(f"{self.smoothing:.2f}")

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QSlider,
     QVBoxLayout,
     QWidget,
 )
@@ -86,7 +87,16 @@ class CompareChart(QFrame):
         self.key = QLabel("solid: training · dashed: validation", objectName="Muted")
         header.addWidget(self.key)
         header.addStretch(1)
+        # The monitor's smoothing, shared: moving either slider moves both.
+        self.smoothing_slider = QSlider(Qt.Orientation.Horizontal)
+        self.smoothing_slider.setRange(0, 99)
+        self.smoothing_slider.setFixedWidth(110)
+        self.smoothing_slider.setToolTip("Exponential moving average of the loss, as in the monitor")
+        self.smoothing_slider.valueChanged.connect(lambda value: view_state.remember_smoothing(value / 100))
+        view_state.smoothing_choice().chosen.connect(self._smoothing_chosen)
         self.smoothing_label = QLabel(objectName="Muted")
+        header.addWidget(QLabel("Smoothing", objectName="Muted"))
+        header.addWidget(self.smoothing_slider)
         header.addWidget(self.smoothing_label)
         header.addSpacing(12)
         header.addWidget(QLabel("x axis", objectName="Muted"))
@@ -199,11 +209,18 @@ class CompareChart(QFrame):
         return [job_id for job_id, c in self._curves.items() if c.training.isVisible()]
 
     # -- drawing ---------------------------------------------------------------------------------
+    def _smoothing_chosen(self, _weight: float) -> None:
+        self._update_smoothing()
+
     def _update_smoothing(self) -> None:
         chosen = view_state.chosen_smoothing()
         longest = max((c.job.total_steps or 0 for c in self._curves.values()), default=0)
         self.smoothing = chosen if chosen is not None else smoothing_for(longest or None)
-        self.smoothing_label.setText(f"smoothing {self.smoothing:.2f}" if self.smoothing else "")
+        self.smoothing_label.setText(f"{self.smoothing:.2f}")
+        if self.smoothing_slider.value() != round(self.smoothing * 100):
+            self.smoothing_slider.blockSignals(True)  # not the person's choice: nothing to remember
+            self.smoothing_slider.setValue(round(self.smoothing * 100))
+            self.smoothing_slider.blockSignals(False)
         # A smoothed curve has no spikes for "peak" to keep: one point per pixel draws it faster.
         self.plot_item.setDownsampling(auto=True, mode="subsample" if self.smoothing else "peak")
         self._draw_all()

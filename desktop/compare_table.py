@@ -86,6 +86,10 @@ class DifferencesTable(QTableWidget):
     def _fill(self) -> None:
         rows = self.rows()
         self.setColumnCount(len(self._jobs))
+        # Up to three jobs share the width (long values elide, whole in their tooltips): no
+        # sideways scrolling. More keep columns of their own width, and the table scrolls.
+        mode = QHeaderView.ResizeMode.Stretch if len(self._jobs) <= 3 else QHeaderView.ResizeMode.Interactive
+        self.horizontalHeader().setSectionResizeMode(mode)
         self.setRowCount(len(rows))
         for column, (job, colour) in enumerate(zip(self._jobs, self._colours, strict=True)):
             header = QTableWidgetItem(_swatch(colour), printable(job.name))

@@ -7,7 +7,7 @@ window state Qt keeps per user, not in settings.toml.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QObject, QSettings, Signal
 
 SMOOTHING_KEY = "charts/loss_smoothing"
 SETTING_COLUMNS_KEY = "jobs/setting_columns"
@@ -26,8 +26,28 @@ def chosen_smoothing() -> float | None:
         return None
 
 
+class _SmoothingChoice(QObject):
+    """Signals:
+    chosen(float): the person moved a smoothing slider (the monitor's or the compare view's);
+        every loss chart takes it, so one slider sets them all.
+    """
+
+    chosen = Signal(float)
+
+
+_choice: _SmoothingChoice | None = None
+
+
+def smoothing_choice() -> _SmoothingChoice:
+    global _choice
+    if _choice is None:
+        _choice = _SmoothingChoice()
+    return _choice
+
+
 def remember_smoothing(weight: float) -> None:
     _store().setValue(SMOOTHING_KEY, round(weight, 2))
+    smoothing_choice().chosen.emit(round(weight, 2))
 
 
 def chosen_setting_columns() -> list[str]:

@@ -229,3 +229,22 @@ def test_sorting_by_a_setting_column_survives_adding_another(qtbot, window):
     window.table.set_setting_columns(["batch_size"])  # the sorted column is gone: back to Created
     assert window.model.sort_column == Column.CREATED
     assert window.model.sort_order == Qt.SortOrder.DescendingOrder
+
+
+def test_compare_shares_the_monitors_smoothing_and_its_table_fits_three_jobs(qtbot, window):
+    ids = compare_three(qtbot, window)
+    chart = window.compare.chart
+    slider = chart.smoothing_slider
+    slider.setFocus()
+    slider.setValue(80)  # moved in the compare view
+    assert chart.smoothing == 0.8 and chart.smoothing_label.text() == "0.80"
+    assert window.monitor.loss_chart.smoothing == 0.8  # the monitor's slider moved with it
+    assert window.monitor.loss_chart.smoothing_slider.value() == 80
+    window.monitor.loss_chart.smoothing_slider.setValue(30)  # and back the other way
+    assert chart.smoothing == 0.3 and slider.value() == 30
+
+    table = window.compare.table
+    qtbot.waitUntil(lambda: table.columnCount() == 3)
+    assert table.horizontalScrollBar().maximum() == 0  # no sideways scrolling for three jobs
+    header = table.horizontalHeaderItem(0)
+    assert header.toolTip().startswith(window.model.job(table_order(window, ids)[0]).name)
