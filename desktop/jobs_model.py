@@ -23,6 +23,7 @@ from PySide6.QtCore import (
     Qt,
 )
 
+from core.freshness import polled
 from core.hyperparameters import setting_value
 from core.records import Job, JobStatus
 from core.safe_text import printable
@@ -368,6 +369,9 @@ def _tooltip(job: Job, column: int) -> str | None:
             return printable(job.error_message, lines=True)
         if job.is_cancelling:
             return "Cancel requested; waiting for the cluster to confirm."
+        fresh = polled(job, fmt.now())  # how fresh its progress is: "polled 4 min ago"
+        if fresh:
+            return f"{job.status.value.capitalize()}, {fresh}"
     if column == Column.NAME:
         tags = "  ".join(f"#{tag}" for tag in job.tags)
         return printable(f"{job.name}\n{job.id}" + (f"\n{tags}" if tags else ""), lines=True)

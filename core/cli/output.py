@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from core import guardrails
 from core.datasets import DatasetDetail
+from core.freshness import polled
 from core.guardrails import has_rules
 from core.job_resume import lineage
 from core.records import Dataset, Job, JobDetail, Notification
@@ -108,25 +109,6 @@ def _status(job: Job) -> str:
 def _loss(job: Job) -> str:
     loss = job.current_metrics.get("training_loss")
     return f"{loss:.4f}" if isinstance(loss, int | float) else ""
-
-
-def ago(moment: datetime, now: datetime) -> str:
-    """ "12 s ago", "4 min ago", "3 h ago", "2 days ago"."""
-    seconds = max(0.0, (now - moment).total_seconds())
-    if seconds < 60:
-        return f"{seconds:.0f} s ago"
-    if seconds < 3600:
-        return f"{seconds // 60:.0f} min ago"
-    if seconds < 2 * 86400:
-        return f"{seconds // 3600:.0f} h ago"
-    return f"{seconds // 86400:.0f} days ago"
-
-
-def polled(job: Job, now: datetime) -> str:
-    """How fresh an active job's figures are: when a scheduler last asked the cluster."""
-    if job.status.is_terminal or job.external_job_id is None:
-        return ""
-    return "never polled" if job.polled_at is None else f"polled {ago(job.polled_at, now)}"
 
 
 def print_jobs(rows: Sequence[Job]) -> None:

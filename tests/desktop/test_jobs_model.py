@@ -142,3 +142,21 @@ def test_cancelling_job_shows_so():
     job = model.job("job-000000")
     model.apply_jobs([bump(job, cancel_requested_at=job.updated_at)])
     assert model.index(0, Column.STATUS).data() == "Cancelling…"
+
+
+def test_an_active_jobs_status_says_when_it_was_last_polled():
+    from datetime import UTC, datetime, timedelta
+
+    model = JobTableModel()
+    polled = datetime.now(UTC) - timedelta(minutes=4, seconds=10)
+    running = make_job(1, external_job_id="ext-1", polled_at=polled)
+    never = make_job(2, external_job_id="ext-2")
+    done = make_job(3, status=JobStatus.COMPLETED, external_job_id="ext-3", polled_at=polled)
+    model.set_jobs([running, never, done])
+
+    def tip(job):
+        return model.index(model.row_of(job.id), Column.STATUS).data(Qt.ItemDataRole.ToolTipRole)
+
+    assert tip(running) == "Running, polled 4 min ago"
+    assert tip(never) == "Running, never polled"
+    assert tip(done) is None  # over: nothing more to poll
