@@ -100,8 +100,11 @@ def open_bench_workspace(database_url: str, home: str) -> tuple[Any, str]:
     from core.datasets import add_dataset
     from core.workspace import Workspace
 
+    # Jobs on a cluster that bills the GPUs they name (the local backend offers only what this
+    # machine has); no scheduler runs here, so the cluster is never asked.
+    cluster = {"cluster": "http", "cluster_url": "http://127.0.0.1:9"}
     ws = Workspace.open(
-        load_settings({"home": home, "database_url": database_url, "user": "bench"}, environ={})
+        load_settings({"home": home, "database_url": database_url, "user": "bench", **cluster}, environ={})
     )
     data = Path(home) / "pairs.jsonl"
     data.write_text('{"prompt": "1 + 1", "completion": "2"}\n' * 20)

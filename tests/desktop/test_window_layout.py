@@ -57,7 +57,7 @@ def test_first_start_says_what_to_do_and_gives_the_table_the_room(window, worksp
         full_height = window.table.height()
 
         dataset = add_dataset(workspace, file=dataset_file, name="pairs")
-        create_job(workspace, dataset_id=dataset.id, name="first run", gpu_type="T4")
+        create_job(workspace, dataset_id=dataset.id, name="first run", gpu_type="cpu")
         with qtbot.waitSignal(window.loaded, timeout=5000):
             QTest.keyClick(window, Qt.Key.Key_F5)
         assert window.table.empty_state() == ""
