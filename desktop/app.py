@@ -245,7 +245,10 @@ class DesktopApp(QObject):
             if selected:
                 self.window.table.select_jobs(selected)
 
-        self.reopen(settings, then=lambda: self.window.loaded.connect(select_again))
+        def then() -> None:
+            self.window.loaded.connect(select_again)
+
+        self.reopen(settings, then=then)
 
     def reopen(self, settings: Settings, *, then: Callable[[], None] | None = None) -> None:
         """Close the workspace (off the UI thread: the scheduler may be mid-cycle) and open anew;

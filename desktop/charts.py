@@ -95,7 +95,7 @@ class LossChart(MetricChart):
         # Why there is no validation curve, when the run is too small to hold pairs out.
         self.validation_note = ElidedLabel(objectName="Muted")
         self.validation_note.hide()
-        self.body.layout().insertWidget(1, self.validation_note)  # below the readout, above the plot
+        self.body_layout.insertWidget(1, self.validation_note)  # below the readout, above the plot
         self.header.addWidget(QLabel("Smoothing", objectName="Muted"))
         self.header.addWidget(self.smoothing_slider)
         self.header.addWidget(self.smoothing_label)

@@ -153,11 +153,12 @@ class DatasetsDialog(QDialog):
         self.facts.setText(f"{dataset.total_pairs:,} pairs · loading…")
         self.preview.setText("")
         self.used_by.setText("")
-        self.session.dataset_detail(
-            ref=dataset.id,
-            on_done=lambda detail, wanted=dataset.id: self.show_detail(wanted, detail),
-            on_error=self._failed,
-        )
+        wanted = dataset.id
+
+        def loaded(detail: DatasetDetail) -> None:
+            self.show_detail(wanted, detail)
+
+        self.session.dataset_detail(ref=dataset.id, on_done=loaded, on_error=self._failed)
 
     def show_detail(self, dataset_id: str, detail: DatasetDetail) -> None:
         if not shiboken6.isValid(self.table):

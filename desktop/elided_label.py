@@ -12,7 +12,7 @@ class ElidedLabel(QLabel):
     """`text()` is the whole text; what is drawn is cut to the width there is."""
 
     def __init__(self, text: str = "", parent: QWidget | None = None, **kwargs: object) -> None:
-        super().__init__(text, parent, **kwargs)  # type: ignore[arg-type]
+        super().__init__(text, parent, **kwargs)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.setMinimumWidth(1)
 

@@ -87,7 +87,7 @@ class MetricChart(QFrame):
         layout.setSpacing(4)
         layout.addLayout(self.header)
         self.body = QWidget()  # all but the title line, which stays when a chart folds
-        body = QVBoxLayout(self.body)
+        body = self.body_layout = QVBoxLayout(self.body)
         body.setContentsMargins(0, 0, 0, 0)
         body.setSpacing(4)
         body.addWidget(self.readout)

@@ -47,7 +47,12 @@ def confirm_quit(parent: QWidget, jobs: Sequence[Job], quit_now: Callable[[], No
     box.button(QMessageBox.StandardButton.Yes).setText("Quit, keep them training")
     box.button(QMessageBox.StandardButton.No).setText("Stay")
     box.setDefaultButton(QMessageBox.StandardButton.Yes)
-    box.finished.connect(lambda result: result == QMessageBox.StandardButton.Yes and quit_now())
+
+    def answered(result: int) -> None:
+        if result == QMessageBox.StandardButton.Yes:
+            quit_now()
+
+    box.finished.connect(answered)
     box.finished.connect(box.deleteLater)
     box.open()
     return box

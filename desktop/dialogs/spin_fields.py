@@ -24,7 +24,7 @@ class CapSpinBox(QDoubleSpinBox):
     """A cap whose lowest value means none ("No cap"). Emptying the field clears the cap, as a
     person expects, instead of Qt bringing the old value back."""
 
-    def validate(self, text: str, pos: int) -> object:
+    def validate(self, text: str, pos: int) -> tuple[QValidator.State, str, int]:
         if not self._bare(text):
             return QValidator.State.Acceptable, text, pos
         return super().validate(text, pos)
@@ -64,7 +64,7 @@ class DurationSpinBox(QDoubleSpinBox):
             return self.value()
         return float(found.group(1).replace(",", ".")) * _UNITS[found.group(2)]
 
-    def validate(self, text: str, pos: int) -> object:
+    def validate(self, text: str, pos: int) -> tuple[QValidator.State, str, int]:
         found = _NUMBER.match(_plain(text))
         if found is None or not any(unit.startswith(found.group(2)) for unit in _UNITS):
             return QValidator.State.Invalid, text, pos
