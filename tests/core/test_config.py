@@ -110,6 +110,7 @@ EXAMPLES = {
     "trainer_python": ("/opt/py/bin/python", "/opt/py/bin/python"),
     "notify": ("job_failed", ("job_failed",)),
     "monthly_budget": ("120", 120.0),
+    "local_rate": ("0.4", 0.4),
     "keep_in_tray": (False, False),
     "demo_offered": (True, True),
 }
