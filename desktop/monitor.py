@@ -124,14 +124,14 @@ class JobMonitor(QWidget):
         self.throughput_chart = ThroughputChart(self.series)
         self.learning_rate_chart = LearningRateChart(self.series)
         self.grad_norm_chart = GradNormChart(self.series)
-        charts = (
+        drawn = (
             self.loss_chart,
             self.gpu_chart,
             self.throughput_chart,
             self.learning_rate_chart,
             self.grad_norm_chart,
         )
-        for chart in charts:  # their own menus
+        for chart in drawn:  # their own menus
             chart.export_png_requested.connect(lambda c=chart: self._choose_png(c))
             chart.export_csv_requested.connect(self.choose_csv)
         page = QWidget()
