@@ -279,9 +279,12 @@ class PlaygroundView(QWidget):
             f"{ready.base_model} and {_adapter_words(self.job)} loaded on {where} in {ready.seconds:.1f} s."
             " Closing this tab frees their memory."
         )
-        self.chat_template.setEnabled(ready.chat_template)
+        self.chat_template.setEnabled(True)
         if not ready.chat_template:
-            self.chat_template.setToolTip("This base model has no chat template")
+            self.chat_template.setToolTip(
+                "This base model has no chat template: the prompt takes Loradesk's built-in chat"
+                " layout, as chat datasets train with it"
+            )
         self.send_button.setEnabled(True)
         self.prompt.setFocus()
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from core.trainer.tokenizer import TextCodec
+from core.trainer.tokenizer import BUILT_IN_CHAT_TEMPLATE, TextCodec, built_in_chat
 
 SIDES = ("base", "adapter")
 
@@ -61,15 +61,23 @@ class TextStream:
 
 
 def prompt_ids(codec: TextCodec, prompt: str, chat_template: bool) -> list[int]:
-    """The prompt as the trainer encodes one: its bos, then the text (or the chat template's turn)."""
-    if chat_template:
-        tokenizer = codec.tokenizer
-        if tokenizer is None or not getattr(tokenizer, "chat_template", None):
-            raise ValueError("this base model has no chat template")
-        messages = [{"role": "user", "content": prompt}]
-        text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        return codec.encode(str(text))  # the template writes its own bos, if it has one
-    return ([codec.bos_id] if codec.bos_id is not None else []) + codec.encode(prompt)
+    """The prompt as the trainer encodes one: its bos, then the text; or, as a chat, a user turn
+    and the assistant's cue, through the model's chat template or, without one, the built-in
+    layout chat datasets train with (core.trainer.tokenizer)."""
+    bos = [codec.bos_id] if codec.bos_id is not None else []
+    if not chat_template:
+        return bos + codec.encode(prompt)
+    turns = [("user", prompt), ("assistant", "")]
+    segments = codec.render_chat(turns) if codec.render_chat is not None else None
+    if segments is None:
+        cue = BUILT_IN_CHAT_TEMPLATE.format(role="assistant")
+        return bos + codec.encode("".join(text for text, _ in built_in_chat(turns[:1])) + cue)
+    context = []
+    for text, trained in segments:
+        if trained:  # the (empty) answer and its end: what the model is to write
+            break
+        context.append(text)
+    return codec.encode("".join(context))  # the template writes its own special tokens
 
 
 def pick_token(logits: torch.Tensor, decoding: Decoding, generator: torch.Generator) -> int:

@@ -7,7 +7,8 @@ so plain transformers loads it. Progress and the end come as JSON lines on stdou
     {"event": "error", "message": "…"}
 
 The built-in tiny model has byte tokens and no tokenizer of its own; the export gets one that
-transformers loads and that encodes text to the same ids (core.trainer.byte_tokenizer).
+transformers loads and that encodes text to the same ids, with the built-in chat layout as its chat
+template (core.trainer.model.tiny_tokenizer).
 """
 
 from __future__ import annotations
@@ -35,8 +36,7 @@ def merge(adapter: Path, base_model: str, dest: Path) -> list[str]:
     import torch
     from peft import PeftModel
 
-    from core.trainer.byte_tokenizer import byte_tokenizer
-    from core.trainer.model import load_base_model
+    from core.trainer.model import load_base_model, tiny_tokenizer
 
     if not (adapter / "adapter_config.json").is_file():
         raise TrainerError(f"{adapter} holds no adapter (adapter_config.json is missing)")
@@ -54,7 +54,7 @@ def merge(adapter: Path, base_model: str, dest: Path) -> list[str]:
     dest.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(str(dest), safe_serialization=True)
     progress(90, "saving the tokenizer")
-    tokenizer = codec.tokenizer if codec.tokenizer is not None else byte_tokenizer()
+    tokenizer = codec.tokenizer if codec.tokenizer is not None else tiny_tokenizer()
     tokenizer.save_pretrained(str(dest))
     return sorted(path.name for path in dest.iterdir())
 

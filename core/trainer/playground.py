@@ -216,7 +216,7 @@ def main(argv: list[str]) -> int:
         traceback.print_exc()
         say("error", id=None, message=f"cannot load the model: {type(exc).__name__}: {_first_line(exc)}")
         return 1
-    template = codec.tokenizer is not None and bool(getattr(codec.tokenizer, "chat_template", None))
+    template = codec.render_chat is not None  # its own; otherwise the built-in layout
     device = next(model.parameters()).device.type
     say(
         "ready",

@@ -135,10 +135,6 @@ def test_a_bad_request_is_refused_in_a_line_and_the_next_one_answered(playground
     refused = next(event for event in events if isinstance(event, Failed))
     assert refused.request == bad and "temperature must be a number from 0.0 to 5.0" in refused.message
 
-    no_template = playground.ask("hello", Decoding(chat_template=True))
-    refused = next(event for event in events if isinstance(event, Failed))
-    assert refused.request == no_template and "no chat template" in refused.message
-
     good = playground.ask("hello", GREEDY)
     assert any(isinstance(e, Finished) and e.request == good for e in events)
 
@@ -165,18 +161,46 @@ CHAT_TEMPLATE = (
 )
 
 
+def test_a_chat_prompt_to_the_tiny_model_takes_the_built_in_layout_chat_datasets_train_with(
+    playground: PlaygroundProcess,
+    trained_adapter: Path,  # noqa: F811
+):
+    import torch
+    from peft import PeftModel
+
+    from core.trainer.model import build_tiny_model
+    from core.trainer.tokenizer import BYTE_BOS_ID, BYTE_EOS_ID, decode_bytes
+
+    answers = answer_once(playground, "Hi", Decoding(temperature=0, max_new_tokens=12, chat_template=True))
+
+    model = PeftModel.from_pretrained(build_tiny_model(), str(trained_adapter)).eval()
+    inputs = torch.tensor([[BYTE_BOS_ID, *b"<|user|>\nHi\n<|assistant|>\n"]])
+    with torch.no_grad():
+        out = model.generate(
+            input_ids=inputs,
+            attention_mask=torch.ones_like(inputs),
+            do_sample=False,
+            max_new_tokens=12,
+            eos_token_id=BYTE_EOS_ID,
+            pad_token_id=BYTE_EOS_ID,
+        )
+    assert answers.adapter == decode_bytes(out[0, inputs.shape[1] :].tolist())
+    assert (
+        answers.adapter != answer_once(playground, "Hi", Decoding(temperature=0, max_new_tokens=12)).adapter
+    )
+
+
 def test_a_folder_model_with_a_chat_template_answers_through_it(tmp_path: Path):
     """A base model given as a folder (weights and a tokenizer with a chat template) and an
     adapter on it: the toggle is offered, and the prompt goes through the template."""
     import torch
     from peft import LoraConfig, PeftModel, get_peft_model
 
-    from core.trainer.byte_tokenizer import byte_tokenizer
-    from core.trainer.model import build_tiny_model
+    from core.trainer.model import build_tiny_model, tiny_tokenizer
 
     base_folder, adapter = tmp_path / "base", tmp_path / "adapter"
     build_tiny_model().save_pretrained(base_folder)
-    tokenizer = byte_tokenizer()
+    tokenizer = tiny_tokenizer()
     tokenizer.chat_template = CHAT_TEMPLATE
     tokenizer.save_pretrained(base_folder)
     config = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
