@@ -23,7 +23,7 @@ from core.errors import LoradeskError
 from core.records import Job
 from core.trainer_env import require_trainer_python, trainer_environment
 
-QUIT_GRACE = 5.0  # seconds a playground gets to exit on its own once its input closes
+QUIT_GRACE = 10.0  # seconds a playground gets to exit on its own once its input closes
 
 
 @dataclass(frozen=True)
