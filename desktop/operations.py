@@ -48,6 +48,7 @@ class Runner(QObject):
         super().__init__(parent)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="loradesk-op")
         self._in_flight = 0
+        self._shut_down = False
         self.async_loop: LoopGetter = lambda: None
         self._finished.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
 
@@ -64,7 +65,12 @@ class Runner(QObject):
         on_error: Callback | None = None,
         **kwargs: Any,
     ) -> None:
-        """Call `fn(*args, **kwargs)` off the UI thread; then `on_done(result)` or `on_error(exc)`."""
+        """Call `fn(*args, **kwargs)` off the UI thread; then `on_done(result)` or `on_error(exc)`.
+
+        Once the runner is shut down (the app closing), a call is dropped: a widget still
+        refreshing as it closes wants no answer, and nothing may start on a stopped pool."""
+        if self._shut_down:
+            return
         self._in_flight += 1
         self.busy_changed.emit(self._in_flight)
         loop = self.async_loop() if inspect.iscoroutinefunction(fn) else None
@@ -75,6 +81,7 @@ class Runner(QObject):
         future.add_done_callback(lambda f: self._report(f, on_done, on_error))
 
     def shutdown(self) -> None:
+        self._shut_down = True
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _report(self, future: Future[Any], on_done: Callback | None, on_error: Callback | None) -> None:

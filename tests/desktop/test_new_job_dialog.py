@@ -284,3 +284,11 @@ def test_a_name_past_200_characters_is_flagged_while_typing(dialog, qtbot):
     qtbot.keyClick(dialog.name_edit, Qt.Key.Key_Backspace)
     qtbot.keyClick(dialog.name_edit, Qt.Key.Key_Backspace)
     assert not dialog.error.isVisible()
+
+
+def test_a_dialog_edited_while_the_app_closes_asks_for_nothing(dialog, session, qtbot):
+    """The runner is shut down (the app closing) while the dialog is still open: an edit that
+    asks for a new time estimate is dropped instead of failing on the stopped worker pool."""
+    session.runner.shutdown()
+    dialog.epochs.setValue(dialog.epochs.value() + 1)
+    assert session.runner.in_flight == 0
