@@ -148,6 +148,18 @@ class DatasetDetail:
     jobs: list[Job]  # the jobs that used it, oldest first
     problem: str | None = None
 
+    @property
+    def size_text(self) -> str:
+        """1.2 MB, 640 B; or why the file could not be read."""
+        if self.size_bytes is None:
+            return self.problem or "—"
+        amount = float(self.size_bytes)
+        for unit in ("B", "kB", "MB"):
+            if amount < 1000:
+                return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+            amount /= 1000
+        return f"{amount:.1f} GB"
+
     def to_json(self) -> dict[str, object]:
         return {
             **self.dataset.to_json(),

@@ -68,6 +68,18 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "quantization": ("none", "4bit", "8bit"),
 }
 SWITCHES = ("gradient_checkpointing", "packing")
+# What the new-job dialog's Advanced part and `jobs submit` set beyond the everyday settings.
+ADVANCED = (
+    "warmup_ratio",
+    "lora_dropout",
+    "target_modules",
+    "max_length",
+    "seed",
+    "validation_split",
+    "eval_interval",
+    "gradient_accumulation_steps",
+    "max_steps",
+)
 # A checkpoint (adapter, optimizer, scheduler, RNG) every this many steps when none is asked for;
 # the trainer also saves one when it is stopped (SIGTERM), so a cancelled run can be continued.
 DEFAULT_CHECKPOINT_INTERVAL = 50

@@ -31,17 +31,6 @@ from desktop.session import Session
 PREVIEW_CHARS = 160
 
 
-def size_text(num_bytes: int | None) -> str:
-    if num_bytes is None:
-        return "—"
-    amount = float(num_bytes)
-    for unit in ("B", "kB", "MB", "GB"):
-        if amount < 1000 or unit == "GB":
-            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1000
-    return f"{amount:.1f} GB"
-
-
 def row_text(row: dict[str, object]) -> str:
     """A pair as "prompt → completion", a conversation as its turns, on one line."""
     messages = row.get("messages")
@@ -168,7 +157,7 @@ class DatasetsDialog(QDialog):
             return  # another row was picked meanwhile
         self.detail = detail
         dataset = detail.dataset
-        size = size_text(detail.size_bytes) if detail.problem is None else detail.problem
+        size = detail.size_text
         self.facts.setText(
             f"{dataset.total_pairs:,} pairs · {size} · {dataset.bucket}/{dataset.storage_path}"
         )

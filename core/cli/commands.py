@@ -21,7 +21,7 @@ from core.db.engine import Database
 from core.db.migrate import upgrade
 from core.errors import LoradeskError
 from core.guardrails import RULE_COLUMNS
-from core.hyperparameters import DEFAULT_GPU_COUNT
+from core.hyperparameters import ADVANCED, DEFAULT_GPU_COUNT
 from core.id_prefix import resolve_job_id
 from core.job_resume import continue_job
 from core.job_reuse import like_arguments
@@ -40,15 +40,7 @@ JOB_HYPERPARAMETER_OPTIONS = (
     "lora_alpha",
     "batch_size",
     "max_new_tokens",
-    "warmup_ratio",
-    "lora_dropout",
-    "target_modules",
-    "max_length",
-    "seed",
-    "validation_split",
-    "eval_interval",
-    "gradient_accumulation_steps",
-    "max_steps",
+    *ADVANCED,
 )
 
 

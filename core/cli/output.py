@@ -53,23 +53,13 @@ def print_datasets(rows: Sequence[Dataset]) -> None:
     )
 
 
-def size(num_bytes: int) -> str:
-    """1.2 MB, 640 B."""
-    amount = float(num_bytes)
-    for unit in ("B", "kB", "MB", "GB"):
-        if amount < 1000 or unit == "GB":
-            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1000
-    return f"{amount:.1f} GB"
-
-
 def print_dataset_detail(detail: DatasetDetail) -> None:
     dataset = detail.dataset
     fields = [
         ("id", dataset.id),
         ("name", dataset.name),
         ("pairs", f"{dataset.total_pairs:,}"),
-        ("size", size(detail.size_bytes) if detail.size_bytes is not None else detail.problem),
+        ("size", detail.size_text),
         ("stored", f"{dataset.bucket}/{dataset.storage_path}"),
         ("created", when(dataset.created_at)),
         ("jobs", f"{len(detail.jobs)}" + ("" if detail.jobs else " (it can be deleted)")),

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.hyperparameters import FLOAT_LIMITS, INT_LIMITS, Hyperparameters
+from core.hyperparameters import ADVANCED, FLOAT_LIMITS, INT_LIMITS, Hyperparameters
 from desktop.dialogs.spin_fields import fit_text
 
 AUTO = "Auto"
@@ -45,17 +45,7 @@ def _unless_special(spin: QSpinBox) -> int | None:
 
 
 # The hyperparameters these fields set: a job that set any of them opens the section.
-NAMES = (
-    "warmup_ratio",
-    "lora_dropout",
-    "target_modules",
-    "max_length",
-    "seed",
-    "validation_split",
-    "eval_interval",
-    "gradient_accumulation_steps",
-    "max_steps",
-)
+NAMES = ADVANCED
 
 
 class AdvancedFields(QWidget):
