@@ -76,11 +76,9 @@ class Standby:
         return self._process.pid if self._process is not None else None
 
     def take(self) -> subprocess.Popen[bytes] | None:
-        """The waiting standby, now the caller's; None when none has finished its imports (one
-        still importing may yet fail, as in a Python without torch, and take the job down with
-        it: the job starts cold instead, and says why if it cannot train)."""
-        if not self.ready:
-            return None
+        """The waiting standby, now the caller's (None when none is alive). One still importing
+        is handed the job too: it trains once its imports finish, and one whose imports fail
+        (a Python without torch) reports why in the job's own folder (core.trainer.standby)."""
         with self._lock:
             process, self._process = self._process, None
         if process is None or process.poll() is not None:
