@@ -1,7 +1,7 @@
 """The job monitor: the selected job's header, progress, metric cards, charts and Cancel button.
 
 It draws the state's series of the selected job (`AppState.series`), which the charts read (loss, GPU,
-throughput, and below them learning rate and gradient norm, desktop.training_charts):
+throughput, learning rate and gradient norm: desktop.training_charts):
 the state says when a load replaced it (`series_loaded`) and when points were appended
 (`points_added`); redraws are coalesced to one per 30 ms. A tab about the job is added with
 `add_tab`: it is told of each job shown (`show_job`) and reads the state it was given.
@@ -147,23 +147,24 @@ class JobMonitor(QWidget):
         self.error_label = QLabel(objectName="FieldError", wordWrap=True)
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.error_label)
-        main_charts = QSplitter(Qt.Orientation.Horizontal)
+        # The loss on the left; beside it two rows of two: the hardware (GPU, throughput) over
+        # how the optimizer fares (learning rate, gradient norm). Side by side rather than a row
+        # below, so the charts take no height from the job table.
         side = QSplitter(Qt.Orientation.Vertical)
-        side.addWidget(self.gpu_chart)
-        side.addWidget(self.throughput_chart)
-        main_charts.addWidget(self.loss_chart)
-        main_charts.addWidget(side)
-        main_charts.setStretchFactor(0, 3)
-        main_charts.setStretchFactor(1, 2)
-        main_charts.setChildrenCollapsible(False)
-        optimizer = QSplitter(Qt.Orientation.Horizontal)  # how the optimizer fares, below the loss
-        optimizer.addWidget(self.learning_rate_chart)
-        optimizer.addWidget(self.grad_norm_chart)
-        optimizer.setChildrenCollapsible(False)
-        charts = QSplitter(Qt.Orientation.Vertical)
-        charts.addWidget(main_charts)
-        charts.addWidget(optimizer)
-        charts.setStretchFactor(0, 3)
+        for pair in (
+            (self.gpu_chart, self.throughput_chart),
+            (self.learning_rate_chart, self.grad_norm_chart),
+        ):
+            row = QSplitter(Qt.Orientation.Horizontal)
+            for chart in pair:
+                row.addWidget(chart)
+            row.setChildrenCollapsible(False)
+            side.addWidget(row)
+        side.setChildrenCollapsible(False)
+        charts = QSplitter(Qt.Orientation.Horizontal)
+        charts.addWidget(self.loss_chart)
+        charts.addWidget(side)
+        charts.setStretchFactor(0, 1)
         charts.setStretchFactor(1, 1)
         charts.setChildrenCollapsible(False)
         self.summary_view = RunSummaryView()

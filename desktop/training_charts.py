@@ -38,6 +38,18 @@ class _ColumnChart(MetricChart):
     def value_at(self, index: int) -> float:
         return float(self.series.column(self.column)[index])
 
+    def fit_y(self) -> None:
+        """Fit the data; a constant one (a learning rate without a schedule) is centred in a range
+        of its own size, where pyqtgraph would draw it flat at the middle of ±0.5."""
+        values = self.series.column(self.column)
+        finite = values[np.isfinite(values)]
+        if finite.size and finite.min() == finite.max():
+            value = float(finite[0])
+            pad = abs(value) * 0.5 or 1.0
+            self.plot_item.setYRange(value - pad, value + pad, padding=0)
+        else:
+            self.plot_item.enableAutoRange(axis="y")
+
     def readout_text(self, step: int, value: float) -> str:
         return f"step {step:,} · {value:.3g}" if np.isfinite(value) else f"step {step:,} · –"
 

@@ -66,7 +66,7 @@ def test_charts_hold_the_loaded_and_appended_points(monitor, qtbot):
     assert monitor.cards["training_loss"].hint.text() == "step 350"
 
 
-def test_learning_rate_and_gradient_norm_are_charted_under_the_loss(monitor, qtbot):
+def test_learning_rate_and_gradient_norm_are_charted_beside_the_loss(monitor, qtbot):
     job = loaded(monitor)
     monitor.tabs.setCurrentIndex(0)
     for chart, column in (
@@ -79,6 +79,8 @@ def test_learning_rate_and_gradient_norm_are_charted_under_the_loss(monitor, qtb
         assert chart.stack.currentWidget() is chart.plot_widget
     assert monitor.grad_norm_chart.readout.text() == f"step 300 · {1 + 1 / 300:.3g}"
     assert monitor.learning_rate_chart.readout.text() == "step 300 · 0.0002"
+    low, high = monitor.learning_rate_chart.plot_item.viewRange()[1]  # a constant rate, readable
+    assert low < 0.0002 < high and high - low < 0.001
     append(monitor, job.id, make_points(job.id, range(301, 321)))
     qtbot.waitUntil(lambda: len(monitor.grad_norm_chart.curve.getOriginalDataset()[0]) == 320)
 
