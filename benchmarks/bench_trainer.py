@@ -2,6 +2,8 @@
 
     python benchmarks/bench_trainer.py [--steps N] [--runs N] [--device cpu|cuda] [--model tiny]
 
+The rival needs TRL, in the `bench` extra: `bash scripts/install trainer,bench`.
+
 Each run starts a fresh Python for each side, in turns (Loradesk, plain, Loradesk, plain, …), so
 both meet the same machine load; each side's best figure over its runs is printed:
 
