@@ -62,7 +62,7 @@ def make_points(job_id: str, steps: range, *, gpu: bool = True, grad_norm: bool 
             throughput=1800.0 + (step % 7) * 10,
             gpu_utilization=(80.0 + step % 10) if gpu else None,
             gpu_memory_used=(30.0 if gpu else None),
-            grad_norm=(1.0 + 1.0 / step if grad_norm else None),
+            grad_norm=(1.0 + 1.0 / max(step, 1) if grad_norm else None),
             recorded_at=BASE + timedelta(seconds=step),
         )
         for step in steps

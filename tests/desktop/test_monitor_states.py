@@ -95,6 +95,8 @@ def test_without_a_gpu_the_gpu_card_and_chart_fold_to_one_line(monitor, qtbot):
         "Metrics as CSV…",
         "Loss chart as PNG…",
         "Throughput chart as PNG…",
+        "Learning rate chart as PNG…",
+        "Gradient norm chart as PNG…",
     ]
 
     gpu = make_job(2, gpu_type="A100-80GB")
@@ -116,6 +118,8 @@ def test_charts_have_axis_titles_and_readable_large_numbers(monitor):
         "Loss": ("step", "loss"),
         "GPU utilisation": ("step", "%"),
         "Throughput": ("step", "tokens/s"),
+        "Learning rate": ("step", "learning rate"),
+        "Gradient norm": ("step", "norm"),
     }
     axis = monitor.loss_chart.plot_item.getAxis("bottom")
     low, high = monitor.loss_chart.plot_item.getViewBox().viewRange()[0]
