@@ -16,7 +16,9 @@ from tests.e2e.test_cli import cli, show  # noqa: F401 - the fixture
 def test_resume_continues_a_failed_job_from_its_checkpoint(cli, dataset_file, database_url, home):
     local = {"LORADESK_CLUSTER": "local"}
     cli("datasets", "add", str(dataset_file), "--name", "sums")
-    parent = cli("jobs", "submit", "--dataset", "sums", "--epochs", "2", "--lora-rank", "4").stdout.strip()
+    parent = cli(
+        "jobs", "submit", "--dataset", "sums", "--epochs", "2", "--lora-rank", "4", **local
+    ).stdout.strip()  # on the local backend, as the continuing job: a GPU type this machine has
 
     refused = cli("jobs", "submit", "--resume", parent, expect=1, **local)
     assert refused.stderr.strip().endswith("is queued; only a failed or cancelled job can be continued")
