@@ -12,6 +12,7 @@ import time
 
 from sqlalchemy import create_engine, text
 
+from core.db.migrate import HEAD_REVISION
 from tests.e2e.test_cli import cli  # noqa: F401 - the fixture
 from tests.fakes.cluster import JobPlan
 
@@ -73,7 +74,7 @@ def test_a_scheduler_stops_when_the_database_moves_past_its_schema(
         err = scheduler.stderr.read()
         assert err.splitlines()[-1] == (
             "loradesk: the database is now at schema revision 0099_future, which this Loradesk "
-            "(0010_malformed_answers) does not know; the scheduler stopped: upgrade Loradesk"
+            f"({HEAD_REVISION}) does not know; the scheduler stopped: upgrade Loradesk"
         )
         assert "Traceback" not in err
     finally:
