@@ -50,6 +50,7 @@ _WIDTHS = {
     Column.COST: 80,
     Column.ELAPSED: 84,
     Column.ETA: 84,
+    Column.POLLED: 96,
     Column.CREATED: 120,
 }
 
@@ -301,12 +302,13 @@ class JobTableView(QTableView):
         self.set_setting_columns([*names, name] if on else names)
 
     def _tick(self) -> None:
-        """Elapsed and ETA are computed when painted: repainting their visible cells moves them on.
+        """Elapsed, ETA and Polled are computed when painted: repainting their visible cells moves
+        them on.
 
         (A `dataChanged` per running job would cost a second per 100,000 jobs.)
         """
         viewport = self.viewport()
-        for column in (Column.ELAPSED, Column.ETA):
+        for column in (Column.ELAPSED, Column.ETA, Column.POLLED):
             left = self.columnViewportPosition(column)
             if left >= 0:
                 viewport.update(QRect(left, 0, self.columnWidth(column), viewport.height()))
