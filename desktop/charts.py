@@ -65,8 +65,8 @@ class LossChart(MetricChart):
         self.validation_raw = make_curve(1.0, antialias=False)
         self.validation = make_curve(1.8)
         self.smoothed = make_curve(2.0)
-        chosen = view_state.chosen_smoothing()
-        self.smoothing = DEFAULT_SMOOTHING if chosen is None else chosen
+        current = view_state.current_smoothing()
+        self.smoothing = DEFAULT_SMOOTHING if current is None else current
         self._training = _Smoothed()
         self._validation = _Smoothed()
         super().__init__(series, parent)
@@ -80,7 +80,7 @@ class LossChart(MetricChart):
         self.plot_item.legend.addItem(self.smoothed, "training")
         self.plot_item.legend.addItem(self.validation, "validation")
         self._add_controls()
-        view_state.smoothing_choice().chosen.connect(self._smoothing_chosen_elsewhere)
+        view_state.smoothing_changes().changed.connect(self._smoothing_changed)
 
     def _add_controls(self) -> None:
         self.smoothing_slider = QSlider(Qt.Orientation.Horizontal)
@@ -129,19 +129,16 @@ class LossChart(MetricChart):
 
     def suit_to_run(self, total_steps: int | None) -> None:
         """Smooth as the run's length suits, unless the user picked a smoothing of their own."""
-        chosen = view_state.chosen_smoothing()
-        weight = chosen if chosen is not None else smoothing_for(total_steps)
-        if weight != self.smoothing:
-            self.set_smoothing(weight)
+        view_state.suit_smoothing(smoothing_for(total_steps))
+        self._smoothing_changed(view_state.current_smoothing() or 0.0)
 
     def _smoothing_chosen(self, value: int) -> None:
-        """The user moved the slider: use it, and keep it for every job and the next start."""
+        """The user moved the slider: every chart (this one too) takes it, and the next start."""
         view_state.remember_smoothing(value / 100)
-        self.set_smoothing(value / 100)
 
-    def _smoothing_chosen_elsewhere(self, weight: float) -> None:
-        """Another chart's slider moved (the compare view's): one smoothing for every chart."""
-        if round(self.smoothing, 2) != weight:
+    def _smoothing_changed(self, weight: float) -> None:
+        """One smoothing for every chart: this slider's, the compare view's, or the run's."""
+        if round(self.smoothing, 2) != round(weight, 2):
             self.set_smoothing(weight)
 
     def _show_smoothing(self) -> None:

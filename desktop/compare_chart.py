@@ -93,8 +93,9 @@ class CompareChart(QFrame):
         self.smoothing_slider.setFixedWidth(110)
         self.smoothing_slider.setToolTip("Exponential moving average of the loss, as in the monitor")
         self.smoothing_slider.valueChanged.connect(lambda value: view_state.remember_smoothing(value / 100))
-        view_state.smoothing_choice().chosen.connect(self._smoothing_chosen)
+        view_state.smoothing_changes().changed.connect(self._smoothing_changed)
         self.smoothing_label = QLabel(objectName="Muted")
+        header.addSpacing(12)
         header.addWidget(QLabel("Smoothing", objectName="Muted"))
         header.addWidget(self.smoothing_slider)
         header.addWidget(self.smoothing_label)
@@ -209,13 +210,18 @@ class CompareChart(QFrame):
         return [job_id for job_id, c in self._curves.items() if c.training.isVisible()]
 
     # -- drawing ---------------------------------------------------------------------------------
-    def _smoothing_chosen(self, _weight: float) -> None:
+    def _smoothing_changed(self, _weight: float) -> None:
         self._update_smoothing()
 
     def _update_smoothing(self) -> None:
-        chosen = view_state.chosen_smoothing()
-        longest = max((c.job.total_steps or 0 for c in self._curves.values()), default=0)
-        self.smoothing = chosen if chosen is not None else smoothing_for(longest or None)
+        """The monitor's smoothing (one for both); what suits the longest run when the monitor has
+        shown none yet."""
+        current = view_state.current_smoothing()
+        if current is None:
+            longest = max((c.job.total_steps or 0 for c in self._curves.values()), default=0)
+            view_state.suit_smoothing(smoothing_for(longest or None))  # comes back as `changed`
+            return
+        self.smoothing = current
         self.smoothing_label.setText(f"{self.smoothing:.2f}")
         if self.smoothing_slider.value() != round(self.smoothing * 100):
             self.smoothing_slider.blockSignals(True)  # not the person's choice: nothing to remember

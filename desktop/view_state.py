@@ -26,28 +26,55 @@ def chosen_smoothing() -> float | None:
         return None
 
 
-class _SmoothingChoice(QObject):
-    """Signals:
-    chosen(float): the person moved a smoothing slider (the monitor's or the compare view's);
-        every loss chart takes it, so one slider sets them all.
+class _Smoothing(QObject):
+    """The one smoothing every loss chart draws with, the monitor's and the compare view's: the
+    person's choice (kept across runs), else what suits the run last shown (this session only).
+
+    Signals:
+        changed(float): the smoothing moved; every loss chart takes it, so one slider sets them all.
     """
 
-    chosen = Signal(float)
+    changed = Signal(float)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.suited: float | None = None
 
 
-_choice: _SmoothingChoice | None = None
+_smoothing: _Smoothing | None = None
 
 
-def smoothing_choice() -> _SmoothingChoice:
-    global _choice
-    if _choice is None:
-        _choice = _SmoothingChoice()
-    return _choice
+def smoothing_changes() -> _Smoothing:
+    global _smoothing
+    if _smoothing is None:
+        _smoothing = _Smoothing()
+    return _smoothing
+
+
+def current_smoothing() -> float | None:
+    """What every loss chart draws with now; None before any chart was shown a run or a choice."""
+    chosen = chosen_smoothing()
+    return chosen if chosen is not None else smoothing_changes().suited
 
 
 def remember_smoothing(weight: float) -> None:
+    """The person moved a slider: every chart takes it, now and at the next start."""
     _store().setValue(SMOOTHING_KEY, round(weight, 2))
-    smoothing_choice().chosen.emit(round(weight, 2))
+    smoothing_changes().changed.emit(round(weight, 2))
+
+
+def suit_smoothing(weight: float) -> None:
+    """What suits the run on screen, unless the person chose a smoothing of their own."""
+    shared = smoothing_changes()
+    if chosen_smoothing() is None and shared.suited != weight:
+        shared.suited = weight
+        shared.changed.emit(weight)
+
+
+def forget_session() -> None:
+    """A fresh session's view (tests: nothing suited carries over from the last window)."""
+    global _smoothing
+    _smoothing = None
 
 
 def chosen_setting_columns() -> list[str]:

@@ -21,10 +21,14 @@ def _theme(qapp):
 
 @pytest.fixture(autouse=True)
 def _view_state(tmp_path):
-    """The remembered view (chart smoothing) goes to a fresh store per test, never the user's."""
+    """The remembered view (chart smoothing) goes to a fresh store per test, never the user's,
+    and each test starts a fresh session's view."""
     from PySide6.QtCore import QSettings
 
+    from desktop import view_state
+
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
+    view_state.forget_session()
     yield
 
 

@@ -16,6 +16,7 @@ from desktop.app_state import Change
 from desktop.compare_chart import TIME
 from desktop.jobs_model import Column
 from desktop.main_window import MainWindow
+from desktop.metric_series import smooth
 from desktop.run_summary_view import summary_rows
 from tests.desktop import test_selection as selection
 from tests.desktop.demo_workspace import DEMO_JOBS
@@ -229,6 +230,25 @@ def test_sorting_by_a_setting_column_survives_adding_another(qtbot, window):
     window.table.set_setting_columns(["batch_size"])  # the sorted column is gone: back to Created
     assert window.model.sort_column == Column.CREATED
     assert window.model.sort_order == Qt.SortOrder.DescendingOrder
+
+
+def test_before_any_choice_the_compare_view_smooths_as_the_monitor_did(qtbot, window):
+    ids = [job_named(window, DEMO_JOBS[n].name).id for n in (0, 1, 3)]
+    first = ids[0]  # 1,200 steps: 0.92 suits it
+    click_row(qtbot, window, first)
+    monitor_chart = window.monitor.loss_chart
+    assert monitor_chart.smoothing_label.text() == "0.92"
+    with qtbot.waitSignal(window.compare.loaded, timeout=LOAD_MS):
+        ctrl_click_row(window, ids[1])
+        ctrl_click_row(window, ids[2])  # the longest of the three: 3,000 steps
+    chart = window.compare.chart
+    assert chart.smoothing_label.text() == "0.92" and chart.smoothing_slider.value() == 92
+    stored = window.compare.run(first).columns
+    _x, drawn = chart.curves()[table_order(window, ids).index(first) * 2].getOriginalDataset()
+    assert np.allclose(drawn, smooth(stored["training_loss"], 0.92)[0])  # drawn with it
+    click_row(qtbot, window, ids[2])  # the 3,000-step run alone: 0.95 suits it, in both views
+    assert monitor_chart.smoothing_label.text() == "0.95"
+    assert chart.smoothing_label.text() == "0.95" and chart.smoothing_slider.value() == 95
 
 
 def test_compare_shares_the_monitors_smoothing_and_its_table_fits_three_jobs(qtbot, window):
