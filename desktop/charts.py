@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QLabel, QSlider, QWidget
 
 from desktop import formatting as fmt
@@ -19,6 +19,7 @@ QWIDGETSIZE_MAX = 16_777_215
 __all__ = ["GpuChart", "LossChart", "MetricChart", "ThroughputChart"]
 DEFAULT_SMOOTHING = 0.6  # before a job says how long it runs
 MAX_SMOOTHING = 0.95
+SMOOTH_SLICE = 250_000  # points smoothed per turn of the event loop (about 10 ms)
 
 
 def smoothing_for(total_steps: int | None) -> float:
@@ -33,20 +34,38 @@ def smoothing_for(total_steps: int | None) -> float:
 
 
 class _Smoothed:
-    """The smoothed copy of a growing column, extended in O(new points) as the column grows."""
+    """The smoothed copy of a growing column, extended in O(new points) as the column grows, at
+    most `SMOOTH_SLICE` points a call: a long first load is smoothed over several turns of the
+    event loop instead of holding the UI thread for all of it."""
 
     def __init__(self) -> None:
-        self.values = np.empty(0)
+        self._buffer = np.empty(0)
+        self._size = 0
         self._state = (0.0, 0.0)
+        self._weight = 0.0
 
-    def update(self, column: np.ndarray, weight: float, *, full: bool) -> np.ndarray:
-        done = len(self.values)
-        if full or done > len(column):
-            self.values, self._state = smooth(column, weight)
-        elif done < len(column):
-            more, self._state = smooth(column[done:], weight, self._state)
-            self.values = np.concatenate([self.values, more])
-        return self.values
+    @property
+    def values(self) -> np.ndarray:
+        return self._buffer[: self._size]
+
+    def restart(self, weight: float) -> None:
+        self._size, self._state, self._weight = 0, (0.0, 0.0), weight
+
+    def catch_up(self, column: np.ndarray) -> bool:
+        """Smooth up to SMOOTH_SLICE more of `column`'s points; True once every one is."""
+        if self._size > len(column):  # the column was replaced by a shorter one
+            self.restart(self._weight)
+        done = self._size
+        stop = min(len(column), done + SMOOTH_SLICE)
+        if stop > done:
+            more, self._state = smooth(column[done:stop], self._weight, self._state)
+            if len(self._buffer) < stop:
+                grown = np.empty(max(len(column), len(self._buffer) + len(self._buffer) // 4))
+                grown[:done] = self._buffer[:done]
+                self._buffer = grown
+            self._buffer[done:stop] = more
+            self._size = stop
+        return self._size == len(column)
 
 
 class LossChart(MetricChart):
@@ -54,8 +73,12 @@ class LossChart(MetricChart):
 
     Validation loss reported at a few steps is drawn as it is, with markers; reported at every
     step it is smoothed like the training loss.
+
+    Signals:
+        smoothed_whole(): the smoothed curves were drawn with every point of the series.
     """
 
+    smoothed_whole = Signal()
     title = "Loss"
     y_title = "loss"
     SPARSE = 200
@@ -69,7 +92,9 @@ class LossChart(MetricChart):
         self.smoothing = DEFAULT_SMOOTHING if current is None else current
         self._training = _Smoothed()
         self._validation = _Smoothed()
+        self._sparse = True
         super().__init__(series, parent)
+        self._smoothing_on = QTimer(self, singleShot=True, interval=0, timeout=self._draw_smoothed)
         for item in (self.raw, self.validation_raw, self.validation, self.smoothed):
             self.plot_item.addItem(item)
         # Smoothed curves have no spikes for "peak" to keep; one point per pixel halves the
@@ -162,20 +187,45 @@ class LossChart(MetricChart):
 
     def draw(self, steps: np.ndarray, *, full: bool) -> None:
         loss = self.series.column("training_loss")
-        smoothed = self._training.update(loss, self.smoothing, full=full)
         self.raw.setData(steps, loss)
         self.raw.setVisible(self.smoothing > 0)
-        self.smoothed.setData(steps, smoothed)
         validation = self.series.column("validation_loss")
         present = np.isfinite(validation)
         v_steps, v_values = steps[present], validation[present]
         sparse = len(v_values) <= self.SPARSE
-        weight = 0.0 if sparse else self.smoothing
-        self.validation.setData(v_steps, self._validation.update(v_values, weight, full=full or sparse))
+        if full or sparse != self._sparse:
+            self._training.restart(self.smoothing)
+            self._validation.restart(0.0 if sparse else self.smoothing)
+            self._sparse = sparse
         self.validation.setSymbol("o" if sparse and len(v_values) else None)
         self.validation.setSymbolSize(5)
         self.validation_raw.setData(v_steps, v_values)
         self.validation_raw.setVisible(not sparse and self.smoothing > 0)
+        if full and len(steps) > SMOOTH_SLICE:
+            self.smoothed.setData([], [])  # a long series: smoothed on the next turns, drawn whole
+            self.validation.setData([], [])
+            self._smoothing_on.start()
+        else:
+            self._draw_smoothed()
+
+    def _draw_smoothed(self) -> None:
+        """Draw the smoothed curves once they are whole; until then smooth on, a slice a turn."""
+        steps = self.series.steps
+        validation = self.series.column("validation_loss")
+        present = np.isfinite(validation)
+        training_done = self._training.catch_up(self.series.column("training_loss"))
+        validation_done = self._validation.catch_up(validation[present])
+        if not (training_done and validation_done):
+            self._smoothing_on.start()
+            return
+        self.smoothed.setData(steps, self._training.values)
+        self.validation.setData(steps[present], self._validation.values)
+        self.smoothed_whole.emit()
+
+    @property
+    def smoothing_done(self) -> bool:
+        """The smoothed curves hold every point of the series."""
+        return not self._smoothing_on.isActive() and len(self._training.values) == len(self.series)
 
     @property
     def smoothed_values(self) -> np.ndarray:

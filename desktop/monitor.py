@@ -584,12 +584,18 @@ def no_points_text(job: Job, *, loaded: bool) -> str:
 
 
 def _latest(series: MetricSeries, name: str, steps: np.ndarray) -> tuple[float | None, int | None]:
+    """The newest finite value and its step, looked for from the end in growing windows: the
+    card of a ten-million-point run reads its last points, not all of them."""
     values = series.column(name)
-    finite = np.flatnonzero(np.isfinite(values))
-    if not len(finite):
-        return None, None
-    last = finite[-1]
-    return float(values[last]), int(steps[last])
+    end, window = len(values), 256
+    while end > 0:
+        start = max(0, end - window)
+        finite = np.flatnonzero(np.isfinite(values[start:end]))
+        if len(finite):
+            last = start + int(finite[-1])
+            return float(values[last]), int(steps[last])
+        end, window = start, window * 8
+    return None, None
 
 
 def _card_text(name: str, value: float | None, job: Job) -> str:

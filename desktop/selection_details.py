@@ -2,8 +2,9 @@
 the monitor of one job, or the compare view of several.
 
 One selected job is shown at once from its row, its points load off the UI thread (a long
-series first thinned to `first_paint_points`, then in full) into the state, from which the
-monitor draws them and the live updates poll on. Several selected load into the compare view.
+series also thinned to `first_paint_points`, read beside the full load and drawn if it comes
+first) into the state, from which the monitor draws them and the live updates poll on.
+Several selected load into the compare view.
 """
 
 from __future__ import annotations
@@ -76,12 +77,13 @@ class SelectionDetails(QObject):
             on_done=lambda dataset: self.monitor.set_dataset(job_id, dataset),
             on_error=lambda _e: None,  # the summary then names no dataset; the load below reports errors
         )
-        state.session.load_job(
-            job_id=job_id,
-            at_most=self.first_paint_points,
-            on_done=self._detail_loaded,
-            on_error=self.failed.emit,
-        )
+        state.session.load_job(job_id=job_id, on_done=self._detail_loaded, on_error=self.failed.emit)
+        at_most = self.first_paint_points
+        if at_most is not None and job.current_step > at_most:
+            # Beside the full load, not before it: the first look costs the open no time.
+            state.session.load_job(
+                job_id=job_id, at_most=at_most, on_done=self._detail_loaded, on_error=lambda _e: None
+            )
 
     def jobs_selected(self, job_ids: list[str]) -> None:
         """None selected: the table has the room; one: the monitor; several: the compare view."""
@@ -139,11 +141,11 @@ class SelectionDetails(QObject):
         job_id = data.job.id
         if self.table.selected_job_id() != job_id or self.monitor.job is None or self.state.session is None:
             return  # the person moved on while it loaded
+        if not data.complete and self.state.series_job == job_id and self.state.series_complete:
+            return  # the full load came first: the first look has nothing to add
         self.state.apply(Change(jobs=(data.job,), series=data))
-        if not data.complete:
-            self.state.session.load_job(job_id=job_id, on_done=self._detail_loaded, on_error=self.failed.emit)
-            return
-        self.detail_shown.emit(job_id)
+        if data.complete:
+            self.detail_shown.emit(job_id)
 
 
 def is_quiet(error: BaseException) -> bool:

@@ -42,9 +42,9 @@ class _ColumnChart(MetricChart):
         """Fit the data; a constant one (a learning rate without a schedule) is centred in a range
         of its own size, where pyqtgraph would draw it flat at the middle of ±0.5."""
         values = self.series.column(self.column)
-        finite = values[np.isfinite(values)]
-        if finite.size and finite.min() == finite.max():
-            value = float(finite[0])
+        low, high = np.fmin.reduce(values, initial=np.inf), np.fmax.reduce(values, initial=-np.inf)
+        if np.isfinite(low) and low == high:  # skips NaN, copies nothing
+            value = float(low)
             pad = abs(value) * 0.5 or 1.0
             self.plot_item.setYRange(value - pad, value + pad, padding=0)
         else:

@@ -146,3 +146,30 @@ def test_unzoomed_chart_keeps_showing_everything(qtbot):
     assert chart.plot_item.getViewBox().autoRangeEnabled()[0]
     view = chart.plot_item.getViewBox()
     qtbot.waitUntil(lambda: view.viewRange()[0][1] >= 1000)
+
+
+def test_a_long_loss_series_is_smoothed_over_several_turns_then_drawn_whole(qtbot):
+    """A first draw of more than SMOOTH_SLICE points leaves the UI thread between slices of the
+    smoothing, and the curve it then draws is the one-shot smoothing of every point."""
+    from desktop.charts import SMOOTH_SLICE
+
+    count = SMOOTH_SLICE * 2 + 123
+    steps = np.arange(1, count + 1, dtype=float)
+    loss = np.random.default_rng(3).random(count) + 1
+    loss[[5, SMOOTH_SLICE + 1]] = np.nan
+    series = MetricSeries()
+    series.extend({"step": steps, "training_loss": loss})
+    chart = LossChart(series)
+    qtbot.addWidget(chart)
+    chart.set_smoothing(0.9)
+    slices = []
+    chart._smoothing_on.timeout.connect(lambda: slices.append(len(chart.smoothed_values)))
+    with qtbot.waitSignal(chart.smoothed_whole, timeout=10_000):
+        chart.refresh(full=True)
+        assert not chart.smoothing_done  # nothing smoothed on the turn that drew the raw curve
+    assert len(slices) == 3  # one slice per turn of the event loop
+    x, y = chart.smoothed.getOriginalDataset()
+    whole, _ = smooth(loss, 0.9)
+    assert len(x) == count
+    np.testing.assert_allclose(y, whole, rtol=1e-12, equal_nan=True)
+    assert chart.smoothing_done

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 
 import pytest
 from PySide6.QtWidgets import QMessageBox
@@ -52,6 +53,19 @@ def test_final_cost_card(monitor):
     loaded(monitor, status=JobStatus.COMPLETED, final_cost=12.0)
     assert monitor.cards["cost"].text() == "$12.00"
     assert monitor.cards["cost"].hint.text() == "final"
+
+
+def test_cards_show_the_newest_value_reported_however_far_back(monitor):
+    """The cards look for the newest finite value from the end: one reported 3,000 points
+    before the end (past the first windows looked at) is still found, with its step."""
+    job = make_job(1)
+    points = make_points(job.id, range(1, 4001))
+    points = [p if p.step <= 1000 else dataclasses.replace(p, throughput=None) for p in points]
+    monitor.show_job(job)
+    monitor.show_detail(JobDetail(job=job, metrics=tuple(points)))
+    assert monitor.cards["throughput"].text() == f"{points[999].throughput:,.0f} tok/s"
+    assert monitor.cards["throughput"].hint.text() == "step 1,000"
+    assert monitor.cards["training_loss"].hint.text() == "step 4,000"
 
 
 def test_charts_hold_the_loaded_and_appended_points(monitor, qtbot):

@@ -186,6 +186,49 @@ def test_switching_while_a_load_is_in_flight_shows_the_last_click(qtbot, window,
     assert drawn(monitor.loss_chart) == stored_points(workspace, fast.id)
 
 
+def test_a_long_run_is_first_drawn_thinned_beside_its_full_load_and_never_after_it(
+    qtbot, window, workspace, monkeypatch
+):
+    running = job_named(window, DEMO_JOBS[3].name)
+    other = by_status(window, JobStatus.COMPLETED)
+    total = stored_points(workspace, running.id)
+    window.selection.first_paint_points = max(2, total // 4)
+    assert running.current_step > window.selection.first_paint_points
+    gates = {"thinned": threading.Event(), "full": threading.Event()}
+    started: list[str] = []
+    real_get_job_metrics = jobs.get_job_metrics
+
+    def get_job_metrics(ws, *, job_id, after_step=None, at_most=None):
+        if job_id == running.id:
+            kind = "thinned" if at_most else "full"
+            started.append(kind)
+            gates[kind].wait(10)
+        return real_get_job_metrics(ws, job_id=job_id, after_step=after_step, at_most=at_most)
+
+    monkeypatch.setattr(jobs, "get_job_metrics", get_job_metrics)
+    monitor = window.monitor
+    # The first look comes first: drawn thinned while the full load, already under way, runs.
+    click_row(qtbot, window, running.id, wait=False)
+    qtbot.waitUntil(lambda: sorted(started) == ["full", "thinned"], timeout=LOAD_MS)
+    gates["thinned"].set()
+    qtbot.waitUntil(lambda: 0 < drawn(monitor.loss_chart) < total, timeout=LOAD_MS)
+    assert not monitor.loaded
+    with qtbot.waitSignal(window.detail_shown, timeout=LOAD_MS):
+        gates["full"].set()
+    assert drawn(monitor.loss_chart) == total
+
+    # The full load comes first: the first look, later, changes nothing on screen.
+    click_row(qtbot, window, other.id)
+    gates["thinned"].clear()
+    with qtbot.waitSignal(window.detail_shown, timeout=LOAD_MS):
+        click_row(qtbot, window, running.id, wait=False)
+    assert drawn(monitor.loss_chart) == total
+    gates["thinned"].set()
+    qtbot.waitUntil(lambda: window.session.runner.in_flight == 0, timeout=LOAD_MS)
+    assert drawn(monitor.loss_chart) == total
+    assert monitor.loaded
+
+
 def test_keyboard_moves_the_selection_and_the_monitor_follows(qtbot, window):
     first, second = window.proxy.job_at(0), window.proxy.job_at(1)
     click_row(qtbot, window, first.id)
