@@ -79,6 +79,11 @@ ADVANCED = (
     "eval_interval",
     "gradient_accumulation_steps",
     "max_steps",
+    "precision",
+    "quantization",
+    "gradient_checkpointing",
+    "packing",
+    "checkpoint_interval",
 )
 # A checkpoint (adapter, optimizer, scheduler, RNG) every this many steps when none is asked for;
 # the trainer also saves one when it is stopped (SIGTERM), so a cancelled run can be continued.

@@ -20,6 +20,7 @@ from core.config import SETTINGS
 from core.db.engine import error_line
 from core.errors import LoradeskError
 from core.hyperparameters import (
+    CHOICES,
     DEFAULT_GPU_COUNT,
     DEFAULT_LEARNING_RATE,
     TINY_LEARNING_RATE,
@@ -217,6 +218,32 @@ def add_job_options(submit: argparse.ArgumentParser) -> None:
     )
     more.add_argument(
         "--max-steps", type=int, help="stop after this many steps (default: as the epochs take)"
+    )
+    more.add_argument(
+        "--precision",
+        choices=CHOICES["precision"],
+        help=f"default {hp.precision}: bf16 where the GPU has it, else fp16; fp32 on the CPU",
+    )
+    more.add_argument(
+        "--quantization",
+        choices=CHOICES["quantization"],
+        help=f"the base model's weights in 4 or 8 bits (QLoRA; CUDA only); default {hp.quantization}",
+    )
+    more.add_argument(
+        "--gradient-checkpointing",
+        action=argparse.BooleanOptionalAction,
+        help="recompute activations in the backward pass: less memory, slower (default off)",
+    )
+    more.add_argument(
+        "--packing",
+        action=argparse.BooleanOptionalAction,
+        help="several short examples share one row of max length tokens (default off)",
+    )
+    more.add_argument(
+        "--checkpoint-interval",
+        type=int,
+        metavar="STEPS",
+        help=f"steps between checkpoints (default {hp.checkpoint_interval}; one on cancel too)",
     )
 
 

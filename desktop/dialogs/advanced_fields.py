@@ -7,14 +7,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
     QDoubleSpinBox,
-    QFormLayout,
+    QGridLayout,
+    QLabel,
     QLineEdit,
     QSpinBox,
     QWidget,
 )
 
-from core.hyperparameters import ADVANCED, FLOAT_LIMITS, INT_LIMITS, Hyperparameters
+from core.hyperparameters import ADVANCED, CHOICES, FLOAT_LIMITS, INT_LIMITS, Hyperparameters
 from desktop.dialogs.spin_fields import fit_text
 
 AUTO = "Auto"
@@ -40,6 +43,13 @@ def _real(name: str, value: float) -> QDoubleSpinBox:
     return spin
 
 
+def _choice(name: str, tip: str) -> QComboBox:
+    combo = QComboBox(toolTip=tip)
+    for word in CHOICES[name]:
+        combo.addItem(word, word)
+    return combo
+
+
 def _unless_special(spin: QSpinBox) -> int | None:
     return None if spin.value() == spin.minimum() else spin.value()
 
@@ -54,9 +64,8 @@ class AdvancedFields(QWidget):
         hp = Hyperparameters()
         self.warmup_ratio = _real("warmup_ratio", hp.warmup_ratio)
         self.lora_dropout = _real("lora_dropout", hp.lora_dropout)
-        self.target_modules = QLineEdit(
-            placeholderText=f"{hp.target_modules} (every linear layer), or names such as q_proj,v_proj"
-        )
+        modules_hint = f"{hp.target_modules} (every linear layer), or names such as q_proj,v_proj"
+        self.target_modules = QLineEdit(placeholderText=modules_hint, toolTip=modules_hint)
         self.max_length = _int("max_length", hp.max_length)
         self.seed = _int("seed", hp.seed)
         self.validation_split = _real("validation_split", hp.validation_split)
@@ -64,17 +73,49 @@ class AdvancedFields(QWidget):
         self.eval_interval.setToolTip("Steps between evaluations; Auto: about ten evaluations a run")
         self.gradient_accumulation_steps = _int("gradient_accumulation_steps", hp.gradient_accumulation_steps)
         self.max_steps = _int("max_steps", None, special="As the epochs take")
-        form = QFormLayout(self)
-        form.setContentsMargins(0, 0, 0, 0)
-        form.addRow("Warm-up (share of steps)", self.warmup_ratio)
-        form.addRow("LoRA dropout", self.lora_dropout)
-        form.addRow("Target modules", self.target_modules)
-        form.addRow("Max length (tokens)", self.max_length)
-        form.addRow("Seed", self.seed)
-        form.addRow("Validation split", self.validation_split)
-        form.addRow("Evaluation interval (steps)", self.eval_interval)
-        form.addRow("Gradient accumulation", self.gradient_accumulation_steps)
-        form.addRow("Max steps", self.max_steps)
+        self.precision = _choice("precision", "auto: bf16 where the GPU has it, else fp16; fp32 on the CPU")
+        self.quantization = _choice(
+            "quantization", "The base model's weights in 4 or 8 bits (QLoRA; CUDA only)"
+        )
+        self.gradient_checkpointing = QCheckBox("Gradient checkpointing")
+        self.gradient_checkpointing.setToolTip(
+            "Recompute activations in the backward pass: less memory, slower"
+        )
+        self.packing = QCheckBox("Packing")
+        self.packing.setToolTip("Several short examples share one row of max length tokens")
+        self.checkpoint_interval = _int("checkpoint_interval", hp.checkpoint_interval)
+        self.checkpoint_interval.setToolTip("Steps between checkpoints; one is saved on cancel too")
+        # Two columns: fourteen rows in one would make the dialog taller than a laptop's screen.
+        rows = (
+            (
+                "Warm-up (share of steps)",
+                self.warmup_ratio,
+                "Gradient accumulation",
+                self.gradient_accumulation_steps,
+            ),
+            ("LoRA dropout", self.lora_dropout, "Max steps", self.max_steps),
+            ("Target modules", self.target_modules, "Precision", self.precision),
+            ("Max length (tokens)", self.max_length, "Quantization", self.quantization),
+            ("Seed", self.seed, "Memory", self.gradient_checkpointing),
+            ("Validation split", self.validation_split, "Batching", self.packing),
+            (
+                "Evaluation interval (steps)",
+                self.eval_interval,
+                "Checkpoint every (steps)",
+                self.checkpoint_interval,
+            ),
+        )
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setHorizontalSpacing(10)
+        grid.setColumnMinimumWidth(2, 8)  # a gutter between the two columns
+        for row, (left, left_field, right, right_field) in enumerate(rows):
+            grid.addWidget(QLabel(left), row, 0)
+            grid.addWidget(left_field, row, 1)
+            grid.addWidget(QLabel(right), row, 3)
+            grid.addWidget(right_field, row, 4)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(4, 1)
 
     def values(self) -> dict[str, Any]:
         """The hyperparameters as create_job takes them (None: the default)."""
@@ -89,6 +130,11 @@ class AdvancedFields(QWidget):
             "eval_interval": _unless_special(self.eval_interval),
             "gradient_accumulation_steps": self.gradient_accumulation_steps.value(),
             "max_steps": _unless_special(self.max_steps),
+            "precision": self.precision.currentData(),
+            "quantization": self.quantization.currentData(),
+            "gradient_checkpointing": self.gradient_checkpointing.isChecked(),
+            "packing": self.packing.isChecked(),
+            "checkpoint_interval": self.checkpoint_interval.value(),
         }
 
     def show_values(self, hp: Mapping[str, Any]) -> None:
@@ -96,9 +142,17 @@ class AdvancedFields(QWidget):
         for name in ("warmup_ratio", "lora_dropout", "validation_split"):
             if isinstance(hp.get(name), int | float):
                 getattr(self, name).setValue(float(hp[name]))
-        for name in ("max_length", "seed", "gradient_accumulation_steps", "eval_interval", "max_steps"):
+        ints = ("max_length", "seed", "gradient_accumulation_steps", "eval_interval", "max_steps")
+        for name in (*ints, "checkpoint_interval"):
             if isinstance(hp.get(name), int):
                 getattr(self, name).setValue(hp[name])
+        for name in ("precision", "quantization"):
+            combo: QComboBox = getattr(self, name)
+            if (index := combo.findData(hp.get(name))) >= 0:
+                combo.setCurrentIndex(index)
+        for name in ("gradient_checkpointing", "packing"):
+            if isinstance(hp.get(name), bool):
+                getattr(self, name).setChecked(hp[name])
         modules = hp.get("target_modules")
         if isinstance(modules, str):
             self.target_modules.setText(modules)

@@ -11,7 +11,7 @@ from PySide6.QtTest import QTest
 from core.config import load_settings
 from core.datasets import add_dataset
 from core.hyperparameters import TINY_LEARNING_RATE, Hyperparameters
-from core.jobs import list_jobs
+from core.jobs import create_job, list_jobs
 from core.workspace import Workspace
 from desktop.core_events import CoreEvents
 from desktop.dialogs.new_job import NewJobDialog
@@ -219,13 +219,43 @@ def test_the_advanced_section_sets_every_other_hyperparameter(dialog, session, q
     ):
         _type(qtbot, field, text)
     _type(qtbot, fields.target_modules, "q_proj, v_proj")
+    _type(qtbot, fields.checkpoint_interval, "25")
+    for combo, word in ((fields.precision, "fp32"), (fields.quantization, "8bit")):
+        combo.setFocus()
+        while combo.currentText() != word:  # arrow keys, as a person steps through a list
+            qtbot.keyClick(combo, Qt.Key.Key_Down)
+    for box in (fields.gradient_checkpointing, fields.packing):
+        qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
     with qtbot.waitSignal(dialog.job_created, timeout=5000):
         dialog.ok_button.click()
     (job,) = list_jobs(session.ws)
     hp = job.hyperparameters
+    assert (hp["precision"], hp["quantization"], hp["checkpoint_interval"]) == ("fp32", "8bit", 25)
+    assert hp["gradient_checkpointing"] is True and hp["packing"] is True
     assert (hp["warmup_ratio"], hp["lora_dropout"], hp["max_length"], hp["seed"]) == (0.2, 0.1, 512, 7)
     assert (hp["validation_split"], hp["eval_interval"], hp["gradient_accumulation_steps"]) == (0.25, 20, 4)
     assert (hp["max_steps"], hp["target_modules"]) == (300, ["q_proj", "v_proj"])
+
+
+def test_a_job_started_from_another_shows_its_memory_and_precision_settings(dialog, session, qtbot):
+    settings = {
+        "precision": "bf16",
+        "quantization": "4bit",
+        "gradient_checkpointing": True,
+        "packing": True,
+        "checkpoint_interval": 10,
+    }
+    job = create_job(session.ws, dataset_id="sums", hyperparameters=settings)
+    _shown(qtbot, dialog)
+    dialog.start_from(job, keep_name=False)  # what Clone… and Retry do
+    fields = dialog.training_fields
+    assert fields.isVisible()  # settings of its own: the section opens on them
+    assert (fields.precision.currentText(), fields.quantization.currentText()) == ("bf16", "4bit")
+    assert fields.gradient_checkpointing.isChecked() and fields.packing.isChecked()
+    assert fields.checkpoint_interval.text() == "10"
+    with qtbot.waitSignal(dialog.job_created, timeout=5000) as created:
+        dialog.ok_button.click()
+    assert {k: created.args[0].hyperparameters[k] for k in settings} == settings
 
 
 def test_untouched_advanced_fields_keep_the_defaults(dialog, session, qtbot):
@@ -289,6 +319,7 @@ def test_a_name_past_200_characters_is_flagged_while_typing(dialog, qtbot):
 def test_a_dialog_edited_while_the_app_closes_asks_for_nothing(dialog, session, qtbot):
     """The runner is shut down (the app closing) while the dialog is still open: an edit that
     asks for a new time estimate is dropped instead of failing on the stopped worker pool."""
+    qtbot.waitUntil(lambda: session.runner.in_flight == 0, timeout=5000)  # the dialog's first loads
     session.runner.shutdown()
     dialog.epochs.setValue(dialog.epochs.value() + 1)
     assert session.runner.in_flight == 0

@@ -158,6 +158,14 @@ def test_submit_sets_every_hyperparameter_the_trainer_takes(cli, dataset_file):
         "4",
         "--max-steps",
         "300",
+        "--precision",
+        "fp32",
+        "--quantization",
+        "8bit",
+        "--gradient-checkpointing",
+        "--packing",
+        "--checkpoint-interval",
+        "20",
     ).stdout.strip()
     hp = show(cli, job_id)["hyperparameters"]
     assert {
@@ -172,6 +180,11 @@ def test_submit_sets_every_hyperparameter_the_trainer_takes(cli, dataset_file):
             "eval_interval",
             "gradient_accumulation_steps",
             "max_steps",
+            "precision",
+            "quantization",
+            "gradient_checkpointing",
+            "packing",
+            "checkpoint_interval",
         )
     } == {
         "warmup_ratio": 0.2,
@@ -183,7 +196,16 @@ def test_submit_sets_every_hyperparameter_the_trainer_takes(cli, dataset_file):
         "eval_interval": 25,
         "gradient_accumulation_steps": 4,
         "max_steps": 300,
+        "precision": "fp32",
+        "quantization": "8bit",
+        "gradient_checkpointing": True,
+        "packing": True,
+        "checkpoint_interval": 20,
     }
+    # --like keeps them unless told otherwise; --no-packing turns one off again.
+    like = cli("jobs", "submit", "--like", job_id[:8], "--no-packing").stdout.strip()
+    hp = show(cli, like)["hyperparameters"]
+    assert (hp["precision"], hp["gradient_checkpointing"], hp.get("packing", False)) == ("fp32", True, False)
     bad = one_line(cli("jobs", "submit", "--dataset", "sums", "--validation-split", "0.95", expect=1))
     assert "validation split" in bad
 
