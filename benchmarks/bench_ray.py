@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx
+import aiohttp
 
 from core.cluster.ray import RayCluster
 from core.config import load_settings
@@ -103,11 +103,12 @@ async def poll_cost(head: RayHead, home: Path, steps: int, polls: int) -> dict[s
         "time.sleep(600)\n"  # stays RUNNING while it is polled
     )
     job_id = f"bench-log-{time.monotonic_ns()}"
-    async with httpx.AsyncClient(base_url=head.url, headers=head.headers, timeout=120) as client:
-        answer = await client.post(
-            "/api/jobs/", json={"submission_id": job_id, "entrypoint": f"python -c {shlex.quote(script)}"}
-        )
-        answer.raise_for_status()
+    async with aiohttp.ClientSession(
+        head.url, headers=head.headers, timeout=aiohttp.ClientTimeout(total=120), raise_for_status=True
+    ) as client:
+        body = {"submission_id": job_id, "entrypoint": f"python -c {shlex.quote(script)}"}
+        async with client.post("/api/jobs/", json=body):
+            pass
         while True:  # until every line is in the log
             report = await backend.status(job_id, steps - 1)
             if report.current_step == steps:
@@ -131,13 +132,13 @@ async def poll_cost(head: RayHead, home: Path, steps: int, polls: int) -> dict[s
         size = 0
         for _ in range(max(3, polls // 4)):
             started = time.perf_counter()
-            logs = await client.get(f"/api/jobs/{job_id}/logs")
-            logs.raise_for_status()
-            size = len(logs.content)
+            async with client.get(f"/api/jobs/{job_id}/logs") as logs:
+                size = len(await logs.read())
             whole.append(time.perf_counter() - started)
         figures["whole_log_ms"] = statistics.median(whole) * 1000
         figures["whole_log_mb"] = size / 1e6
-        await client.post(f"/api/jobs/{job_id}/stop")
+        async with client.post(f"/api/jobs/{job_id}/stop"):
+            pass
     await backend.aclose()
     return figures
 

@@ -6,6 +6,7 @@ dashboard down with it), never with `ray stop`, which would stop every Ray on th
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -14,10 +15,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import psutil
 
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
@@ -78,10 +79,9 @@ class RayHead:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"ray start ended early: {self.log_tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                answer = httpx.get(f"{self.url}/api/jobs/", headers=self.headers, timeout=2)
-                if answer.status_code == 200:
-                    return self.url
+            with contextlib.suppress(OSError):  # refused, reset, or an HTTP error while it starts
+                self._get("/api/jobs/", timeout=2)
+                return self.url
             time.sleep(0.5)
         self.stop()
         raise RuntimeError(f"the Ray head did not answer within {timeout:.0f} s: {self.log_tail()}")
@@ -91,9 +91,14 @@ class RayHead:
         return {"Authorization": f"Bearer {self.token}"}
 
     def jobs(self) -> list[dict[str, object]]:
-        answer = httpx.get(f"{self.url}/api/jobs/", headers=self.headers, timeout=10)
-        answer.raise_for_status()
-        return list(answer.json())
+        return list(json.loads(self._get("/api/jobs/", timeout=10)))
+
+    def _get(self, path: str, *, timeout: float) -> bytes:
+        """The body of a 2xx answer; an OSError (urllib's HTTPError and URLError among them)
+        for anything else."""
+        request = urllib.request.Request(self.url + path, headers=self.headers)
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return bytes(answer.read())
 
     def log_tail(self) -> str:
         with contextlib.suppress(OSError):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
-
-import httpx
 
 from tests.ray_head import free_port
 
@@ -35,9 +34,14 @@ class S3Server:
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/moto-api/", timeout=2).status_code < 500:
+            try:
+                with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=2):
                     return self
+            except urllib.error.HTTPError as answer:
+                if answer.code < 500:
+                    return self
+            except OSError:  # not listening yet
+                pass
             time.sleep(0.2)
         self.stop()
         raise RuntimeError("moto_server did not start")

@@ -302,7 +302,7 @@ def main(argv: Sequence[str] | None = None, *, open_gui: commands.GuiOpener | No
     logging.basicConfig(
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO, handlers=[stderr]
     )
-    for noisy in ("httpx", "httpcore", "aiohttp", "alembic"):
+    for noisy in ("aiohttp", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     handler = getattr(args, "handler", commands.gui)
     try:

@@ -1,4 +1,4 @@
-"""The `ray` backend: a Ray cluster's Jobs REST API (SPEC §4b), spoken with httpx; no `ray` import.
+"""The `ray` backend: a Ray cluster's Jobs REST API (SPEC §4b), spoken with aiohttp; no `ray` import.
 
 One Ray job per Loradesk job, `submission_id` = the job id, so a resubmit after a crash finds the
 first one (Ray refuses a second job of one submission id, and that refusal is read as "found").
@@ -9,9 +9,8 @@ credentials, or the job's folder under LORADESK_HOME when storage is local (a he
 or one that shares the folder).
 
 Metrics come from the trainer's `LORADESK_METRIC` lines in the job's log, read from its tail
-(core.cluster.ray_log). httpx rather than the `http` backend's aiohttp, as SPEC §4b says: a Ray
-cluster runs a handful of Loradesk jobs, not the thousands whose per-request CPU made aiohttp worth
-it there, and each poll here is two small requests.
+(core.cluster.ray_log). aiohttp, as the `http` backend: one HTTP stack for both, the cheapest in
+CPU per request (benchmarks/bench_http_stack.py, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import httpx
+import aiohttp
 
 from core.cluster.answer_errors import error_for_answer
 from core.cluster.base import (
@@ -96,11 +95,14 @@ class RayCluster:
         self._storage = storage
         self._jobs_dir = settings.home / "jobs"
         self._storage_root = local_storage_root(settings)
-        self._timeout = httpx.Timeout(timeout, connect=5.0)
-        self._deadline = deadline  # httpx times each read; this bounds the whole request
+        self._timeout = aiohttp.ClientTimeout(
+            total=deadline,  # from sending the request to the answer's last byte (SPEC §4)
+            sock_connect=5.0,
+            sock_read=timeout,
+        )
         self._stop_grace = stop_grace
         self._poll_wait = poll_wait
-        self._client: httpx.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
         self._windows = TailWindows()
         self._log_failures: dict[str, int] = {}
 
@@ -299,13 +301,14 @@ class RayCluster:
 
     # -- HTTP -----------------------------------------------------------------------------------
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None or self._client.is_closed:
+    def _http(self) -> aiohttp.ClientSession:
+        """The session, made on first use inside the event loop that will use it."""
+        if self._session is None or self._session.closed:
             headers = {"User-Agent": "loradesk"}
             if self._token:
                 headers["Authorization"] = f"Bearer {self._token}"
-            self._client = httpx.AsyncClient(base_url=self._base, headers=headers, timeout=self._timeout)
-        return self._client
+            self._session = aiohttp.ClientSession(headers=headers, timeout=self._timeout)
+        return self._session
 
     async def _request(
         self, method: str, path: str, endpoint: str, *, text: bool = False, **kwargs: Any
@@ -313,22 +316,17 @@ class RayCluster:
         """One request under the total deadline, its body read no further than MAX_BODY and its
         JSON no deeper than MAX_DEPTH (SPEC §4)."""
         try:
-            async with (
-                asyncio.timeout(self._deadline),
-                self._http().stream(method, path, **kwargs) as answer,
-            ):
-                declared = answer.headers.get("content-length")
-                body = await read_capped(
-                    answer.aiter_bytes(), int(declared) if declared and declared.isdigit() else None
-                )
+            async with self._http().request(method, self._base + path, **kwargs) as answer:
+                code = answer.status
+                body = await read_capped(answer.content.iter_chunked(256 * 1024), answer.content_length)
         except MalformedAnswer as exc:
             raise ClusterMalformedError(f"malformed answer from the Ray cluster: {exc}") from None
-        except (TimeoutError, httpx.TimeoutException) as exc:
+        except TimeoutError as exc:  # aiohttp's connect and read timeouts are TimeoutErrors too
             raise ClusterTransientError(f"timed out waiting for the Ray cluster at {self._host}") from exc
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, OSError) as exc:
             reason = self._clean(str(exc)) or type(exc).__name__
             raise ClusterTransientError(f"could not reach the Ray cluster at {self._host}: {reason}") from exc
-        error = self._error_for(answer.status_code, body.decode("utf-8", "replace"), endpoint)
+        error = self._error_for(code, body.decode("utf-8", "replace"), endpoint)
         if error is not None:
             raise error
         if text:
@@ -357,9 +355,9 @@ class RayCluster:
         return line if len(line) <= 300 else line[:299] + "…"
 
     async def aclose(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
 
 
 def _ray_reason(body: str) -> str:

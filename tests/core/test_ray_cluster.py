@@ -86,8 +86,9 @@ async def test_a_second_submit_finds_the_first_job(ray: RayCluster, fake_ray: Fa
 async def test_a_racing_submit_read_from_rays_relayed_refusal_finds_the_job(ray, fake_ray):
     await ray.submit(request())
     # Another scheduler submitted between our look and our submit: Ray refuses (as a relayed 500).
-    answer = await ray._http().post("/api/jobs/", json={"submission_id": "job-1", "entrypoint": "x"})
-    assert answer.status_code == 500 and "already exists" in answer.text
+    body = {"submission_id": "job-1", "entrypoint": "x"}
+    async with ray._http().post(f"{fake_ray.url}/api/jobs/", json=body) as answer:
+        assert answer.status == 500 and "already exists" in await answer.text()
     with pytest.raises(ClusterRejectedError, match="already exists"):
         await ray._request("POST", "/api/jobs/", "submit", json={"submission_id": "job-1", "entrypoint": "x"})
 
