@@ -66,7 +66,9 @@ def duration(seconds: float | None) -> str:
 def money(amount: float | None) -> str:
     if amount is None:
         return DASH
-    return f"${amount:,.2f}" if amount >= 0.01 or amount == 0 else f"${amount:.4f}"
+    # Cents, and below a cent the four places that show it ("$0.0042"); an amount too small for
+    # those reads "$0.00", never a "$0.0000" that looks exact.
+    return f"${amount:,.2f}" if amount >= 0.01 or round(amount, 4) == 0 else f"${amount:.4f}"
 
 
 def number(value: float | None, digits: int = 4) -> str:

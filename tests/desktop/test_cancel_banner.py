@@ -16,8 +16,13 @@ from core.datasets import add_dataset
 from core.jobs import create_job
 from core.scheduler import Scheduler
 from core.workspace import Workspace
+from desktop.core_events import CoreEvents
+from desktop.jobs_model import Column
+from desktop.operations import Runner
+from desktop.session import Session
 from tests.core.test_cancel_local import slow_saver, until_running  # noqa: F401 (the fixture)
 from tests.desktop.test_job_actions import attach
+from tests.desktop.windows import open_on_fake_cluster, show_main_window
 
 
 @pytest.fixture
@@ -55,3 +60,57 @@ def test_cancel_while_the_trainer_saves_says_so(window, workspace, dataset_file,
     assert widget.banner.text() == "Cancelling “saving run”: the trainer is saving its adapter."
     assert widget.banner.property("kind") == "info"
     assert "could not be reached" not in widget.banner.text()
+
+
+def submit_elsewhere(fake_cluster, home: Path) -> None:
+    """A headless scheduler (a workspace and event loop of its own) submits the queued jobs."""
+    ws = open_on_fake_cluster(fake_cluster, home=str(home))
+
+    async def once() -> None:
+        await Scheduler(ws).run_once()
+        await ws.aclose()
+
+    asyncio.run(once())
+    ws.close()
+
+
+@pytest.fixture
+def cluster_workspace(fake_cluster, home: Path):
+    ws = open_on_fake_cluster(fake_cluster, home=str(home))
+    yield ws
+    asyncio.run(ws.aclose())
+    ws.close()
+
+
+def test_cancel_while_the_cluster_is_down_keeps_the_amber_unreachable_words(
+    qtbot, cluster_workspace, fake_cluster, dataset_file
+):
+    dataset = add_dataset(cluster_workspace, file=dataset_file, name="sums")
+    job = create_job(cluster_workspace, dataset_id=dataset.id, name="remote run", gpu_type="A10G")
+    submit_elsewhere(fake_cluster, cluster_workspace.settings.home)  # on the cluster now
+    fake_cluster.fail_with(503, times=None, endpoint="cancel")  # and then the cluster goes away
+    runner = Runner()
+    session = Session(cluster_workspace, runner, CoreEvents())
+    widget = show_main_window(qtbot)
+    try:
+        attach(qtbot, widget, session)
+        widget.select_job(job.id)
+        qtbot.waitUntil(lambda: widget.table.selected_job_id() == job.id)
+        qtbot.keyClick(widget.table, Qt.Key.Key_Delete)
+        qtbot.waitUntil(
+            lambda: widget.monitor._cancel_box is not None and widget.monitor._cancel_box.isVisible()
+        )
+        widget.monitor._cancel_box.button(QMessageBox.StandardButton.Yes).click()
+
+        qtbot.waitUntil(lambda: "could not be reached" in widget.banner.text(), timeout=10_000)
+        assert widget.banner.text() == (
+            "Cancel of “remote run” requested; the cluster could not be reached, retrying each cycle."
+        )
+        assert widget.banner.property("kind") == "warning"
+        row = widget.proxy.index_of(job.id).siblingAtColumn(Column.STATUS)
+        qtbot.waitUntil(lambda: row.data() == "Cancelling…", timeout=5000)
+    finally:
+        widget.detach()
+        qtbot.waitUntil(lambda: runner.in_flight == 0, timeout=5000)
+        session.close()
+        runner.shutdown()

@@ -160,3 +160,13 @@ def test_an_active_jobs_status_says_when_it_was_last_polled():
     assert tip(running) == "Running, polled 4 min ago"
     assert tip(never) == "Running, never polled"
     assert tip(done) is None  # over: nothing more to poll
+
+
+def test_a_cost_below_a_cent_reads_in_four_places_and_a_trace_of_one_as_zero():
+    model = JobTableModel()
+    model.set_jobs([make_job(1, current_cost=0.0042), make_job(2, current_cost=0.00003), make_job(3)])
+
+    def cost(n: int) -> str:
+        return model.index(model.row_of(f"job-{n:06d}"), Column.COST).data()
+
+    assert (cost(1), cost(2), cost(3)) == ("$0.0042", "$0.00", "$1.25")  # no "$0.0000"

@@ -34,6 +34,23 @@ def test_submit_prints_the_estimate_and_refuses_past_the_budget_with_it(cli, dat
     )
 
 
+def test_the_local_backend_refuses_a_gpu_the_machine_lacks_and_bills_its_own_at_the_local_rate(
+    cli, dataset_file
+):
+    cli("datasets", "add", str(dataset_file), "--name", "sums")
+    local = {"LORADESK_CLUSTER": "local", "LORADESK_MONTHLY_BUDGET": "0.05"}
+    refused = one_line(cli("jobs", "submit", "--dataset", "sums", "--gpu-type", "B9000", expect=1, **local))
+    # cpu always; a machine with GPUs lists them after it, by name and count
+    assert re.fullmatch(
+        r"loradesk: GPU type 'B9000' is not on this machine; the local backend offers cpu.*", refused
+    )
+    own = cli("jobs", "submit", "--dataset", "sums", "--local-rate", "0.02", **local)
+    assert own.stderr == (
+        "estimated cost: $0.02 (1 h at $0.02/h, a guess of 1 h: no finished run of this dataset yet)\n"
+    )
+    assert show(cli, own.stdout.strip())["hourly_rate"] == 0.02  # billed at the local rate
+
+
 def test_the_estimate_comes_from_finished_runs_of_the_dataset(cli, dataset_file, home, database_url):
     dataset_id = cli("datasets", "add", str(dataset_file), "--name", "sums").stdout.strip()
     done = cli("jobs", "submit", "--dataset", dataset_id, "--epochs", "2").stdout.strip()
