@@ -71,6 +71,9 @@ class Settings:
     local_max_jobs: int = 1
     # Transient submit failures (cluster down, 5xx, timeouts) tolerated before a job fails.
     max_submit_attempts: int = 5
+    # Requests the `http` backend keeps in flight at most (fewer while the cluster is loaded:
+    # core.cluster.in_flight), and so the jobs a scheduler claims at a time.
+    max_in_flight: int = 256
     # Times the local backend continues a job whose trainer died (OOM, kill -9, reboot) from its
     # last checkpoint before the job fails.
     max_resumes: int = 2
@@ -192,6 +195,13 @@ SETTINGS: tuple[Setting, ...] = (
         option_type=int,
     ),
     Setting(
+        "max_in_flight",
+        "LORADESK_MAX_IN_FLIGHT",
+        _count("max in flight", 256),
+        "requests in flight to the GPU cluster at most; halved while it is loaded (LORADESK_MAX_IN_FLIGHT)",
+        option_type=int,
+    ),
+    Setting(
         "max_resumes",
         "LORADESK_MAX_RESUMES",
         _count("max resumes", 2),
@@ -289,6 +299,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError("local max jobs must be at least 1")
     if settings.max_submit_attempts < 1:
         raise ConfigError("max submit attempts must be at least 1")
+    if settings.max_in_flight < 1:
+        raise ConfigError("max in flight must be at least 1")
     if not settings.user.strip():
         raise ConfigError("user must not be empty")
 

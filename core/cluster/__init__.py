@@ -52,7 +52,7 @@ def make_backend(settings: Settings, *, token: str | None = None) -> ClusterBack
         if not settings.cluster_url:
             raise ConfigError("the http cluster backend needs a cluster URL (LORADESK_CLUSTER_URL)")
         url = settings.cluster_url
-        return HttpCluster(url, token or get_cluster_token(url))
+        return HttpCluster(url, token or get_cluster_token(url), max_in_flight=settings.max_in_flight)
     if settings.cluster == "ray":
         from core.cluster.ray import RayCluster
         from core.secrets import get_cluster_token

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
+
+import msgspec
 
 from core.errors import LoradeskError
 from core.sample_answers import SampleAnswer
@@ -78,6 +80,27 @@ class SubmitResult:
     status: str
 
 
+class ReportedPoint(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
+    """One point of a status answer's `metrics_history` as the `http` backend decodes it: typed
+    at decoding (core.cluster.status_answer), so nothing copies it into a dict or checks it again.
+    `local` and `ray` hand their points as dicts of the same keys; `point_step` reads either."""
+
+    step: Annotated[int, msgspec.Meta(ge=0)]
+    epoch: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    training_loss: float | None = None
+    validation_loss: float | None = None
+    learning_rate: float | None = None
+    throughput: float | None = None
+    gpu_utilization: float | None = None
+    gpu_memory_used: float | None = None
+    grad_norm: float | None = None
+
+
+def point_step(point: ReportedPoint | dict[str, Any]) -> int:
+    """The step of a `metrics_history` item, typed or a dict (0 for a dict without one)."""
+    return point.step if isinstance(point, ReportedPoint) else point.get("step", 0)
+
+
 @dataclass(frozen=True, slots=True)
 class StatusReport:
     """One answer of `GET /training/status/{id}`, validated."""
@@ -89,8 +112,9 @@ class StatusReport:
     current_step: int | None = None
     total_steps: int | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
-    # None when the cluster left `metrics_history` out; each item carries at least `step`.
-    metrics_history: list[dict[str, Any]] | None = None
+    # None when the cluster left `metrics_history` out; each item carries at least `step`:
+    # typed records from `http`, dicts of the same keys from `local` and `ray`.
+    metrics_history: list[ReportedPoint] | list[dict[str, Any]] | None = None
     error_message: str | None = None
     artifact_url: str | None = None
     # The answer held more points than one answer may bring (SPEC §4): the first were taken, and

@@ -14,16 +14,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
+import logging
 import threading
-from collections.abc import Callable
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import aiohttp
 
 from core.cluster.answer_errors import error_for_answer
+from core.cluster.answers import cancel_answer, log_chunk, submit_result
 from core.cluster.base import (
     NO_LOGS_MESSAGE,
     ClusterAuthError,
@@ -37,25 +38,19 @@ from core.cluster.base import (
     SubmitRequest,
     SubmitResult,
 )
-from core.cluster.bounds import (
-    CLUSTER_STATUSES,
-    DEADLINE,
-    MAX_BODY,
-    MAX_POINTS,
-    WHOLE_BODY,
-    Bounded,
-    MalformedAnswer,
-    decode,
-    first_points,
-)
-from core.records import METRIC_FIELDS
-from core.sample_answers import MAX_SAMPLES_PER_ANSWER, sample_answers
+from core.cluster.bounds import DEADLINE, MAX_BODY, WHOLE_BODY, MalformedAnswer, decode
+from core.cluster.in_flight import InFlightCap
+from core.cluster.status_answer import BATCH_LIMIT, batch_from_body, status_from_body
 
+log = logging.getLogger(__name__)
 NO_TOKEN_MESSAGE = "no API token: set one in Settings or LORADESK_CLUSTER_TOKEN"
 _MAX_MESSAGE = 300  # characters of a cluster's own message kept in ours
 _ERROR_BODY = 64 * 1024  # bytes of a failure's body read for its message
-# The lists of a status answer, and how many items of each one answer may bring.
-_STATUS_LISTS = {"metrics_history": MAX_POINTS, "samples": MAX_SAMPLES_PER_ANSWER}
+
+
+class _NoBatchEndpoint(ClusterError):
+    """404 on `POST /training/status`: the cluster has no batch endpoint (SPEC §4, optional)."""
+
 
 T = TypeVar("T")
 
@@ -74,7 +69,7 @@ class HttpCluster:
         read_timeout: float = 30.0,
         write_timeout: float = 10.0,
         pool_timeout: float = 10.0,
-        max_in_flight: int = 100,
+        max_in_flight: int = 256,
         deadline: float = DEADLINE,
     ) -> None:
         if max_in_flight < 1:
@@ -85,7 +80,8 @@ class HttpCluster:
         self._max_in_flight = max_in_flight
         # Requests wait for their turn here, not inside aiohttp, whose connect timeout would count
         # the wait for a free connection: a cycle of 10,000 polls queues for seconds by design.
-        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._in_flight = InFlightCap(max_in_flight)
+        self._batches: bool | None = None  # whether the cluster has the batch endpoint
         # aiohttp has no write timeout of its own: a request's small JSON body goes out in one
         # write, and waiting for the answer after it is the read timeout's.
         del write_timeout
@@ -102,6 +98,11 @@ class HttpCluster:
             sock_read=read_timeout,
         )
         self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def in_flight_cap(self) -> int:
+        """Requests allowed in flight now: the setting, or less while the cluster is loaded."""
+        return self._in_flight.limit
 
     def _client(self) -> aiohttp.ClientSession:
         """The session, made on first use inside the event loop that will use it."""
@@ -123,21 +124,55 @@ class HttpCluster:
             "hyperparameters": request.hyperparameters,
             "gpu_config": {"gpu_type": request.gpu_type, "gpu_count": request.gpu_count},
         }
-        return await self._call("POST", "/training/submit", "submit", _submit_result, json=payload)
+        return await self._call("POST", "/training/submit", "submit", _parsed(submit_result), json=payload)
 
     async def status(self, external_job_id: str, since_step: int | None) -> StatusReport:
         params = None if since_step is None else {"since_step": str(since_step)}
         path = f"/training/status/{quote(external_job_id, safe='')}"
-        return await self._call("GET", path, "status", _status_report, lists=_STATUS_LISTS, params=params)
+        return await self._call("GET", path, "status", status_from_body, params=params)
+
+    async def statuses(self, asked: Sequence[tuple[str, int | None]]) -> list[StatusReport | ClusterError]:
+        """The status of each (external id, since step) asked, in order, or the error its poll
+        met: by the batch endpoint, BATCH_LIMIT jobs a request, where the cluster has it; else
+        (404 on it, remembered for this cluster) one request per job."""
+        chunks = [asked[i : i + BATCH_LIMIT] for i in range(0, len(asked), BATCH_LIMIT)]
+        answers = await asyncio.gather(*(self._statuses(chunk) for chunk in chunks))
+        return [outcome for chunk in answers for outcome in chunk]
+
+    @property
+    def batches(self) -> bool | None:
+        """Whether the cluster answers the batch endpoint: None until it was asked."""
+        return self._batches
+
+    async def _statuses(self, asked: Sequence[tuple[str, int | None]]) -> list[StatusReport | ClusterError]:
+        if self._batches is not False:
+            jobs = [{"external_job_id": external_id, "since_step": since} for external_id, since in asked]
+            try:
+                path, body = "/training/status", {"jobs": jobs}
+                found = await self._call("POST", path, "batch", batch_from_body, json=body)
+            except _NoBatchEndpoint:
+                if self._batches is None:
+                    log.info("the cluster at %s has no batch status endpoint: polling job by job", self._host)
+                self._batches = False
+            except ClusterError as exc:  # the request failed: each of its jobs met that
+                return [exc] * len(asked)
+            else:
+                self._batches = True
+                missing = ClusterTransientError("the cluster's batch answer left this job out")
+                return [found.get(external_id, missing) for external_id, _ in asked]
+        polls = (self.status(external_id, since) for external_id, since in asked)
+        outcomes = await asyncio.gather(*polls, return_exceptions=True)
+        return [_outcome(o) for o in outcomes]
 
     async def cancel(self, external_job_id: str) -> str | None:
         path = f"/training/cancel/{quote(external_job_id, safe='')}"
-        await self._call("POST", path, "cancel", _cancel_answer)
+        await self._call("POST", path, "cancel", _parsed(cancel_answer))
         return None  # a partial adapter, if the cluster keeps one, comes with its status answer
 
     async def read_log(self, external_job_id: str, offset: int) -> LogChunk:
         path = f"/training/logs/{quote(external_job_id, safe='')}"
-        return await self._call("GET", path, "logs", _log_chunk, params={"offset": str(max(0, offset))})
+        params = {"offset": str(max(0, offset))}
+        return await self._call("GET", path, "logs", _parsed(log_chunk), params=params)
 
     async def aclose(self) -> None:
         self._closing.set()
@@ -156,9 +191,7 @@ class HttpCluster:
         method: str,
         path: str,
         endpoint: str,
-        parse: Callable[[Any], T],
-        *,
-        lists: dict[str, int] | None = None,
+        read: Callable[[bytes, Callable[[], bool]], T],
         **kwargs: Any,
     ) -> T:
         if self._token is None:
@@ -166,12 +199,15 @@ class HttpCluster:
         headers = {"Authorization": f"Bearer {self._token}"}
         async with contextlib.AsyncExitStack() as held:
             try:
-                async with (
-                    self._in_flight,
-                    self._client().request(method, self._base + path, headers=headers, **kwargs) as answer,
-                ):
-                    status = answer.status
-                    body = await self._read(answer, held)
+                async with self._in_flight as era:
+                    sent = time.monotonic()
+                    request = self._client().request(method, self._base + path, headers=headers, **kwargs)
+                    async with request as answer:
+                        status = answer.status
+                        # Only a single job's poll says how loaded the cluster is by its time.
+                        took = time.monotonic() - sent if endpoint == "status" else None
+                        self._in_flight.answered(status, took, era)
+                        body = await self._read(answer, held)
             except MalformedAnswer as exc:
                 raise ClusterMalformedError(f"malformed answer from the cluster: {exc}") from None
             except aiohttp.ConnectionTimeoutError as exc:
@@ -191,12 +227,9 @@ class HttpCluster:
                 raise error
             try:
                 if len(body) > WHOLE_BODY:  # decoded off the loop, which keeps polling the others
-                    data = await asyncio.to_thread(decode, body, lists=lists, cancelled=self._closing.is_set)
-                else:
-                    data = decode(body, lists=lists)
-                del body
-                return parse(data)
-            except ValueError as exc:  # MalformedAnswer and _Malformed
+                    return await asyncio.to_thread(read, body, self._closing.is_set)
+                return read(body, self._closing.is_set)
+            except ValueError as exc:  # MalformedAnswer and the careful reading's own
                 raise ClusterMalformedError(f"malformed answer from the cluster: {exc}") from None
 
     async def _read(self, answer: aiohttp.ClientResponse, held: contextlib.AsyncExitStack) -> bytes:
@@ -226,6 +259,8 @@ class HttpCluster:
         if 200 <= code < 300:
             return None
         message = self._cluster_message(body)
+        if code == 404 and endpoint == "batch":
+            return _NoBatchEndpoint("the cluster has no batch status endpoint")
         if code == 404 and endpoint == "logs":
             return ClusterLogsUnavailableError(NO_LOGS_MESSAGE)
         if code == 409 and endpoint == "cancel":
@@ -255,144 +290,13 @@ class HttpCluster:
         return line if len(line) <= _MAX_MESSAGE else line[: _MAX_MESSAGE - 1] + "…"
 
 
-class _Malformed(ValueError):
-    """A 2xx answer that breaks the contract; the message names the field."""
+def _parsed(parse: Callable[[Any], T]) -> Callable[[bytes, Callable[[], bool]], T]:
+    """A reader of a 2xx body (the second argument tells a long decode the client is closing):
+    decoded within the bounds, then `parse`d."""
+    return lambda body, cancelled: parse(decode(body, cancelled=cancelled))
 
 
-def _submit_result(data: Any) -> SubmitResult:
-    data = _object(data)
-    external_id = data.get("external_job_id")
-    if isinstance(external_id, int) and not isinstance(external_id, bool):
-        external_id = str(external_id)  # some clusters number their jobs
-    if not isinstance(external_id, str) or not external_id:
-        raise _Malformed("external_job_id is missing or not a string")
-    return SubmitResult(external_job_id=external_id, status=_status_text(data))
-
-
-def _status_report(data: Any) -> StatusReport:
-    data = _object(data)
-    history = data.get("metrics_history")
-    if isinstance(history, list) and not isinstance(history, Bounded):
-        history = first_points(history)  # the whole answer was decoded: bound it here
-    return StatusReport(
-        status=_status_text(data),
-        progress=_float(data.get("progress"), "progress"),
-        current_epoch=_count(data.get("current_epoch"), "current_epoch"),
-        total_epochs=_count(data.get("total_epochs"), "total_epochs"),
-        current_step=_count(data.get("current_step"), "current_step"),
-        total_steps=_count(data.get("total_steps"), "total_steps"),
-        metrics=_metrics(data.get("metrics"), "metrics"),
-        metrics_history=None if history is None else _history(history),
-        more_points=bool(getattr(history, "dropped", 0)),
-        error_message=_optional_text(data.get("error_message"), "error_message"),
-        artifact_url=_optional_text(data.get("artifact_url"), "artifact_url"),
-        started_at=_timestamp(data.get("started_at")),
-        completed_at=_timestamp(data.get("completed_at")),
-        samples=sample_answers(data.get("samples")),
-    )
-
-
-def _cancel_answer(data: Any) -> None:
-    _status_text(_object(data))
-
-
-def _log_chunk(data: Any) -> LogChunk:
-    data = _object(data)
-    text, next_offset = data.get("text"), _int(data.get("next_offset"), "next_offset")
-    if not isinstance(text, str):
-        raise _Malformed("text is missing or not a string")
-    if next_offset is None or next_offset < 0:
-        raise _Malformed("next_offset is missing or negative")
-    return LogChunk(text=text, next_offset=next_offset)
-
-
-def _object(data: Any) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise _Malformed(f"expected a JSON object, got {type(data).__name__}")
-    return data
-
-
-def _status_text(data: dict[str, Any]) -> str:
-    status = data.get("status")
-    if not isinstance(status, str) or not status:
-        raise _Malformed("status is missing or not a string")
-    if status.lower() not in CLUSTER_STATUSES:
-        shown = status if len(status) <= 40 else status[:39] + "…"
-        raise _Malformed(f"status {shown!r} is not one of the contract's")
-    return status
-
-
-def _optional_text(value: Any, name: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise _Malformed(f"{name} is not a string")
-
-
-def _timestamp(value: Any) -> datetime | None:
-    """An optional ISO 8601 time, read as UTC when it names no zone. One a cluster writes in a
-    form we cannot read is dropped: the scheduler's own observation time then stands in."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _float(value: Any, name: str) -> float | None:
-    """A number, or a numeric string; NaN and infinities pass through (the scheduler nulls them)."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise _Malformed(f"{name} is not a number")
-    try:
-        return float(value)
-    except ValueError:
-        raise _Malformed(f"{name} is not a number") from None
-
-
-def _int(value: Any, name: str) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    number = _float(value, name)
-    if number is None:
-        return None
-    if not math.isfinite(number):
-        raise _Malformed(f"{name} is not a whole number")
-    return int(number)  # a fractional epoch counts as the one under way
-
-
-def _count(value: Any, name: str) -> int | None:
-    """A step, an epoch or a total: a whole number, never negative."""
-    number = _int(value, name)
-    if number is not None and number < 0:
-        raise _Malformed(f"{name} is negative")
-    return number
-
-
-def _metrics(value: Any, name: str) -> dict[str, Any]:
-    """The metrics SPEC §4 names, as floats; keys it does not name are dropped."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise _Malformed(f"{name} is not an object")
-    return {key: _float(value[key], f"{name}.{key}") for key in METRIC_FIELDS if key in value}
-
-
-def _history(value: Any) -> list[dict[str, Any]]:
-    if not isinstance(value, list):
-        raise _Malformed("metrics_history is not a list")
-    points = []
-    for index, item in enumerate(value):
-        where = f"metrics_history[{index}]"
-        if not isinstance(item, dict):
-            raise _Malformed(f"{where} is not an object")
-        step = _count(item.get("step"), f"{where}.step")
-        if step is None:
-            raise _Malformed(f"{where}.step is missing")
-        point: dict[str, Any] = {"step": step, **_metrics(item, where)}
-        if item.get("epoch") is not None:
-            point["epoch"] = _count(item["epoch"], f"{where}.epoch")
-        points.append(point)
-    return points
+def _outcome(outcome: StatusReport | BaseException) -> StatusReport | ClusterError:
+    if isinstance(outcome, StatusReport | ClusterError):
+        return outcome
+    raise outcome

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import operator
 from datetime import UTC, datetime
 from typing import Any
 
 from psycopg.errors import FeatureNotSupported, UniqueViolation
 from sqlalchemy.orm import Session
 
-from core.cluster.base import StatusReport
+from core.cluster.base import ReportedPoint, StatusReport
 from core.db.changes import change_stamp
 from core.db.models import MetricPointRow
 from core.records import METRIC_FIELDS, MetricPoint
@@ -22,15 +23,26 @@ def metric_points(
 ) -> tuple[list[MetricPoint], int | None]:
     """The answer's new points (history, or the current metrics at current_step), and the first
     step whose loss was NaN or infinite (None if none)."""
-    if report.metrics_history is not None:
-        raw = list(report.metrics_history)
-    elif report.metrics and report.current_step is not None:
-        raw = [{**report.metrics, "step": report.current_step, "epoch": report.current_epoch}]
-    else:
-        raw = []
+    history = report.metrics_history
+    if history is None:
+        if not report.metrics or report.current_step is None:
+            return [], None
+        history = [{**report.metrics, "step": report.current_step, "epoch": report.current_epoch}]
     points: dict[int, MetricPoint] = {}
     non_finite: int | None = None
-    for item in raw:
+    for item in history:
+        if isinstance(item, ReportedPoint):  # typed at decoding: whole steps, floats or None
+            step = item.step
+            if after_step is not None and step <= after_step:
+                continue
+            values = _MEASURED(item)
+            # One sum in C says the common case: every value finite (None and 0.0 left out).
+            if not math.isfinite(sum(filter(None, values))):
+                if non_finite is None and any(_is_non_finite(getattr(item, k)) for k in LOSS_FIELDS):
+                    non_finite = step
+                values = tuple(finite(v) for v in values)
+            points[step] = MetricPoint(job_id, step, item.epoch, *values, now)  # type: ignore[call-arg]
+            continue
         step = to_int(item.get("step"), None)
         if step is None or (after_step is not None and step <= after_step):
             continue
@@ -44,6 +56,12 @@ def metric_points(
             **{k: finite(item.get(k)) for k in METRIC_FIELDS},
         )
     return [points[s] for s in sorted(points)], non_finite
+
+
+# A typed point's measurements in the order of METRIC_FIELDS (MetricPoint's order too), read in C.
+_MEASURED = operator.attrgetter(*METRIC_FIELDS)
+# A point's row in the order of _COLUMNS, without `recorded_at` (converted once per batch).
+_ROW = operator.attrgetter("job_id", "step", "epoch", *METRIC_FIELDS)
 
 
 _COLUMNS = ("job_id", "step", "epoch", *METRIC_FIELDS, "recorded_at")
@@ -69,10 +87,7 @@ def store_metric_points(session: Session, points: list[MetricPoint]) -> None:
         return
     timestamp = MetricPointRow.__table__.c.recorded_at.type.bind_processor(conn.dialect) or (lambda v: v)
     stamps = {p.recorded_at: timestamp(p.recorded_at) for p in points}
-    rows = [
-        (p.job_id, p.step, p.epoch, *(getattr(p, k) for k in METRIC_FIELDS), stamps[p.recorded_at])
-        for p in points
-    ]
+    rows = [(*_ROW(p), stamps[p.recorded_at]) for p in points]
     marks = ", ".join(("?" if conn.dialect.paramstyle == "qmark" else "%s") for _ in _COLUMNS)
     sql = (
         f"INSERT INTO metrics_points ({', '.join(_COLUMNS)}) VALUES ({marks}) "
@@ -117,11 +132,9 @@ def _copy_points_straight(conn: Any, points: list[MetricPoint]) -> bool:
         try:
             with cursor.copy(sql) as copy:
                 copy.set_types(_BINARY_TYPES)
+                stamps = {p.recorded_at: _aware_utc(p.recorded_at) for p in points}
                 for p in points:
-                    recorded = _aware_utc(p.recorded_at)
-                    copy.write_row(
-                        (p.job_id, p.step, p.epoch, *(getattr(p, k) for k in METRIC_FIELDS), recorded)
-                    )
+                    copy.write_row((*_ROW(p), stamps[p.recorded_at]))
         except (UniqueViolation, FeatureNotSupported):
             cursor.execute("ROLLBACK TO SAVEPOINT copy_points")
             return False

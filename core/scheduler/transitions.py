@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core import job_store
-from core.cluster.base import StatusReport
+from core.cluster.base import StatusReport, point_step
 from core.db.clock import database_time
 from core.db.models import CostRecordRow, new_id, utcnow
 from core.db.upsert import insert_ignoring_conflicts
@@ -339,7 +339,7 @@ def contract_breach(report: StatusReport) -> str | None:
     for name, value in counts.items():
         if value is not None and value < 0:
             return f"{name} is negative"
-    if any(point.get("step", 0) < 0 for point in report.metrics_history or ()):
+    if any(point_step(point) < 0 for point in report.metrics_history or ()):
         return "a metric point has a negative step"
     return None
 

@@ -32,6 +32,7 @@ from core.cluster.base import (
     ClusterTransientError,
     StatusReport,
     SubmitResult,
+    point_step,
 )
 from core.db.changes import change_stamp
 from core.db.clock import database_time
@@ -61,10 +62,12 @@ T = TypeVar("T")
 # hand every third of it. So work held by a dead scheduler resumes within LEASE plus one poll
 # interval (SPEC §8: under 30 s), and a slow cycle never loses its claims.
 LEASE = timedelta(seconds=15)
-# Jobs claimed at a time: what one scheduler carries through the cluster at once (the HTTP
-# backend's cap on requests in flight). A cycle claims round after round until its work is done,
-# so live schedulers share a long queue and a dead one strands one round, not the queue.
-CLAIM_SIZE = 100
+# Jobs claimed at a time follow what one scheduler carries through the cluster at once: the
+# backend's cap on requests in flight (LORADESK_MAX_IN_FLIGHT, lowered while the cluster is
+# loaded), or with the batch status endpoint this many jobs (two of its requests). A cycle claims
+# round after round until its work is done, so live schedulers share a long queue and a dead one
+# strands one round, not the queue.
+BATCH_CLAIM = 1000
 # Metric points a scheduler holds in answers not yet recorded, across every poll in flight: a
 # hundred jobs answering 10,000 points each at once would otherwise hold a million (some 500 MB).
 # An answer past it keeps its first points in step order; the rest come with the next poll.
@@ -95,7 +98,7 @@ class Scheduler:
         ws: Workspace,
         *,
         all_users: bool = False,
-        batch_size: int = CLAIM_SIZE,
+        batch_size: int | None = None,
         lease: timedelta = LEASE,
         max_submit_attempts: int | None = None,
         backoff_base: float = 5.0,
@@ -104,7 +107,7 @@ class Scheduler:
         self.ws = ws
         self.user_id = None if all_users else ws.user
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.batch_size = batch_size
+        self.batch_size = batch_size  # None: the claim follows the backend (`claim_size`)
         self.lease = lease
         self.max_submit_attempts = max_submit_attempts or ws.settings.max_submit_attempts
         self.backoff_base = backoff_base
@@ -301,10 +304,10 @@ class Scheduler:
     # --- queued jobs -----------------------------------------------------------------------
 
     async def process_queued(self, report: CycleReport) -> None:
-        """Submit due queued jobs, a round of `batch_size` at a time, until none is left or the
+        """Submit due queued jobs, a round of `claim_size()` at a time, until none is left or the
         cluster says it has no room."""
         while not self._stopping:
-            limit = self.batch_size
+            limit = self.claim_size()
             free = getattr(self.ws.backend(), "free_slots", None)
             if callable(free):
                 limit = min(limit, await free())
@@ -360,7 +363,6 @@ class Scheduler:
         elif isinstance(outcome, ClusterBusyError):
             return t.release_claim(s, claimed, owner=self.owner, now=now, submit_refused=True)
         elif isinstance(outcome, ClusterTransientError):
-            backoff = min(self.backoff_base * 2**claimed.submit_attempts, self.backoff_cap)
             change = t.record_submit_retry(
                 s,
                 claimed,
@@ -368,17 +370,22 @@ class Scheduler:
                 owner=self.owner,
                 now=now,
                 max_attempts=self.max_submit_attempts,
-                backoff=timedelta(seconds=backoff),
+                backoff=self._backoff(claimed.submit_attempts),
             )
         else:
             raise outcome if isinstance(outcome, BaseException) else TypeError(outcome)
         self._log_change(claimed, change, str(outcome))
         return change
 
+    def _backoff(self, attempts: int) -> timedelta:
+        """How long a job waits before its next try after `attempts` failed ones (a submit the
+        cluster could not take, or answers that broke the contract): doubling, capped."""
+        return timedelta(seconds=min(self.backoff_base * 2**attempts, self.backoff_cap))
+
     # --- active jobs -----------------------------------------------------------------------
 
     async def update_active(self, report: CycleReport) -> None:
-        """Poll every active job once, a round of `batch_size` at a time: a claim marks the job
+        """Poll every active job once, a round of `claim_size()` at a time: a claim marks the job
         polled in this cycle, so the rounds move on and other schedulers take rounds too.
 
         The rounds overlap: once a round's answers are in, the next round is claimed, then
@@ -386,12 +393,12 @@ class Scheduler:
         time. (The claim goes before the record starts: on SQLite a record holds the one write
         lock.) Records run one round at a time, in order."""
         cycle_start = await self._read(database_time)  # polled_at marks are the database's time
-        claimed = await self._claim_round(cycle_start)
+        claimed, limit = await self._claim_round(cycle_start)
         answered, outcomes = await self._poll(claimed, report)
         while claimed:
             try:
-                more = len(claimed) == self.batch_size and not self._stopping
-                following = await self._claim_round(cycle_start) if more else []
+                more = len(claimed) == limit and not self._stopping
+                following, limit = await self._claim_round(cycle_start) if more else ([], 0)
             except BaseException:
                 self._in_hand -= {c.job.id for c in answered}  # unrecorded: let its claims lapse
                 self._give_back_points(outcomes)
@@ -403,22 +410,34 @@ class Scheduler:
                 await recording
             claimed, answered = following, next_answered
 
-    async def _claim_round(self, cycle_start: datetime) -> list[ClaimedJob]:
-        """Claim the next round of active jobs not yet polled in this cycle; they are in hand
-        until `_record_round` has written their answers."""
+    async def _claim_round(self, cycle_start: datetime) -> tuple[list[ClaimedJob], int]:
+        """Claim the next round of active jobs not yet polled in this cycle, with the size asked;
+        they are in hand until `_record_round` has written their answers."""
+        limit = self.claim_size()
         claimed = await self._write(
             lambda s: claim_active(
                 s,
                 owner=self.owner,
                 user_id=self.user_id,
-                limit=self.batch_size,
+                limit=limit,
                 lease=self.lease,
                 now=utcnow(),
                 not_polled_since=cycle_start,
             )
         )
         self._in_hand |= {c.job.id for c in claimed}
-        return claimed
+        return claimed, limit
+
+    def claim_size(self) -> int:
+        """Jobs to claim in the next round: `batch_size` if given, else what the backend carries
+        at once now (its in-flight cap; BATCH_CLAIM over the batch endpoint)."""
+        if self.batch_size is not None:
+            return self.batch_size
+        backend = self.ws.backend()
+        if getattr(backend, "batches", None):
+            return BATCH_CLAIM
+        cap = getattr(backend, "in_flight_cap", None)
+        return cap if isinstance(cap, int) else self.ws.settings.max_in_flight
 
     async def _record_round(
         self, claimed: Sequence[ClaimedJob], outcomes: Sequence[object], report: CycleReport
@@ -468,7 +487,7 @@ class Scheduler:
         if not claimed:
             return [], []
         backend = self.ws.backend()
-        polls = [asyncio.ensure_future(self._status_of(backend, c)) for c in claimed]
+        polls = self._polls(backend, claimed)
         await asyncio.wait(polls, timeout=max(self.ws.settings.poll_interval, 1.0))
         report.polled += len(claimed)
         answered, outcomes = [], []
@@ -480,6 +499,39 @@ class Scheduler:
                 self._poll_late(item, poll)
         return answered, outcomes
 
+    def _polls(self, backend: ClusterBackend, claimed: Sequence[ClaimedJob]) -> list[asyncio.Future[object]]:
+        """A future per job for its poll's outcome: one request each, or, with a backend that
+        asks many at once (`statuses`: the batch endpoint of SPEC §4), shares of one poll."""
+        statuses = getattr(backend, "statuses", None)
+        # A cluster known to lack the batch endpoint is polled job by job here, so that one slow
+        # answer holds up only its own job.
+        if not callable(statuses) or getattr(backend, "batches", None) is False:
+            return [asyncio.ensure_future(self._status_of(backend, c)) for c in claimed]
+        together = asyncio.ensure_future(self._statuses_of(statuses, claimed))
+
+        async def share(index: int) -> object:
+            # Shielded: a share cut short (its job recorded late, or a stop) leaves the others'.
+            return (await asyncio.shield(together))[index]
+
+        return [asyncio.ensure_future(share(index)) for index in range(len(claimed))]
+
+    async def _statuses_of(
+        self, statuses: Callable[..., Awaitable[list[object]]], claimed: Sequence[ClaimedJob]
+    ) -> list[object]:
+        """`_status_of` for many jobs, asked of the cluster together."""
+        checks = [self._cluster_ids.check(c.job, c.checked_external_job_id) for c in claimed]
+        outcomes: list[object] = list(await asyncio.gather(*checks, return_exceptions=True))
+        asked = [i for i, outcome in enumerate(outcomes) if not isinstance(outcome, BaseException)]
+        try:
+            answers = await statuses(
+                [(claimed[i].job.external_job_id or "", claimed[i].last_metric_step) for i in asked]
+            )
+        except Exception as exc:
+            answers = [exc] * len(asked)
+        for i, answer in zip(asked, answers, strict=True):
+            outcomes[i] = self._judged(answer) if isinstance(answer, StatusReport) else answer
+        return outcomes
+
     async def _status_of(self, backend: ClusterBackend, claimed: ClaimedJob) -> object:
         """The job's status answer, or the exception it met; an answer that breaks the contract
         (a status it does not name, a negative step) is a malformed one, whatever the backend.
@@ -489,6 +541,10 @@ class Scheduler:
             answer = await backend.status(claimed.job.external_job_id or "", claimed.last_metric_step)
         except Exception as exc:
             return exc
+        return self._judged(answer)
+
+    def _judged(self, answer: StatusReport) -> object:
+        """The answer to record (its points taken into hand), or the malformed answer it is."""
         breach = t.contract_breach(answer)
         if breach is not None:
             return ClusterMalformedError(f"malformed answer from the cluster: {breach}")
@@ -502,7 +558,7 @@ class Scheduler:
             return answer
         room = max(self._points_left, 0)
         if len(history) > room:
-            history = sorted(history, key=lambda point: point["step"])[:room]
+            history = sorted(history, key=point_step)[:room]
             answer = dataclasses.replace(answer, metrics_history=history, more_points=True)
         self._points_left -= len(history)
         return answer
@@ -591,7 +647,6 @@ class Scheduler:
             t.release_claim(s, claimed, owner=self.owner, now=now)
             return t.record_auth_failure(s, claimed.job.user_id, self.ws.backend().name, str(outcome))
         elif isinstance(outcome, ClusterMalformedError):
-            backoff = min(self.backoff_base * 2**claimed.malformed_answers, self.backoff_cap)
             change = t.record_malformed(
                 s,
                 claimed,
@@ -599,7 +654,7 @@ class Scheduler:
                 owner=self.owner,
                 now=now,
                 max_attempts=self.max_submit_attempts,
-                backoff=timedelta(seconds=backoff),
+                backoff=self._backoff(claimed.malformed_answers),
             )
         elif isinstance(outcome, ClusterTransientError):
             log.debug("job %s: poll failed (%s); unchanged", claimed.job.id, outcome)

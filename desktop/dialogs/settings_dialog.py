@@ -136,6 +136,12 @@ class SettingsDialog(FormDialog):
         )
         self.max_submit_attempts = QSpinBox(minimum=1, maximum=100)
         self.max_submit_attempts.setValue(settings.max_submit_attempts)
+        self.max_in_flight = QSpinBox(minimum=1, maximum=10_000)
+        self.max_in_flight.setValue(settings.max_in_flight)
+        self.max_in_flight.setToolTip(
+            "Requests to the GPU cluster at once, at most (and jobs a scheduler claims at a time);"
+            " halved while the cluster answers 429 or slows down, then grown back"
+        )
         self.monthly_budget = QDoubleSpinBox(decimals=2, minimum=0, maximum=10_000_000, prefix="$")
         self.monthly_budget.setSpecialValueText("No budget")
         self.monthly_budget.setValue(settings.monthly_budget or 0)
@@ -184,6 +190,7 @@ class SettingsDialog(FormDialog):
         form.addRow("Storage", self._with_env_note(self.storage_url, "storage_url"))
         form.addRow("Poll interval", self._with_env_note(self.poll_interval, "poll_interval"))
         form.addRow("Submit attempts", self._with_env_note(self.max_submit_attempts, "max_submit_attempts"))
+        form.addRow("Requests in flight", self._with_env_note(self.max_in_flight, "max_in_flight"))
         form.addRow("Monthly budget", self._with_env_note(self.monthly_budget, "monthly_budget"))
         form.addRow("User", self._with_env_note(self.user, "user"))
         form.addRow("Trainer Python", self._with_env_note(self.trainer_python, "trainer_python"))
@@ -256,6 +263,7 @@ class SettingsDialog(FormDialog):
             "max_resumes": self.max_resumes.value(),
             "local_rate": float(self.local_rate.value()),
             "max_submit_attempts": self.max_submit_attempts.value(),
+            "max_in_flight": self.max_in_flight.value(),
             "notify": tuple(kind.value for kind, box in self.announce.items() if box.isChecked()),
             "monthly_budget": float(self.monthly_budget.value()) or None,
         }

@@ -106,6 +106,7 @@ EXAMPLES = {
     "poll_interval": ("2.5", 2.5),
     "local_max_jobs": ("3", 3),
     "max_submit_attempts": ("9", 9),
+    "max_in_flight": ("64", 64),
     "max_resumes": ("4", 4),
     "trainer_python": ("/opt/py/bin/python", "/opt/py/bin/python"),
     "notify": ("job_failed", ("job_failed",)),

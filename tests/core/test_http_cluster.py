@@ -20,6 +20,7 @@ from core.cluster import (
     SubmitRequest,
     make_backend,
 )
+from core.cluster.base import ReportedPoint
 from core.cluster.http import HttpCluster
 from core.config import Settings
 from tests.fakes.cluster import FakeCluster, JobPlan
@@ -88,8 +89,9 @@ async def test_submit_status_and_cancel_answers_are_parsed(fake: FakeCluster, cl
         "grad_norm",
     }
     assert report.metrics_history is not None
-    assert [p["step"] for p in report.metrics_history] == list(range(1, 61))
-    assert report.metrics_history[0]["epoch"] == 1
+    assert [p.step for p in report.metrics_history] == list(range(1, 61))
+    assert report.metrics_history[0].epoch == 1
+    assert report.metrics_history[0].grad_norm == pytest.approx(0.501)
     assert report.error_message is None and report.artifact_url is None
 
     await cluster.cancel(result.external_job_id)
@@ -129,7 +131,7 @@ async def test_numbers_sent_as_strings_or_floats_are_coerced(fake: FakeCluster, 
     assert report.current_step == 17 and isinstance(report.current_step, int)
     assert report.current_epoch == 1
     assert report.metrics == {"training_loss": 0.75, "gpu_utilization": 88.0}
-    assert report.metrics_history == [{"step": 17, "training_loss": 1.0}]
+    assert report.metrics_history == [ReportedPoint(step=17, training_loss=1.0)]
 
 
 async def test_resubmitting_a_job_id_returns_the_same_external_id(
@@ -151,7 +153,7 @@ async def test_since_step_returns_only_later_points(fake: FakeCluster, cluster: 
 
     report = await cluster.status(external_id, since_step=7)
 
-    assert [p["step"] for p in report.metrics_history or []] == [8, 9, 10]
+    assert [p.step for p in report.metrics_history or []] == [8, 9, 10]
     assert fake.recent_requests[-1] == ("GET", f"/training/status/{external_id}?since_step=7")
 
 
@@ -174,7 +176,7 @@ async def test_nan_and_infinite_losses_pass_through(fake: FakeCluster, cluster: 
 
     report = await cluster.status(external_id, None)
 
-    losses = [p["training_loss"] for p in report.metrics_history or []]
+    losses = [p.training_loss for p in report.metrics_history or []]
     assert math.isfinite(losses[0]) and math.isfinite(losses[1])
     assert math.isnan(losses[2])
     assert losses[3] == math.inf

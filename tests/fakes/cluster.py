@@ -8,13 +8,18 @@ adds the optional `started_at`/`completed_at` of SPEC §4 to status answers. Los
 curve unless the plan (or `set_loss`) says otherwise, which is how a test injects NaN or infinity
 at a step.
 
+The optional batch status endpoint (`POST /training/status`, SPEC §4) answers after
+`serve_batch()`; until then it is 404, as on a cluster without it. Its endpoint name for faults
+and counters is `"batch"`.
+
 The optional logs endpoint (`GET /training/logs/{id}?offset=N`) answers the job's log from byte
 N: a line at submit, then whatever `append_log` adds; after `keep_no_logs()` it answers 404.
 
 Faults (`fail_with`, `stall`, `answer_garbage`, `reject_submissions`) apply to one endpoint
-(`"submit"`, `"status"`, `"cancel"`, `"logs"`) or to all (`endpoint=None`), for the next `times` requests
-(`times=None`: until `clear_faults()`). They act before the token check, as a proxy or a broken
-server would; `hold_submit_answers` instead carries the submit out and then holds its answer.
+(`"submit"`, `"status"`, `"cancel"`, `"logs"`, `"batch"`) or to all (`endpoint=None`), for the
+next `times` requests (`times=None`: until `clear_faults()`). They act before the token check, as
+a proxy or a broken server would; `hold_submit_answers` instead carries the submit out and then
+holds its answer.
 Counters:
 
 - `requests_by_endpoint`: every request received, faulted and unauthorised ones included;
@@ -44,7 +49,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-ENDPOINTS = ("submit", "status", "cancel", "logs")
+# "batch" is `POST /training/status` (SPEC §4, optional): many jobs' statuses in one request.
+ENDPOINTS = ("submit", "status", "cancel", "logs", "batch")
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
 
@@ -228,6 +234,9 @@ class FakeCluster:
         self._omit_history = False
         self._logs: dict[str, bytearray] = {}
         self._keeps_logs = True
+        # The batch status endpoint is optional (SPEC §4); off by default, as most tests script
+        # one job's answers on the per-job endpoint. `serve_batch()` turns it on.
+        self._serves_batch = False
         self._report_times = False
         self.held_submits: list[tuple[str, int]] = []
         self.cut_answers = 0  # answers a client hung up on while they were being sent
@@ -381,6 +390,11 @@ class FakeCluster:
         with self._lock:
             self._keeps_logs = not keep_none
 
+    def serve_batch(self, serve: bool = True) -> None:
+        """Answer the batch status endpoint, or (False, the default) 404 it as a cluster without one."""
+        with self._lock:
+            self._serves_batch = serve
+
     def omit_history(self, omit: bool = True) -> None:
         with self._lock:
             self._omit_history = omit
@@ -428,6 +442,8 @@ class FakeCluster:
         parts = url.path.strip("/").split("/")
         endpoint = parts[1] if len(parts) >= 2 and parts[0] == "training" else None
         endpoint = endpoint if endpoint in ENDPOINTS else None
+        if endpoint == "status" and handler.command == "POST" and len(parts) == 2:
+            endpoint = "batch"
         with self._lock:
             self._in_flight += 1
             self.max_concurrent = max(self.max_concurrent, self._in_flight)
@@ -479,11 +495,21 @@ class FakeCluster:
             token = self._token
         if token is None or handler.headers.get("Authorization") != f"Bearer {token}":
             return 401, {"error": "invalid or missing API token"}
-        expected = {"submit": ("POST", 2), "status": ("GET", 3), "cancel": ("POST", 3), "logs": ("GET", 3)}
-        if endpoint is None or (handler.command, len(parts)) != expected[endpoint]:
+        expected = {
+            "submit": ("POST", 2),
+            "status": ("GET", 3),
+            "cancel": ("POST", 3),
+            "logs": ("GET", 3),
+            "batch": ("POST", 2),
+        }
+        with self._lock:
+            no_batch = endpoint == "batch" and not self._serves_batch
+        if endpoint is None or no_batch or (handler.command, len(parts)) != expected[endpoint]:
             return 404, {"error": f"no route for {handler.command} {urlsplit(handler.path).path}"}
         if endpoint == "submit":
             return self._submit(raw)
+        if endpoint == "batch":
+            return self._batch(raw)
         external_id = unquote(parts[2])
         if endpoint == "status":
             since = parse_qs(query).get("since_step", [None])[0]
@@ -560,6 +586,23 @@ class FakeCluster:
                 answer["samples"] = found + list(plan.extra_samples)
             return 200, answer
 
+    def _batch(self, raw: bytes) -> tuple[int, Any]:
+        """Each asked job's status answer, or {"error": 404} for one this cluster does not know."""
+        try:
+            asked = [(item["external_job_id"], item.get("since_step")) for item in json.loads(raw)["jobs"]]
+            valid = len(asked) <= 500 and all(
+                isinstance(e, str) and (s is None or isinstance(s, int)) for e, s in asked
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            valid = False
+        if not valid:
+            return 422, {"error": 'body must be {"jobs": [{"external_job_id", "since_step"}, …]} (≤ 500)'}
+        statuses = {}
+        for external_id, since_step in asked:
+            code, answer = self._status(external_id, since_step)
+            statuses[external_id] = answer if code == 200 else {"error": code}
+        return 200, {"statuses": statuses}
+
     def _log(self, external_id: str, offset_text: str) -> tuple[int, Any]:
         with self._lock:
             job = self._jobs.get(external_id)
@@ -595,11 +638,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps-per-poll", type=int, default=10)
     parser.add_argument("--total-steps", type=int, default=100)
     parser.add_argument("--total-epochs", type=int, default=1)
+    parser.add_argument("--batch", action="store_true", help="serve POST /training/status")
     args = parser.parse_args(argv)
     plan = JobPlan(args.total_steps, args.total_epochs, args.steps_per_poll)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with FakeCluster(args.token, plan=plan, latency=args.latency, port=args.port) as fake:
+        fake.serve_batch(args.batch)
         print(fake.url, flush=True)  # the parent reads this line to know where to connect
         try:
             stop.wait()
