@@ -100,7 +100,7 @@ def one_run(app: QApplication, window: MainWindow, session: Session, home: Path)
 
     def done(job: Job) -> None:
         created.append(job)
-        window.show_created_job(job)  # as the New job dialog's job_created does
+        window.toolbar.show_created_job(job)  # as the New job dialog's job_created does
 
     start = time.perf_counter()
     # The first-run demo (200 pairs × 3 epochs on the tiny model), as its button starts it.

@@ -95,7 +95,7 @@ class DesktopApp(QObject):
         self._database_retry.timeout.connect(lambda: self.open(self.settings))
         self.window = MainWindow()
         self.tray = self._make_tray()
-        self.window.notifier = Notifier(self.window.banner, self.tray, parent=self)
+        self.window.notifier = Notifier(self.window.banner, self.tray, state=self.window.state, parent=self)
         self.window.settings_requested.connect(self.edit_settings)
         self.window.quit_requested.connect(self.ask_quit)
         self.quit_box: QMessageBox | None = None
@@ -163,7 +163,14 @@ class DesktopApp(QObject):
         self.window.loaded.disconnect(self._offer_demo)
         if self.session is not None and wants_demo(self.settings, jobs_shown=self.window.model.rowCount()):
             setup = (lambda: self.set_up_training(then_demo=True)) if needs_setup(self.settings) else None
-            offer_demo(self.window, self.session, on_answered=self._demo_answered, set_up_first=setup)
+            offer_demo(
+                self.window,
+                self.session,
+                on_answered=self._demo_answered,
+                on_created=self.window.toolbar.show_created_job,
+                on_error=self.window.show_error,
+                set_up_first=setup,
+            )
 
     # -- local training --------------------------------------------------------------------------
     def set_up_training(self, *, then_demo: bool = False) -> None:
@@ -177,7 +184,9 @@ class DesktopApp(QObject):
 
     def _start_demo(self) -> None:
         if self.session is not None:
-            self.session.start_demo_job(on_done=self.window.show_created_job, on_error=self.window.show_error)
+            self.session.start_demo_job(
+                on_done=self.window.toolbar.show_created_job, on_error=self.window.show_error
+            )
 
     def _offer_setup_for_failed_jobs(self, jobs: list[Job]) -> None:
         if self._setup_offered or self.screenshot is not None:

@@ -1,11 +1,13 @@
 """What the desktop knows, in one place: the jobs by id with their change numbers, the selection
-and the selected job's points, the notifications, and the step rates the ETA is read from.
+and the selected job's points and sample answers, the notifications, and the step rates the ETA
+is read from.
 
 Every change enters through one door, `AppState.apply(Change)`, in one shape (points as columns);
 `desktop/updates.py` is the one route that turns scheduler events and database changes into it.
 Applying a change twice changes nothing the second time: a job record older than the one held (by
-its change number) is dropped, a point at a step already held is dropped, a notification already
-held is dropped, a job already gone is not deleted again. The widgets subscribe to the signals
+its change number) is dropped, a point at a step already held is dropped, a sample answer at a
+(step, prompt) already held is dropped, a notification already held is dropped, a job already
+gone is not deleted again. The widgets subscribe to the signals
 and never reach into the window or each other (Anki's OpChanges, napari's evented models).
 """
 
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal
 
 from core.metric_columns import JobMetrics, MetricColumns
-from core.records import Job, Notification
+from core.records import Job, Notification, Sample
 from desktop import formatting as fmt
 from desktop.eta import StepRates
 from desktop.metric_series import MetricSeries
@@ -36,7 +38,8 @@ class Change:
     refresh), and with `listed_up_to` every job as of that change number (a job held, stamped up
     to it and not listed was deleted meanwhile). `deleted` are deleted job ids, `elsewhere` when
     another process deleted them. `series` is the selected job's points as loaded, `points` new
-    points of jobs as columns. `notifications` are new ones (with `all_notifications`, every one).
+    points of jobs as columns, `samples` sample answers of jobs (the selected one's are kept).
+    `notifications` are new ones (with `all_notifications`, every one).
     """
 
     jobs: Sequence[Job] = ()
@@ -46,6 +49,7 @@ class Change:
     elsewhere: bool = False
     series: JobMetrics | None = None
     points: Sequence[tuple[str, MetricColumns]] = ()
+    samples: Sequence[Sample] = ()
     notifications: Sequence[Notification] = ()
     all_notifications: bool = False
 
@@ -72,8 +76,10 @@ class AppState(QObject):
         series_loaded(JobMetrics): the selected job's points replaced by a load (`complete` False
             for a thinned first look of a long series, which a full load follows).
         points_added(str, int): this many new points were appended to the selected job's series.
+        samples_added(str, list[Sample]): sample answers of the selected job not held before.
         notifications_reset(list[Notification]): every notification anew (the first load).
         notifications_added(list[Notification]): notifications not held before.
+        session_changed(object): the open workspace's `Session`, or None once it is let go.
     """
 
     jobs_reset = Signal(list)
@@ -82,8 +88,10 @@ class AppState(QObject):
     selection_changed = Signal(list)
     series_loaded = Signal(object)
     points_added = Signal(str, int)
+    samples_added = Signal(str, list)
     notifications_reset = Signal(list)
     notifications_added = Signal(list)
+    session_changed = Signal(object)
 
     def __init__(self, parent: QObject | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(parent)
@@ -95,6 +103,7 @@ class AppState(QObject):
         self.series = MetricSeries()  # the selected job's points (one object: charts hold it)
         self.series_complete = False  # every point of the selected job has loaded
         self._early: list[MetricColumns] = []  # points that arrived while its first load ran
+        self.samples: dict[tuple[int, int], Sample] = {}  # the selected job's, by (step, prompt)
 
     # -- reading ---------------------------------------------------------------------------------
     def job(self, job_id: str | None) -> Job | None:
@@ -105,9 +114,19 @@ class AppState(QObject):
         """The id of the one selected job, whose points `series` holds (None: none or several)."""
         return self.selected[0] if len(self.selected) == 1 else None
 
+    @property
+    def last_sample_step(self) -> int | None:
+        """The latest evaluation of the selected job's whose answers are held."""
+        return max((step for step, _prompt in self.samples), default=None)
+
     def seconds_left(self, job: Job) -> float | None:
         """The job's ETA from the recent pace of its steps."""
         return self.rates.seconds_left(job)
+
+    def set_session(self, session: Session | None) -> None:
+        """The workspace the window follows now (None: none, before the settings reopen one)."""
+        self.session = session
+        self.session_changed.emit(session)
 
     # -- the selection ---------------------------------------------------------------------------
     def select(self, job_ids: Sequence[str]) -> None:
@@ -121,6 +140,7 @@ class AppState(QObject):
             self.series.clear()
             self.series_complete = False
             self._early = []
+            self.samples = {}
         self.selection_changed.emit(list(selected))
 
     # -- the one input ---------------------------------------------------------------------------
@@ -142,6 +162,8 @@ class AppState(QObject):
             self._load_series(change.series)
         for job_id, columns in change.points:
             self._append_points(job_id, columns)
+        if change.samples:
+            self._add_samples(change.samples)
         if change.all_notifications:
             self.notifications = {note.id: note for note in change.notifications}
             self.notifications_reset.emit(list(change.notifications))
@@ -196,6 +218,17 @@ class AppState(QObject):
         added = self.series.append_columns(columns)
         if added:
             self.points_added.emit(job_id, added)
+
+    def _add_samples(self, samples: Sequence[Sample]) -> None:
+        job_id, held = self.series_job, self.samples
+        fresh: dict[tuple[int, int], Sample] = {}
+        for sample in samples:
+            key = (sample.step, sample.prompt_index)
+            if sample.job_id == job_id and key not in held:
+                fresh[key] = sample
+        if job_id is not None and fresh:
+            held.update(fresh)
+            self.samples_added.emit(job_id, list(fresh.values()))
 
 
 def _newer(held: Job | Notification | None, new: Job | Notification) -> bool:

@@ -21,6 +21,7 @@ from core.events import (
     JobUpdated,
     MetricsAppended,
     NotificationCreated,
+    SamplesAppended,
     SchedulerStopped,
 )
 from core.records import Job
@@ -32,6 +33,7 @@ class CoreEvents(QObject):
     Signals:
         jobs_updated(list[Job]): jobs created or changed, one record per job, newest state.
         metrics_appended(str, tuple[MetricPoint, ...]): new metric points of a job, ascending.
+        samples_appended(str, tuple[Sample, ...]): new sample answers of a job.
         notification_created(Notification): a notification was recorded.
         dataset_added(Dataset): a dataset was added.
         job_deleted(str): a job was deleted (with its points, costs and notifications).
@@ -40,6 +42,7 @@ class CoreEvents(QObject):
 
     jobs_updated = Signal(list)
     metrics_appended = Signal(str, tuple)
+    samples_appended = Signal(str, tuple)
     notification_created = Signal(object)
     dataset_added = Signal(object)
     job_deleted = Signal(str)
@@ -89,6 +92,8 @@ class CoreEvents(QObject):
                 jobs = {}
             if isinstance(event, MetricsAppended):
                 self.metrics_appended.emit(event.job_id, tuple(event.points))
+            elif isinstance(event, SamplesAppended):
+                self.samples_appended.emit(event.job_id, tuple(event.samples))
             elif isinstance(event, NotificationCreated):
                 self.notification_created.emit(event.notification)
             elif isinstance(event, DatasetAdded):

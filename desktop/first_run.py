@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QMessageBox, QWidget
 
 from core.config import Settings, save_settings
-from desktop.main_window import MainWindow
+from core.records import Job
 from desktop.session import Session
 
 TITLE = "Welcome to Loradesk"
@@ -29,19 +29,22 @@ def wants_demo(settings: Settings, *, jobs_shown: int) -> bool:
 
 
 def offer_demo(
-    window: MainWindow,
+    parent: QWidget,
     session: Session,
     *,
     on_answered: Callable[[Settings], None],
+    on_created: Callable[[Job], None],
+    on_error: Callable[[BaseException], None],
     set_up_first: Callable[[], None] | None = None,
 ) -> QMessageBox:
-    """Ask without blocking the event loop; either answer is remembered in settings.toml.
+    """Ask without blocking the event loop; either answer is remembered in settings.toml. The
+    demo job, once queued, goes to `on_created` (`on_error` hears why it could not be).
 
     With `set_up_first` (this machine has no trainer yet) the offer says so, and accepting it calls
     `set_up_first` instead of queueing the demo: the setup starts the demo once it is done.
     """
     text = TEXT + (SETUP_FIRST if set_up_first else "")
-    box = QMessageBox(QMessageBox.Icon.Question, TITLE, text, parent=window)
+    box = QMessageBox(QMessageBox.Icon.Question, TITLE, text, parent=parent)
     accept = "Set up local training" if set_up_first else "Start demo run"
     start = box.addButton(accept, QMessageBox.ButtonRole.AcceptRole)
     box.addButton("Not now", QMessageBox.ButtonRole.RejectRole)
@@ -55,7 +58,7 @@ def offer_demo(
         if box.clickedButton() is start and set_up_first is not None:
             set_up_first()
         elif box.clickedButton() is start:
-            session.start_demo_job(on_done=window.show_created_job, on_error=window.show_error)
+            session.start_demo_job(on_done=on_created, on_error=on_error)
         box.deleteLater()
 
     box.finished.connect(answered)

@@ -31,6 +31,7 @@ from desktop.dialogs.new_job import NewJobDialog
 from desktop.dialogs.rules_dialog import RulesDialog
 from desktop.jobs_view import JobTableView
 from desktop.metric_series import MetricSeries
+from desktop.monitor import JobMonitor
 from desktop.operations import describe
 
 
@@ -134,7 +135,7 @@ class JobActions(QObject):
 
     Signals:
         message(str, str): text for the banner, and its kind ("info", "warning", "error").
-        job_created(Job): a clone or retry was queued.
+        job_created(Job): a clone, retry or continued run was queued.
         cancel_asked(): the selected job may be cancelled: ask the person (the monitor does).
         compare_asked(list[str]): compare these jobs.
         try_asked(str): open the Try tab of this job id (the monitor has it).
@@ -167,6 +168,37 @@ class JobActions(QObject):
         state.jobs_changed.connect(lambda _jobs: self.update_enabled())
         state.jobs_deleted.connect(lambda _deleted: self.update_enabled())
         self.update_enabled()
+
+    def serve(self, monitor: JobMonitor) -> None:
+        """Do what the monitor's buttons and tabs ask of its job, and ask through the monitor
+        what it confirms (cancel) or shows (the Try tab)."""
+        monitor.addAction(self.actions["cancel_action"])  # Del there too
+        self.cancel_asked.connect(monitor.request_cancel)
+        self.try_asked.connect(lambda job_id: self._try_in(monitor, job_id))
+        monitor.cancel_confirmed.connect(
+            lambda job_id: self.cancel_confirmed(job_id, failed=monitor.cancel_failed)
+        )
+        monitor.clone_requested.connect(
+            lambda job_id, retry: self.retry(job_id) if retry else self.clone(job_id)
+        )
+        monitor.open_adapter_requested.connect(self.open_adapter)
+        monitor.copy_adapter_requested.connect(self.copy_adapter)
+        monitor.export_adapter_requested.connect(self.export_adapter)
+        monitor.rules_edit_requested.connect(self.edit_rules)
+        monitor.export_requested.connect(self.export_csv)
+        monitor.continue_button.job_created.connect(self.job_created)
+        editor = monitor.notes_editor
+        editor.save_requested.connect(
+            lambda job_id, notes, tags: self.save_labels(
+                job_id, notes, tags, saved=editor.saved, failed=lambda why: editor.save_failed(job_id, why)
+            )
+        )
+
+    def _try_in(self, monitor: JobMonitor, job_id: str) -> None:
+        """The Try tab is the monitor's: the job is selected to show it."""
+        job = self.state.job(job_id)
+        if job is not None and self.selection.select_job(job_id):
+            monitor.try_tabs.open(job)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         """Remember the selection as it was before a right-click selects the row under it, so

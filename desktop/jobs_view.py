@@ -205,6 +205,11 @@ class JobTableView(QTableView):
         for signal in (proxy.rowsInserted, proxy.rowsRemoved, proxy.modelReset, proxy.layoutChanged):
             signal.connect(self._show_empty_state)
 
+    @property
+    def proxy(self) -> JobFilterProxy:
+        """The filter and sort between the model and the rows shown (the search box sets it)."""
+        return self._proxy
+
     def set_empty_text(self, text: str) -> None:
         """What the table says when there are no jobs at all ("" while they are still loading)."""
         self._empty_text = text

@@ -55,6 +55,7 @@ from desktop.playground_view import TryTabs
 from desktop.rules_view import RulesBar
 from desktop.run_summary_view import RunSummaryView
 from desktop.samples_view import SamplesView
+from desktop.session import Session
 from desktop.training_charts import GradNormChart, LearningRateChart
 
 REDRAW_DELAY_MS = 30
@@ -105,6 +106,7 @@ class JobMonitor(QWidget):
         self.state.series_loaded.connect(self._series_loaded)
         self.state.points_added.connect(self._points_added)
         self.state.jobs_changed.connect(self._jobs_changed)
+        self.state.session_changed.connect(self._session_changed)
 
     @property
     def series(self) -> MetricSeries:
@@ -170,7 +172,7 @@ class JobMonitor(QWidget):
         self.summary_view = RunSummaryView()
         self.log_view = LogView()
         self.notes_editor = NotesEditor()
-        self.samples_view = SamplesView()
+        self.samples_view = SamplesView(self.state)
         self.tabs = QTabWidget(documentMode=True)
         self.tabs.addTab(charts, "Charts")
         self.tabs.addTab(self.summary_view, "Summary")
@@ -292,6 +294,14 @@ class JobMonitor(QWidget):
         self.tabs.addTab(tab, title)
         self._followers.append(tab)
         tab.show_job(self.job)
+
+    def _session_changed(self, session: Session | None) -> None:
+        """The tabs that read or act through the workspace follow the state's."""
+        self.log_view.reader = session.read_job_log if session is not None else None
+        if session is None:
+            self.try_tabs.close()
+        self.try_tabs.settings = session.settings if session is not None else None
+        self.continue_button.session = self.earlier_run.session = session
 
     # -- showing a job ---------------------------------------------------------------------------
     def clear(self) -> None:

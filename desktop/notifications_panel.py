@@ -285,6 +285,7 @@ class Notifier(QObject):
     """Announces new notifications: a tray message when a tray exists, the banner otherwise.
 
     Only the types in `announced` (the `notify` setting) are announced; the panel lists them all.
+    With a state, it announces the notifications the state takes in for the first time.
     """
 
     def __init__(
@@ -292,6 +293,7 @@ class Notifier(QObject):
         banner: Banner,
         tray: QSystemTrayIcon | None,
         *,
+        state: AppState | None = None,
         tray_available: Callable[[], bool] = QSystemTrayIcon.isSystemTrayAvailable,
         parent: QObject | None = None,
     ) -> None:
@@ -300,10 +302,16 @@ class Notifier(QObject):
         self.tray = tray
         self._tray_available = tray_available
         self.announced: frozenset[str] = frozenset(NotificationType)
+        if state is not None:
+            state.notifications_added.connect(self.announce_all)
 
     @property
     def uses_tray(self) -> bool:
         return self.tray is not None and self._tray_available()
+
+    def announce_all(self, notes: list[Notification]) -> None:
+        for note in notes:
+            self.announce(note)
 
     def announce(self, note: Notification) -> None:
         if note.type not in self.announced:

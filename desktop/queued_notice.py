@@ -40,6 +40,12 @@ class QueuedNotice(QObject):
         self.text = ""
         state.jobs_changed.connect(self._changed)
 
+    def show_created(self, job: Job) -> None:
+        """A job just queued here, on the workspace's backend (the local one runs so many at once)."""
+        settings = self.state.session.settings if self.state.session is not None else None
+        local = settings is not None and settings.cluster == "local"
+        self.show(job, slots=settings.local_max_jobs if settings is not None and local else None)
+
     def show(self, job: Job, *, slots: int | None) -> None:
         self.job_id = job.id
         self.text = queued_words(job, list(self.state.jobs.values()), slots=slots)

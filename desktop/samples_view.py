@@ -5,19 +5,18 @@ chooses, with what changed since the previous evaluation marked word by word. Th
 the latest evaluation by default and follows new ones as they arrive; moved back, it stays where
 the user put it until moved to the end again.
 
-Pairs with `core/samples.py`. Like the Log tab, the view reads through a `SamplesReader` the
-window gives it (the session's `samples_after`, off the UI thread), one read in flight, for the
-steps after the last one held: when a job is shown, when it changes, and once a second while the
-tab is on screen and the job runs.
+Pairs with `core/samples.py`. The view reads nothing itself: the answers come through the one
+update route (`desktop/updates.py`) into the state, which the view follows, as the monitor does
+its points.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Iterable
+from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -29,21 +28,10 @@ from PySide6.QtWidgets import (
 )
 
 from core.records import Job, Sample
+from desktop.app_state import AppState
 from desktop.sample_diff import changes_html
 
-FOLLOW_INTERVAL_MS = 1000
 NO_SAMPLES = "No samples yet: the run answers its sample prompts at each evaluation."
-
-
-class SamplesReader(Protocol):
-    def __call__(
-        self,
-        *,
-        job_id: str,
-        after_step: int | None,
-        on_done: Callable[[list[Sample]], None],
-        on_error: Callable[[Any], None],
-    ) -> None: ...
 
 
 class SampleRow(QFrame):
@@ -82,22 +70,22 @@ class SampleRow(QFrame):
 
 
 class SamplesView(QWidget):
-    """Signals:
-    step_shown(int): the evaluation step the rows now show.
+    """The answers of the job shown, as the state holds them (`AppState.samples`) and adds them
+    (`samples_added`); alone, of a state of its own.
+
+    Signals:
+        step_shown(int): the evaluation step the rows now show.
     """
 
     step_shown = Signal(int)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, state: AppState | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.reader: SamplesReader | None = None
+        self.state = state if state is not None else AppState(self)
         self.job: Job | None = None
         self.steps: list[int] = []
         self.follow = True  # the slider is on the latest evaluation and moves on with new ones
         self._by_step: dict[int, dict[int, Sample]] = {}
-        self._reading = False
-        self._complete = False  # the job has ended and a read after that found nothing new
-        self._timer = QTimer(self, interval=FOLLOW_INTERVAL_MS, timeout=self._tick)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setTickPosition(QSlider.TickPosition.TicksBelow)
         self.slider.setPageStep(1)
@@ -126,76 +114,32 @@ class SamplesView(QWidget):
         layout.addWidget(self.empty, 1)
         layout.addWidget(self.scroll_area, 1)
         self._render()
+        self.state.samples_added.connect(self.add_samples)
 
     # -- the job ---------------------------------------------------------------------------------
     def show_job(self, job: Job | None) -> None:
-        """Show this job's samples (None: no job); a job already shown is only updated."""
+        """Show this job's samples (None: no job); a job already shown keeps what it shows."""
         if job is not None and self.job is not None and job.id == self.job.id:
-            self.update_job(job)
+            self.job = job
             return
         self.job = job
         self.steps, self._by_step = [], {}
-        self.follow, self._complete, self._reading = True, False, False
+        self.follow = True
+        if job is not None and self.state.series_job == job.id:  # what the state holds of it already
+            self._take(self.state.samples.values())
         self._render()
-        if job is None:
-            self._timer.stop()
-            return
-        self._timer.start()
-        self.read_more()
-
-    def update_job(self, job: Job) -> None:
-        """A newer snapshot of the job on screen: it may have evaluated."""
-        if self.job is None or job.id != self.job.id:
-            return
-        # Samples are stored in the transaction that updates their job: a new change number may
-        # bring some even when the step has not moved (a poll between a point and its samples).
-        moved = (job.change_seq, job.current_step, job.status) != (
-            self.job.change_seq,
-            self.job.current_step,
-            self.job.status,
-        )
-        self.job = job
-        if moved and not self._complete:
-            self.read_more()
 
     def add_samples(self, job_id: str, samples: list[Sample]) -> None:
         """Samples of the job (some perhaps known already: they are kept once)."""
         if self.job is None or job_id != self.job.id or not samples:
             return
+        self._take(samples)
+        self._render()
+
+    def _take(self, samples: Iterable[Sample]) -> None:
         for sample in samples:
             self._by_step.setdefault(sample.step, {})[sample.prompt_index] = sample
         self.steps = sorted(self._by_step)
-        self._render()
-
-    def read_more(self) -> None:
-        """Ask for the samples after the last step held (one read at a time)."""
-        if self.reader is None or self.job is None or self._reading or self._complete:
-            return
-        job = self.job
-        ended = job.status.is_terminal
-        self._reading = True
-        self.reader(
-            job_id=job.id,
-            after_step=self.steps[-1] if self.steps else None,
-            on_done=lambda found: self._got(job.id, found, ended),
-            on_error=lambda _error: self._done_reading(),
-        )
-
-    def _tick(self) -> None:
-        if self.isVisible():  # the once-a-second read is for the tab on screen
-            self.read_more()
-
-    def _got(self, job_id: str, found: list[Sample], ended: bool) -> None:
-        self._done_reading()
-        if self.job is None or job_id != self.job.id:
-            return
-        self.add_samples(job_id, found)
-        if ended and not found:
-            self._complete = True
-            self._timer.stop()
-
-    def _done_reading(self) -> None:
-        self._reading = False
 
     # -- the slider ------------------------------------------------------------------------------
     @property

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QStackedWidget
 from core.errors import NotFoundError
 from core.metric_columns import JobMetrics
 from core.records import Job
-from desktop.app_state import AppState, Change
+from desktop.app_state import AppState, Change, Deleted
 from desktop.compare_loader import CompareLoader
 from desktop.compare_view import CompareView
 from desktop.jobs_view import JobTableView
@@ -29,7 +29,8 @@ class SelectionDetails(QObject):
 
     Signals:
         detail_shown(str): the selected job's points are loaded and drawn.
-        message(str): something to tell the person (nothing to compare).
+        message(str): something to tell the person (nothing to compare, a job on screen was
+            deleted elsewhere).
         failed(object): a load failed (the error, for the window to say).
     """
 
@@ -61,6 +62,7 @@ class SelectionDetails(QObject):
         table.job_selected.connect(self.job_selected)
         table.jobs_selected.connect(self.jobs_selected)
         state.jobs_reset.connect(self._jobs_reset)
+        state.jobs_deleted.connect(self._jobs_deleted)
 
     def job_selected(self, job_id: str) -> None:
         """The one selected job ("" for none): shown in the monitor, its points loading."""
@@ -116,6 +118,11 @@ class SelectionDetails(QObject):
         self.table.select_jobs(list(dict.fromkeys(job_ids)))
         self.compare_selected()
 
+    def reload_compared(self) -> None:
+        """Forget what the compare view drew: the compared jobs load again once the table has
+        them again (a refresh)."""
+        self.compare.show_jobs([])
+
     def stop(self) -> None:
         """The window let go of its workspace: nothing shown, nothing loading."""
         self.monitor.clear()
@@ -129,6 +136,13 @@ class SelectionDetails(QObject):
         if selected and not self.table.select_jobs(selected):
             self.job_selected("")  # the jobs are gone (or filtered out): nothing is selected now
             self.jobs_selected([])
+
+    def _jobs_deleted(self, deleted: Deleted) -> None:
+        """A job on screen that went elsewhere says so, rather than vanishing without a word."""
+        if deleted.elsewhere and deleted.shown:
+            shown = ", ".join(f"“{job.name}”" for job in deleted.shown)
+            verb = "was" if len(deleted.shown) == 1 else "were"
+            self.message.emit(f"{shown} {verb} deleted elsewhere (another window, machine or command).")
 
     def _watch_on_scheduler(self, job: Job | None) -> None:
         """Have the embedded scheduler poll the job on screen every second while it can change."""

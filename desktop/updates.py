@@ -4,6 +4,10 @@ events (`desktop/core_events.py`) and what other processes wrote (`desktop/live_
 Points are turned into columns here, whichever way they came (events carry records, the
 database sends columns), so the widgets see one shape. Only the selected job's points are
 converted: the scheduler publishes every running job's, and the state keeps the selected one's.
+
+The selected job's sample answers come the same way: read when it is selected, by event from this
+process's scheduler, and read again after the last held when another process changed the job
+(samples are stored in the transaction that updates their job, so its change brings them).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Sequence
 from PySide6.QtCore import QObject, Signal
 
 from core.metric_columns import JobMetrics, MetricColumns
-from core.records import Job, MetricPoint, Notification
+from core.records import Job, MetricPoint, Notification, Sample
 from desktop.app_state import AppState, Change
 from desktop.live_updates import LiveUpdates
 from desktop.session import Session
@@ -45,19 +49,22 @@ class Updates(QObject):
         self._pending: set[str] = set()
         self._loaded_jobs: list[Job] = []
         self._loaded_notes: list[Notification] = []
+        self._samples_reading = False
+        self._samples_again = False  # the selected job changed while its samples were read
         events = session.events
         events.jobs_updated.connect(self._jobs_updated)
         events.metrics_appended.connect(self._metrics_appended)
+        events.samples_appended.connect(self._samples_appended)
         events.notification_created.connect(self._notification_created)
         events.job_deleted.connect(self._job_deleted)
+        state.selection_changed.connect(self._selection_changed)
         self.live = LiveUpdates(session, self) if live else None
         if self.live is not None:
-            self.live.jobs_changed.connect(self._jobs_updated)
+            self.live.jobs_changed.connect(self._jobs_changed_elsewhere)
             self.live.jobs_deleted.connect(self._jobs_deleted_elsewhere)
             self.live.jobs_listed.connect(self._jobs_listed)
             self.live.metrics_polled.connect(self._columns_polled)
             self.live.notifications_found.connect(self._notifications_found)
-            state.selection_changed.connect(self._stop_watching)
             state.series_loaded.connect(self._watch)
 
     def stop(self) -> None:
@@ -66,12 +73,17 @@ class Updates(QObject):
         events = self.session.events
         events.jobs_updated.disconnect(self._jobs_updated)
         events.metrics_appended.disconnect(self._metrics_appended)
+        events.samples_appended.disconnect(self._samples_appended)
         events.notification_created.disconnect(self._notification_created)
         events.job_deleted.disconnect(self._job_deleted)
         if self.live is not None:
-            self.state.selection_changed.disconnect(self._stop_watching)
-            self.state.series_loaded.disconnect(self._watch)
             self.live.stop()
+        try:
+            self.state.selection_changed.disconnect(self._selection_changed)
+            if self.live is not None:
+                self.state.series_loaded.disconnect(self._watch)
+        except RuntimeError:  # the state went with its window, closed first: nothing to undo
+            pass
 
     # -- the first load, and a refresh -----------------------------------------------------------
     def load(self) -> None:
@@ -79,6 +91,12 @@ class Updates(QObject):
         self._pending = {"jobs", "notifications"}
         self.session.list_jobs(on_done=self._all_jobs, on_error=self._failed)
         self.session.list_notifications(on_done=self._all_notifications, on_error=self._failed)
+
+    def refresh(self) -> None:
+        """F5: the scheduler's next cycle now, and every job and notification again."""
+        if self.session.scheduler is not None:
+            self.session.scheduler.wake()
+        self.load()
 
     def _all_jobs(self, jobs: list[Job]) -> None:
         if not self._stopped:
@@ -113,6 +131,10 @@ class Updates(QObject):
         if job_id == self.state.series_job:
             self.state.apply(points_change(job_id, points))
 
+    def _samples_appended(self, job_id: str, samples: tuple[Sample, ...]) -> None:
+        if job_id == self.state.series_job:
+            self.state.apply(Change(samples=samples))
+
     def _notification_created(self, note: Notification) -> None:
         self.state.apply(Change(notifications=(note,)))
 
@@ -120,6 +142,11 @@ class Updates(QObject):
         self.state.apply(Change(deleted=(job_id,)))
 
     # -- other processes' changes ----------------------------------------------------------------
+    def _jobs_changed_elsewhere(self, jobs: list[Job]) -> None:
+        self.state.apply(Change(jobs=jobs))
+        if any(job.id == self.state.series_job for job in jobs):
+            self._read_samples()
+
     def _jobs_deleted_elsewhere(self, job_ids: list[str]) -> None:
         self.state.apply(Change(deleted=job_ids, elsewhere=True))
 
@@ -132,10 +159,37 @@ class Updates(QObject):
     def _notifications_found(self, notes: list[Notification]) -> None:
         self.state.apply(Change(notifications=notes))
 
-    # -- which job's points to poll --------------------------------------------------------------
-    def _stop_watching(self, _job_ids: list[str]) -> None:
+    # -- the selected job's points and samples ---------------------------------------------------
+    def _selection_changed(self, _job_ids: list[str]) -> None:
         if self.live is not None:
             self.live.watch(None)  # until the first load says where the points end
+        self._read_samples()
+
+    def _read_samples(self) -> None:
+        """The selected job's answers after the last held; one read at a time, and one more when
+        asked meanwhile (the selection or the job changed while it read)."""
+        job_id = self.state.series_job
+        if job_id is None or self._stopped:
+            return
+        if self._samples_reading:
+            self._samples_again = True
+            return
+        self._samples_reading = True
+        self.session.samples_after(
+            job_id=job_id,
+            after_step=self.state.last_sample_step,
+            on_done=self._samples_read,
+            on_error=lambda _error: self._samples_read([]),  # the job's next change reads again
+        )
+
+    def _samples_read(self, samples: list[Sample]) -> None:
+        self._samples_reading = False
+        if self._stopped:
+            return
+        self.state.apply(Change(samples=samples))
+        if self._samples_again:
+            self._samples_again = False
+            self._read_samples()
 
     def _watch(self, data: JobMetrics) -> None:
         if self.live is not None and data.complete:

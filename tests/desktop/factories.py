@@ -1,4 +1,4 @@
-"""Job, metric-point and notification records for desktop tests."""
+"""Job, metric-point, sample and notification records for desktop tests."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from core.records import Job, JobStatus, MetricPoint, Notification, NotificationType
+from core.records import Job, JobStatus, MetricPoint, Notification, NotificationType, Sample
 
 BASE = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -67,6 +67,20 @@ def make_points(job_id: str, steps: range, *, gpu: bool = True, grad_norm: bool 
         )
         for step in steps
     ]
+
+
+def make_sample(job_id: str, step: int, prompt_index: int = 0, **changes: Any) -> Sample:
+    """The answer to sample prompt `prompt_index` at the evaluation of `step`."""
+    sample = Sample(
+        job_id=job_id,
+        step=step,
+        prompt_index=prompt_index,
+        prompt=f"prompt {prompt_index}",
+        expected=f"expected {prompt_index}",
+        output=f"answer {prompt_index} at step {step}",
+        recorded_at=BASE + timedelta(seconds=step),
+    )
+    return replace(sample, **changes)
 
 
 def make_notification(n: int = 0, **changes: Any) -> Notification:

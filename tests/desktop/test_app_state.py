@@ -11,7 +11,7 @@ from core.metric_columns import JobMetrics, MetricColumns
 from core.records import JobStatus, Notification
 from desktop.app_state import AppState, Change
 from desktop.updates import points_change
-from tests.desktop.factories import make_job, make_notification, make_points
+from tests.desktop.factories import make_job, make_notification, make_points, make_sample
 
 
 class Heard:
@@ -25,6 +25,7 @@ class Heard:
             "jobs_deleted",
             "series_loaded",
             "points_added",
+            "samples_added",
             "notifications_reset",
             "notifications_added",
         ):
@@ -132,3 +133,34 @@ def test_the_eta_reads_the_states_own_step_rates(qtbot):
         job = replace(job, current_step=step, updated_at=job.updated_at.replace(microsecond=step))
         state.apply(Change(jobs=[job]))
     assert state.seconds_left(job) == 800 / 20  # 200 steps in 10 s: 20 steps/s, 800 to go
+
+
+def test_the_selected_jobs_sample_answers_are_taken_once_whichever_route_brings_them(qtbot):
+    state = AppState()
+    heard = Heard(state)
+    job, other = make_job(1), make_job(2)
+    state.select([job.id])
+    first = [make_sample(job.id, 10, 0), make_sample(job.id, 10, 1)]
+    state.apply(Change(samples=first))  # the read when the job was selected
+    later = make_sample(job.id, 20, 0)
+    state.apply(Change(samples=[later]))  # this process's scheduler's event
+    state.apply(Change(samples=[*first, later]))  # a read that overlapped both
+    state.apply(Change(samples=[make_sample(other.id, 30, 0)]))  # the scheduler publishes every job's
+    assert heard["samples_added"] == [(job.id, first), (job.id, [later])]
+    assert state.last_sample_step == 20
+    assert sorted(state.samples) == [(10, 0), (10, 1), (20, 0)]
+
+
+def test_another_selection_starts_without_samples_and_several_keep_none(qtbot):
+    state = AppState()
+    heard = Heard(state)
+    job, other = make_job(1), make_job(2)
+    state.select([job.id])
+    state.apply(Change(samples=[make_sample(job.id, 10)]))
+    state.select([other.id])
+    assert state.samples == {} and state.last_sample_step is None
+    state.apply(Change(samples=[make_sample(job.id, 20)]))  # a late answer of the job left behind
+    state.select([job.id, other.id])  # compared: the compare view reads its own
+    state.apply(Change(samples=[make_sample(other.id, 10)]))
+    assert state.samples == {}
+    assert [job_id for job_id, _samples in heard["samples_added"]] == [job.id]

@@ -40,13 +40,13 @@ def windows(qtbot, home: Path, database_url: str):
         )
         runner = Runner()
         widget = MainWindow()
-        qtbot.addWidget(widget)
+        # It lets go of its workspace before pytest-qt closes and deletes it (ahead of this teardown).
+        qtbot.addWidget(widget, before_close_func=lambda window: window.detach())
         widget.setGeometry(x, 0, 1100, 700)
         widget.show()
         opened.append((widget, Session(ws, runner, CoreEvents()), runner, ws))
     yield [(widget, session) for widget, session, _, _ in opened]
-    for widget, _, runner, ws in opened:
-        widget.detach()
+    for _widget, _session, runner, ws in opened:
         qtbot.waitUntil(lambda runner=runner: runner.in_flight == 0, timeout=5000)
         runner.shutdown()
         ws.close()

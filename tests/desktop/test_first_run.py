@@ -48,7 +48,13 @@ def test_answer_is_remembered_and_start_queues_a_job(qtbot, session, home, accep
     window = MainWindow()
     qtbot.addWidget(window)
     answered = []
-    box = offer_demo(window, session, on_answered=answered.append)
+    box = offer_demo(
+        window,
+        session,
+        on_answered=answered.append,
+        on_created=window.toolbar.show_created_job,
+        on_error=window.show_error,
+    )
     assert box.isVisible()
     button = box.buttons()[0 if accept else 1]
     assert button.text() == ("Start demo run" if accept else "Not now")

@@ -205,7 +205,7 @@ def test_retry_keeps_the_name_and_new_job_starts_from_the_selection(window, work
     assert dialog.ok_button.text() == "Retry job"
     dialog.reject()
 
-    dialog = widget.new_job()  # Ctrl+N with a job selected starts from it too
+    dialog = widget.toolbar.new_job()  # Ctrl+N with a job selected starts from it too
     assert dialog is not None and dialog.isVisible()
     assert dialog.windowTitle() == "New training job" and dialog.rank.value() == 16
     dialog.reject()

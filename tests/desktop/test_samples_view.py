@@ -1,6 +1,7 @@
 """The Samples tab as a person uses it: answers arrive while the run trains (written by another
-scheduler, seen through the change feed), the slider follows the latest evaluation, a drag back
-shows an earlier one and stays there, and what changed is marked."""
+process's scheduler and seen through the change feed, or by the app's own and brought by its
+event), the slider follows the latest evaluation, a drag back shows an earlier one and stays
+there, and what changed is marked."""
 
 from __future__ import annotations
 
@@ -37,6 +38,25 @@ def workspace(home: Path, fake_cluster, loop):
     ws.close()
 
 
+@pytest.fixture
+def elsewhere(home: Path, fake_cluster, loop):
+    """A second workspace on the same database, as another process has: the window hears none of
+    its events."""
+    ws = open_on_fake_cluster(fake_cluster, home=str(home))
+    yield ws
+    loop.run_until_complete(ws.aclose())
+    ws.close()
+
+
+def open_samples_tab(qtbot, widget):
+    bar = widget.monitor.tabs.tabBar()
+    (index,) = [i for i in range(bar.count()) if bar.tabText(i) == "Samples"]
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(index).center())
+    view = widget.monitor.samples_view
+    assert widget.monitor.tabs.currentWidget() is view
+    return view
+
+
 def drag_slider(slider: QSlider, value: int) -> None:
     """Press on the handle, move to where `value` sits on the groove, release: a person's drag."""
     option = QStyleOptionSlider()
@@ -57,13 +77,13 @@ def drag_slider(slider: QSlider, value: int) -> None:
 
 
 def test_answers_follow_the_run_and_the_slider_shows_earlier_ones(
-    window, workspace, dataset_file, fake_cluster, qtbot, loop
+    window, workspace, elsewhere, dataset_file, fake_cluster, qtbot, loop
 ):
     widget, session = window
     dataset = add_dataset(workspace, file=dataset_file, name="pairs")
     job = create_job(workspace, dataset_id=dataset.id, name="learning to add", gpu_type="T4")
     fake_cluster.plan_job(job.id, JobPlan(total_steps=100, steps_per_poll=0, sample_every=10))
-    other = Scheduler(workspace)  # another process's scheduler: nothing reaches the window by event
+    other = Scheduler(elsewhere)  # another process's scheduler: nothing reaches the window by event
 
     def cycle(steps: int = 0) -> None:
         external = get_job(workspace, job_id=job.id).job.external_job_id
@@ -76,11 +96,7 @@ def test_answers_follow_the_run_and_the_slider_shows_earlier_ones(
         widget.attach(session)
     with qtbot.waitSignal(widget.detail_shown, timeout=5000):
         widget.select_job(job.id)
-    bar = widget.monitor.tabs.tabBar()
-    (index,) = [i for i in range(bar.count()) if bar.tabText(i) == "Samples"]
-    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(index).center())
-    view = widget.monitor.samples_view
-    assert widget.monitor.tabs.currentWidget() is view
+    view = open_samples_tab(qtbot, widget)
     qtbot.waitUntil(lambda: view.empty.isVisible(), timeout=5000)
     assert view.empty.text() == NO_SAMPLES
 
@@ -110,6 +126,32 @@ def test_answers_follow_the_run_and_the_slider_shows_earlier_ones(
     cycle(10)
     qtbot.waitUntil(lambda: view.step_label.text() == "step 40 · evaluation 4 of 4 (latest)", timeout=5000)
     assert first.answer_text == "answer 0 at step 40"
+
+
+def test_a_new_answer_of_the_apps_own_scheduler_appears_in_the_tab_by_its_event(
+    window, workspace, dataset_file, fake_cluster, qtbot, loop
+):
+    from tests.desktop.test_selection import click_row
+
+    widget, session = window
+    dataset = add_dataset(workspace, file=dataset_file, name="pairs")
+    job = create_job(workspace, dataset_id=dataset.id, name="learning to add", gpu_type="T4")
+    fake_cluster.plan_job(job.id, JobPlan(total_steps=100, steps_per_poll=0, sample_every=10))
+    scheduler = Scheduler(workspace)  # the window's own workspace: what it writes, it publishes
+    loop.run_until_complete(scheduler.run_once())
+    with qtbot.waitSignal(widget.loaded, timeout=5000):
+        widget.attach(session, live=False)  # no change feed: only the event can bring the answer
+    click_row(qtbot, widget, job.id)  # waits until its points are drawn
+    view = open_samples_tab(qtbot, widget)
+    qtbot.waitUntil(lambda: session.runner.in_flight == 0, timeout=5000)  # the read on selecting: none
+    assert view.empty.isVisible() and view.empty.text() == NO_SAMPLES
+
+    fake_cluster.advance(get_job(workspace, job_id=job.id).job.external_job_id, 10)
+    loop.run_until_complete(scheduler.run_once())
+    qtbot.waitUntil(lambda: view.step_label.text() == "step 10 · evaluation 1 of 1 (latest)", timeout=5000)
+    first = view.rows[0]
+    assert first.isVisible() and not view.empty.isVisible()
+    assert first.answer_text == "answer 0 at step 10" and first.change.text() == "First evaluation"
 
 
 def test_word_changes_mark_what_the_new_answer_added_and_dropped():

@@ -61,7 +61,7 @@ def test_a_job_runs_to_completion_on_screen(desktop_app, fake_cluster, dataset_f
     seen: list[JobStatus] = []
     window.pause_button.click()  # hold the scheduler so the queued job is seen queued
     assert session.scheduler.paused and window.state_label.text() == "Scheduler paused"
-    window.new_job()
+    window.toolbar.new_job()
     dialog = window.findChild(NewJobDialog)
     qtbot.waitUntil(lambda: dialog.dataset_combo.count() == 1, timeout=5000)
     dialog.name_edit.setText("e2e run")
