@@ -122,3 +122,26 @@ def test_a_run_too_small_for_a_validation_split_says_why_there_is_no_validation_
     assert note.text() == "No validation curve: 8 pairs × a validation split of 0.05 hold out none"
     monitor.set_dataset(job.id, Dataset(**{**few.to_json(), "total_pairs": 200, "created_at": BASE}))
     assert not note.isVisible()
+
+
+def test_a_right_click_on_any_monitor_chart_opens_the_charts_own_menu(monitor, qtbot):
+    from PySide6.QtGui import QContextMenuEvent
+
+    from tests.desktop.factories import make_job
+
+    monitor.show_job(make_job(1))
+    qtbot.waitExposed(monitor)
+    for chart in monitor.charts:
+        viewport = chart.plot_widget.viewport()
+        where = viewport.rect().center()
+        QApplication.sendEvent(
+            viewport,
+            QContextMenuEvent(QContextMenuEvent.Reason.Mouse, where, viewport.mapToGlobal(where)),
+        )
+        menu = chart.chart_menu.menu
+        assert menu is not None, chart.title
+        qtbot.waitUntil(menu.isVisible)
+        texts = [a.text() for a in menu.actions() if not a.isSeparator()]
+        assert texts[:2] == ["Reset zoom", "Export as PNG…"], (chart.title, texts)
+        assert not {"Plot Options", "Mouse Mode", "View All", "Export..."} & set(texts), chart.title
+        menu.close()

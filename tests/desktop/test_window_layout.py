@@ -69,6 +69,15 @@ def test_first_start_says_what_to_do_and_gives_the_table_the_room(window, worksp
         assert window.monitor.title.text() == "first run"
         assert window.table.height() < full_height
 
+        # Ctrl-click on the selected row: nothing is selected, and the table has the room again.
+        row = window.table.visualRect(window.proxy.index(0, 0)).center()
+        QTest.mouseClick(
+            window.table.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier, row
+        )
+        qtbot.waitUntil(lambda: not window.monitor.isVisible())
+        assert window.table.selected_job_ids() == []
+        qtbot.waitUntil(lambda: window.table.height() == full_height)
+
         window.search.setText("no such job")
         qtbot.waitUntil(lambda: window.proxy.rowCount() == 0)
         assert window.table.empty_state() == "No job matches the search or the status filter."
