@@ -4,13 +4,26 @@ queued banner says what the job waits for and goes once it starts."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
+import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
+from sqlalchemy import update
 
+from core.config import load_settings
+from core.datasets import add_dataset
+from core.db.changes import change_stamp
+from core.db.models import JobRow, utcnow
+from core.jobs import create_job
 from core.records import JobStatus
+from core.workspace import Workspace
 from desktop.app_state import Change
+from desktop.dialogs.new_job import NewJobDialog
 from desktop.queued_notice import queued_words
+from tests.core.helpers import set_job_columns
 from tests.desktop.factories import bump, make_job
+from tests.desktop.test_job_actions import attach
 from tests.desktop.windows import show_main_window
 
 LONG_REASON = "cost reached $12.01 of $12.00 " + "and then some more words about why it stopped " * 8
@@ -62,3 +75,38 @@ def test_queued_words():
     assert queued_words(first, [first], slots=None) == "Queued “a”; the scheduler submits it now."
     later = replace(make_job(2, status=JobStatus.QUEUED, name="b"))
     assert queued_words(later, [first, later], slots=2) == "Queued “b”: waiting for a free slot (1 ahead)."
+
+
+@pytest.fixture
+def workspace(home: Path):
+    ws = Workspace.open(load_settings({"home": str(home), "user": "alice", "cluster": "local"}))
+    yield ws
+    ws.close()
+
+
+def test_a_job_created_behind_a_running_one_says_it_waits_and_the_words_go_when_it_starts(
+    window, workspace, dataset_file, qtbot
+):
+    widget, session = window
+    dataset = add_dataset(workspace, file=dataset_file, name="sums")
+    first = create_job(workspace, dataset_id=dataset.id, name="first run", gpu_type="cpu")
+    set_job_columns(workspace, first.id, status="running", external_job_id="local-1")
+    attach(qtbot, widget, session)
+
+    qtbot.keyClick(widget, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)  # New job
+    dialog = widget.findChild(NewJobDialog)
+    qtbot.waitUntil(lambda: dialog is not None and dialog.isVisible() and dialog.dataset_combo.count() == 1)
+    dialog.name_edit.setText("second run")
+    qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+
+    banner = widget.banner
+    qtbot.waitUntil(lambda: banner.isVisible() and "second run" in banner.text(), timeout=5000)
+    assert banner.text() == "Queued “second run”: waiting for a free slot (1 ahead)."  # not "now"
+    second = next(job for job in widget.model.jobs() if job.name == "second run")
+    with workspace.db.write() as db:  # a scheduler starts it, as the app sees any change
+        db.execute(
+            update(JobRow)
+            .where(JobRow.id == second.id)
+            .values(status="initializing", change_seq=change_stamp(db), updated_at=utcnow())
+        )
+    qtbot.waitUntil(lambda: not banner.isVisible(), timeout=5000)

@@ -290,7 +290,7 @@ def test_stop_rule_fields_show_their_whole_text(dialog, qtbot):
         assert shown.fontMetrics().horizontalAdvance(spin.text()) < shown.width(), spin.text()
 
 
-def test_clearing_a_cap_clears_it(dialog, qtbot):
+def test_clearing_a_cap_clears_it(dialog, session, qtbot):
     _shown(qtbot, dialog)
     _type(qtbot, dialog.rules.max_cost, "5")
     assert dialog.rules.rules()["max_cost"] == 5
@@ -300,6 +300,10 @@ def test_clearing_a_cap_clears_it(dialog, qtbot):
     qtbot.keyClick(dialog.rules.max_cost, Qt.Key.Key_Tab)
     assert dialog.rules.rules()["max_cost"] is None
     assert dialog.rules.max_cost.text() == "No cap"
+    with qtbot.waitSignal(dialog.job_created, timeout=5000):
+        dialog.ok_button.click()
+    (job,) = list_jobs(session.ws)
+    assert job.max_cost is None  # the job has no cost cap, not the $5 typed before
 
 
 def test_a_name_past_200_characters_is_flagged_while_typing(dialog, qtbot):
