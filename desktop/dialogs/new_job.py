@@ -33,6 +33,7 @@ from core.records import Dataset, Job
 from desktop import formatting as fmt
 from desktop.dialogs.advanced_fields import NAMES as ADVANCED_NAMES
 from desktop.dialogs.advanced_fields import AdvancedFields
+from desktop.dialogs.fitting_scroll import FittingScroll
 from desktop.dialogs.form import FormDialog
 from desktop.dialogs.rule_fields import RuleFields
 from desktop.dialogs.sample_fields import SampleFields
@@ -111,7 +112,7 @@ class NewJobDialog(FormDialog):
         advanced_form.addWidget(self.training_fields)
         advanced_form.addWidget(self.sample_fields)
         self.advanced.setVisible(False)
-        self.advanced_toggle.toggled.connect(self.advanced.setVisible)
+        self.advanced_toggle.toggled.connect(self._show_advanced)
         self.name_edit.textChanged.connect(self._check_name_length)
         self.spend = QLabel("Loading this month's spend…", objectName="Muted", wordWrap=True)
         self.month: MonthSpend | None = None
@@ -138,6 +139,11 @@ class NewJobDialog(FormDialog):
         session.list_datasets(on_done=self.set_datasets, on_error=self.failed)
         session.month_spend(on_done=self.set_month_spend, on_error=self._spend_unknown)
 
+    def _show_advanced(self, shown: bool) -> None:
+        self.advanced.setVisible(shown)
+        if self.isVisible():
+            self.adjustSize()  # grows to show it (or scrolls, on a short screen), shrinks after
+
     def _rank_changed(self, rank: int) -> None:
         if not self._alpha_set:  # alpha follows the rank (2 × rank) until it is set by hand
             self.alpha.setValue(2 * rank)
@@ -159,10 +165,16 @@ class NewJobDialog(FormDialog):
         form.addRow("Estimated cost", self.estimate)
         form.addRow("This month", self.spend)
         form.addRow("Stop rules", self.rules)
+        body = QWidget()
+        fields = QVBoxLayout(body)
+        fields.setContentsMargins(0, 0, 0, 0)
+        fields.addLayout(form)
+        fields.addWidget(self.advanced_toggle)
+        fields.addWidget(self.advanced)
+        fields.addStretch(1)
+        self.body = FittingScroll(body)  # scrolls when Advanced makes it taller than the screen
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.advanced_toggle)
-        layout.addWidget(self.advanced)
+        layout.addWidget(self.body, 1)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
 

@@ -204,8 +204,14 @@ def test_the_advanced_section_sets_every_other_hyperparameter(dialog, session, q
     _shown(qtbot, dialog)
     assert not dialog.training_fields.isVisible()
     toggle = dialog.advanced_toggle
+    closed_height = dialog.height()
     qtbot.mouseClick(toggle, Qt.MouseButton.LeftButton, pos=QPoint(8, toggle.height() // 2))
     assert dialog.training_fields.isVisible()
+    # Taller with the section open, yet within the screen: Create stays in sight, the fields scroll.
+    qtbot.waitUntil(lambda: dialog.height() > closed_height)
+    screen = dialog.screen().availableGeometry()
+    assert dialog.frameGeometry().height() <= screen.height()
+    assert dialog.rect().contains(dialog.ok_button.geometry())
     fields = dialog.training_fields
     for field, text in (
         (fields.warmup_ratio, "0.2"),
