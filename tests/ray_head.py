@@ -93,6 +93,20 @@ class RayHead:
     def jobs(self) -> list[dict[str, object]]:
         return list(json.loads(self._get("/api/jobs/", timeout=10)))
 
+    def submit(self, submission_id: str, entrypoint: str, **options: object) -> None:
+        """A Ray job of the Jobs API under `submission_id`, whatever its entrypoint."""
+        body = {"submission_id": submission_id, "entrypoint": entrypoint, **options}
+        self._send("/api/jobs/", body, timeout=30)
+
+    def stop_job(self, submission_id: str) -> None:
+        self._send(f"/api/jobs/{submission_id}/stop", {}, timeout=30)
+
+    def _send(self, path: str, body: dict[str, object], *, timeout: float) -> None:
+        headers = {**self.headers, "Content-Type": "application/json"}
+        request = urllib.request.Request(self.url + path, data=json.dumps(body).encode(), headers=headers)
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            answer.read()
+
     def _get(self, path: str, *, timeout: float) -> bytes:
         """The body of a 2xx answer; an OSError (urllib's HTTPError and URLError among them)
         for anything else."""

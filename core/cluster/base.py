@@ -6,6 +6,7 @@ rules of SPEC §4 once, whatever the backend.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Protocol
@@ -163,6 +164,17 @@ class ClusterBackend(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class StatusBatches(Protocol):
+    """A backend that answers many jobs' statuses in one go (`http`: the batch endpoint of SPEC §4;
+    `ray`: one read of Ray's job list); the scheduler asks it a round's jobs together instead of
+    `status` job by job (core.scheduler.worker), unless its `batches` says False."""
+
+    async def statuses(self, asked: Sequence[tuple[str, int | None]]) -> list[StatusReport | ClusterError]:
+        """For each (external_job_id, since_step) asked, in order, its status answer or the
+        error that job alone met; raises a ClusterError when the whole batch failed."""
+        ...
 
 
 class CheckpointKeeper(Protocol):

@@ -9,36 +9,39 @@ credentials, or the job's folder under LORADESK_HOME when storage is local (a he
 or one that shares the folder).
 
 Metrics come from the trainer's `LORADESK_METRIC` lines in the job's log, read from its tail
-(core.cluster.ray_log). aiohttp, as the `http` backend: one HTTP stack for both, the cheapest in
-CPU per request (benchmarks/bench_http_stack.py, docs/benchmarks.md).
+(core.cluster.ray_log). A round of polls (`statuses`) reads every job's status from one request,
+Ray's job list (core.cluster.ray_jobs), then the log tails of the jobs that may have moved. The
+dashboard is spoken to with aiohttp (core.cluster.ray_http), as the `http` backend speaks: one HTTP
+stack for both, the cheapest in CPU per request (benchmarks/bench_http_stack.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
+import logging
 import shlex
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import aiohttp
 
-from core.cluster.answer_errors import error_for_answer
 from core.cluster.base import (
     ClusterConflictError,
     ClusterError,
     ClusterJobNotFoundError,
-    ClusterMalformedError,
     ClusterTransientError,
     LogChunk,
     StatusReport,
     SubmitRequest,
     SubmitResult,
 )
-from core.cluster.bounds import DEADLINE, MAX_POINTS, MalformedAnswer, decode, read_capped
+from core.cluster.bounds import DEADLINE, MAX_POINTS
+from core.cluster.ray_http import AnswerTooLarge, RayDashboard
+from core.cluster.ray_jobs import STATUSES, RayJob, job_list, one_job
 from core.cluster.ray_log import WHOLE_LOG, LogTail, TailWindows, parse_tail
 from core.config import Settings
 from core.records import METRIC_FIELDS
@@ -48,15 +51,6 @@ from core.trainer.checkpoint_files import checkpoint_dir, latest_checkpoint
 from core.trainer.distributed import launcher
 from core.trainer.report import METRIC_PREFIX, RESULT_PREFIX, SAMPLES_PREFIX
 
-# Ray's job statuses → Loradesk's (SPEC §4b).
-STATUSES = {
-    "PENDING": "initializing",
-    "RUNNING": "running",
-    "SUCCEEDED": "completed",
-    "FAILED": "failed",
-    "STOPPED": "cancelled",
-}
-TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 # The files peft writes for a LoRA adapter; each gets a presigned PUT URL.
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "README.md")
 # Ray's names of GPU types where they differ from Loradesk's rates table; others pass as they are.
@@ -67,9 +61,12 @@ STOP_GRACE = 20
 _MAX_MESSAGE = 1000
 # A finished job whose log cannot be read this many polls in a row ends without its last points.
 _LOG_FAILURES_TOLERATED = 3
+# Seconds a head whose job list is past one answer's bound is polled job by job before it is
+# asked for its list again.
+_LIST_RETRY = 600.0
 _MACHINE_LINES = (METRIC_PREFIX, SAMPLES_PREFIX, RESULT_PREFIX)
-_RELAYED = re.compile(r"Request failed with status code (4\d\d)")
-_EXCEPTION_LINE = re.compile(r"^(?:[\w.]+(?:Error|Exception)): (.+)$")
+
+log = logging.getLogger(__name__)
 
 
 class RayCluster:
@@ -88,21 +85,17 @@ class RayCluster:
         stop_grace: int = STOP_GRACE,
         poll_wait: float = 0.5,
         deadline: float = DEADLINE,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
     ) -> None:
-        self._base = base_url.rstrip("/")
-        self._host = urlsplit(base_url).netloc.rpartition("@")[2] or base_url
-        self._token = token or None
+        self._dashboard = RayDashboard(
+            base_url, token, timeout=timeout, deadline=deadline, trace_configs=trace_configs
+        )
         self._storage = storage
         self._jobs_dir = settings.home / "jobs"
         self._storage_root = local_storage_root(settings)
-        self._timeout = aiohttp.ClientTimeout(
-            total=deadline,  # from sending the request to the answer's last byte (SPEC §4)
-            sock_connect=5.0,
-            sock_read=timeout,
-        )
         self._stop_grace = stop_grace
         self._poll_wait = poll_wait
-        self._session: aiohttp.ClientSession | None = None
+        self._list_refused_until = 0.0  # monotonic time before which the job list is not asked
         self._windows = TailWindows()
         self._log_failures: dict[str, int] = {}
 
@@ -111,17 +104,17 @@ class RayCluster:
     async def submit(self, request: SubmitRequest) -> SubmitResult:
         # Submitted before (a scheduler died before recording it)? Then that job is this one.
         try:
-            return SubmitResult(request.job_id, (await self._details(request.job_id))[0])
+            return SubmitResult(request.job_id, STATUSES[(await self._details(request.job_id)).status])
         except ClusterJobNotFoundError:
             pass
         payload = self.submission(request)
         try:
-            await self._request("POST", "/api/jobs/", "submit", json=payload)
+            await self._dashboard.request("POST", "/api/jobs/", "submit", json=payload)
         except ClusterError as exc:
             if "already exists" not in str(exc):
                 raise
             # Another scheduler's submit got there between the look and ours.
-            return SubmitResult(request.job_id, (await self._details(request.job_id))[0])
+            return SubmitResult(request.job_id, STATUSES[(await self._details(request.job_id)).status])
         return SubmitResult(request.job_id, "initializing")
 
     def submission(self, request: SubmitRequest) -> dict[str, Any]:
@@ -178,14 +171,36 @@ class RayCluster:
     # -- status ---------------------------------------------------------------------------------
 
     async def status(self, external_job_id: str, since_step: int | None) -> StatusReport:
-        status, details = await self._details(external_job_id)
-        ray_status = details["status"]
+        return await self._report(external_job_id, await self._details(external_job_id), since_step)
+
+    async def statuses(self, asked: Sequence[tuple[str, int | None]]) -> list[StatusReport | ClusterError]:
+        """Many jobs' statuses from one read of Ray's job list (`GET /api/jobs/`), then the log
+        tail of each job that may have moved (StatusBatches). A job the list leaves out, or every
+        job when the list is past one answer's bound, is asked alone."""
+        listed = await self._job_list() if len(asked) > 1 else None  # one job: its own details
+
+        async def one(job_id: str, since_step: int | None) -> StatusReport | ClusterError:
+            try:
+                job = listed.get(job_id) if listed is not None else None
+                if job is None:  # asked alone, which also tells a job Ray has forgotten (404)
+                    job = await self._details(job_id)
+                return await self._report(job_id, job, since_step)
+            except ClusterError as exc:
+                return exc
+
+        return list(await asyncio.gather(*(one(job_id, since) for job_id, since in asked)))
+
+    async def _report(self, job_id: str, job: RayJob, since_step: int | None) -> StatusReport:
+        """The status answer of a job Ray described, with the points its log tail holds."""
+        if not job.known:
+            raise ClusterTransientError("malformed answer from the Ray cluster: no job status")
+        status = STATUSES[job.status]
         tail = LogTail()
-        if details.get("driver_node_id"):
-            tail = await self._read_tail(external_job_id, details, since_step, ray_status in TERMINAL)
-        if ray_status in TERMINAL:
-            self._windows.forget(external_job_id)
-            self._log_failures.pop(external_job_id, None)
+        if job.may_have_moved:
+            tail = await self._read_tail(job_id, job, since_step)
+        if job.ended:
+            self._windows.forget(job_id)
+            self._log_failures.pop(job_id, None)
         history = tail.after(since_step)
         more_points = len(history) > MAX_POINTS
         history = history[:MAX_POINTS]  # in step order; the rest comes with the next poll
@@ -209,29 +224,44 @@ class RayCluster:
             metrics={k: last[k] for k in METRIC_FIELDS if last and k in last},
             metrics_history=history,
             more_points=more_points,
-            error_message=self._failure(details, result) if status == "failed" else None,
+            error_message=self._failure(job, result) if status == "failed" else None,
             artifact_url=_text(result.get("artifact_url")) if status in ("completed", "cancelled") else None,
-            started_at=_moment(details.get("start_time")),
-            completed_at=_moment(details.get("end_time")) if ray_status in TERMINAL else None,
+            started_at=_moment(job.start_time),
+            completed_at=_moment(job.end_time) if job.ended else None,
             samples=tail.samples_after(since_step),
         )
 
-    async def _details(self, job_id: str) -> tuple[str, dict[str, Any]]:
-        details = await self._request("GET", f"/api/jobs/{quote(job_id, safe='')}", "status")
-        if not isinstance(details, dict) or details.get("status") not in STATUSES:
+    async def _details(self, job_id: str) -> RayJob:
+        """One job's details; ClusterJobNotFoundError when Ray does not know it."""
+        body = await self._dashboard.exchange("GET", f"/api/jobs/{quote(job_id, safe='')}", "status")
+        job = self._dashboard.decoded(one_job, body)
+        if not job.known:
             raise ClusterTransientError("malformed answer from the Ray cluster: no job status")
-        return STATUSES[details["status"]], details
+        return job
 
-    async def _read_tail(
-        self, job_id: str, details: dict[str, Any], since_step: int | None, terminal: bool
-    ) -> LogTail:
+    async def _job_list(self) -> dict[str, RayJob] | None:
+        """Every job the head keeps, by submission id, in one request; None while the list is
+        past one answer's bound (a head that kept thousands of jobs): then each is asked alone."""
+        if time.monotonic() < self._list_refused_until:
+            return None
+        try:
+            body = await self._dashboard.exchange("GET", "/api/jobs/", "status")
+        except AnswerTooLarge:
+            log.info(
+                "the Ray cluster at %s keeps too many jobs to list: polling job by job", self._dashboard.host
+            )
+            self._list_refused_until = time.monotonic() + _LIST_RETRY
+            return None
+        return self._dashboard.decoded(job_list, body)
+
+    async def _read_tail(self, job_id: str, job: RayJob, since_step: int | None) -> LogTail:
         """The window of the log that holds every point after `since_step`."""
         lines = self._windows.first(job_id)
         while True:
             try:
-                text = await self._log_lines(job_id, str(details["driver_node_id"]), lines)
+                text = await self._log_lines(job_id, str(job.driver_node_id), lines)
             except ClusterTransientError:
-                if not terminal:
+                if not job.ended:
                     raise
                 failures = self._log_failures[job_id] = self._log_failures.get(job_id, 0) + 1
                 if failures < _LOG_FAILURES_TOLERATED:
@@ -246,12 +276,14 @@ class RayCluster:
 
     async def _log_lines(self, job_id: str, node_id: str, lines: int) -> str:
         params = {"submission_id": job_id, "node_id": node_id, "lines": str(lines)}
-        return str(await self._request("GET", "/api/v0/logs/file", "logs", params=params, text=True))
+        return str(
+            await self._dashboard.request("GET", "/api/v0/logs/file", "logs", params=params, text=True)
+        )
 
-    def _failure(self, details: dict[str, Any], result: dict[str, Any]) -> str:
+    def _failure(self, job: RayJob, result: dict[str, Any]) -> str:
         """Ray's message (its first line; the rest is the log's tail) with the reason: the
         trainer's, or else the log's last line (a trainer that never ran: Loradesk missing there)."""
-        lines = [line.strip() for line in str(details.get("message") or "").splitlines() if line.strip()]
+        lines = [line.strip() for line in (job.message or "").splitlines() if line.strip()]
         ray_message = lines[0] if lines else ""
         reason = _text(result.get("error_message")) or (lines[-1] if len(lines) > 1 else "")
         if "No module named core" in reason or "No module named 'core" in reason:
@@ -266,9 +298,9 @@ class RayCluster:
         """Stop the Ray job, then wait for the trainer to save and upload its partial adapter
         (Ray gives it `stop_grace` seconds); that adapter's URL, None when it saved none."""
         path = f"/api/jobs/{quote(external_job_id, safe='')}/stop"
-        answer = await self._request("POST", path, "cancel")
+        answer = await self._dashboard.request("POST", path, "cancel")
         if isinstance(answer, dict) and answer.get("stopped") is False:
-            status, _ = await self._details(external_job_id)
+            status = STATUSES[(await self._details(external_job_id)).status]
             raise ClusterConflictError(f"the job has already ended on the Ray cluster ({status})")
         deadline = time.monotonic() + self._stop_grace + 10
         while time.monotonic() < deadline:
@@ -288,7 +320,7 @@ class RayCluster:
         lines. Ray's Jobs API answers the whole log each time (it has no offset): fine for the one
         log a person reads, not for the polls, which read the tail instead."""
         path = f"/api/jobs/{quote(external_job_id, safe='')}/logs"
-        answer = await self._request("GET", path, "status")
+        answer = await self._dashboard.request("GET", path, "status")
         logs = answer.get("logs") if isinstance(answer, dict) else None
         if not isinstance(logs, str):
             raise ClusterTransientError("malformed answer from the Ray cluster: no logs")
@@ -299,76 +331,8 @@ class RayCluster:
         text = "".join(line for line in lines if not line.startswith(_MACHINE_LINES))
         return LogChunk(text=text, next_offset=end)
 
-    # -- HTTP -----------------------------------------------------------------------------------
-
-    def _http(self) -> aiohttp.ClientSession:
-        """The session, made on first use inside the event loop that will use it."""
-        if self._session is None or self._session.closed:
-            headers = {"User-Agent": "loradesk"}
-            if self._token:
-                headers["Authorization"] = f"Bearer {self._token}"
-            self._session = aiohttp.ClientSession(headers=headers, timeout=self._timeout)
-        return self._session
-
-    async def _request(
-        self, method: str, path: str, endpoint: str, *, text: bool = False, **kwargs: Any
-    ) -> Any:
-        """One request under the total deadline, its body read no further than MAX_BODY and its
-        JSON no deeper than MAX_DEPTH (SPEC §4)."""
-        try:
-            async with self._http().request(method, self._base + path, **kwargs) as answer:
-                code = answer.status
-                body = await read_capped(answer.content.iter_chunked(256 * 1024), answer.content_length)
-        except MalformedAnswer as exc:
-            raise ClusterMalformedError(f"malformed answer from the Ray cluster: {exc}") from None
-        except TimeoutError as exc:  # aiohttp's connect and read timeouts are TimeoutErrors too
-            raise ClusterTransientError(f"timed out waiting for the Ray cluster at {self._host}") from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            reason = self._clean(str(exc)) or type(exc).__name__
-            raise ClusterTransientError(f"could not reach the Ray cluster at {self._host}: {reason}") from exc
-        error = self._error_for(code, body.decode("utf-8", "replace"), endpoint)
-        if error is not None:
-            raise error
-        if text:
-            return body.decode("utf-8", "replace")
-        try:
-            return decode(body)
-        except MalformedAnswer as exc:
-            raise ClusterMalformedError(f"malformed answer from the Ray cluster: {exc}") from None
-
-    def _error_for(self, code: int, body: str, endpoint: str) -> ClusterError | None:
-        """The class SPEC §4 gives an answer, with Ray's own words."""
-        if 200 <= code < 300:
-            return None
-        message = self._clean(_ray_reason(body))
-        # The head hands a submission to a node's agent, and answers that agent's refusal (a 400)
-        # as its own 500 "Request failed with status code 400: <traceback>": a refusal still.
-        relayed = _RELAYED.search(body)
-        if endpoint == "submit" and code >= 500 and relayed:
-            code = int(relayed.group(1))
-        return error_for_answer(code, endpoint, message, cluster="the Ray cluster", token="token")
-
-    def _clean(self, text: str) -> str:
-        line = " ".join(text.split())
-        if self._token:
-            line = line.replace(self._token, "***")
-        return line if len(line) <= 300 else line[:299] + "…"
-
     async def aclose(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
-
-
-def _ray_reason(body: str) -> str:
-    """Ray answers errors with a Python traceback: its last `SomeError: reason` line is the
-    reason; otherwise the last line of the text."""
-    lines = [line.strip() for line in body.strip().splitlines() if line.strip(" .")]
-    for line in reversed(lines):
-        found = _EXCEPTION_LINE.match(line)
-        if found:
-            return found.group(1).rstrip(".") + "."
-    return lines[-1] if lines else ""
+        await self._dashboard.aclose()
 
 
 def _text(value: Any) -> str | None:

@@ -1,5 +1,6 @@
 """The `ray` backend against a fake Ray dashboard on loopback: what it sends, how each answer
-class of SPEC §4 maps, and that a long run's log is read from its tail, not whole, every poll."""
+class of SPEC §4 maps, that a long run's log is read from its tail, not whole, every poll, and that
+a round of polls reads Ray's job list once and only the logs of jobs that may have moved."""
 
 from __future__ import annotations
 
@@ -10,18 +11,24 @@ from pathlib import Path
 
 import pytest
 
+from core.cluster import bounds
 from core.cluster.base import (
     ClusterAuthError,
     ClusterConflictError,
     ClusterJobNotFoundError,
     ClusterRejectedError,
     ClusterTransientError,
+    StatusReport,
     SubmitRequest,
 )
 from core.cluster.ray import RayCluster
 from core.cluster.ray_log import FIRST_WINDOW, parse_tail
 from core.config import load_settings
-from core.storage import LocalStorage
+from core.jobs import get_job
+from core.scheduler import Scheduler
+from core.storage import LocalStorage, open_storage
+from core.workspace import Workspace
+from tests.core.helpers import queue_jobs
 from tests.fakes.ray_head import FakeRayHead
 from tests.ray_head import free_port
 
@@ -87,10 +94,12 @@ async def test_a_racing_submit_read_from_rays_relayed_refusal_finds_the_job(ray,
     await ray.submit(request())
     # Another scheduler submitted between our look and our submit: Ray refuses (as a relayed 500).
     body = {"submission_id": "job-1", "entrypoint": "x"}
-    async with ray._http().post(f"{fake_ray.url}/api/jobs/", json=body) as answer:
+    async with ray._dashboard.session().post(f"{fake_ray.url}/api/jobs/", json=body) as answer:
         assert answer.status == 500 and "already exists" in await answer.text()
     with pytest.raises(ClusterRejectedError, match="already exists"):
-        await ray._request("POST", "/api/jobs/", "submit", json={"submission_id": "job-1", "entrypoint": "x"})
+        await ray._dashboard.request(
+            "POST", "/api/jobs/", "submit", json={"submission_id": "job-1", "entrypoint": "x"}
+        )
 
 
 async def test_a_refused_submission_is_rejected_with_rays_reason(ray: RayCluster, fake_ray: FakeRayHead):
@@ -258,3 +267,105 @@ async def test_sample_lines_of_the_log_come_with_the_status(ray, fake_ray):
     assert (await ray.status("job-1", 6)).samples == ()
     log = await ray.read_log("job-1", 0)
     assert "LORADESK_SAMPLES" not in log.text  # the person's log leaves machine lines out
+
+
+def polls_of(head: FakeRayHead) -> dict[str, int]:
+    """The head's requests by kind: the job list, one job's details, log tails."""
+    kinds = {"list": 0, "details": 0, "log": 0}
+    for line in head.requests:
+        if line == "GET /api/jobs/":
+            kinds["list"] += 1
+        elif line.startswith("GET /api/jobs/") and not line.endswith("/logs"):
+            kinds["details"] += 1
+        elif line == "GET /api/v0/logs/file":
+            kinds["log"] += 1
+    return kinds
+
+
+async def test_many_jobs_are_read_from_one_job_list_and_only_moved_logs_are_read(ray, fake_ray):
+    for job_id in ("waiting", "training", "done", "also-training"):
+        await ray.submit(request(job_id))
+    fake_ray.jobs["training"].status = fake_ray.jobs["also-training"].status = "RUNNING"
+    fake_ray.add_metric_lines("training", 1, 3, total=10)
+    fake_ray.add_metric_lines("also-training", 1, 1, total=10)
+    done = fake_ray.jobs["done"]
+    done.status = "SUCCEEDED"
+    fake_ray.add_metric_lines("done", 1, 10, total=10)
+    done.log_lines.append('LORADESK_RESULT {"status": "completed", "artifact_url": "s3://b/adapters/done/"}')
+    fake_ray.requests.clear()
+
+    asked = [("waiting", None), ("training", 1), ("done", 8), ("also-training", None), ("forgotten", None)]
+    answers = await ray.statuses(asked)
+
+    waiting, training, finished, also, forgotten = answers
+    assert isinstance(waiting, StatusReport) and waiting.status == "initializing"
+    assert isinstance(training, StatusReport) and training.status == "running"
+    assert [p["step"] for p in training.metrics_history or []] == [2, 3]
+    assert isinstance(finished, StatusReport) and finished.status == "completed"
+    assert [p["step"] for p in finished.metrics_history or []] == [9, 10]
+    assert finished.artifact_url == "s3://b/adapters/done/" and finished.completed_at is not None
+    assert isinstance(also, StatusReport) and [p["step"] for p in also.metrics_history or []] == [1]
+    assert isinstance(forgotten, ClusterJobNotFoundError)  # not listed: asked alone, and Ray says 404
+    # One list for the five; a log tail for the three that ran (none for the pending job); one
+    # job's details only for the job the list left out.
+    assert polls_of(fake_ray) == {"list": 1, "details": 1, "log": 3}
+
+
+async def test_a_job_list_past_one_answers_bound_falls_back_to_one_job_at_a_time(ray, fake_ray, monkeypatch):
+    for job_id in ("a", "b"):
+        await ray.submit(request(job_id))
+        fake_ray.jobs[job_id].status = "RUNNING"
+    monkeypatch.setattr(bounds, "MAX_BODY", 4096)  # a head keeping thousands of jobs, in small
+    fake_ray.list_padding = 4096
+    fake_ray.requests.clear()
+    first = await ray.statuses([("a", None), ("b", None)])
+    assert [a.status for a in first if isinstance(a, StatusReport)] == ["running", "running"]
+    assert polls_of(fake_ray) == {"list": 1, "details": 2, "log": 2}
+    fake_ray.requests.clear()
+    await ray.statuses([("a", None), ("b", None)])
+    assert polls_of(fake_ray) == {"list": 0, "details": 2, "log": 2}  # not asked again for a while
+
+
+async def test_a_failing_job_list_fails_the_batch_with_its_class(ray, fake_ray):
+    await ray.submit(request("a"))
+    fake_ray.fail_with = (503, "the dashboard is restarting")
+    with pytest.raises(ClusterTransientError, match="HTTP 503"):
+        await ray.statuses([("a", None), ("b", None)])
+    fake_ray.fail_with = None
+    fake_ray.garbage = True
+    with pytest.raises(ClusterTransientError, match="malformed answer"):
+        await ray.statuses([("a", None), ("b", None)])
+
+
+async def test_each_scheduler_cycle_reads_rays_job_list_once_not_each_job(
+    home, fake_ray, dataset_file, tmp_path
+):
+    settings = load_settings(
+        {"home": str(home), "user": "erin", "cluster": "ray", "cluster_url": fake_ray.url}, environ={}
+    )
+    ws = Workspace.open(settings)
+    ws.use_backend(RayCluster(fake_ray.url, TOKEN, open_storage(settings), settings, timeout=2.0))
+    jobs = queue_jobs(ws, dataset_file, count=4, gpu_type="cpu")
+    scheduler = Scheduler(ws)
+    try:
+        await scheduler.run_once()  # submits the four
+        assert sorted(fake_ray.jobs) == sorted(job.id for job in jobs)
+        pending, *running = (fake_ray.jobs[job.id] for job in jobs)
+        for cycle in range(1, 4):
+            for job in running:
+                job.status = "RUNNING"
+                fake_ray.add_metric_lines(job.submission_id, cycle, cycle, total=10)
+            fake_ray.requests.clear()
+            report = await scheduler.run_once()
+            assert report.polled == 4
+            # One list for the cycle and a log tail per running job: per-job requests fail here.
+            assert polls_of(fake_ray) == {"list": 1, "details": 0, "log": 3}, cycle
+        for job in jobs[1:]:
+            detail = get_job(ws, job_id=job.id)
+            assert detail.job.status.value == "running"
+            assert [p.step for p in detail.metrics] == [1, 2, 3]
+        assert get_job(ws, job_id=jobs[0].id).job.status.value == "initializing"
+        assert pending.status == "PENDING"
+    finally:
+        await ws.aclose()
+        ws.close()

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import shlex
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from core.cluster.base import ClusterAuthError, ClusterTransientError
@@ -24,7 +27,9 @@ from core.s3_storage import S3Storage
 from core.scheduler import Scheduler
 from core.scheduler.submitting import submit_request
 from core.storage import file_url_path, open_storage
+from core.trainer.report import METRIC_PREFIX
 from core.workspace import Workspace
+from tests.core.helpers import set_job_columns
 from tests.ray_head import RayHead, free_port
 from tests.s3_server import S3Server
 
@@ -49,11 +54,46 @@ def s3_server() -> Iterator[S3Server]:
     server.stop()
 
 
+class RequestLog:
+    """What the `ray` backend asked of the head, recorded by aiohttp's request hooks."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        self.tails_of: set[str] = set()  # the jobs whose log tail was asked for
+        self.hooks = aiohttp.TraceConfig()
+        self.hooks.on_request_start.append(self._started)
+
+    async def _started(
+        self, session: object, context: object, params: aiohttp.TraceRequestStartParams
+    ) -> None:
+        self.requests.append(f"{params.method} {params.url.path}")
+        if params.url.path == "/api/v0/logs/file":
+            self.tails_of.add(params.url.query.get("submission_id", ""))
+
+    def kinds(self) -> dict[str, int]:
+        """The requests by kind: the job list, one job's details, log tails."""
+        kinds = {"list": 0, "details": 0, "log": 0}
+        for line in self.requests:
+            if line == "GET /api/jobs/":
+                kinds["list"] += 1
+            elif line.startswith("GET /api/jobs/") and not line.endswith("/logs"):
+                kinds["details"] += 1
+            elif line == "GET /api/v0/logs/file":
+                kinds["log"] += 1
+        return kinds
+
+
 @pytest.fixture
 def ray_workspace(home: Path, ray_head: RayHead):
     opened: list[Workspace] = []
 
-    def make(*, url: str | None = None, token: str | None = None, storage_url: str = "") -> Workspace:
+    def make(
+        *,
+        url: str | None = None,
+        token: str | None = None,
+        storage_url: str = "",
+        log: RequestLog | None = None,
+    ) -> Workspace:
         settings = load_settings(
             {
                 "home": str(home),
@@ -64,8 +104,15 @@ def ray_workspace(home: Path, ray_head: RayHead):
             }
         )
         ws = Workspace.open(settings)
+        hooks = [log.hooks] if log is not None else []
         ws.use_backend(
-            RayCluster(settings.cluster_url or "", token or ray_head.token, open_storage(settings), settings)
+            RayCluster(
+                settings.cluster_url or "",
+                token or ray_head.token,
+                open_storage(settings),
+                settings,
+                trace_configs=hooks,
+            )
         )
         opened.append(ws)
         return ws
@@ -135,6 +182,51 @@ async def test_ray_job_trains_to_completion_and_a_resubmit_finds_it(ray_workspac
     assert (adapter / "adapter_model.safetensors").is_file()
     assert [j["status"] for j in ray_jobs_of(ray_head, job_id)] == ["SUCCEEDED"]
     assert len(detail.cost_records) == 1
+
+
+def trainer_like(seconds: int) -> str:
+    """An entrypoint that prints two steps' metric lines as the trainer does, then lives on."""
+    lines = [json.dumps({"step": step, "training_loss": 1.5, "total_steps": 4}) for step in (1, 2)]
+    code = "import time\n"
+    code += "".join(f"print({METRIC_PREFIX + line!r})\n" for line in lines)
+    code += f"time.sleep({seconds})\n"
+    return f"python -c {shlex.quote(code)}"
+
+
+async def test_each_cycle_reads_the_real_heads_job_list_once_and_only_moved_logs(ray_workspace, ray_head):
+    log = RequestLog()
+    ws = ray_workspace(log=log)
+    ended, running, waiting = (queue_job(ws) for _ in range(3))
+    # Ray jobs that print what a trainer prints, without training: one that ends, one that runs
+    # on, one that waits for a resource no node has (PENDING: its log is never read).
+    ray_head.submit(ended, trainer_like(0))
+    ray_head.submit(running, trainer_like(600))
+    ray_head.submit(waiting, "python -c pass", entrypoint_resources={"loradesk-no-such-node": 1})
+    for job_id in (ended, running, waiting):
+        set_job_columns(ws, job_id, status="running", external_job_id=job_id)
+    scheduler = Scheduler(ws)
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # until both printers' lines are in the database
+            log.requests.clear()
+            await scheduler.run_once()
+            # Every cycle: one list for the three jobs, a log tail for each started one at most.
+            kinds = log.kinds()
+            assert kinds["list"] == 1 and kinds["details"] == 0 and kinds["log"] <= 2, log.requests
+            assert waiting not in log.tails_of, log.requests
+            if all(len(get_job(ws, job_id=j).metrics) == 2 for j in (ended, running)):
+                break
+            assert time.monotonic() < deadline, log.requests
+            await asyncio.sleep(0.5)
+        assert get_job(ws, job_id=ended).job.status.value == "completed"
+        assert get_job(ws, job_id=running).job.status.value == "running"
+        assert get_job(ws, job_id=waiting).job.status.value == "initializing"
+        assert [j["status"] for j in ray_jobs_of(ray_head, waiting)] == ["PENDING"]
+    finally:
+        for job_id in (running, waiting):
+            with contextlib.suppress(OSError):
+                ray_head.stop_job(job_id)
+        await ws.aclose()
 
 
 def _dataset_of(ws: Workspace, detail: JobDetail) -> tuple[str | None, str]:

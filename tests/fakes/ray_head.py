@@ -1,5 +1,6 @@
-"""A fake Ray dashboard on loopback: the Jobs API and the log tail, as the real one answers them
-(checked against Ray 2.60's job_head.py and state_head.py), and told to fail on demand."""
+"""A fake Ray dashboard on loopback: the Jobs API (one job, the job list) and the log tail, as the
+real one answers them (checked against Ray 2.60's job_head.py and state_head.py), and told to fail
+on demand. `requests` records every request ("GET /api/jobs/", "GET /api/v0/logs/file", ...)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,26 @@ class FakeRayJob:
     message: str = "Job has not started yet."
     log_lines: list[str] = field(default_factory=list)
 
+    def record(self) -> dict[str, Any]:
+        """The job as `GET /api/jobs/{id}` and the job list describe it."""
+        return {
+            "type": "SUBMISSION",
+            "job_id": None,
+            "submission_id": self.submission_id,
+            "driver_info": None,
+            "status": self.status,
+            "entrypoint": self.body.get("entrypoint", ""),
+            "message": self.message,
+            "error_type": None,
+            "start_time": 1_795_000_000_000,
+            "end_time": 1_795_000_060_000 if self.status in ("SUCCEEDED", "FAILED", "STOPPED") else None,
+            "metadata": self.body.get("metadata", {}),
+            "runtime_env": self.body.get("runtime_env", {}),
+            "driver_agent_http_address": None,
+            "driver_node_id": None if self.status == "PENDING" else "node-1",
+            "driver_exit_code": None,
+        }
+
 
 class FakeRayHead:
     def __init__(self) -> None:
@@ -29,12 +50,14 @@ class FakeRayHead:
         self.stall = 0.0
         self.log_requests: list[int] = []  # the `lines` of each log request
         self.requests: list[str] = []
+        self.list_padding = 0  # bytes of entrypoint added to each listed job (a head keeping many)
         self._runner: web.AppRunner | None = None
         self.url = ""
 
     async def start(self) -> FakeRayHead:
         app = web.Application(middlewares=[self._faults])
         app.router.add_post("/api/jobs/", self._submit)
+        app.router.add_get("/api/jobs/", self._list)
         app.router.add_get("/api/jobs/{id}", self._details)
         app.router.add_post("/api/jobs/{id}/stop", self._stop)
         app.router.add_get("/api/v0/logs/file", self._logs)
@@ -89,17 +112,16 @@ class FakeRayHead:
         job = self.jobs.get(request.match_info["id"])
         if job is None:
             return web.Response(status=404, text=f"Job {request.match_info['id']} does not exist")
-        return web.json_response(
-            {
-                "type": "SUBMISSION",
-                "submission_id": job.submission_id,
-                "status": job.status,
-                "message": job.message,
-                "start_time": 1_795_000_000_000,
-                "end_time": 1_795_000_060_000 if job.status in ("SUCCEEDED", "FAILED", "STOPPED") else None,
-                "driver_node_id": None if job.status == "PENDING" else "node-1",
-            }
-        )
+        return web.json_response(job.record())
+
+    async def _list(self, request: web.Request) -> web.Response:
+        """Every job, as Ray lists them: the Jobs API's submissions, then a job a driver started
+        itself (no submission id)."""
+        listed = [job.record() for job in self.jobs.values()]
+        for record in listed:
+            record["entrypoint"] += " " * self.list_padding
+        driver = {"type": "DRIVER", "job_id": "01000000", "submission_id": None, "status": "SUCCEEDED"}
+        return web.json_response([*listed, driver])
 
     async def _stop(self, request: web.Request) -> web.Response:
         job = self.jobs.get(request.match_info["id"])
