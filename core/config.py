@@ -11,7 +11,7 @@ import math
 import os
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ NOTIFY_ALL: tuple[str, ...] = tuple(t.value for t in NotificationType)
 NOTIFY_DEFAULT: tuple[str, ...] = tuple(t for t in NOTIFY_ALL if t != NotificationType.JOB_PROGRESS.value)
 
 CLUSTER_BACKENDS = ("local", "http", "ray")
+REMOTE_BACKENDS = ("http", "ray")  # the backends that reach a cluster at its URL, with a token
 
 # US$ per GPU-hour, used for `hourly_rate` when a job is created. Users override or extend it in
 # the `[gpu_rates]` table of settings.toml.
@@ -114,14 +115,16 @@ class Settings:
 class Setting:
     """One setting, declared once: its `Settings` field and settings.toml key (`name`), its
     environment variable, whether it has a command-line option (`--name-with-dashes`), how a
-    value given as text or TOML becomes the field's (`parse`; a missing value is None), and
-    whether the app saves it to settings.toml. `option_type`, `choices` and `metavar` shape the
-    option (argparse rejects a bad value there, with exit status 2); `help` is its help line."""
+    value given as text or TOML becomes the field's (`parse`; a number's `option_type` parses it
+    when there is no `parse`), and whether the app saves it to settings.toml. A setting given
+    nowhere takes its `Settings` field's default. `option_type`, `choices` and `metavar` shape the
+    option (argparse rejects a bad value there, with exit status 2); `help` is its help line,
+    which names the variable."""
 
     name: str
     variable: str | None
-    parse: Callable[[Any], Any]
     help: str = ""
+    parse: Callable[[Any], Any] | None = None
     option: bool = True
     saved: bool = True
     option_type: Callable[[str], Any] | None = None
@@ -132,110 +135,87 @@ class Setting:
     def flag(self) -> str:
         return f"--{self.name.replace('_', '-')}"
 
+    @property
+    def words(self) -> str:
+        """The name as a message says it: "poll interval"."""
+        return self.name.replace("_", " ")
 
-def _count(what: str, default: int) -> Callable[[Any], int]:
-    return lambda value: default if value is None else _number(value, what, int)
+    @property
+    def option_help(self) -> str:
+        return f"{self.help} ({self.variable})" if self.variable else self.help
+
+    def read(self, value: Any) -> Any:
+        """A value given as text (option, variable) or as settings.toml holds it, as the field's."""
+        if self.parse is not None:
+            return self.parse(value)
+        if self.option_type in (int, float):
+            return _number(value, self.words, self.option_type)
+        return str(value)
 
 
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
+def _or_none(value: Any) -> str | None:
+    return str(value) if value else None
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting(
-        "database_url",
-        "LORADESK_DATABASE_URL",
-        lambda value: value or None,  # None: the SQLite file in the home
-        "SQLAlchemy URL of the database (LORADESK_DATABASE_URL)",
-    ),
-    Setting(
-        "user",
-        "LORADESK_USER",
-        lambda value: str(value) if value else None,
-        "the user to act as (LORADESK_USER)",
-    ),
-    Setting(
-        "cluster",
-        "LORADESK_CLUSTER",
-        lambda value: "local" if value is None else str(value),
-        "cluster backend (LORADESK_CLUSTER)",
-        choices=CLUSTER_BACKENDS,
-    ),
+    Setting("database_url", "LORADESK_DATABASE_URL", "SQLAlchemy URL of the database", _or_none),
+    Setting("user", "LORADESK_USER", "the user to act as", _or_none),
+    Setting("cluster", "LORADESK_CLUSTER", "cluster backend", choices=CLUSTER_BACKENDS),
     Setting(
         "cluster_url",
         "LORADESK_CLUSTER_URL",
-        lambda value: value or None,
-        "base URL of the GPU cluster API, or of a Ray cluster's dashboard (LORADESK_CLUSTER_URL)",
+        "base URL of the GPU cluster API, or of a Ray cluster's dashboard",
+        _or_none,
     ),
     Setting(
         "storage_url",
         "LORADESK_STORAGE_URL",
-        lambda value: _text(value).strip(),
-        "where datasets and adapters live: a folder or s3://BUCKET[/PREFIX] (LORADESK_STORAGE_URL)",
+        "where datasets and adapters live: a folder or s3://BUCKET[/PREFIX]",
+        lambda value: str(value).strip(),
     ),
-    Setting(
-        "poll_interval",
-        "LORADESK_POLL_INTERVAL",
-        lambda value: 5.0 if value is None else _number(value, "poll interval", float),
-        "seconds between scheduler cycles",
-        option_type=float,
-    ),
-    Setting(
-        "local_max_jobs",
-        "LORADESK_LOCAL_MAX_JOBS",
-        _count("local max jobs", 1),
-        "local training jobs at once (LORADESK_LOCAL_MAX_JOBS)",
-        option_type=int,
-    ),
+    Setting("poll_interval", "LORADESK_POLL_INTERVAL", "seconds between scheduler cycles", option_type=float),
+    Setting("local_max_jobs", "LORADESK_LOCAL_MAX_JOBS", "local training jobs at once", option_type=int),
     Setting(
         "max_submit_attempts",
         "LORADESK_MAX_SUBMIT_ATTEMPTS",
-        _count("max submit attempts", 5),
         "transient submit failures before a job fails",
         option_type=int,
     ),
     Setting(
         "max_in_flight",
         "LORADESK_MAX_IN_FLIGHT",
-        _count("max in flight", 256),
-        "requests in flight to the GPU cluster at most; halved while it is loaded (LORADESK_MAX_IN_FLIGHT)",
+        "requests in flight to the GPU cluster at most; halved while it is loaded",
         option_type=int,
     ),
     Setting(
         "max_resumes",
         "LORADESK_MAX_RESUMES",
-        _count("max resumes", 2),
-        "times a local job whose trainer died continues from its checkpoint (LORADESK_MAX_RESUMES)",
+        "times a local job whose trainer died continues from its checkpoint",
         option_type=int,
     ),
-    Setting(
-        "trainer_python",
-        "LORADESK_TRAINER_PYTHON",
-        _text,
-        "Python that runs the local trainer (LORADESK_TRAINER_PYTHON)",
-    ),
+    Setting("trainer_python", "LORADESK_TRAINER_PYTHON", "Python that runs the local trainer"),
     Setting(
         "notify",
         "LORADESK_NOTIFY",
-        lambda value: NOTIFY_DEFAULT if value is None else parse_notify(value),
-        "notification types announced: all, none or a comma list (LORADESK_NOTIFY)",
+        "notification types announced: all, none or a comma list",
+        lambda value: parse_notify(value),
         metavar="TYPES",
     ),
     Setting(
         "monthly_budget",
         "LORADESK_MONTHLY_BUDGET",
+        "US$ you may spend per calendar month; a submit past it is refused",
         lambda value: parse_budget(value),
-        "US$ you may spend per calendar month; a submit past it is refused (LORADESK_MONTHLY_BUDGET)",
         metavar="USD",
     ),
-    Setting("keep_in_tray", None, lambda value: True if value is None else bool(value), option=False),
+    Setting("keep_in_tray", None, parse=bool, option=False),
     # Set once the first-run demo was offered, so it is offered only once.
-    Setting("demo_offered", None, lambda value: bool(value), option=False),
+    Setting("demo_offered", None, parse=bool, option=False),
     Setting(
         "local_rate",
         "LORADESK_LOCAL_RATE",
-        lambda value: 0.0 if value is None else _number(value, "local rate", float),
-        "US$ per device-hour of this machine's own hardware, for local jobs (LORADESK_LOCAL_RATE)",
+        "US$ per device-hour of this machine's own hardware, for local jobs",
+        option_type=float,
         metavar="USD",
     ),
 )
@@ -244,6 +224,12 @@ HOME_VARIABLE = "LORADESK_HOME"
 # name in settings.toml / Settings field → environment variable
 ENV_VARIABLES = {s.name: s.variable for s in SETTINGS if s.variable}
 _SAVED = tuple(s.name for s in SETTINGS if s.saved)
+# A setting given nowhere: its Settings field's default (None for the two a workspace works out).
+_DEFAULTS = {
+    f.name: f.default_factory() if callable(f.default_factory) else f.default
+    for f in fields(Settings)
+    if f.default is not MISSING or callable(f.default_factory)
+}
 
 
 def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> Settings:
@@ -264,8 +250,9 @@ def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, st
         elif name in stored:
             raw, sources[name] = stored[name], "settings.toml"
         else:
-            raw = None
-        values[name] = setting.parse(raw)
+            values[name] = _DEFAULTS.get(name)
+            continue
+        values[name] = setting.read(raw)
     rates = dict(DEFAULT_GPU_RATES)
     rates.update(_parse_rates(stored.get("gpu_rates", {})))
 
@@ -286,7 +273,7 @@ def validate(settings: Settings) -> None:
         raise ConfigError(
             f"unknown cluster backend {settings.cluster!r}; use one of {', '.join(CLUSTER_BACKENDS)}"
         )
-    if settings.cluster in ("http", "ray") and not settings.cluster_url:
+    if settings.cluster in REMOTE_BACKENDS and not settings.cluster_url:
         raise ConfigError(
             f"the {settings.cluster} cluster backend needs a cluster URL (LORADESK_CLUSTER_URL)"
         )

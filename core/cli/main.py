@@ -16,7 +16,7 @@ from typing import Any
 from core.app_resources import app_version
 from core.cli import adapter_commands, commands, dataset_commands, job_commands, sample_commands, trainer
 from core.cli.add_user import db_add_user
-from core.config import SETTINGS
+from core.config import HOME_VARIABLE, SETTINGS
 from core.db.engine import error_line
 from core.errors import LoradeskError
 from core.hyperparameters import (
@@ -37,13 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     # SUPPRESS: an option given before the command must survive the subcommand's own parse.
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     opts = common.add_argument_group("settings (override LORADESK_* variables and settings.toml)")
-    opts.add_argument("--home", help="folder for the SQLite file, storage and settings (LORADESK_HOME)")
+    opts.add_argument("--home", help=f"folder for the SQLite file, storage and settings ({HOME_VARIABLE})")
     for setting in SETTINGS:  # every setting with an option, from the one table (core.config)
         if setting.option:
             shape: dict[str, Any] = {"choices": setting.choices, "metavar": setting.metavar}
             if setting.option_type is not None:
                 shape["type"] = setting.option_type
-            opts.add_argument(setting.flag, help=setting.help, **shape)
+            opts.add_argument(setting.flag, help=setting.option_help, **shape)
     opts.add_argument("-v", "--verbose", action="store_true", help="log debugging detail to stderr")
 
     # `loradesk [gui] [--screenshot PNG] [--job ID]`: the gui options work with or without `gui`.

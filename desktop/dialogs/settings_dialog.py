@@ -30,7 +30,10 @@ from PySide6.QtWidgets import (
 from core.config import (
     CLUSTER_BACKENDS,
     ENV_VARIABLES,
+    REMOTE_BACKENDS,
+    SETTINGS,
     ConfigError,
+    Setting,
     Settings,
     has_password,
     save_settings,
@@ -41,6 +44,10 @@ from core.records import NotificationType as N
 from core.secrets import TOKEN_ENV, get_cluster_token, set_cluster_token, set_database_password
 from desktop.dialogs.form import FormDialog
 from desktop.operations import Runner, describe
+
+# Every setting saved to settings.toml has a field here named for it (core.config.SETTINGS), but
+# the demo's offer (asked once, not set) and the notification types (the grid of boxes below).
+FIELDS = tuple(s for s in SETTINGS if s.saved and s.name not in ("demo_offered", "notify"))
 
 # The notification types a person can have announced, in their words.
 ANNOUNCED = {
@@ -101,13 +108,8 @@ class SettingsDialog(FormDialog):
         self.test_result.hide()
         self.cluster = QComboBox()
         self.cluster.addItems(CLUSTER_BACKENDS)
-        self.cluster.setCurrentText(settings.cluster)
-        self.cluster_url = QLineEdit(
-            settings.cluster_url or "", placeholderText="https://gpu.example.com/api"
-        )
-        self.storage_url = QLineEdit(
-            settings.storage_url, placeholderText="folders under Home; or s3://bucket/prefix"
-        )
+        self.cluster_url = QLineEdit(placeholderText="https://gpu.example.com/api")
+        self.storage_url = QLineEdit(placeholderText="folders under Home; or s3://bucket/prefix")
         self.storage_url.setToolTip(
             "Where datasets and adapters live. S3 storage (credentials, region and endpoint from the "
             "standard AWS configuration) lets a cluster on other machines reach them."
@@ -115,42 +117,34 @@ class SettingsDialog(FormDialog):
         self.token = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
         self.token.setPlaceholderText("kept in the OS keyring")
         self.poll_interval = QDoubleSpinBox(decimals=1, minimum=0.5, maximum=3600, suffix=" s")
-        self.poll_interval.setValue(settings.poll_interval)
-        self.user = QLineEdit(settings.user)
-        self.trainer_python = QLineEdit(
-            settings.trainer_python, placeholderText="this Python (needs the trainer extra)"
-        )
+        self.user = QLineEdit()
+        self.trainer_python = QLineEdit(placeholderText="this Python (needs the trainer extra)")
         self.local_max_jobs = QSpinBox(minimum=1, maximum=64)
-        self.local_max_jobs.setValue(settings.local_max_jobs)
         self.local_rate = QDoubleSpinBox(decimals=2, minimum=0, maximum=1000, prefix="$", suffix=" /h")
-        self.local_rate.setValue(settings.local_rate)
         self.local_rate.setToolTip(
             "What an hour of this machine's own hardware costs (per GPU, the CPU counting as one): "
             "local jobs are billed at it against the monthly budget"
         )
         self.max_resumes = QSpinBox(minimum=0, maximum=100)
-        self.max_resumes.setValue(settings.max_resumes)
         self.max_resumes.setToolTip(
             "Times a local job whose trainer died (out of memory, killed, a reboot) is continued"
             " from its last checkpoint before it fails"
         )
         self.max_submit_attempts = QSpinBox(minimum=1, maximum=100)
-        self.max_submit_attempts.setValue(settings.max_submit_attempts)
         self.max_in_flight = QSpinBox(minimum=1, maximum=10_000)
-        self.max_in_flight.setValue(settings.max_in_flight)
         self.max_in_flight.setToolTip(
             "Requests to the GPU cluster at once, at most (and jobs a scheduler claims at a time);"
             " halved while the cluster answers 429 or slows down, then grown back"
         )
         self.monthly_budget = QDoubleSpinBox(decimals=2, minimum=0, maximum=10_000_000, prefix="$")
         self.monthly_budget.setSpecialValueText("No budget")
-        self.monthly_budget.setValue(settings.monthly_budget or 0)
         self.monthly_budget.setToolTip(
             "US$ you may spend per calendar month: a warning at 80 % and 100 %, and a new job that "
             "would pass it asks first"
         )
         self.keep_in_tray = QCheckBox("Keep running in the tray when the window is closed")
-        self.keep_in_tray.setChecked(settings.keep_in_tray)
+        for setting in FIELDS:
+            _put(self.field(setting.name), getattr(settings, setting.name))
         self.announce = {kind: QCheckBox(text) for kind, text in ANNOUNCED.items()}
         for kind, box in self.announce.items():
             box.setChecked(kind.value in settings.notify)
@@ -184,19 +178,23 @@ class SettingsDialog(FormDialog):
         form.addRow("Database password", self.database_password)
         if self.connected_as.text():
             form.addRow("Connected as", self.connected_as)
-        form.addRow("Cluster backend", self._with_env_note(self.cluster, "cluster"))
-        form.addRow("Cluster URL", self._with_env_note(self.cluster_url, "cluster_url"))
-        form.addRow("API token", self.token)
-        form.addRow("Storage", self._with_env_note(self.storage_url, "storage_url"))
-        form.addRow("Poll interval", self._with_env_note(self.poll_interval, "poll_interval"))
-        form.addRow("Submit attempts", self._with_env_note(self.max_submit_attempts, "max_submit_attempts"))
-        form.addRow("Requests in flight", self._with_env_note(self.max_in_flight, "max_in_flight"))
-        form.addRow("Monthly budget", self._with_env_note(self.monthly_budget, "monthly_budget"))
-        form.addRow("User", self._with_env_note(self.user, "user"))
-        form.addRow("Trainer Python", self._with_env_note(self.trainer_python, "trainer_python"))
-        form.addRow("Local jobs at once", self._with_env_note(self.local_max_jobs, "local_max_jobs"))
-        form.addRow("Resumes after a crash", self._with_env_note(self.max_resumes, "max_resumes"))
-        form.addRow("Own hardware costs", self._with_env_note(self.local_rate, "local_rate"))
+        rows = (
+            ("Cluster backend", "cluster"),
+            ("Cluster URL", "cluster_url"),
+            ("API token", None),
+            ("Storage", "storage_url"),
+            ("Poll interval", "poll_interval"),
+            ("Submit attempts", "max_submit_attempts"),
+            ("Requests in flight", "max_in_flight"),
+            ("Monthly budget", "monthly_budget"),
+            ("User", "user"),
+            ("Trainer Python", "trainer_python"),
+            ("Local jobs at once", "local_max_jobs"),
+            ("Resumes after a crash", "max_resumes"),
+            ("Own hardware costs", "local_rate"),
+        )
+        for label, name in rows:
+            form.addRow(label, self.token if name is None else self._with_env_note(self.field(name), name))
         form.addRow("", self.keep_in_tray)
         form.addRow("Announce", self._with_env_note(self._announce_grid(), "notify"))
         form.addRow("Home", QLabel(str(self.settings.home), objectName="Muted"))
@@ -231,7 +229,7 @@ class SettingsDialog(FormDialog):
         return box
 
     def _cluster_changed(self, backend: str) -> None:
-        remote = backend in ("http", "ray")
+        remote = backend in REMOTE_BACKENDS
         self.cluster_url.setEnabled(remote)
         self.cluster_url.setPlaceholderText(
             "http://ray-head:8265 (the Ray dashboard)" if backend == "ray" else "https://gpu.example.com/api"
@@ -248,25 +246,17 @@ class SettingsDialog(FormDialog):
         elif token:
             self.token.setPlaceholderText("a token is stored in the keyring; type to replace it")
 
+    def field(self, name: str) -> QWidget:
+        """The field of a setting: the attribute named for it."""
+        field = getattr(self, name)
+        assert isinstance(field, QWidget)
+        return field
+
     def field_values(self) -> dict[str, Any]:
-        """The saved settings as the fields hold them now."""
-        return {
-            "database_url": self.database_url.text().strip(),
-            "cluster": self.cluster.currentText(),
-            "cluster_url": self.cluster_url.text().strip() or None,
-            "storage_url": self.storage_url.text().strip(),
-            "poll_interval": float(self.poll_interval.value()),
-            "user": self.user.text().strip(),
-            "keep_in_tray": self.keep_in_tray.isChecked(),
-            "trainer_python": self.trainer_python.text().strip(),
-            "local_max_jobs": self.local_max_jobs.value(),
-            "max_resumes": self.max_resumes.value(),
-            "local_rate": float(self.local_rate.value()),
-            "max_submit_attempts": self.max_submit_attempts.value(),
-            "max_in_flight": self.max_in_flight.value(),
-            "notify": tuple(kind.value for kind, box in self.announce.items() if box.isChecked()),
-            "monthly_budget": float(self.monthly_budget.value()) or None,
-        }
+        """The saved settings as the fields hold them now, read as the table reads a value."""
+        values = {setting.name: _held(setting, self.field(setting.name)) for setting in FIELDS}
+        values["notify"] = tuple(kind.value for kind, box in self.announce.items() if box.isChecked())
+        return values
 
     def changes(self) -> dict[str, Any]:
         """What the person changed in the fields. Compared with what the fields first showed (not
@@ -276,8 +266,9 @@ class SettingsDialog(FormDialog):
     def edited(self) -> Settings:
         """The settings as edited; ConfigError names a field Loradesk cannot use."""
         values = self.field_values()
-        if not values["database_url"]:
-            raise ConfigError("database URL must not be empty")
+        for name, words in (("database_url", "database URL"), ("user", "user")):
+            if not values[name]:
+                raise ConfigError(f"{words} must not be empty")
         settings = self.settings.with_changes(**values)
         validate(settings)
         return settings
@@ -331,7 +322,7 @@ class SettingsDialog(FormDialog):
             return
         self.show_error("")
         self.set_busy(True, "Saving…")
-        token = self.token.text().strip() if settings.cluster in ("http", "ray") else ""
+        token = self.token.text().strip() if settings.cluster in REMOTE_BACKENDS else ""
         password = self.database_password.text()
         # Only what the person changed here: the fields also show values from the environment
         # and the command line, which must not become the file's.
@@ -343,6 +334,37 @@ class SettingsDialog(FormDialog):
         self.database_password.clear()
         self.saved.emit(settings)
         self.accept()
+
+
+def _put(field: QWidget, value: Any) -> None:
+    """Show a setting's value in its field (a spin box's special text for none)."""
+    if isinstance(field, QLineEdit):
+        field.setText("" if value is None else str(value))
+    elif isinstance(field, QComboBox):
+        field.setCurrentText(str(value))
+    elif isinstance(field, QCheckBox):
+        field.setChecked(bool(value))
+    elif isinstance(field, QSpinBox):
+        field.setValue(int(value))
+    elif isinstance(field, QDoubleSpinBox):
+        field.setValue(field.minimum() if value is None else float(value))
+
+
+def _held(setting: Setting, field: QWidget) -> Any:
+    """A field's value as the setting's: text read as the table reads it (empty: none), a spin box
+    on its special text none."""
+    if isinstance(field, QLineEdit):
+        return setting.read(field.text().strip())
+    if isinstance(field, QComboBox):
+        return field.currentText()
+    if isinstance(field, QCheckBox):
+        return field.isChecked()
+    if isinstance(field, QSpinBox):
+        return field.value()
+    if isinstance(field, QDoubleSpinBox):
+        at_none = bool(field.specialValueText()) and field.value() == field.minimum()
+        return None if at_none else float(field.value())
+    raise TypeError(f"no reading for a {type(field).__name__}")
 
 
 def _activate(widget: QWidget) -> None:

@@ -141,5 +141,10 @@ def test_every_setting_is_declared_once_and_read_from_its_option_variable_and_fi
         if setting.option:
             args = build_parser().parse_args(["jobs", "list", setting.flag, str(text)])
             assert getattr(load_settings({setting.name: getattr(args, setting.name)}), setting.name) == value
+    usage = " ".join(build_parser().format_help().split())
+    for setting in SETTINGS:  # the help line names the variable, from the table
+        if setting.option and setting.variable:
+            assert f"{setting.flag} " in usage and f"({setting.variable})" in usage, setting.name
+    assert "(LORADESK_HOME)" in usage
     with pytest.raises(SystemExit):  # a setting without an option has none
         build_parser().parse_args(["jobs", "list", "--keep-in-tray", "no"])

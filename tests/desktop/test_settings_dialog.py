@@ -69,6 +69,17 @@ def test_token_goes_to_the_keyring_not_the_settings_file(dialog, qtbot, memory_k
     assert load_settings({"home": str(tmp_path)}, environ={}).cluster_url == URL
 
 
+def test_every_saved_setting_of_the_table_has_a_field_showing_its_value(dialog):
+    """A setting saved to settings.toml (core.config.SETTINGS) has a field here named for it, which
+    shows the setting's value and reads back as it; only the demo's offer has none."""
+    from core.config import SETTINGS
+
+    held = dialog.field_values()
+    assert set(held) == {s.name for s in SETTINGS if s.saved} - {"demo_offered"}
+    assert held == {name: getattr(dialog.settings, name) for name in held}
+    assert dialog.monthly_budget.text() == "No budget" and dialog.cluster_url.text() == ""
+
+
 def test_invalid_fields_are_refused_with_a_message(dialog, qtbot, tmp_path):
     dialog.cluster.setCurrentText("http")
     dialog.cluster_url.setText("")
