@@ -71,6 +71,12 @@ class StepRates:
             steps_per_second, seen_at, step = recent
             left = (job.total_steps - step) / steps_per_second - (self.clock() - seen_at)
             return max(0.0, left)
-        if fmt.run_done(job) < PACE_FALLBACK_DONE:
-            return None
-        return fmt.eta_seconds(job)
+        return seconds_left_from_start(job)
+
+
+def seconds_left_from_start(job: Job) -> float | None:
+    """The ETA from the pace since the start, once the job is far enough along that its start-up
+    no longer matters (before that, None): what a job without recent samples shows."""
+    if fmt.run_done(job) < PACE_FALLBACK_DONE:
+        return None
+    return fmt.eta_seconds(job)

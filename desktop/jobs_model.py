@@ -29,7 +29,7 @@ from core.records import Job, JobStatus
 from core.safe_text import printable
 from desktop import formatting as fmt
 from desktop.app_state import AppState, Deleted
-from desktop.eta import StepRates
+from desktop.eta import StepRates, seconds_left_from_start
 
 Index = QModelIndex | QPersistentModelIndex
 JOB_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -73,12 +73,14 @@ _STATUS_ORDER = {status: n for n, status in enumerate(JobStatus)}
 _TIMES = ("status", "started_at", "completed_at", "current_step", "total_steps", "progress")
 
 
-def eta_column(rates: StepRates) -> ColumnSpec:
-    """The ETA from these step rates (the pace since the start while they have none)."""
+def eta_column(rates: StepRates | None) -> ColumnSpec:
+    """The ETA from these step rates (the pace since the start while they have none; without
+    rates, always: a table that follows no state)."""
+    seconds_left = rates.seconds_left if rates is not None else seconds_left_from_start
     return ColumnSpec(
         "ETA",
-        lambda j: fmt.duration(rates.seconds_left(j)),
-        lambda j: _nones_last(rates.seconds_left(j)),
+        lambda j: fmt.duration(seconds_left(j)),
+        lambda j: _nones_last(seconds_left(j)),
         _TIMES,
         _RIGHT,
     )
@@ -118,7 +120,7 @@ COLUMNS: dict[Column, ColumnSpec] = {
         _TIMES,
         _RIGHT,
     ),
-    Column.ETA: eta_column(StepRates()),  # each model's reads its state's rates
+    Column.ETA: eta_column(None),  # a model with a state reads that state's rates instead
     # How fresh an active job's figures are ("4 min ago"): with the app closed nothing polls, and
     # a stale 65 % should not pass for the trainer's 82 %. Computed when painted, as Elapsed is.
     Column.POLLED: ColumnSpec(
@@ -179,11 +181,9 @@ class JobTableModel(QAbstractTableModel):
         self._sort_column = int(Column.CREATED)
         self._sort_order = Qt.SortOrder.DescendingOrder
         self._setting_columns: list[str] = []  # hyperparameters shown as columns after COLUMNS
-        rates = state.rates if state is not None else StepRates()
-        self._specs = [
-            eta_column(rates) if column is Column.ETA else spec for column, spec in COLUMNS.items()
-        ]
+        self._specs = list(COLUMNS.values())
         if state is not None:
+            self._specs[Column.ETA] = eta_column(state.rates)
             state.jobs_reset.connect(self.set_jobs)
             state.jobs_changed.connect(self.apply_jobs)
             state.jobs_deleted.connect(self._jobs_deleted)

@@ -198,3 +198,20 @@ def test_eta_uses_the_recent_pace_after_a_short_warm_up(qtbot):
 
     clock.now += 5  # no new sample yet: the ETA counts down meanwhile
     assert state.seconds_left(job) == pytest.approx(984 - 5)
+
+
+def test_each_state_keeps_its_own_pace_and_a_table_without_one_goes_by_the_start(qtbot):
+    """Two windows (two states) learn their paces apart; no pace is kept anywhere else."""
+    clock = Clock()
+    watched, other = AppState(clock=clock), AppState(clock=clock)
+    tables = JobTableModel(state=watched), JobTableModel(state=other), JobTableModel()
+    job = make_job(1, status=JobStatus.RUNNING, current_step=50, total_steps=10_000, progress=0.5)
+    job = bump(job, started_at=job.created_at)
+    for state in (watched, other):
+        state.apply(Change(jobs=[job], all_jobs=True))
+    tables[2].set_jobs([job])
+    for seconds, step in ((4, 90), (4, 130)):  # 10 steps/s in the watched window only
+        clock.now += seconds
+        watched.apply(Change(jobs=[job := bump(job, current_step=step)]))
+    cells = [table.index(0, Column.ETA).data() for table in tables]
+    assert cells == [fmt.duration((10_000 - 130) / 10), "—", "—"]  # 0.5 % done: no pace from the start
