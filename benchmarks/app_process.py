@@ -97,7 +97,7 @@ def bench_database(home: str, database_url: str | None) -> Iterator[str]:
 def open_bench_workspace(database_url: str, home: str) -> tuple[Any, str]:
     """The workspace of user `bench` and the id of a small dataset its jobs can name."""
     from core.config import load_settings
-    from core.datasets import add_dataset
+    from core.datasets.catalog import add_dataset
     from core.workspace import Workspace
 
     # Jobs on a cluster that bills the GPUs they name (the local backend offers only what this

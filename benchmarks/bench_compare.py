@@ -46,7 +46,7 @@ def build(database_url: str, home: str, jobs: int, points: int) -> list[str]:
     """`jobs` completed jobs of `points` points each; returns their ids."""
     import numpy as np
 
-    from core.jobs import create_job
+    from core.jobs.service import create_job
 
     ws, dataset_id = open_bench_workspace(database_url, home)
     ids = []
@@ -131,9 +131,9 @@ def compare(url: str, home: str, points: int) -> dict[str, float]:
 
 def driver_floor(url: str, home: str, ids: list[str]) -> tuple[float, float]:
     """The plain driver fetch of the drawn columns of every job, one after another."""
-    from core.comparison import DRAWN
     from core.config import load_settings
-    from core.metric_columns import read_metric_columns
+    from core.jobs.comparison import DRAWN
+    from core.jobs.metric_columns import read_metric_columns
     from core.workspace import Workspace
 
     ws = Workspace.open(load_settings({"home": home, "database_url": url, "user": "bench"}, environ={}))

@@ -200,8 +200,8 @@ def bench_other_process(app: QApplication, database_url: str | None = None) -> N
     the window (SQLite's data_version, PostgreSQL's NOTIFY), which asks for the new points."""
     from core.cluster.http import HttpCluster
     from core.config import load_settings
-    from core.datasets import add_dataset
-    from core.jobs import create_job
+    from core.datasets.catalog import add_dataset
+    from core.jobs.service import create_job
     from core.scheduler import Scheduler
     from core.workspace import Workspace
     from desktop.main_window import MainWindow
@@ -262,10 +262,10 @@ def bench_other_process(app: QApplication, database_url: str | None = None) -> N
 def bench_deleted_elsewhere(app: QApplication, database_url: str | None = None) -> None:
     """A finished job deleted by another app instance on the same database until its row leaves
     this window's table: the delete's commit wakes the window, whose change query reports the
-    tombstone (core.job_tombstones), the same path as the metric figure above."""
+    tombstone (core.jobs.tombstones), the same path as the metric figure above."""
     from core.config import load_settings
-    from core.datasets import add_dataset
-    from core.jobs import create_job, delete_job
+    from core.datasets.catalog import add_dataset
+    from core.jobs.service import create_job, delete_job
     from core.workspace import Workspace
     from desktop.main_window import MainWindow
     from desktop.operations import Runner

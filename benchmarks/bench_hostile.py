@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from core.cluster.http import HttpCluster  # noqa: E402
 from core.config import load_settings  # noqa: E402
-from core.datasets import add_dataset  # noqa: E402
-from core.jobs import create_job, get_job  # noqa: E402
+from core.datasets.catalog import add_dataset  # noqa: E402
+from core.jobs.service import create_job, get_job  # noqa: E402
 from core.scheduler import Scheduler  # noqa: E402
 from core.workspace import Workspace  # noqa: E402
 from tests.fakes.cluster import FakeCluster, JobPlan  # noqa: E402

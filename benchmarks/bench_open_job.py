@@ -47,7 +47,7 @@ def build(database_url: str, home: str, points: int) -> dict[str, str]:
     """Two running jobs with 20 and `points` metric points; returns their ids."""
     import numpy as np
 
-    from core.jobs import create_job
+    from core.jobs.service import create_job
 
     ws, dataset_id = open_bench_workspace(database_url, home)
     ids = {}
@@ -127,7 +127,7 @@ def open_job(url: str, home: str, job_id: str, thinning: bool) -> dict[str, floa
 def driver_floor(url: str, home: str, job_id: str) -> tuple[float, float]:
     """The plain driver fetch of the same rows into numpy columns: time, and memory it holds."""
     from core.config import load_settings
-    from core.metric_columns import read_metric_columns
+    from core.jobs.metric_columns import read_metric_columns
     from core.workspace import Workspace
 
     ws = Workspace.open(load_settings({"home": home, "database_url": url, "user": "bench"}, environ={}))

@@ -41,9 +41,9 @@ from PySide6.QtWidgets import QApplication
 from sqlalchemy import update
 
 from core.config import load_settings
-from core.datasets import add_dataset
+from core.datasets.catalog import add_dataset
 from core.db.models import JobRow
-from core.jobs import create_job, find_job
+from core.jobs.service import create_job, find_job
 from core.records import Job
 from core.workspace import Workspace
 from desktop import theme

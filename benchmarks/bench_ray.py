@@ -34,8 +34,8 @@ import aiohttp
 
 from core.cluster.ray import RayCluster
 from core.config import load_settings
-from core.datasets import add_dataset
-from core.jobs import create_job, get_job
+from core.datasets.catalog import add_dataset
+from core.jobs.service import create_job, get_job
 from core.scheduler import Scheduler
 from core.storage import open_storage
 from core.workspace import Workspace

@@ -46,10 +46,10 @@ sys.path.insert(0, str(ROOT))
 from core.cluster.http import HttpCluster  # noqa: E402
 from core.cluster.status_answer import BATCH_LIMIT  # noqa: E402
 from core.config import load_settings  # noqa: E402
-from core.datasets import add_dataset  # noqa: E402
+from core.datasets.catalog import add_dataset  # noqa: E402
 from core.db.changes import change_stamp  # noqa: E402
 from core.db.models import JobRow, new_id, utcnow  # noqa: E402
-from core.jobs import create_job  # noqa: E402
+from core.jobs.service import create_job  # noqa: E402
 from core.records import MetricPoint  # noqa: E402
 from core.scheduler import CycleReport, Scheduler  # noqa: E402
 from core.scheduler.metric_points import store_metric_points  # noqa: E402

@@ -20,12 +20,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.config import load_settings  # noqa: E402
-from core.datasets import add_dataset  # noqa: E402
+from core.datasets.catalog import add_dataset  # noqa: E402
 from core.db.engine import Database  # noqa: E402
 from core.db.migrate import upgrade  # noqa: E402
 from core.db.models import utcnow  # noqa: E402
 from core.db.team import add_user  # noqa: E402
-from core.jobs import create_job, metrics_since  # noqa: E402
+from core.jobs.service import create_job, metrics_since  # noqa: E402
 from core.records import MetricPoint  # noqa: E402
 from core.scheduler.metric_points import store_metric_points  # noqa: E402
 from core.workspace import Workspace  # noqa: E402

@@ -87,10 +87,10 @@ class Settings:
     # Set once the first-run demo was offered, so it is offered only once.
     demo_offered: bool = False
     notify: tuple[str, ...] = NOTIFY_DEFAULT
-    # US$ the user may spend per calendar month (core.budget); None: no budget.
+    # US$ the user may spend per calendar month (core.money.budget); None: no budget.
     monthly_budget: float | None = None
     gpu_rates: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_GPU_RATES))
-    # US$ per device-hour of this machine's own hardware, for local jobs (core.gpu_offer).
+    # US$ per device-hour of this machine's own hardware, for local jobs (core.money.gpu_offer).
     local_rate: float = 0.0
     # Where `user` was given ("--user", "LORADESK_USER", "settings.toml"), None when it is the login
     # name: in team mode a user that was given must be the connecting role (core.db.team).

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from core.app_resources import sample_dataset_file
-from core.datasets import add_dataset, list_datasets
+from core.datasets.catalog import add_dataset, list_datasets
 from core.errors import LoradeskError
-from core.hyperparameters import TINY_MODEL
-from core.jobs import create_job
+from core.formats.hyperparameters import TINY_MODEL
+from core.jobs.service import create_job
 from core.records import Job
 from core.workspace import Workspace
 

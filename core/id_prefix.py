@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from core import job_store
+from core.db import job_store
 from core.db.models import DatasetRow
 from core.errors import InvalidRequestError
 from core.workspace import Workspace

@@ -124,7 +124,7 @@ class Job(_Record):
     artifact_partial: bool = False  # artifact_url holds a cancelled run's adapter as it stopped
     notes: str = ""
     tags: list[str] = field(default_factory=list)
-    # Guardrails (core.guardrails): the stop rules, None or False when off.
+    # Guardrails (core.money.stop_rules): the stop rules, None or False when off.
     max_cost: float | None = None  # US$
     max_hours: float | None = None  # hours since the job started
     stop_on_nan: bool = False
@@ -149,7 +149,7 @@ class Job(_Record):
 
 @dataclass(frozen=True, slots=True)
 class JobChanges:
-    """What the change query found after a change number (core.jobs.jobs_changed_since)."""
+    """What the change query found after a change number (core.jobs.service.jobs_changed_since)."""
 
     jobs: list[Job]  # changed jobs, oldest change first; may repeat a snapshot already seen
     deleted: list[str]  # ids of jobs deleted after the number, each reported once

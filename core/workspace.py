@@ -16,7 +16,8 @@ from core.db.engine import Database, DatabaseError
 from core.db.migrate import upgrade
 from core.db.team import Identity, act_as, identify
 from core.events import EventBus
-from core.storage import Storage, open_storage
+from core.storage import open_storage
+from core.storage.buckets import Storage
 
 log = logging.getLogger(__name__)
 

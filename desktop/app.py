@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 from core.config import Settings
 from core.records import Job
 from core.safe_text import printable
-from core.trainer_env import needs_setup
+from core.trainer_python import needs_setup
 from core.workspace import Workspace
 from desktop import theme
 from desktop.core_events import CoreEvents

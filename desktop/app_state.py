@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
-from core.metric_columns import JobMetrics, MetricColumns
+from core.jobs.metric_columns import JobMetrics, MetricColumns
 from core.records import Job, Notification, Sample
 from desktop import formatting as fmt
 from desktop.eta import StepRates

@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.comparison import ComparedRun
-from core.metric_columns import RECORDED_AT
+from core.jobs.comparison import ComparedRun
+from core.jobs.metric_columns import RECORDED_AT
 from core.records import Job
 from core.safe_text import printable
 from desktop import theme, view_state

@@ -12,7 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from core.comparison import ComparedRun
+from core.jobs.comparison import ComparedRun
 from core.records import Job
 from desktop.app_state import AppState
 from desktop.compare_view import CompareView

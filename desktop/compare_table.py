@@ -13,8 +13,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
 
+from core.jobs.summary import RunSummary
 from core.records import Job
-from core.run_summary import RunSummary
 from core.safe_text import printable
 from desktop import theme
 from desktop.run_summary_view import setting_rows, summary_rows

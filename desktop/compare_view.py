@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.comparison import ComparedRun
+from core.jobs.comparison import ComparedRun
 from core.records import Job
 from desktop.compare_chart import CompareChart
 from desktop.compare_samples import CompareSamples

@@ -1,5 +1,5 @@
 """*Continue from step N*: the monitor's button, beside Retry, for a failed or cancelled job that
-saved a checkpoint. It makes the job that continues it (core.job_resume) and says so.
+saved a checkpoint. It makes the job that continues it (core.jobs.resume) and says so.
 
 Whether a job has a checkpoint is the backend's to know (a folder, or storage): the button asks
 off the UI thread when a job becomes failed or cancelled on screen, and shows itself once the
@@ -13,7 +13,7 @@ import functools
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QPushButton, QWidget
 
-from core.job_resume import CONTINUABLE
+from core.jobs.resume import CONTINUABLE
 from core.records import Job
 from desktop.operations import describe
 from desktop.session import Session

@@ -1,5 +1,5 @@
 """File → Datasets…: every dataset with its pairs, size and the jobs that used it, a preview of
-its first rows, and Delete for one no job uses (core.datasets; nothing here touches the database).
+its first rows, and Delete for one no job uses (core.datasets.catalog; nothing here touches the database).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.datasets import DatasetDetail
+from core.datasets.catalog import DatasetDetail
 from core.records import Dataset
 from desktop import formatting as fmt
 from desktop.operations import describe

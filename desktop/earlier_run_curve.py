@@ -1,7 +1,7 @@
 """The runs a continued job carries on, drawn faintly on its loss chart before its own curve.
 
 A job continued from a checkpoint numbers its steps on from it, so its parent's training loss up to
-that step (and the grandparent's before that: core.job_resume.earlier_points) ends where the job's
+that step (and the grandparent's before that: core.jobs.resume.earlier_points) ends where the job's
 own curve begins: drawn in the training colour, faint, the two read as one run.
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject
 
-from core.metric_columns import MetricColumns
+from core.jobs.metric_columns import MetricColumns
 from core.records import Job
 from desktop import theme
 from desktop.charts import LossChart

@@ -20,7 +20,7 @@ from PySide6.QtCore import QEvent, QObject, QPoint, Qt, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QMouseEvent
 from PySide6.QtWidgets import QMenu, QMessageBox, QWidget
 
-from core.adapter_files import adapter_problem
+from core.adapters.files import adapter_problem
 from core.records import Job, JobStatus
 from core.scheduler.cancelling import CancelResult
 from desktop.adapter_location import adapter_folder_url, adapter_path

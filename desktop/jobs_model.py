@@ -23,8 +23,8 @@ from PySide6.QtCore import (
     Qt,
 )
 
-from core.freshness import polled
-from core.hyperparameters import setting_value
+from core.formats.hyperparameters import setting_value
+from core.jobs.freshness import polled
 from core.records import Job, JobStatus
 from core.safe_text import printable
 from desktop import formatting as fmt

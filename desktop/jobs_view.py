@@ -1,6 +1,6 @@
 """The job table on screen: status badges, progress bars, and a view that keeps its place.
 
-Pairs with `core/jobs.py`. The view reports the selected job by id; rows inserted above the
+Pairs with `core/jobs/service.py`. The view reports the selected job by id; rows inserted above the
 viewport do not push what the user is looking at out of sight.
 """
 
@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.hyperparameters import SETTING_NAMES
+from core.formats.hyperparameters import SETTING_NAMES
 from core.records import Job
 from desktop import theme, view_state
 from desktop.jobs_model import JOB_ROLE, Column, JobFilterProxy, JobTableModel

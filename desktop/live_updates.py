@@ -18,7 +18,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
-from core.metric_columns import MetricColumns
+from core.jobs.metric_columns import MetricColumns
 from core.records import Job, JobChanges, Notification
 from desktop.session import Session
 

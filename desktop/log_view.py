@@ -1,6 +1,6 @@
 """The monitor's Log tab: the selected job's trainer output, followed as it grows, with find and copy.
 
-Pairs with `core/job_logs.py`. The view reads through a `LogReader` the window gives it (the
+Pairs with `core/jobs/logs.py`. The view reads through a `LogReader` the window gives it (the
 session's `read_job_log`, which runs off the UI thread), one read in flight at a time, from the
 offset the last read ended at; only while the tab is on screen, once a second, until the job has
 ended and a read brought nothing new.
@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from core.cluster.base import ClusterLogsUnavailableError
 from core.errors import NotFoundError
-from core.job_logs import JobLog
+from core.jobs.logs import JobLog
 from core.records import Job
 from core.safe_text import printable
 from desktop.operations import describe

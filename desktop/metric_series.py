@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.metric_columns import MetricColumns
+from core.jobs.metric_columns import MetricColumns
 from core.records import METRIC_FIELDS, MetricPoint
 
 CSV_HEADER = ("step", "epoch", *METRIC_FIELDS)

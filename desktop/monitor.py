@@ -32,13 +32,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.adapter_files import adapter_problem
-from core.job_resume import lineage
-from core.metric_columns import JobMetrics, MetricColumns
+from core.adapters.files import adapter_problem
+from core.jobs.metric_columns import JobMetrics, MetricColumns
+from core.jobs.resume import lineage
+from core.jobs.summary import PointFigures, figures_from_columns, summarise
+from core.jobs.validation_note import no_validation_reason
 from core.records import Dataset, Job, JobDetail, JobStatus
-from core.run_summary import PointFigures, figures_from_columns, summarise
 from core.safe_text import printable
-from core.validation_note import no_validation_reason
 from desktop import formatting as fmt
 from desktop import theme
 from desktop.adapter_location import adapter_folder_url, adapter_path

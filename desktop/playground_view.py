@@ -1,6 +1,6 @@
 """The Try tab: a prompt, and the base model's and the adapter's answers streamed side by side.
 
-The model runs in a playground process of the trainer's Python (core.playground_client), so the
+The model runs in a playground process of the trainer's Python (core.adapters.playground_client), so the
 app itself never holds torch or the model's memory. The tab opens in the monitor for the job on
 screen; closing it (its ×, another job, the app quitting) ends the process.
 """
@@ -29,10 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.adapter_files import base_model_of
-from core.config import Settings
-from core.errors import LoradeskError
-from core.playground_client import (
+from core.adapters.files import base_model_of
+from core.adapters.playground_client import (
     Decoding,
     Failed,
     Finished,
@@ -42,6 +40,8 @@ from core.playground_client import (
     Token,
     open_playground,
 )
+from core.config import Settings
+from core.errors import LoradeskError
 from core.records import Job
 from core.safe_text import printable
 

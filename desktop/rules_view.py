@@ -8,7 +8,7 @@ from datetime import datetime
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QWidget
 
-from core.guardrails import RuleState, has_rules, is_near, rule_states
+from core.money.stop_rules import RuleState, has_rules, is_near, rule_states
 from core.records import Job
 from desktop import formatting as fmt
 from desktop.elided_label import ElidedLabel

@@ -1,6 +1,6 @@
 """A run's summary and its every setting, as the monitor's Summary tab shows them.
 
-Pairs with `core/run_summary.py`. The rows (label, text) are made here once, so the monitor and
+Pairs with `core/jobs/summary.py`. The rows (label, text) are made here once, so the monitor and
 the compare view's table read the same words.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QHBoxLayout, QLabel, QScrollArea, QWidget
 
-from core.hyperparameters import with_defaults
+from core.formats.hyperparameters import with_defaults
+from core.jobs.summary import RunSummary
 from core.records import Job
-from core.run_summary import RunSummary
 from desktop import formatting as fmt
 
 SUMMARY_LABELS = (

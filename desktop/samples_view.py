@@ -5,7 +5,7 @@ chooses, with what changed since the previous evaluation marked word by word. Th
 the latest evaluation by default and follows new ones as they arrive; moved back, it stays where
 the user put it until moved to the end again.
 
-Pairs with `core/samples.py`. The view reads nothing itself: the answers come through the one
+Pairs with `core/jobs/samples.py`. The view reads nothing itself: the answers come through the one
 update route (`desktop/updates.py`) into the state, which the view follows, as the monitor does
 its points.
 """

@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QStackedWidget
 
 from core.errors import NotFoundError
-from core.metric_columns import JobMetrics
+from core.jobs.metric_columns import JobMetrics
 from core.records import Job
 from desktop.app_state import AppState, Change, Deleted
 from desktop.compare_loader import CompareLoader

@@ -10,23 +10,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core import (
-    budget,
-    comparison,
-    datasets,
-    demo,
-    job_labels,
-    job_logs,
-    job_request,
-    job_resume,
-    job_reuse,
-    jobs,
-    notifications,
-    run_summary,
-    samples,
-)
+from core import demo, notifications
 from core.change_feed import ChangeFeed
 from core.config import Settings
+from core.datasets import catalog as datasets
+from core.jobs import comparison, samples
+from core.jobs import labels as job_labels
+from core.jobs import logs as job_logs
+from core.jobs import request as job_request
+from core.jobs import resume as job_resume
+from core.jobs import reuse as job_reuse
+from core.jobs import service as jobs
+from core.jobs import summary as run_summary
+from core.money import budget
 from core.records import Job
 from core.workspace import Workspace
 from desktop.core_events import CoreEvents

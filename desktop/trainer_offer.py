@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 
 from core.config import Settings
 from core.records import Job, JobStatus
-from core.trainer_env import NOT_SET_UP
+from core.trainer_python import NOT_SET_UP
 from desktop import formatting as fmt
 from desktop.dialogs.trainer_setup_dialog import TITLE, TrainerSetupDialog
 from desktop.operations import Runner

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import QObject, Signal
 
-from core.metric_columns import JobMetrics, MetricColumns
+from core.jobs.metric_columns import JobMetrics, MetricColumns
 from core.records import Job, MetricPoint, Notification, Sample
 from desktop.app_state import AppState, Change
 from desktop.live_updates import LiveUpdates

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from core.config import load_settings
-from core.datasets import add_dataset
-from core.jobs import create_job, find_job
+from core.datasets.catalog import add_dataset
+from core.jobs.service import create_job, find_job
 from core.records import Job
 from core.workspace import Workspace
 from tests.core.helpers import set_job_columns

@@ -7,10 +7,10 @@ import re
 import sys
 from pathlib import Path
 
-from core import jobs
-from core.adapter_export import export_adapter
+from core.adapters.export import export_adapter
+from core.adapters.playground_client import Decoding, answer_once, open_playground
 from core.cli.commands import emit_json, settings_from, workspace
-from core.playground_client import Decoding, answer_once, open_playground
+from core.jobs import service as jobs
 from core.safe_text import printable
 
 

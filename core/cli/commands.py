@@ -13,18 +13,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from core import datasets, jobs, notifications, run_summary
-from core.budget import BudgetExceededError
+from core import notifications
 from core.cli.output import print_datasets, print_job_detail, print_jobs, print_notifications, rules_text
+from core.cli.sample_prompts import sample_prompts_from
 from core.config import SETTINGS, Settings, load_settings
+from core.datasets import catalog as datasets
 from core.db.engine import Database
 from core.db.migrate import upgrade
 from core.errors import LoradeskError
-from core.guardrails import RULE_COLUMNS
-from core.hyperparameters import ADVANCED, DEFAULT_GPU_COUNT
+from core.formats.hyperparameters import ADVANCED, DEFAULT_GPU_COUNT
 from core.id_prefix import resolve_job_id
-from core.job_resume import continue_job
-from core.job_reuse import like_arguments
+from core.jobs import service as jobs
+from core.jobs import summary as run_summary
+from core.jobs.resume import continue_job
+from core.jobs.reuse import like_arguments
+from core.money.budget import BudgetExceededError
+from core.money.stop_rules import RULE_COLUMNS
 from core.records import Job
 from core.safe_text import printable
 from core.workspace import Workspace
@@ -163,7 +167,6 @@ def datasets_list(args: argparse.Namespace) -> int:
 def jobs_submit(args: argparse.Namespace) -> int:
     """Queue a job and print its id; its cost estimate goes to stderr. Past the monthly budget
     it is refused with that figure unless --force (the dialog asks instead)."""
-    from core.cli.sample_commands import sample_prompts_from  # it imports this module
 
     hyperparameters = {name: getattr(args, name, None) for name in JOB_HYPERPARAMETER_OPTIONS}
     hyperparameters["sample_prompts"] = sample_prompts_from(args)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from core import datasets
 from core.cli.commands import emit_json, workspace
 from core.cli.output import print_dataset_detail
+from core.datasets import catalog as datasets
 
 
 def datasets_show(args: argparse.Namespace) -> int:

@@ -6,11 +6,12 @@ import argparse
 import asyncio
 import sys
 
-from core import job_labels, jobs
 from core.cli.commands import workspace
 from core.cluster.base import ClusterError
 from core.errors import InvalidRequestError
-from core.job_logs import read_job_log
+from core.jobs import labels as job_labels
+from core.jobs import service as jobs
+from core.jobs.logs import read_job_log
 from core.safe_text import printable
 from core.workspace import Workspace
 

@@ -14,12 +14,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.app_resources import app_version
-from core.cli import adapter_commands, commands, dataset_commands, job_commands, sample_commands, trainer
+from core.cli import (
+    adapter_commands,
+    commands,
+    dataset_commands,
+    job_commands,
+    sample_commands,
+    sample_prompts,
+    trainer,
+)
 from core.cli.add_user import db_add_user
 from core.config import HOME_VARIABLE, SETTINGS
 from core.db.engine import error_line
 from core.errors import LoradeskError
-from core.hyperparameters import (
+from core.formats.hyperparameters import (
     CHOICES,
     DEFAULT_GPU_COUNT,
     DEFAULT_LEARNING_RATE,
@@ -193,7 +201,7 @@ def add_job_options(submit: argparse.ArgumentParser) -> None:
         "--gpu-type", help="a type of the GPU rates table (default cpu locally, A10G on a cluster)"
     )
     submit.add_argument("--gpu-count", type=int, help=f"default {DEFAULT_GPU_COUNT}")
-    sample_commands.add_sample_options(submit)
+    sample_prompts.add_sample_options(submit)
     more = submit.add_argument_group("more hyperparameters (the trainer's; defaults as shown)")
     more.add_argument(
         "--warmup-ratio", type=float, help=f"share of steps warming up (default {hp.warmup_ratio:g})"

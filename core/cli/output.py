@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from core import guardrails
-from core.datasets import DatasetDetail
-from core.freshness import polled
-from core.guardrails import has_rules
-from core.job_resume import lineage
+from core.datasets.catalog import DatasetDetail
+from core.jobs.freshness import polled
+from core.jobs.resume import lineage
+from core.jobs.summary import RunSummary
+from core.money import stop_rules as guardrails
+from core.money.stop_rules import has_rules
 from core.records import Dataset, Job, JobDetail, Notification
-from core.run_summary import RunSummary
 from core.safe_text import printable
 
 

@@ -13,8 +13,8 @@ from typing import Any
 from core.cluster.base import LogChunk, ReportedPoint, StatusReport, SubmitResult
 from core.cluster.bounds import CLUSTER_STATUSES, Bounded, first_points
 from core.cluster.timestamps import timestamp
+from core.formats.sample_answers import sample_answers
 from core.records import METRIC_FIELDS
-from core.sample_answers import sample_answers
 
 
 class _Malformed(ValueError):

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Protocol
 import msgspec
 
 from core.errors import LoradeskError
-from core.sample_answers import SampleAnswer
+from core.formats.sample_answers import SampleAnswer
 
 
 class ClusterError(LoradeskError):
@@ -69,7 +69,7 @@ class SubmitRequest:
     hyperparameters: dict[str, Any]
     gpu_type: str
     gpu_count: int
-    # A continued job (core.job_resume): the job whose checkpoint at this step it starts from.
+    # A continued job (core.jobs.resume): the job whose checkpoint at this step it starts from.
     # Both backends that keep checkpoints (`local`, `ray`) use the job id as the cluster's id.
     resume_from_job: str | None = None
     resume_from_step: int | None = None
@@ -129,7 +129,7 @@ class StatusReport:
     # oldest first: each is told to the person once, as a warning.
     resumed_from: tuple[int, ...] = ()
     # Answers to the run's sample prompts (SPEC §4 `samples`); a backend may send some already
-    # stored (they are stored once), never an unbounded number (core.sample_answers).
+    # stored (they are stored once), never an unbounded number (core.formats.sample_answers).
     samples: tuple[SampleAnswer, ...] = ()
 
 

@@ -14,7 +14,7 @@ Each job lives in `$LORADESK_HOME/jobs/<job id>/`, which is its whole state:
 Trainers run in their own session, so they outlive the app, and a new `LocalCluster` re-attaches
 to them by reading their folders. POSIX only: cancel signals the trainer's process group.
 
-While a slot is free, a running scheduler asks for a warm trainer (`keep_warm`, core.cluster.standby)
+While a slot is free, a running scheduler asks for a warm trainer (`keep_warm`, core.cluster.local_standby)
 and the next job is handed to it instead of starting a new Python that imports torch first.
 """
 
@@ -48,11 +48,11 @@ from core.cluster.base import (
     SubmitRequest,
     SubmitResult,
 )
+from core.cluster.local_standby import Standby
 from core.cluster.log_files import read_log_files
 from core.cluster.metrics_file import MetricsIndex
-from core.cluster.standby import Standby
 from core.config import Settings
-from core.storage import local_storage_root
+from core.storage.folder import local_storage_root
 from core.trainer.checkpoint_files import checkpoint_dir, latest_checkpoint
 from core.trainer.distributed import launcher
 from core.trainer.report import (
@@ -63,7 +63,7 @@ from core.trainer.report import (
 )
 from core.trainer.run import missing_modules
 from core.trainer.spec import SpecError, base_model_source, parse_hyperparameters
-from core.trainer_env import NO_TRAINER_HINT, trainer_environment, trainer_python
+from core.trainer_python import NO_TRAINER_HINT, trainer_environment, trainer_python
 
 try:
     import fcntl

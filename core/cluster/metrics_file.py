@@ -13,7 +13,7 @@ from bisect import bisect_right
 from pathlib import Path
 from typing import Any
 
-from core.sample_answers import SampleAnswer, sample_answers
+from core.formats.sample_answers import SampleAnswer, sample_answers
 
 
 class MetricsIndex:

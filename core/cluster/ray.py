@@ -45,8 +45,9 @@ from core.cluster.ray_jobs import STATUSES, RayJob, job_list, one_job
 from core.cluster.ray_log import WHOLE_LOG, LogTail, TailWindows, parse_tail
 from core.config import Settings
 from core.records import METRIC_FIELDS
-from core.s3_storage import S3Storage
-from core.storage import Storage, local_storage_root
+from core.storage.buckets import Storage
+from core.storage.folder import local_storage_root
+from core.storage.s3 import S3Storage
 from core.trainer.checkpoint_files import checkpoint_dir, latest_checkpoint
 from core.trainer.distributed import launcher
 from core.trainer.report import METRIC_PREFIX, RESULT_PREFIX, SAMPLES_PREFIX

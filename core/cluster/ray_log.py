@@ -17,8 +17,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.formats.sample_answers import SampleAnswer, sample_answers
 from core.records import METRIC_FIELDS
-from core.sample_answers import SampleAnswer, sample_answers
 from core.trainer.report import METRIC_PREFIX, RESULT_PREFIX, SAMPLES_PREFIX
 
 FIRST_WINDOW = 64  # lines asked for when nothing is known about a job's pace

@@ -30,8 +30,8 @@ from core.cluster.bounds import (
     decode,
 )
 from core.cluster.timestamps import timestamp
+from core.formats.sample_answers import MAX_SAMPLES_PER_ANSWER, sample_answers
 from core.records import METRIC_FIELDS
-from core.sample_answers import MAX_SAMPLES_PER_ANSWER, sample_answers
 
 # Jobs asked about in one request of the batch endpoint (SPEC §4: at most 500).
 BATCH_LIMIT = 500

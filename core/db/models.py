@@ -132,7 +132,7 @@ class JobRow(Base):
     # The change number of the transaction that last changed what a viewer sees (core.db.changes).
     change_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
-    # Guardrails (core.guardrails): the person's stop rules, why a rule stopped the job, and what
+    # Guardrails (core.money.stop_rules): the person's stop rules, why a rule stopped the job, and what
     # the scheduler tracks to judge them (best validation loss, NaN, warnings given).
     max_cost: Mapped[float | None] = mapped_column(Float)
     max_hours: Mapped[float | None] = mapped_column(Float)
@@ -246,13 +246,13 @@ class ChangeCounterRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     value: Mapped[int] = mapped_column(BigInteger)
-    # The newest change number whose deletions are no longer all kept (core.job_tombstones): a
+    # The newest change number whose deletions are no longer all kept (core.jobs.tombstones): a
     # reader that last looked before it is given the full list instead.
     tombstones_pruned_through: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class DeletedJobRow(Base):
-    """A deleted job's tombstone: the change query's record that the job is gone (core.job_tombstones)."""
+    """A deleted job's tombstone: the change query's record that the job is gone (core.jobs.tombstones)."""
 
     __tablename__ = "deleted_jobs"
 

@@ -15,7 +15,7 @@ reaches everyone's work; these close it, on PostgreSQL:
   person's own row view cannot make: a job's `parent_job_id` and a tombstone's `job_id` may name
   one's own job or none that exists, never a colleague's.
 - **Where a dataset's file lies.** `loradesk_dataset_path_ok(user_id, id, path)`: under the
-  owner's prefix and the dataset's own id, `<user>/<dataset id>/<file>` as `core.datasets` writes
+  owner's prefix and the dataset's own id, `<user>/<dataset id>/<file>` as `core.datasets.catalog` writes
   it. The dataset id makes the place one dataset's alone (ids are unique across all users), even
   where two names share a prefix. The scheduler checks the same before it signs a URL.
 - **Ids.** Metric points and samples take identity ids: an insert needs no USAGE on a sequence,

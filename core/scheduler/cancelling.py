@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from core import job_store
 from core.cluster.base import (
     ClusterAuthError,
     ClusterCancelPendingError,
@@ -24,10 +23,11 @@ from core.cluster.base import (
     ClusterTransientError,
     StatusReport,
 )
+from core.db import job_store
+from core.db.job_store import ClaimedJob, guarded_update
 from core.db.models import DatasetRow, utcnow
 from core.errors import InvalidRequestError, NotFoundError
 from core.events import WorkAvailable
-from core.job_store import ClaimedJob, guarded_update
 from core.records import Job, JobStatus
 from core.scheduler.cluster_ids import ClusterIdCheck, ForeignClusterJobError
 from core.scheduler.metric_points import store_metric_points
@@ -40,7 +40,7 @@ from core.scheduler.transitions import (
     record_auth_failure,
     record_learned_submit,
 )
-from core.storage import StorageError
+from core.storage.buckets import StorageError
 from core.workspace import Workspace
 
 log = logging.getLogger(__name__)

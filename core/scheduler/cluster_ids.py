@@ -18,12 +18,12 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
-from core import job_store
 from core.cluster.base import ClusterError
+from core.db import job_store
 from core.db.models import DatasetRow
 from core.records import Job
 from core.scheduler.submitting import submit_request
-from core.storage import StorageError
+from core.storage.buckets import StorageError
 from core.workspace import Workspace
 
 NAMED_BY_JOB_ID = ("local", "ray")

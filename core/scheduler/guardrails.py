@@ -1,7 +1,7 @@
 """Enforcing guardrails in the cycle: the 80 % warnings, the stop, the month's budget warnings.
 
 After a poll is recorded (or fails for a while: the clock's rules still run), `apply_guardrails`
-judges the job's rules (core.guardrails) in the same transaction. A warning is a `job_warning`
+judges the job's rules (core.money.stop_rules) in the same transaction. A warning is a `job_warning`
 given once per rule and cap. A rule that fires records `stop_reason` and a cancel request in one
 statement that only the first writer wins, and the job stays claimed by that scheduler, which then
 cancels it through the normal cancel path (`carry_out_cancel`): the cluster is asked once, the
@@ -19,11 +19,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from core import job_store
-from core.budget import budget_warnings_due, give_budget_warnings
+from core.db import job_store
 from core.db.engine import error_line
-from core.guardrails import RuleState, firing, warnings_due
-from core.job_store import guarded_update
+from core.db.job_store import guarded_update
+from core.money.budget import budget_warnings_due, give_budget_warnings
+from core.money.stop_rules import RuleState, firing, warnings_due
 from core.notifications import add_notification, job_title
 from core.records import Job, Notification
 from core.records import NotificationType as N
@@ -102,7 +102,7 @@ async def carry_out_stops(ws: Workspace, jobs: Sequence[Job], *, owner: str) -> 
 def _release(ws: Workspace, job_ids: list[str], owner: str) -> None:
     with ws.db.write() as session:
         for job_id in job_ids:
-            job_store.release_claim(session, job_id, owner=owner)
+            job_store.unclaim(session, job_id, owner=owner)
 
 
 def check_budget_warnings(ws: Workspace, *, user_id: str, budget: float, now: datetime) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.cluster.base import SubmitRequest
-from core.datasets import check_dataset_path
+from core.datasets.catalog import check_dataset_path
 from core.records import Job
 from core.workspace import Workspace
 

@@ -18,13 +18,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core import job_store
 from core.cluster.base import StatusReport, point_step
+from core.db import job_store
 from core.db.clock import database_time
+from core.db.job_store import ClaimedJob, guarded_update, guarded_update_many
 from core.db.models import CostRecordRow, new_id, utcnow
 from core.db.upsert import insert_ignoring_conflicts
-from core.guardrails import track_evaluations
-from core.job_store import ClaimedJob, guarded_update, guarded_update_many
+from core.money.stop_rules import track_evaluations
 from core.notifications import add_notification, auth_once_key, job_title
 from core.records import Job, JobStatus, MetricPoint, Notification, Sample
 from core.records import NotificationType as N
@@ -301,7 +301,7 @@ def release_claim(
     so the job is again one that never left."""
     # Only when no earlier attempt was sent either (attempts count the sends that could have landed).
     never_sent = submit_refused and claimed.submit_attempts == 0 and claimed.job.external_job_id is None
-    job_store.release_claim(session, claimed.job.id, owner=owner, forget_submit=never_sent)
+    job_store.unclaim(session, claimed.job.id, owner=owner, forget_submit=never_sent)
     return Change()
 
 

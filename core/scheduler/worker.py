@@ -37,11 +37,11 @@ from core.cluster.base import (
 from core.db.changes import change_stamp
 from core.db.clock import database_time
 from core.db.engine import cluster_id_taken, error_line, is_data_error
+from core.db.job_store import ClaimedJob, claim_active, claim_queued, job_holding_cluster_id, renew_claims
 from core.db.migrate import HEAD_REVISION, current_revision
 from core.db.models import utcnow
 from core.errors import LoradeskError
 from core.events import Event, SchedulerStopped, WorkAvailable
-from core.job_store import ClaimedJob, claim_active, claim_queued, job_holding_cluster_id, renew_claims
 from core.records import JobStatus
 from core.scheduler import transitions as t
 from core.scheduler.cancelling import carry_out_cancel, pending_cancels
@@ -49,10 +49,10 @@ from core.scheduler.cluster_ids import ClusterIdCheck, ForeignClusterJobError
 from core.scheduler.guardrails import apply_guardrails, carry_out_stops, check_budget_warnings
 from core.scheduler.metric_points import store_metric_points
 from core.scheduler.publish import publish
-from core.scheduler.samples import store_samples
+from core.scheduler.sample_recording import store_samples
 from core.scheduler.submitting import submit_request
 from core.scheduler.watch import WatchedJob
-from core.storage import StorageError
+from core.storage.buckets import StorageError
 from core.workspace import Workspace
 
 log = logging.getLogger(__name__)

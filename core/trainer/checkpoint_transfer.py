@@ -1,6 +1,6 @@
 """A run's checkpoints to and from storage, for a trainer on another machine (Ray).
 
-The app presigns the URLs at submit (core.s3_storage): PUTs for this run's latest checkpoint (one
+The app presigns the URLs at submit (core.storage.s3): PUTs for this run's latest checkpoint (one
 archive, then a record of its step) and, for a continued job, a GET of its parent's archive. A
 thread sends each new checkpoint as the trainer saves it, so one survives a node that dies; the
 run's end sends the last (the one saved on SIGTERM, say) before the process exits.

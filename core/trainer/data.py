@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from core import dataset_format
-from core.dataset_format import Conversation
-from core.storage import LocalStorage, StorageError, file_url_path
+from core.formats import dataset_file
+from core.formats.dataset_file import Conversation
+from core.storage.buckets import StorageError
+from core.storage.folder import LocalStorage, file_url_path
 from core.trainer.spec import TrainerError
 from core.trainer.tokenizer import TextCodec, built_in_chat
 
@@ -61,17 +62,17 @@ def dataset_path(url: str, storage_root: Path | None, download_dir: Path | None 
     return path
 
 
-def read_examples(path: Path) -> list[dataset_format.Example]:
+def read_examples(path: Path) -> list[dataset_file.Example]:
     """Every example (pair or conversation) of a JSON Lines file; the first bad line stops it."""
     try:
-        return list(dataset_format.read_examples(path, label="dataset"))
-    except dataset_format.DatasetFormatError as exc:
+        return list(dataset_file.read_examples(path, label="dataset"))
+    except dataset_file.DatasetFormatError as exc:
         raise DatasetError(str(exc)) from None
 
 
 def split_examples(
-    examples: list[dataset_format.Example], validation_split: float, seed: int
-) -> tuple[list[dataset_format.Example], list[dataset_format.Example]]:
+    examples: list[dataset_file.Example], validation_split: float, seed: int
+) -> tuple[list[dataset_file.Example], list[dataset_file.Example]]:
     """(training, validation): a seeded shuffle, so a rerun holds out the same examples."""
     order = list(range(len(examples)))
     random.Random(seed).shuffle(order)
@@ -81,9 +82,7 @@ def split_examples(
     return training, validation
 
 
-def encode_examples(
-    examples: list[dataset_format.Example], codec: TextCodec, max_length: int
-) -> list[Example]:
+def encode_examples(examples: list[dataset_file.Example], codec: TextCodec, max_length: int) -> list[Example]:
     """Examples whose loss covers what the model should say: a pair's completion, a
     conversation's assistant turns; the rest is context. Cut at `max_length` tokens."""
     encoded = []
@@ -123,7 +122,7 @@ def _encode_conversation(turns: Conversation, codec: TextCodec) -> tuple[list[in
     return ids, labels
 
 
-def sample_pair(example: dataset_format.Example, codec: TextCodec) -> tuple[str, str]:
+def sample_pair(example: dataset_file.Example, codec: TextCodec) -> tuple[str, str]:
     """(prompt, expected answer) of an example, for the sample answers at each evaluation: a pair
     as it is; a conversation's context up to its first assistant turn, as the model reads it, and
     that turn's words."""

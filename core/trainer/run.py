@@ -34,7 +34,7 @@ NOT_SET_UP = "local training is not set up"  # the words the app offers Set up l
 
 
 def missing_modules(python: str, missing: list[str]) -> str:
-    """Why a Python cannot train, naming it, and the ways out (core.trainer_env repeats them)."""
+    """Why a Python cannot train, naming it, and the ways out (core.trainer_python repeats them)."""
     names = ", ".join(missing)
     return (
         f"{NOT_SET_UP}: {python} has no {names}; run `loradesk trainer setup` (or Set up local training "

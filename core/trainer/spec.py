@@ -1,11 +1,11 @@
-"""SPEC.json, the one input of a training run; its hyperparameters are `core.hyperparameters`'.
+"""SPEC.json, the one input of a training run; its hyperparameters are `core.formats.hyperparameters`'.
 
     {"job_id", "dataset_url", "output_dir", "storage_root", "hyperparameters": {…},
      "resume_from_checkpoint": "<a checkpoint folder>", "log_metrics", "adapter_upload", "artifact_url",
      "checkpoint_upload": {"archive", "step"}, "resume_checkpoint_url"}
 
 Checkpoints: every `hyperparameters.checkpoint_interval` steps (default
-`core.hyperparameters.DEFAULT_CHECKPOINT_INTERVAL`), at the end, and when the run is stopped
+`core.formats.hyperparameters.DEFAULT_CHECKPOINT_INTERVAL`), at the end, and when the run is stopped
 (SIGTERM), the trainer saves `<output_dir>/checkpoints/checkpoint-<step>/` (transformers' layout:
 the adapter, optimizer.pt, scheduler.pt, rng_state.pth, trainer_state.json; see
 core.trainer.checkpoint_files), keeping the last CHECKPOINTS_KEPT. A spec whose
@@ -13,7 +13,7 @@ core.trainer.checkpoint_files), keeping the last CHECKPOINTS_KEPT. A spec whose
 scheduler and RNG state restored, steps numbered on from the checkpoint's, metrics.jsonl appended
 to rather than begun again.
 
-Standard library only (with `core.hyperparameters`), so the trainer runs in a Python that has
+Standard library only (with `core.formats.hyperparameters`), so the trainer runs in a Python that has
 torch but not the app's dependencies.
 """
 
@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core import hyperparameters as job_hyperparameters
-from core.hyperparameters import (
+from core.formats import hyperparameters as job_hyperparameters
+from core.formats.hyperparameters import (
     DEFAULT_CHECKPOINT_INTERVAL,
     DEFAULT_LEARNING_RATE,
     TINY_LEARNING_RATE,
@@ -76,7 +76,7 @@ def parse_hyperparameters(raw: dict[str, Any]) -> tuple[Hyperparameters, list[st
 
 
 def base_model_source(base_model: str | None) -> BaseModelSource:
-    """The built-in tiny model, a local folder or a Hugging Face model id (see core.hyperparameters)."""
+    """The built-in tiny model, a local folder or a Hugging Face model id (core.formats.hyperparameters)."""
     try:
         return job_hyperparameters.base_model_source(base_model)
     except HyperparameterError as exc:

@@ -21,17 +21,17 @@ import torch
 from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 from transformers import PrinterCallback, Trainer, TrainingArguments
 
-from core.dataset_format import Example as RawExample
-from core.hyperparameters import DEFAULT_SAMPLE_PROMPTS
+from core.formats.dataset_file import Example as RawExample
+from core.formats.hyperparameters import DEFAULT_SAMPLE_PROMPTS
 from core.trainer.callbacks import MetricsCallback, StopCallback, StopRequest, TokenCounter
 from core.trainer.checkpoint_files import checkpoints_dir
 from core.trainer.data import IGNORE_INDEX, Example, encode_examples, pack, sample_pair
 from core.trainer.distributed import world_size
+from core.trainer.eval_samples import SampleCallback, choose_prompts
 from core.trainer.gpu import GpuProbe
 from core.trainer.model import load_base_model
 from core.trainer.precision import Precision, choose_precision, quantization_config
 from core.trainer.report import RunReport
-from core.trainer.samples import SampleCallback, choose_prompts
 from core.trainer.spec import CHECKPOINTS_KEPT, TINY_MODEL, Hyperparameters, TrainerSpec
 
 MAX_GRAD_NORM = 1.0  # clipping keeps the early, high-learning-rate steps from diverging

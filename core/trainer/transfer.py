@@ -1,7 +1,7 @@
 """Moving files over HTTP for a trainer on another machine: the dataset (and a parent's
 checkpoint) in, the adapter (and checkpoints) out.
 
-Both ends are presigned URLs made by the app (core.s3_storage), so the trainer holds no storage
+Both ends are presigned URLs made by the app (core.storage.s3), so the trainer holds no storage
 credentials. Standard library only, like the rest of the trainer's plumbing.
 """
 

@@ -9,7 +9,7 @@ marker and changes nothing, and an environment whose torch no longer imports is 
 """
 
 from core.trainer_setup.environment import DEFAULT_TORCH, SetupOptions, SetupResult, setup_trainer
-from core.trainer_setup.errors import NoPackageIndexError, NoPythonError, SetupCancelled, TrainerSetupError
+from core.trainer_setup.failures import NoPackageIndexError, NoPythonError, SetupCancelled, TrainerSetupError
 from core.trainer_setup.progress import SetupReporter
 
 __all__ = [

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from core.trainer.report import write_json_atomic
-from core.trainer_env import ENV_FOLDER, MARKER_FILE, env_dir, env_python, read_marker
-from core.trainer_setup.errors import TrainerSetupError
-from core.trainer_setup.gpu import nvml_gpu_count
+from core.trainer_python import ENV_FOLDER, MARKER_FILE, env_dir, env_python, read_marker
+from core.trainer_setup.failures import TrainerSetupError
+from core.trainer_setup.nvml import nvml_gpu_count
 from core.trainer_setup.pip_runner import run_pip, run_streaming
 from core.trainer_setup.progress import STEPS, PipProgress, SetupReporter
 from core.trainer_setup.pythons import BasePython, find_base_python

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from core.trainer_setup.errors import NoPackageIndexError, SetupCancelled, TrainerSetupError
+from core.trainer_setup.failures import NoPackageIndexError, SetupCancelled, TrainerSetupError
 from core.trainer_setup.subprocess_env import outside_bundle
 
 # What pip (urllib3, the resolver) prints when it cannot reach an index.

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from core.trainer_setup.errors import NoPythonError
+from core.trainer_setup.failures import NoPythonError
 from core.trainer_setup.subprocess_env import outside_bundle
 
 MIN_VERSION = (3, 11)

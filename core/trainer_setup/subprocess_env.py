@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from core.trainer_env import without_app_secrets
+from core.trainer_python import without_app_secrets
 
 
 def outside_bundle(env: dict[str, str]) -> dict[str, str]:

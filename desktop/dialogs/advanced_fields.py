@@ -1,5 +1,5 @@
 """The new-job dialog's advanced training fields: every other hyperparameter the trainer takes,
-with the record's defaults and limits (core.hyperparameters)."""
+with the record's defaults and limits (core.formats.hyperparameters)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.hyperparameters import ADVANCED, CHOICES, FLOAT_LIMITS, INT_LIMITS, Hyperparameters
+from core.formats.hyperparameters import ADVANCED, CHOICES, FLOAT_LIMITS, INT_LIMITS, Hyperparameters
 from desktop.dialogs.spin_fields import fit_text
 
 AUTO = "Auto"

@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.adapter_export import ExportResult, adapter_snippet, export_adapter
-from core.adapter_files import base_model_of
+from core.adapters.export import ExportResult, adapter_snippet, export_adapter
+from core.adapters.files import base_model_of
 from core.config import Settings
 from core.records import Job
 from desktop.dialogs.form import FormDialog

@@ -17,10 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.budget import BudgetExceededError, MonthSpend, would_pass
-from core.cost_estimate import DEFAULT_RUN_HOURS, CostEstimate, RunTimeEstimate, guessed_basis, price
-from core.gpu_offer import gpu_offer
-from core.hyperparameters import (
+from core.formats.hyperparameters import (
     DEFAULT_GPU_COUNT,
     DEFAULT_LEARNING_RATE,
     GPU_COUNT_LIMITS,
@@ -28,6 +25,9 @@ from core.hyperparameters import (
     TINY_LEARNING_RATE,
     Hyperparameters,
 )
+from core.money.budget import BudgetExceededError, MonthSpend, would_pass
+from core.money.estimate import DEFAULT_RUN_HOURS, CostEstimate, RunTimeEstimate, guessed_basis, price
+from core.money.gpu_offer import gpu_offer
 from core.names import NAME_MAX_CHARS
 from core.records import Dataset, Job
 from desktop import formatting as fmt
@@ -273,7 +273,7 @@ class NewJobDialog(FormDialog):
         self._show_spend()
 
     def cost_estimate(self) -> CostEstimate:
-        """The estimate `jobs submit` makes too (core.cost_estimate), over the time shown here."""
+        """The estimate `jobs submit` makes too (core.money.estimate), over the time shown here."""
         hourly = self.session.estimate_cost(
             gpu_type=self.gpu_type.currentData(), gpu_count=self.gpu_count.value(), hours=1.0
         )

@@ -11,7 +11,7 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QFormLayout, QSpinBox, QWidget
 
-from core.guardrails import PLATEAU_LIMIT
+from core.money.stop_rules import PLATEAU_LIMIT
 from core.records import Job
 from desktop.dialogs.spin_fields import CapSpinBox, fit_text
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QFormLayout, QPlainTextEdit, QSpinBox, QWidget
 
-from core.hyperparameters import DEFAULT_SAMPLE_PROMPTS, INT_LIMITS, Hyperparameters
+from core.formats.hyperparameters import DEFAULT_SAMPLE_PROMPTS, INT_LIMITS, Hyperparameters
 
 _LINE_BREAK = "\\n"  # how a line break inside one prompt is typed: each line is a prompt
 

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.config import Settings
-from core.trainer_env import env_dir
+from core.trainer_python import env_dir
 from core.trainer_setup import NoPythonError, SetupCancelled, SetupOptions, SetupReporter, setup_trainer
 from desktop.operations import Runner, describe
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select, update
 
-from core.datasets import add_dataset
+from core.datasets.catalog import add_dataset
 from core.db.models import CostRecordRow, JobRow, MetricPointRow, NotificationRow
-from core.jobs import create_job, get_job
+from core.jobs.service import create_job, get_job
 from core.records import Job, JobDetail
 from core.scheduler import Scheduler
 from core.workspace import Workspace

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from core.adapter_files import local_adapter
+from core.adapters.files import local_adapter
 from core.config import load_settings
 from core.errors import LoradeskError
-from core.s3_storage import S3Storage
+from core.storage.s3 import S3Storage
 from tests.adapters import job_with_adapter
 from tests.s3_server import S3Server
 

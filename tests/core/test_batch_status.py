@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from core.cluster import ClusterJobNotFoundError, ClusterTransientError
 from core.cluster.http import HttpCluster
-from core.jobs import get_job
+from core.jobs.service import get_job
 from core.records import JobStatus
 from core.scheduler import Scheduler
 from tests.conftest import TOKEN

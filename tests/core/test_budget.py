@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from sqlalchemy import select, update
 
-from core.budget import BudgetExceededError, job_estimate, month_spend
 from core.db.models import CostRecordRow, NotificationRow
-from core.jobs import cancel_job, create_job, list_jobs
+from core.jobs.service import cancel_job, create_job, list_jobs
+from core.money.budget import BudgetExceededError, job_estimate, month_spend
 from core.scheduler import Scheduler
 from tests.core.helpers import queue_jobs, set_job_columns
 

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
+from core.db.job_store import claim_queued
 from core.db.models import utcnow
 from core.errors import InvalidRequestError
-from core.job_store import claim_queued
-from core.jobs import cancel_job, cancel_job_explained, get_job
+from core.jobs.service import cancel_job, cancel_job_explained, get_job
 from core.records import JobStatus
 from core.scheduler import Scheduler
 from core.scheduler.worker import CycleReport

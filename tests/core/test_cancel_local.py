@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.cluster.local import LocalCluster
-from core.jobs import cancel_job_explained, get_job
+from core.jobs.service import cancel_job_explained, get_job
 from core.records import JobStatus
 from core.scheduler import Scheduler
 from tests.core.helpers import notification_types, queue_jobs

@@ -8,11 +8,11 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from core import jobs as jobs_service
 from core import notifications
 from core.change_feed import ChangeFeed
 from core.db.models import utcnow
-from core.metric_columns import read_metric_columns
+from core.jobs import service as jobs_service
+from core.jobs.metric_columns import read_metric_columns
 from core.records import MetricPoint
 from core.scheduler import Scheduler
 from core.scheduler.metric_points import store_metric_points

@@ -14,7 +14,7 @@ import pytest
 from core.cluster.base import SubmitRequest
 from core.cluster.ray import RayCluster
 from core.config import Settings
-from core.s3_storage import S3Storage
+from core.storage.s3 import S3Storage
 from core.trainer.checkpoint_files import STATE_FILE, checkpoint_dir, latest_checkpoint
 from core.trainer.checkpoint_transfer import CheckpointUploader, fetch_checkpoint
 from core.trainer.transfer import TransferError

@@ -9,7 +9,7 @@ import uuid
 
 from core.cluster.local import LocalCluster
 from core.db.models import utcnow
-from core.jobs import get_job
+from core.jobs.service import get_job
 from core.scheduler import Scheduler
 from tests.core.helpers import queue_jobs, set_job_columns
 

@@ -10,7 +10,7 @@ import pytest
 
 from core.db.clock import database_time
 from core.db.models import utcnow
-from core.jobs import get_job
+from core.jobs.service import get_job
 from core.records import JobStatus
 from core.scheduler import Scheduler, cancelling, worker
 from tests.core.helpers import queue_jobs, set_job_columns

@@ -8,12 +8,12 @@ import tracemalloc
 
 import pytest
 
-from core.dataset_format import MAX_LINE_BYTES, DatasetFormatError, read_examples
-from core.datasets import add_dataset, count_pairs, find_dataset, list_datasets
+from core.datasets.catalog import add_dataset, count_pairs, find_dataset, list_datasets
 from core.db.models import DatasetRow, new_id, utcnow
 from core.errors import InvalidRequestError, NotFoundError
+from core.formats.dataset_file import MAX_LINE_BYTES, DatasetFormatError, read_examples
 from core.names import NAME_MAX_CHARS
-from core.storage import StorageError
+from core.storage.buckets import StorageError
 
 
 @pytest.mark.parametrize(

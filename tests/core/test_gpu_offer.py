@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from core import gpu_offer
 from core.config import load_settings
 from core.errors import InvalidRequestError
-from core.jobs import create_job, estimate_cost
+from core.jobs.service import create_job, estimate_cost
+from core.money import gpu_offer
 from tests.core.helpers import queue_jobs
 
 

@@ -12,11 +12,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from core import job_store
 from core.config import save_settings
+from core.db import job_store
 from core.db.models import NotificationRow, utcnow
 from core.errors import InvalidRequestError
-from core.jobs import get_job, list_jobs, set_rules
+from core.jobs.service import get_job, list_jobs, set_rules
 from core.records import JobStatus
 from core.scheduler import Scheduler
 from core.scheduler.worker import CycleReport

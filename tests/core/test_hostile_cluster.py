@@ -10,7 +10,7 @@ import pytest
 
 from core.cluster.bounds import MAX_POINTS
 from core.cluster.http import HttpCluster
-from core.jobs import get_job
+from core.jobs.service import get_job
 from core.records import JobStatus
 from core.scheduler import Scheduler, worker
 from tests.conftest import TOKEN

@@ -10,17 +10,17 @@ from pathlib import Path
 import pytest
 
 from core.config import load_settings
-from core.datasets import add_dataset
+from core.datasets.catalog import add_dataset
 from core.errors import LoradeskError
-from core.hyperparameters import (
+from core.formats.hyperparameters import (
     DEFAULT_LEARNING_RATE,
     TINY_LEARNING_RATE,
     TINY_MODEL,
     HyperparameterError,
     Hyperparameters,
 )
-from core.job_request import check_new_job, default_job_name
-from core.jobs import create_job, list_jobs
+from core.jobs.request import check_new_job, default_job_name
+from core.jobs.service import create_job, list_jobs
 from core.names import NAME_MAX_CHARS
 from core.trainer.spec import load_spec
 

@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from core.errors import InvalidRequestError, NotFoundError
 from core.events import JobDeleted
-from core.jobs import delete_job, find_job
+from core.jobs.service import delete_job, find_job
 from core.scheduler import Scheduler
 from tests.core.helpers import (
     CostRecordRow,

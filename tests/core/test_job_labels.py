@@ -6,8 +6,8 @@ import pytest
 
 from core.errors import InvalidRequestError, NotFoundError
 from core.events import JobUpdated
-from core.job_labels import parse_tags, set_notes, set_tags, tag_job
-from core.jobs import find_job
+from core.jobs.labels import parse_tags, set_notes, set_tags, tag_job
+from core.jobs.service import find_job
 from tests.core.helpers import queue_jobs
 
 

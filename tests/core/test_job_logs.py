@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.cluster.base import ClusterLogsUnavailableError
-from core.job_logs import NEVER_RAN, NOT_STARTED, read_job_log
+from core.jobs.logs import NEVER_RAN, NOT_STARTED, read_job_log
 from core.scheduler import Scheduler
 from tests.core.helpers import queue_jobs, run_cycles, set_job_columns
 from tests.fakes.cluster import JobPlan

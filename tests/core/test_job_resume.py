@@ -10,11 +10,11 @@ import pytest
 
 from core.cluster.base import ClusterRejectedError, SubmitRequest
 from core.cluster.local import SPEC_FILE, LocalCluster, _keep_points_up_to
-from core.datasets import list_datasets
+from core.datasets.catalog import list_datasets
 from core.db.models import MetricPointRow
 from core.errors import InvalidRequestError
-from core.job_resume import continuable_step, continue_job, continued_name, earlier_points, lineage
-from core.job_reuse import create_job_like
+from core.jobs.resume import continuable_step, continue_job, continued_name, earlier_points, lineage
+from core.jobs.reuse import create_job_like
 from core.records import Job
 from core.scheduler.submitting import submit_request
 from core.trainer.checkpoint_files import STATE_FILE, checkpoint_dir, latest_checkpoint, pack, unpack

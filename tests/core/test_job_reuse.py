@@ -8,7 +8,7 @@ import pytest
 
 from core.db.models import utcnow
 from core.errors import NotFoundError
-from core.job_reuse import create_job_like, estimate_run_time, find_settings
+from core.jobs.reuse import create_job_like, estimate_run_time, find_settings
 from tests.core.helpers import queue_jobs, set_job_columns
 
 

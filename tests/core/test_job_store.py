@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from core import job_store
+from core.db import job_store
 from core.db.models import JobRow, utcnow
 from core.records import Job, JobStatus
 from tests.core.helpers import queue_jobs, set_job_columns

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from core import jobs as jobs_service
 from core.db.models import ChangeCounterRow, DeletedJobRow, utcnow
-from core.job_tombstones import KEEP
+from core.jobs import service as jobs_service
+from core.jobs.tombstones import KEEP
 from tests.core.helpers import count, queue_jobs, set_job_columns
 
 
@@ -66,7 +66,7 @@ async def test_a_reader_older_than_the_kept_tombstones_gets_every_job(
     awake = jobs_service.jobs_changed_since(viewer, since=old_number).latest
 
     later = utcnow() + KEEP + timedelta(days=1)
-    monkeypatch.setattr("core.jobs.utcnow", lambda: later)
+    monkeypatch.setattr("core.jobs.service.utcnow", lambda: later)
     jobs_service.delete_job(deleter, job_id=recent.id)  # prunes the week-old tombstone
 
     assert count(deleter, DeletedJobRow) == 1

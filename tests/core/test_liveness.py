@@ -7,8 +7,8 @@ import asyncio
 from collections import Counter
 from datetime import timedelta
 
+from core.db.job_store import claim_queued
 from core.db.models import JobRow, utcnow
-from core.job_store import claim_queued
 from core.scheduler import Scheduler
 from tests.core.helpers import count, queue_jobs
 from tests.fakes.cluster import JobPlan

@@ -27,7 +27,7 @@ from core.cluster.base import (
 from core.cluster.local import LocalCluster
 from core.cluster.log_files import read_log_files
 from core.config import Settings
-from core.storage import LocalStorage
+from core.storage.folder import LocalStorage
 
 pytestmark = pytest.mark.trainer
 

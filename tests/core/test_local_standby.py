@@ -21,11 +21,11 @@ import pytest
 from core.cluster.base import ClusterBusyError, SubmitRequest
 from core.cluster.local import LocalCluster
 from core.config import Settings, load_settings
-from core.datasets import add_dataset
-from core.jobs import create_job, get_job
+from core.datasets.catalog import add_dataset
+from core.jobs.service import create_job, get_job
 from core.records import JobStatus
 from core.scheduler import Scheduler
-from core.storage import LocalStorage
+from core.storage.folder import LocalStorage
 from core.workspace import Workspace
 from tests.core.test_local_cluster import LONG, SAMPLE_DATASET, SHORT, JobWatch, is_running, is_terminal
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from core.jobs import find_job
+from core.jobs.service import find_job
 from core.scheduler import Scheduler
 from tests.core.helpers import queue_jobs, run_cycles
 from tests.fakes.cluster import JobPlan

@@ -24,9 +24,10 @@ from core.cluster.base import (
 from core.cluster.ray import RayCluster
 from core.cluster.ray_log import FIRST_WINDOW, parse_tail
 from core.config import load_settings
-from core.jobs import get_job
+from core.jobs.service import get_job
 from core.scheduler import Scheduler
-from core.storage import LocalStorage, open_storage
+from core.storage import open_storage
+from core.storage.folder import LocalStorage
 from core.workspace import Workspace
 from tests.core.helpers import queue_jobs
 from tests.fakes.ray_head import FakeRayHead

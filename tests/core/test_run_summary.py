@@ -9,12 +9,12 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from core.comparison import load_compared_run
 from core.db.models import utcnow
-from core.hyperparameters import with_defaults
-from core.metric_columns import RECORDED_AT, read_metric_columns
+from core.formats.hyperparameters import with_defaults
+from core.jobs.comparison import load_compared_run
+from core.jobs.metric_columns import RECORDED_AT, read_metric_columns
+from core.jobs.summary import figures_from_columns, summarise_job
 from core.records import MetricPoint
-from core.run_summary import figures_from_columns, summarise_job
 from core.scheduler.metric_points import store_metric_points
 from tests.core.helpers import queue_jobs, set_job_columns
 

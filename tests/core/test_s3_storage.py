@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from core.config import ConfigError, load_settings
-from core.datasets import add_dataset
-from core.s3_storage import S3Storage
+from core.datasets.catalog import add_dataset
 from core.scheduler.submitting import submit_request
-from core.storage import StorageError, open_storage
+from core.storage import open_storage
+from core.storage.buckets import StorageError
+from core.storage.s3 import S3Storage
 from core.trainer.transfer import TransferError, download, upload, upload_adapter
 from core.workspace import Workspace
 from tests.s3_server import S3Server
@@ -114,7 +115,7 @@ def test_workspace_on_s3_signs_dataset_urls_for_the_scheduler(storage: S3Storage
     ws = Workspace.open(settings)
     try:
         dataset = add_dataset(ws, file=SAMPLE, name="sample")
-        from core.jobs import create_job
+        from core.jobs.service import create_job
 
         job = create_job(ws, dataset_id=dataset.id, gpu_type="cpu")
         request = submit_request(ws, job, dataset.storage_bucket, dataset.storage_path)

@@ -10,18 +10,18 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core import samples as sample_service
 from core.cluster.local import PROCESS_FILE, SPEC_FILE, LocalCluster
 from core.cluster.metrics_file import MetricsIndex
 from core.cluster.ray import RayCluster
 from core.cluster.ray_log import parse_tail
 from core.db.models import SampleRow
 from core.events import SamplesAppended
-from core.jobs import delete_job, get_job, jobs_changed_since
+from core.formats.sample_answers import MAX_SAMPLE_CHARS, MAX_SAMPLES_PER_ANSWER, sample_answers
+from core.jobs import samples as sample_service
+from core.jobs.service import delete_job, get_job, jobs_changed_since
 from core.records import JobStatus
-from core.sample_answers import MAX_SAMPLE_CHARS, MAX_SAMPLES_PER_ANSWER, sample_answers
 from core.scheduler import Scheduler
-from core.storage import LocalStorage
+from core.storage.folder import LocalStorage
 from core.trainer.report import METRICS_FILE, SAMPLES_PREFIX, RunReport
 from tests.core.helpers import count, queue_jobs, run_cycles, set_job_columns
 from tests.core.test_ray_cluster import TOKEN as RAY_TOKEN

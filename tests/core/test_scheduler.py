@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from core.db.models import DatasetRow, JobRow, utcnow
-from core.jobs import get_job
+from core.jobs.service import get_job
 from core.records import JobStatus
 from core.scheduler import Scheduler
 from tests.core.helpers import (

@@ -13,9 +13,9 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from core.db.job_store import claim_queued
 from core.db.models import CostRecordRow, JobRow, MetricPointRow, NotificationRow, utcnow
-from core.job_store import claim_queued
-from core.jobs import get_job, list_jobs
+from core.jobs.service import get_job, list_jobs
 from core.records import JobStatus
 from core.scheduler import Scheduler
 from tests.conftest import TOKEN
@@ -135,7 +135,7 @@ async def test_scheduler_killed_while_polling_leaves_nothing_stuck(
     ws_a, ws_b = make_workspace(), make_workspace()
     (job,) = queue_jobs(ws_a, dataset_file)
     await Scheduler(ws_a).run_once()
-    from core.job_store import claim_active
+    from core.db.job_store import claim_active
 
     dead = Scheduler(ws_a)
     with ws_a.db.write() as session:  # claimed for polling, then the process dies

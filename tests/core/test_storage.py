@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.storage import LocalStorage, StorageError
+from core.storage.buckets import StorageError
+from core.storage.folder import LocalStorage
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from core.config import load_settings
-from core.trainer_env import MARKER_FILE, env_dir, env_python, needs_setup, read_marker, trainer_python
+from core.trainer_python import MARKER_FILE, env_dir, env_python, needs_setup, read_marker, trainer_python
 from core.trainer_setup import (
     NoPackageIndexError,
     NoPythonError,

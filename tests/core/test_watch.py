@@ -8,10 +8,10 @@ import threading
 import time
 from datetime import timedelta
 
+from core.db.job_store import claim_active
 from core.db.models import utcnow
 from core.events import MetricsAppended
-from core.job_store import claim_active
-from core.jobs import get_job
+from core.jobs.service import get_job
 from core.records import JobStatus
 from core.scheduler import Scheduler
 from tests.core.helpers import (

@@ -24,9 +24,9 @@ from sqlalchemy import update
 
 from core.cluster.http import HttpCluster
 from core.config import Settings, load_settings
-from core.datasets import add_dataset
+from core.datasets.catalog import add_dataset
 from core.db.models import JobRow, utcnow
-from core.jobs import cancel_job, create_job
+from core.jobs.service import cancel_job, create_job
 from core.scheduler import Scheduler
 from core.workspace import Workspace
 from tests.fakes.cluster import FakeCluster, JobPlan

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from core.config import load_settings
-from core.datasets import add_dataset, list_datasets
+from core.datasets.catalog import add_dataset, list_datasets
 from core.workspace import Workspace
 from desktop.core_events import CoreEvents
 from desktop.dialogs.add_dataset import AddDatasetDialog

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from core.metric_columns import JobMetrics, MetricColumns
+from core.jobs.metric_columns import JobMetrics, MetricColumns
 from core.records import JobStatus, Notification
 from desktop.app_state import AppState, Change
 from desktop.updates import points_change

@@ -14,8 +14,8 @@ from PySide6.QtWidgets import QMessageBox
 
 from core.cluster.local import LocalCluster
 from core.config import load_settings
-from core.datasets import add_dataset
-from core.jobs import create_job
+from core.datasets.catalog import add_dataset
+from core.jobs.service import create_job
 from core.scheduler import Scheduler
 from core.workspace import Workspace
 from desktop.core_events import CoreEvents

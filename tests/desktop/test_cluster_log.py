@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core.datasets import add_dataset
-from core.jobs import create_job
+from core.datasets.catalog import add_dataset
+from core.jobs.service import create_job
 from core.records import JobStatus
 from tests.desktop.windows import open_on_fake_cluster
 from tests.fakes.cluster import JobPlan

@@ -11,7 +11,7 @@ import numpy as np
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
-from core.run_summary import summarise_job
+from core.jobs.summary import summarise_job
 from desktop.app_state import Change
 from desktop.compare_chart import TIME
 from desktop.jobs_model import Column

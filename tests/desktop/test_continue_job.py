@@ -11,9 +11,9 @@ from PySide6.QtCore import Qt
 from sqlalchemy import insert
 
 from core.config import load_settings
-from core.datasets import add_dataset
+from core.datasets.catalog import add_dataset
 from core.db.models import MetricPointRow, utcnow
-from core.jobs import create_job, find_job, list_jobs
+from core.jobs.service import create_job, find_job, list_jobs
 from core.records import Job, JobStatus
 from core.workspace import Workspace
 from desktop import formatting as fmt

@@ -10,8 +10,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from core.config import load_settings
-from core.datasets import add_dataset, list_datasets
-from core.jobs import create_job
+from core.datasets.catalog import add_dataset, list_datasets
+from core.jobs.service import create_job
 from core.workspace import Workspace
 from desktop.datasets_view import DatasetsDialog
 from tests.desktop.test_job_actions import attach

@@ -11,10 +11,10 @@ from PySide6.QtWidgets import QMessageBox
 from sqlalchemy import insert
 
 from core.config import load_settings
-from core.datasets import add_dataset
+from core.datasets.catalog import add_dataset
 from core.db.models import NotificationRow, new_id, utcnow
-from core.job_tombstones import KEEP
-from core.jobs import create_job, delete_job
+from core.jobs.service import create_job, delete_job
+from core.jobs.tombstones import KEEP
 from core.records import Job
 from core.workspace import Workspace
 from desktop.core_events import CoreEvents
@@ -139,7 +139,7 @@ def test_a_window_that_slept_past_the_kept_deletions_still_drops_the_rows(
     live.stop()  # the laptop sleeps
 
     delete_job(here_session.ws, job_id=jobs["first"].id)
-    monkeypatch.setattr("core.jobs.utcnow", lambda: utcnow() + KEEP + timedelta(days=1))
+    monkeypatch.setattr("core.jobs.service.utcnow", lambda: utcnow() + KEEP + timedelta(days=1))
     delete_job(here_session.ws, job_id=jobs["second"].id)  # a week on: prunes the first's tombstone
 
     live.start(jobs=there.model.jobs(), notifications=[])  # it wakes, from where it was

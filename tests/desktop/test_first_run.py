@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from core.config import load_settings
-from core.datasets import list_datasets
+from core.datasets.catalog import list_datasets
 from core.demo import DEMO_DATASET_NAME, sample_dataset_file, start_demo_job
-from core.jobs import list_jobs
+from core.jobs.service import list_jobs
 from core.workspace import Workspace
 from desktop.core_events import CoreEvents
 from desktop.first_run import offer_demo, wants_demo

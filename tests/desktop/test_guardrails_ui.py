@@ -16,9 +16,9 @@ from PySide6.QtWidgets import QMessageBox
 from sqlalchemy import update
 
 from core.config import load_settings
-from core.datasets import add_dataset
+from core.datasets.catalog import add_dataset
 from core.db.models import CostRecordRow
-from core.jobs import cancel_job, create_job, get_job, list_jobs
+from core.jobs.service import cancel_job, create_job, get_job, list_jobs
 from core.records import JobStatus
 from core.workspace import Workspace
 from desktop.core_events import CoreEvents

@@ -15,9 +15,9 @@ from PySide6.QtWidgets import QApplication, QMenu, QMessageBox
 from sqlalchemy import insert
 
 from core.config import load_settings
-from core.datasets import add_dataset
+from core.datasets.catalog import add_dataset
 from core.db.models import CostRecordRow, MetricPointRow, NotificationRow, new_id, utcnow
-from core.jobs import create_job, find_job, list_jobs
+from core.jobs.service import create_job, find_job, list_jobs
 from core.records import Job
 from core.workspace import Workspace
 from desktop.jobs_model import Column

@@ -9,8 +9,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from core.datasets import add_dataset
-from core.jobs import create_job
+from core.datasets.catalog import add_dataset
+from core.jobs.service import create_job
 from core.records import JobStatus
 from desktop.main_window import MainWindow
 from tests.desktop.windows import open_on_fake_cluster

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from core.config import load_settings
-from core.datasets import add_dataset
+from core.datasets.catalog import add_dataset
 from core.db.models import utcnow
-from core.job_tombstones import KEEP
-from core.jobs import create_job, delete_job, find_job
+from core.jobs.service import create_job, delete_job, find_job
+from core.jobs.tombstones import KEEP
 from core.records import MetricPoint
 from core.scheduler.metric_points import store_metric_points
 from core.workspace import Workspace
@@ -98,7 +98,7 @@ def test_a_look_from_before_the_kept_deletions_lists_every_job(live, dataset_fil
             set_job_columns(other, job.id, status="failed")
         asleep = [find_job(ws, job_id=job.id) for job in (old, recent, kept)]
         delete_job(other, job_id=old.id)
-        monkeypatch.setattr("core.jobs.utcnow", lambda: utcnow() + KEEP + timedelta(days=1))
+        monkeypatch.setattr("core.jobs.service.utcnow", lambda: utcnow() + KEEP + timedelta(days=1))
         delete_job(other, job_id=recent.id)  # prunes the tombstone of `old`
 
         with qtbot.waitSignal(updates.jobs_listed, timeout=3000) as listed:

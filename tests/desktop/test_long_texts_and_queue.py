@@ -12,10 +12,10 @@ from PySide6.QtWidgets import QApplication
 from sqlalchemy import update
 
 from core.config import load_settings
-from core.datasets import add_dataset
+from core.datasets.catalog import add_dataset
 from core.db.changes import change_stamp
 from core.db.models import JobRow, utcnow
-from core.jobs import create_job
+from core.jobs.service import create_job
 from core.records import JobStatus
 from core.workspace import Workspace
 from desktop.app_state import Change

@@ -11,8 +11,8 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMessageBox
 
 from core.config import load_settings
-from core.datasets import add_dataset
-from core.jobs import cancel_job, create_job
+from core.datasets.catalog import add_dataset
+from core.jobs.service import cancel_job, create_job
 from core.records import JobStatus
 from core.workspace import Workspace
 from desktop.main_window import MainWindow

@@ -9,9 +9,9 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
 from core.config import load_settings
-from core.datasets import add_dataset
-from core.hyperparameters import TINY_LEARNING_RATE, Hyperparameters
-from core.jobs import create_job, list_jobs
+from core.datasets.catalog import add_dataset
+from core.formats.hyperparameters import TINY_LEARNING_RATE, Hyperparameters
+from core.jobs.service import create_job, list_jobs
 from core.workspace import Workspace
 from desktop.core_events import CoreEvents
 from desktop.dialogs.new_job import NewJobDialog
@@ -94,7 +94,7 @@ def test_estimate_follows_gpu_count_and_hours(dialog_on):
 
 
 def test_the_local_backend_offers_what_the_machine_has_at_the_local_rate(dialog_on, monkeypatch):
-    from core import gpu_offer
+    from core.money import gpu_offer
 
     monkeypatch.setattr(gpu_offer, "local_gpus", lambda: {"NVIDIA L4": 1})
     dialog = dialog_on(local_rate="0.3")

@@ -10,8 +10,8 @@ from PySide6.QtWidgets import QMessageBox
 
 import core
 from core.config import load_settings
-from core.datasets import add_dataset
-from core.jobs import create_job
+from core.datasets.catalog import add_dataset
+from core.jobs.service import create_job
 from core.workspace import Workspace
 from desktop.app import DesktopApp
 from tests.conftest import TOKEN

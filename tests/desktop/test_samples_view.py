@@ -13,8 +13,8 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QComboBox, QSlider, QStyle, QStyleOptionSlider
 
-from core.datasets import add_dataset
-from core.jobs import create_job, get_job
+from core.datasets.catalog import add_dataset
+from core.jobs.service import create_job, get_job
 from core.scheduler import Scheduler
 from desktop.sample_diff import ADDED_STYLE, word_changes
 from desktop.samples_view import NO_SAMPLES

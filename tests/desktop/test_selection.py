@@ -15,9 +15,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox
 
-from core import jobs
 from core.config import load_settings
-from core.datasets import add_dataset
+from core.datasets.catalog import add_dataset
+from core.jobs import service as jobs
 from core.records import Job, JobStatus
 from core.workspace import Workspace
 from desktop.app import DesktopApp

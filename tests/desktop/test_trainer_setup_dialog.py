@@ -18,7 +18,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox
 
 from core.config import load_settings
-from core.trainer_env import env_dir, env_python
+from core.trainer_python import env_dir, env_python
 from desktop.app import DesktopApp
 from desktop.dialogs.trainer_setup_dialog import TrainerSetupDialog
 from desktop.first_run import TITLE as FIRST_RUN_TITLE

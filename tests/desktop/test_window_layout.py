@@ -11,8 +11,8 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QToolBar
 
 from core.config import load_settings
-from core.datasets import add_dataset
-from core.jobs import create_job
+from core.datasets.catalog import add_dataset
+from core.jobs.service import create_job
 from core.workspace import Workspace
 from desktop.core_events import CoreEvents
 from desktop.main_window import MainWindow

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from core.config import load_settings
-from core.datasets import add_dataset
-from core.jobs import create_job
+from core.datasets.catalog import add_dataset
+from core.jobs.service import create_job
 from core.scheduler import Scheduler
-from core.storage import file_url_path
+from core.storage.folder import file_url_path
 from core.workspace import Workspace
 from tests.e2e.test_local_training import SAMPLE, cycle_until
 

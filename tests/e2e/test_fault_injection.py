@@ -27,9 +27,9 @@ from sqlalchemy import create_engine, text
 
 from core.cluster.http import HttpCluster
 from core.config import load_settings
-from core.datasets import add_dataset
+from core.datasets.catalog import add_dataset
 from core.errors import InvalidRequestError
-from core.jobs import cancel_job, create_job
+from core.jobs.service import cancel_job, create_job
 from core.workspace import Workspace
 from tests.conftest import TOKEN
 from tests.e2e.throwaway_postgres import ThrowawayPostgres

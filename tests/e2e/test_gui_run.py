@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from core.config import load_settings
-from core.datasets import add_dataset
+from core.datasets.catalog import add_dataset
 from core.records import JobStatus
 from desktop.app import DesktopApp
 from desktop.dialogs.new_job import NewJobDialog

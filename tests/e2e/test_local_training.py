@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from core.config import load_settings
-from core.datasets import add_dataset
-from core.jobs import cancel_job, create_job, get_job
+from core.datasets.catalog import add_dataset
+from core.jobs.samples import job_samples
+from core.jobs.service import cancel_job, create_job, get_job
 from core.records import JobDetail
-from core.samples import job_samples
 from core.scheduler import Scheduler
-from core.storage import file_url_path
+from core.storage.folder import file_url_path
 from core.workspace import Workspace
 
 pytestmark = pytest.mark.trainer

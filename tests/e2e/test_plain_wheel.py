@@ -28,7 +28,7 @@ app = QApplication([])
 import core
 from desktop import theme
 from core.config import load_settings
-from core.datasets import list_datasets
+from core.datasets.catalog import list_datasets
 from core.demo import start_demo_job
 from core.workspace import Workspace
 ws = Workspace.open(load_settings())

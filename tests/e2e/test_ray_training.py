@@ -18,15 +18,16 @@ import pytest
 from core.cluster.base import ClusterAuthError, ClusterTransientError
 from core.cluster.ray import RayCluster
 from core.config import load_settings
-from core.datasets import add_dataset
-from core.job_resume import continue_job
-from core.jobs import cancel_job_explained, create_job, get_job
+from core.datasets.catalog import add_dataset
+from core.jobs.resume import continue_job
+from core.jobs.service import cancel_job_explained, create_job, get_job
 from core.notifications import list_notifications
 from core.records import JobDetail
-from core.s3_storage import S3Storage
 from core.scheduler import Scheduler
 from core.scheduler.submitting import submit_request
-from core.storage import file_url_path, open_storage
+from core.storage import open_storage
+from core.storage.folder import file_url_path
+from core.storage.s3 import S3Storage
 from core.trainer.report import METRIC_PREFIX
 from core.workspace import Workspace
 from tests.core.helpers import set_job_columns
@@ -230,7 +231,7 @@ async def test_each_cycle_reads_the_real_heads_job_list_once_and_only_moved_logs
 
 
 def _dataset_of(ws: Workspace, detail: JobDetail) -> tuple[str | None, str]:
-    from core.datasets import list_datasets
+    from core.datasets.catalog import list_datasets
 
     dataset = next(d for d in list_datasets(ws) if d.id == detail.job.dataset_id)
     return dataset.storage_bucket, dataset.storage_path

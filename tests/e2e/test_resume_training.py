@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from core.config import load_settings
-from core.datasets import add_dataset
-from core.job_resume import continue_job
-from core.jobs import cancel_job, create_job, get_job
+from core.datasets.catalog import add_dataset
+from core.jobs.resume import continue_job
+from core.jobs.service import cancel_job, create_job, get_job
 from core.records import JobDetail
 from core.scheduler import Scheduler
 from core.trainer.checkpoint_files import latest_checkpoint

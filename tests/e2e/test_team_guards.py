@@ -21,14 +21,14 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from core.config import load_settings
-from core.datasets import add_dataset as store_dataset
+from core.datasets.catalog import add_dataset as store_dataset
 from core.db.changes import CHANNEL, change_stamp
 from core.db.engine import Database
 from core.db.migrate import upgrade
 from core.db.models import utcnow
 from core.db.team import add_user
-from core.job_tombstones import record_deletion
-from core.jobs import create_job, get_job
+from core.jobs.service import create_job, get_job
+from core.jobs.tombstones import record_deletion
 from core.scheduler import Scheduler
 from core.workspace import Workspace
 from tests.conftest import TOKEN

@@ -448,7 +448,7 @@ def test_a_person_stores_a_long_backfill_of_points_under_row_security(team, data
 
 
 def test_a_person_sees_and_prunes_only_their_own_deleted_jobs(team, dataset_for_team):
-    """Tombstones (core.job_tombstones) are rows of their person's like the others: Alice's change
+    """Tombstones (core.jobs.tombstones) are rows of their person's like the others: Alice's change
     query, and her raw SQL, never learn which of Bob's jobs were deleted."""
     jobs = people_with_jobs(team, dataset_for_team)
     deleted = {}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.adapter_export import export_adapter
+from core.adapters.export import export_adapter
 from core.config import load_settings
 from core.errors import InvalidRequestError
 from tests.adapters import job_with_adapter, trained_adapter  # noqa: F401

@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core.playground_client import (
+from core.adapters.playground_client import (
     Decoding,
     Exited,
     Failed,

@@ -10,11 +10,11 @@ import torch
 from transformers import TrainerControl, TrainerState, TrainingArguments
 
 from core.cluster.metrics_file import MetricsIndex
-from core.hyperparameters import Hyperparameters
-from core.trainer import samples as sample_module
+from core.formats.hyperparameters import Hyperparameters
+from core.trainer import eval_samples as sample_module
+from core.trainer.eval_samples import SampleCallback, SamplePrompt, choose_prompts, generate_answers
 from core.trainer.model import build_tiny_model
 from core.trainer.report import METRICS_FILE, SAMPLES_PREFIX, RunReport
-from core.trainer.samples import SampleCallback, SamplePrompt, choose_prompts, generate_answers
 from core.trainer.tokenizer import byte_codec
 
 pytestmark = pytest.mark.trainer

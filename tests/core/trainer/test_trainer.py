@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from core.storage import LocalStorage
+from core.storage.folder import LocalStorage
 from core.trainer.spec import TINY_LEARNING_RATE, SpecError, parse_hyperparameters
 
 pytestmark = pytest.mark.trainer

@@ -5,7 +5,7 @@ Revises: 0006_guardrails
 
 A deleted job's row is gone, so the change query (`changed_since`) had nothing to find and other
 app instances kept the row until a Refresh. `deleted_jobs` keeps one row per deleted job, stamped
-with the delete's change number like every other change (core.db.changes, core.job_tombstones);
+with the delete's change number like every other change (core.db.changes, core.jobs.tombstones);
 `change_counter.tombstones_pruned_through` says up to which change number old tombstones were
 pruned, so a reader further behind is given the full list instead of missing a deletion.
 Team mode: row security like the other tables, and the roles already added get on the new table

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.config import Settings
-from core.gpu_offer import gpu_offer
-from core.hyperparameters import TINY_MODEL, Hyperparameters, base_model_source, check_gpu_count
+from core.formats.hyperparameters import TINY_MODEL, Hyperparameters, base_model_source, check_gpu_count
+from core.money.gpu_offer import gpu_offer
 from core.names import NAME_MAX_CHARS, check_name, fit_name
 
 

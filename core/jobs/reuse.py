@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from core import job_store
-from core.cost_estimate import RunTimeEstimate, estimate_run_time
+from core.db import job_store
 from core.errors import NotFoundError
-from core.jobs import create_job
+from core.jobs.service import create_job
+from core.money.estimate import RunTimeEstimate, estimate_run_time
 from core.records import Job
 from core.workspace import Workspace
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import job_store
+from core.db import job_store
 from core.db.convert import to_record
 from core.db.models import SampleRow
 from core.errors import NotFoundError

@@ -25,8 +25,8 @@ from typing import Any
 import torch
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from core.hyperparameters import DEFAULT_SAMPLE_PROMPTS, Hyperparameters
-from core.sample_answers import clip
+from core.formats.hyperparameters import DEFAULT_SAMPLE_PROMPTS, Hyperparameters
+from core.formats.sample_answers import clip
 from core.trainer.report import RunReport
 from core.trainer.tokenizer import TextCodec
 

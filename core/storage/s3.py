@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.storage import SIGNED_URL_TTL, StorageError, check_bucket, check_object_path
+from core.storage.buckets import SIGNED_URL_TTL, StorageError, check_bucket, check_object_path
 
 ADAPTERS = "adapters"
 CHECKPOINTS = "checkpoints"

@@ -8,20 +8,21 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from core import job_store, job_tombstones
-from core.budget import check_budget
 from core.config import Settings
-from core.cost_estimate import CostEstimate, estimate_job_cost, price
-from core.datasets import find_dataset
+from core.datasets.catalog import find_dataset
+from core.db import job_store
 from core.db.convert import to_cost_record, to_metric_point, to_notification
 from core.db.models import CostRecordRow, MetricPointRow, NotificationRow, new_id, utcnow
 from core.errors import InvalidRequestError, NotFoundError
 from core.events import JobDeleted, JobUpdated, WorkAvailable
-from core.gpu_offer import gpu_offer
-from core.guardrails import check_rules
-from core.hyperparameters import DEFAULT_GPU_COUNT
-from core.job_request import NewJob, check_new_job, default_job_name
-from core.metric_columns import JobMetrics, MetricColumns, count_points, read_metric_columns
+from core.formats.hyperparameters import DEFAULT_GPU_COUNT
+from core.jobs import tombstones as job_tombstones
+from core.jobs.metric_columns import JobMetrics, MetricColumns, count_points, read_metric_columns
+from core.jobs.request import NewJob, check_new_job, default_job_name
+from core.money.budget import check_budget
+from core.money.estimate import CostEstimate, estimate_job_cost, price
+from core.money.gpu_offer import gpu_offer
+from core.money.stop_rules import check_rules
 from core.records import Job, JobChanges, JobDetail, JobStatus
 from core.scheduler.cancelling import NEVER_LEFT, CancelResult, carry_out_cancel, request_cancel
 from core.workspace import Workspace
@@ -49,7 +50,7 @@ def create_job(
     off). Everything is checked before anything is written. With a monthly budget, a job whose
     estimate (`estimate_new_job`; its `expected_hours` when given) would pass it raises
     BudgetExceededError, unless `force`. `parent_job_id` links a retried or continued job to
-    its parent; `resume_from_step` (core.job_resume) starts it at that checkpoint's step, of
+    its parent; `resume_from_step` (core.jobs.resume) starts it at that checkpoint's step, of
     `total_steps` when the run's length is known already.
     """
     request = check_new_job(
@@ -260,7 +261,7 @@ def delete_job(ws: Workspace, *, job_id: str) -> Job:
     notifications; returns the job as it was. A job that is not terminal is refused. The job's
     row is locked while it is checked and deleted, so one that another scheduler or person
     changes meanwhile is never deleted half-way (the delete itself is guarded on the status).
-    Its tombstone, stamped in the same transaction, tells other app instances (core.job_tombstones)."""
+    Its tombstone, stamped in the same transaction, tells other app instances (core.jobs.tombstones)."""
     with ws.db.write() as session:
         job = job_store.lock_job(session, job_id, user_id=ws.user)
         if job is None:

@@ -25,7 +25,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import job_store
+from core.db import job_store
 from core.db.convert import to_dataset
 from core.db.models import DatasetRow, MetricPointRow, utcnow
 from core.errors import NotFoundError

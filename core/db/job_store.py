@@ -334,7 +334,7 @@ def forget_cluster_id(session: Session, job_id: str, *, now: datetime) -> Job | 
     return _stamped_update(session, [JobRow.id == job_id], external_job_id=None, updated_at=now)
 
 
-def release_claim(session: Session, job_id: str, *, owner: str, forget_submit: bool = False) -> None:
+def unclaim(session: Session, job_id: str, *, owner: str, forget_submit: bool = False) -> None:
     """Give a job back unchanged (busy cluster, transient poll failure, auth problem). With
     `forget_submit` the submit mark goes too: the cluster said it took no submit of this job."""
     extra: dict[str, Any] = {"submit_sent_at": None} if forget_submit else {}
@@ -542,7 +542,7 @@ def change_tags(
 
 def delete_terminal_job(session: Session, job_id: str, *, user_id: str) -> bool:
     """Delete the job row if it is the user's and terminal; False otherwise (nothing deleted).
-    Its points, cost records and notifications go first (core.jobs), in the same transaction."""
+    Its points, cost records and notifications go first (core.jobs.service), in the same transaction."""
     result = session.execute(
         delete(JobRow)
         .where(JobRow.id == job_id, JobRow.user_id == user_id, JobRow.status.in_(_TERMINAL))

@@ -11,9 +11,9 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from core import job_store
-from core.budget import job_estimate
-from core.guardrails import hours_text, money
+from core.db import job_store
+from core.money.budget import job_estimate
+from core.money.stop_rules import hours_text, money
 from core.workspace import Workspace
 
 # The run time assumed with no finished run of the dataset (the dialog's starting value).

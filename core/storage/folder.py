@@ -1,11 +1,7 @@
-"""Dataset storage: the seed's two buckets behind a small interface, and a local backend.
+"""Local storage: the two buckets as folders under `$LORADESK_HOME/storage/` (or a folder the settings name).
 
-`open_storage` picks the storage of the settings: local folders (the default), or S3-compatible
-object storage (`core.s3_storage`) when `LORADESK_STORAGE_URL` is `s3://…`.
-
-The local backend keeps `<bucket>/<path>` under `$LORADESK_HOME/storage/`. Its signed URLs are
-`file://` URLs carrying an expiry and an HMAC signature, so the trainer (another process) can check
-a URL before reading it, the way an object store checks its own signed URLs.
+Its signed URLs are `file://` URLs carrying an expiry and an HMAC signature, so the trainer (another
+process) can check a URL before reading it, the way an object store checks its own signed URLs.
 """
 
 from __future__ import annotations
@@ -18,42 +14,14 @@ import secrets
 import shutil
 import tempfile
 import time
-from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
-from core.errors import LoradeskError
-from core.records import BUCKETS, DEFAULT_BUCKET
+from core.storage.buckets import SIGNED_URL_TTL, StorageError, check_bucket, check_object_path
 
 if TYPE_CHECKING:
     from core.config import Settings
-
-SIGNED_URL_TTL = 24 * 3600
-
-
-class StorageError(LoradeskError):
-    """A file cannot be stored, found or signed; the message says which and why."""
-
-
-class Storage(Protocol):
-    def put(self, bucket: str, path: str, source: Path) -> None: ...
-
-    def remove(self, bucket: str, path: str) -> None: ...
-
-    def signed_url(self, bucket: str | None, path: str, expires_in: int = SIGNED_URL_TTL) -> str: ...
-
-    def head(self, bucket: str | None, path: str, max_bytes: int) -> tuple[int, bytes]:
-        """The stored file's size and its first `max_bytes` bytes (a dataset's preview)."""
-        ...
-
-
-def open_storage(settings: Settings) -> Storage:
-    """The storage `settings.storage_url` names: S3, a folder, or `home`/storage by default."""
-    if settings.storage_url.startswith("s3://"):
-        from core.s3_storage import S3Storage
-
-        return S3Storage(settings.storage_url)
-    return LocalStorage(local_storage_root(settings))
 
 
 def local_storage_root(settings: Settings) -> Path:
@@ -61,22 +29,6 @@ def local_storage_root(settings: Settings) -> Path:
     if settings.storage_url and not settings.storage_url.startswith("s3://"):
         return Path(settings.storage_url).expanduser()
     return settings.home / "storage"
-
-
-def check_bucket(bucket: str | None) -> str:
-    bucket = bucket or DEFAULT_BUCKET
-    if bucket not in BUCKETS:
-        raise StorageError(f"unknown bucket {bucket!r}; use one of {', '.join(BUCKETS)}")
-    return bucket
-
-
-def check_object_path(path: str) -> PurePosixPath:
-    """Refuse paths that could escape their bucket."""
-    pure = PurePosixPath(path)
-    raw_parts = path.split("/")
-    if not path or pure.is_absolute() or "\\" in path or any(p in ("..", ".", "") for p in raw_parts):
-        raise StorageError(f"storage path {path!r} is not a plain relative path inside a bucket")
-    return pure
 
 
 class LocalStorage:

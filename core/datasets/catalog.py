@@ -12,16 +12,16 @@ from pathlib import Path
 from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
-from core import job_store
-from core.dataset_format import read_examples
+from core.db import job_store
 from core.db.convert import to_dataset
 from core.db.models import DatasetRow, new_id, utcnow
 from core.errors import InvalidRequestError, NotFoundError
 from core.events import DatasetAdded
+from core.formats.dataset_file import read_examples
 from core.id_prefix import resolve_dataset_id
 from core.names import check_name, fit_name
 from core.records import Dataset, Job
-from core.storage import StorageError, check_bucket
+from core.storage.buckets import StorageError, check_bucket
 from core.workspace import Workspace
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from urllib.request import url2pathname
 
 from core.config import Settings
 from core.errors import InvalidRequestError, LoradeskError
-from core.hyperparameters import TINY_MODEL
+from core.formats.hyperparameters import TINY_MODEL
 from core.records import Job
 
 ADAPTERS_FOLDER = "adapters"
@@ -64,7 +64,7 @@ def local_adapter(settings: Settings, job: Job, progress: Progress = no_progress
 
 
 def _download(target: Path, url: str, progress: Progress) -> Path:
-    from core.s3_storage import S3Storage  # boto3: only when an adapter is on S3
+    from core.storage.s3 import S3Storage  # boto3: only when an adapter is on S3
 
     parts = urlsplit(url)
     storage = S3Storage(f"s3://{parts.netloc}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from core.hyperparameters import setting_value
+from core.formats.hyperparameters import setting_value
 
 
 def held_out(pairs: int, split: float) -> int:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from core import job_store
 from core.cluster.base import ClusterJobNotFoundError
+from core.db import job_store
 from core.errors import NotFoundError
 from core.records import Job
 from core.workspace import Workspace

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core import job_store
+from core.db import job_store
 from core.errors import NotFoundError
-from core.metric_columns import RECORDED_AT, MetricColumns, read_metric_columns
+from core.jobs.metric_columns import RECORDED_AT, MetricColumns, read_metric_columns
+from core.jobs.samples import read_samples
+from core.jobs.summary import RunSummary, figures_from_columns, find_job_dataset, summarise
 from core.records import Job, Sample
-from core.run_summary import RunSummary, figures_from_columns, find_job_dataset, summarise
-from core.samples import read_samples
 from core.workspace import Workspace
 
 DRAWN = ("step", "training_loss", "validation_loss", RECORDED_AT)

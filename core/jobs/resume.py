@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from core import job_store
+from core.db import job_store
 from core.errors import InvalidRequestError, NotFoundError
-from core.hyperparameters import setting_value
-from core.jobs import create_job
-from core.metric_columns import MetricColumns, read_metric_columns
+from core.formats.hyperparameters import setting_value
+from core.jobs.metric_columns import MetricColumns, read_metric_columns
+from core.jobs.service import create_job
 from core.records import Job, JobStatus
 from core.workspace import Workspace
 

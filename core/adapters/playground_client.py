@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
-from core.adapter_files import Progress, base_model_of, local_adapter, no_progress
+from core.adapters.files import Progress, base_model_of, local_adapter, no_progress
 from core.config import Settings
 from core.errors import LoradeskError
 from core.records import Job
-from core.trainer_env import require_trainer_python, trainer_environment
+from core.trainer_python import require_trainer_python, trainer_environment
 
 QUIT_GRACE = 10.0  # seconds a playground gets to exit on its own once its input closes
 

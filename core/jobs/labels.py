@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from core import job_store
+from core.db import job_store
 from core.db.models import utcnow
 from core.errors import InvalidRequestError, NotFoundError
 from core.events import JobUpdated

@@ -13,12 +13,12 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.adapter_files import LISTING_FILE, Progress, base_model_of, local_adapter, no_progress
+from core.adapters.files import LISTING_FILE, Progress, base_model_of, local_adapter, no_progress
 from core.config import Settings
 from core.errors import InvalidRequestError, LoradeskError
-from core.hyperparameters import TINY_MODEL
+from core.formats.hyperparameters import TINY_MODEL
 from core.records import Job
-from core.trainer_env import require_trainer_python, trainer_environment
+from core.trainer_python import require_trainer_python, trainer_environment
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import job_store
+from core.db import job_store
 from core.db.models import NotificationRow, utcnow
 from core.errors import LoradeskError
-from core.guardrails import money
+from core.money.stop_rules import money
 from core.notifications import add_notification
 from core.records import Notification, NotificationType
 from core.workspace import Workspace
