@@ -79,7 +79,8 @@ class AppState(QObject):
         samples_added(str, list[Sample]): sample answers of the selected job not held before.
         notifications_reset(list[Notification]): every notification anew (the first load).
         notifications_added(list[Notification]): notifications not held before.
-        session_changed(object): the open workspace's `Session`, or None once it is let go.
+        session_changed(object): the open workspace's `Session`, or None once it is let go (the
+            jobs and the selection already emptied).
     """
 
     jobs_reset = Signal(list)
@@ -124,8 +125,12 @@ class AppState(QObject):
         return self.rates.seconds_left(job)
 
     def set_session(self, session: Session | None) -> None:
-        """The workspace the window follows now (None: none, before the settings reopen one)."""
+        """The workspace the window follows now. None lets it go (before the settings reopen one):
+        nothing is selected or held of it any more."""
         self.session = session
+        if session is None:
+            self.select([])
+            self.apply(Change(all_jobs=True))
         self.session_changed.emit(session)
 
     # -- the selection ---------------------------------------------------------------------------

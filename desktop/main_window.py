@@ -14,7 +14,7 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QMainWindow, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
 from desktop import theme
-from desktop.app_state import AppState, Change
+from desktop.app_state import AppState
 from desktop.banner import Banner
 from desktop.compare_view import CompareView
 from desktop.drawer import Drawer
@@ -160,11 +160,8 @@ class MainWindow(QMainWindow):
             self.updates.stop()
             self.updates.deleteLater()
             self.updates = None
-        self.state.set_session(None)
         self.table.set_empty_text("")
-        self.state.select([])
-        self.state.apply(Change(all_jobs=True))
-        self.selection.stop()
+        self.state.set_session(None)  # the state empties; the parts that read through it let go
         return session
 
     def refresh(self) -> None:

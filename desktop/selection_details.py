@@ -63,6 +63,7 @@ class SelectionDetails(QObject):
         table.jobs_selected.connect(self.jobs_selected)
         state.jobs_reset.connect(self._jobs_reset)
         state.jobs_deleted.connect(self._jobs_deleted)
+        state.session_changed.connect(self._session_changed)
 
     def job_selected(self, job_id: str) -> None:
         """The one selected job ("" for none): shown in the monitor, its points loading."""
@@ -122,6 +123,10 @@ class SelectionDetails(QObject):
         """Forget what the compare view drew: the compared jobs load again once the table has
         them again (a refresh)."""
         self.compare.show_jobs([])
+
+    def _session_changed(self, session: object) -> None:
+        if session is None:
+            self.stop()
 
     def stop(self) -> None:
         """The window let go of its workspace: nothing shown, nothing loading."""
