@@ -14,8 +14,10 @@ from collections import deque
 
 log = logging.getLogger(__name__)
 
-# A window's mean latency past this many times the best window's, and by more than NOTICEABLE
-# seconds (a few milliseconds more on a fast link is noise), is a cluster falling behind.
+# Two windows in a row whose mean latency is past this many times the best window's, and by more
+# than NOTICEABLE seconds (a few milliseconds more on a fast link is noise), are a cluster falling
+# behind. One such window is not: the time of an answer includes this process's own event loop,
+# which a round of recording can hold up for a moment.
 SLOWER = 3.0
 NOTICEABLE = 0.1
 # The best window's latency drifts up this much a window, so that a cluster that became slower
@@ -40,6 +42,7 @@ class InFlightCap:
         self._latencies: list[float] = []
         self._window_busy = False
         self._best: float | None = None
+        self._slow_windows = 0  # in a row
         # Counts the decreases. Requests sent before a decrease answer after it: only those sent
         # since the last one may cause the next (one halving a round trip, as TCP does).
         self._era = 0
@@ -89,9 +92,14 @@ class InFlightCap:
         if latencies:
             mean, best = sum(latencies) / len(latencies), self._best
             self._best = mean if best is None else min(best * _DRIFT, mean)
-            if best is not None and mean > SLOWER * best and mean - best > NOTICEABLE:
-                self._decrease(f"answers slowed to {mean * 1000:.0f} ms from {best * 1000:.0f} ms")
+            slow = best is not None and mean > SLOWER * best and mean - best > NOTICEABLE
+            self._slow_windows = self._slow_windows + 1 if slow else 0
+            if slow and self._slow_windows >= 2:
+                self._slow_windows = 0
+                self._decrease(f"answers slowed to {mean * 1000:.0f} ms from {(best or 0) * 1000:.0f} ms")
                 return
+            if slow:
+                return  # no growth while it is slow
         if not busy and self.limit < self.ceiling:
             self._set(self.limit + 1, "the cluster keeps up")
 

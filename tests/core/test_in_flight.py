@@ -63,7 +63,10 @@ def test_answers_slowing_down_halve_the_cap() -> None:
     assert cap.limit == 8
     for _ in range(8):
         cap.answered(200, 0.5)  # ten times slower than the best window, and 450 ms more
-    assert cap.limit == 4
+    assert cap.limit == 8  # one slow window may be this process's own hold-up
+    for _ in range(8):
+        cap.answered(200, 0.5)
+    assert cap.limit == 4  # two in a row are the cluster's
     for _ in range(4):
         cap.answered(200, 0.05)
     assert cap.limit == 5
