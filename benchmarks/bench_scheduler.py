@@ -216,7 +216,8 @@ _WAITS = (
 
 
 def _waiting(function: tuple[str, int, str]) -> bool:
-    return any(wait in function[2] for wait in _WAITS)
+    path, _, name = function
+    return any(wait in name for wait in _WAITS) or (name == "wait" and "psycopg" in path)
 
 
 def _where(function: tuple[str, int, str]) -> str:
