@@ -84,8 +84,8 @@ class SelectionDetails(QObject):
         at_most = self.first_paint_points
         if at_most is not None and job.current_step > at_most:
             # Beside the full load, not before it: the first look costs the open no time.
-            state.session.load_job(
-                job_id=job_id, at_most=at_most, on_done=self._detail_loaded, on_error=lambda _e: None
+            state.session.first_look(
+                job_id=job_id, at_most=at_most, on_done=self._first_look, on_error=lambda _e: None
             )
 
     def jobs_selected(self, job_ids: list[str]) -> None:
@@ -153,6 +153,11 @@ class SelectionDetails(QObject):
         """Have the embedded scheduler poll the job on screen every second while it can change."""
         if self.state.session is not None:
             self.state.session.watch_job(job.id if job is not None and not job.status.is_terminal else None)
+
+    def _first_look(self, data: JobMetrics | None) -> None:
+        """A thinned first look of a long series (None: the full load is as quick)."""
+        if data is not None:
+            self._detail_loaded(data)
 
     def _detail_loaded(self, data: JobMetrics) -> None:
         """The selected job's points as columns, into the state (the monitor draws them at once); a

@@ -87,17 +87,16 @@ class Session:
     def get_job(self, *, job_id: str, on_done: Callback, on_error: Callback | None = None) -> None:
         self._run(jobs.get_job, on_done, on_error, job_id=job_id)
 
-    def load_job(
-        self,
-        *,
-        job_id: str,
-        on_done: Callback,
-        on_error: Callback | None = None,
-        at_most: int | None = None,
+    def load_job(self, *, job_id: str, on_done: Callback, on_error: Callback | None = None) -> None:
+        """The job and its points as numpy columns (`JobMetrics`), for the monitor."""
+        self._run(jobs.get_job_metrics, on_done, on_error, job_id=job_id)
+
+    def first_look(
+        self, *, job_id: str, at_most: int, on_done: Callback, on_error: Callback | None = None
     ) -> None:
-        """The job and its points as numpy columns (`JobMetrics`), for the monitor; with
-        `at_most`, a long series comes thinned (`complete` False) for a quick first look."""
-        self._run(jobs.get_job_metrics, on_done, on_error, job_id=job_id, at_most=at_most)
+        """A long series thinned to about `at_most` points (`JobMetrics`, `complete` False) to
+        draw while the full load runs, or None when the full load is as quick."""
+        self._run(jobs.first_look_metrics, on_done, on_error, job_id=job_id, at_most=at_most)
 
     def metric_columns(
         self, *, job_id: str, after_step: int | None, on_done: Callback, on_error: Callback | None = None

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # The newest revision in migrations/versions; a test keeps the two in step.
-HEAD_REVISION = "0011_grad_norm"
+HEAD_REVISION = "0012_metric_chunks"
 # Any constant works; every Loradesk process migrating a PostgreSQL database agrees on this one.
 _PG_MIGRATION_LOCK = 0x10_4A_DE_5C
 

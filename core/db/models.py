@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -176,6 +177,19 @@ class MetricPointRow(Base):
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("job_id", "step", name="uq_metrics_points_job_step"),)
+
+
+class MetricChunkRow(Base):
+    """The points of one job from `first_step` to `last_step` as compressed columns
+    (core.db.metric_chunks): a finished run's points, and the finished part of a running one."""
+
+    __tablename__ = "metric_chunks"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("training_jobs.id", ondelete="CASCADE"), primary_key=True)
+    first_step: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_step: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class SampleRow(Base):

@@ -17,7 +17,7 @@ give, it covers every table of every database on the server, and it is not inher
 group; a policy is the owner's to write, names exactly these tables, and follows group membership.
 
 A migration that adds a table calls `protect()` for it, with its own-rows rule (`deleted_jobs`:
-migration 0007; `samples`: 0008).
+migration 0007; `samples`: 0008; `metric_chunks`: 0012).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ OWN_ROW_RULES: dict[str, tuple[str, str]] = {
 # Tables added after migration 0003, each protected by the migration that makes it.
 DELETED_JOBS_RULE = (_MINE, _MINE)  # a tombstone's job is gone: nothing else to point at
 SAMPLES_RULE = (_MY_JOB, _MY_JOB)  # migration 0008: a sample is yours when its job is
+METRIC_CHUNKS_RULE = (_MY_JOB, _MY_JOB)  # migration 0012: a chunk of points is yours when its job is
 
 
 def protect(conn: Connection, table: str, using: str, check: str) -> None:

@@ -10,14 +10,14 @@ from sqlalchemy import delete, select
 
 from core.config import Settings
 from core.datasets.catalog import find_dataset
-from core.db import job_store
+from core.db import job_store, metric_chunks
 from core.db.convert import to_cost_record, to_metric_point, to_notification
-from core.db.models import CostRecordRow, MetricPointRow, NotificationRow, new_id, utcnow
+from core.db.models import CostRecordRow, MetricChunkRow, MetricPointRow, NotificationRow, new_id, utcnow
 from core.errors import InvalidRequestError, NotFoundError
 from core.events import JobDeleted, JobUpdated, WorkAvailable
 from core.formats.hyperparameters import DEFAULT_GPU_COUNT
 from core.jobs import tombstones as job_tombstones
-from core.jobs.metric_columns import JobMetrics, MetricColumns, count_points, read_metric_columns
+from core.jobs.metric_columns import JobMetrics, MetricColumns, count_rows, read_metric_columns
 from core.jobs.request import NewJob, check_new_job, default_job_name
 from core.money.budget import check_budget
 from core.money.estimate import CostEstimate, estimate_job_cost, price
@@ -182,9 +182,10 @@ def get_job(ws: Workspace, *, job_id: str) -> JobDetail:
         job = job_store.find_job(session, job_id, user_id=ws.user)
         if job is None:
             raise NotFoundError(f"no job {job_id!r} (see `loradesk jobs list`)")
-        points = session.scalars(
+        rows = session.scalars(
             select(MetricPointRow).where(MetricPointRow.job_id == job_id).order_by(MetricPointRow.step)
         )
+        points = metric_chunks.with_chunked_points(session, job_id, [to_metric_point(p) for p in rows])
         costs = session.scalars(select(CostRecordRow).where(CostRecordRow.job_id == job_id))
         notes = session.scalars(
             select(NotificationRow)
@@ -193,7 +194,7 @@ def get_job(ws: Workspace, *, job_id: str) -> JobDetail:
         )
         return JobDetail(
             job=job,
-            metrics=tuple(to_metric_point(p) for p in points),
+            metrics=tuple(points),
             cost_records=tuple(to_cost_record(c) for c in costs),
             notifications=tuple(to_notification(n) for n in notes),
         )
@@ -215,21 +216,30 @@ def jobs_changed_since(ws: Workspace, *, since: int | None) -> JobChanges:
         return JobChanges(jobs, deleted, latest, complete=True)
 
 
-def get_job_metrics(
-    ws: Workspace, *, job_id: str, after_step: int | None = None, at_most: int | None = None
-) -> JobMetrics:
+def get_job_metrics(ws: Workspace, *, job_id: str, after_step: int | None = None) -> JobMetrics:
     """The job and its points as numpy columns, read straight from the driver (the monitor's
-    load). With `at_most`, a longer series comes thinned to about that many points and marked
-    incomplete: a first look to draw while the full series loads."""
+    load)."""
     with ws.db.read() as session:
         job = job_store.find_job(session, job_id, user_id=ws.user)
         if job is None:
             raise NotFoundError(f"no job {job_id!r} (see `loradesk jobs list`)")
-        every = 1
-        if at_most is not None:
-            every = max(1, -(-count_points(session, job_id, after_step=after_step) // at_most))
-        columns = read_metric_columns(session, job_id, after_step=after_step, every=every)
-    return JobMetrics(job=job, columns=columns, complete=every == 1)
+        columns = read_metric_columns(session, job_id, after_step=after_step)
+    return JobMetrics(job=job, columns=columns)
+
+
+def first_look_metrics(ws: Workspace, *, job_id: str, at_most: int) -> JobMetrics | None:
+    """A long series thinned to about `at_most` points and marked incomplete, to draw while the
+    full load runs; None when the full load is about as quick: at most that many of its points
+    are in rows (the others are compressed chunks, read in a blink)."""
+    with ws.db.read() as session:
+        job = job_store.find_job(session, job_id, user_id=ws.user)
+        if job is None:
+            raise NotFoundError(f"no job {job_id!r} (see `loradesk jobs list`)")
+        rows = count_rows(session, job_id)
+        if rows <= at_most:
+            return None
+        columns = read_metric_columns(session, job_id, every=-(-rows // at_most))
+    return JobMetrics(job=job, columns=columns, complete=False)
 
 
 def metric_columns(ws: Workspace, *, job_id: str, after_step: int | None) -> MetricColumns:
@@ -271,7 +281,7 @@ def delete_job(ws: Workspace, *, job_id: str) -> Job:
                 f"job {job.name!r} is {'cancelling' if job.is_cancelling else job.status.value}; "
                 "only completed, failed or cancelled jobs can be deleted (cancel it first)"
             )
-        for table in (NotificationRow, CostRecordRow, MetricPointRow):
+        for table in (NotificationRow, CostRecordRow, MetricPointRow, MetricChunkRow):
             session.execute(delete(table).where(table.job_id == job_id))
         if not job_store.delete_terminal_job(session, job_id, user_id=ws.user):
             raise InvalidRequestError(

@@ -27,8 +27,9 @@ from sqlalchemy.orm import Session
 
 from core.db import job_store
 from core.db.convert import to_dataset
-from core.db.models import DatasetRow, MetricPointRow, utcnow
+from core.db.models import DatasetRow, MetricChunkRow, MetricPointRow, utcnow
 from core.errors import NotFoundError
+from core.jobs.metric_columns import read_metric_columns
 from core.records import Dataset, Job
 from core.workspace import Workspace
 
@@ -102,20 +103,30 @@ def figures_from_columns(columns: Mapping[str, np.ndarray]) -> PointFigures:
     present = np.flatnonzero(np.isfinite(validation))
     if len(present):
         best = present[np.argmin(validation[present])]
-        best_loss, best_step = float(validation[best]), int(steps[best])
+        best_loss, best_step = _plain(validation[best]), int(steps[best])
     training = np.asarray(columns["training_loss"])
     present = np.flatnonzero(np.isfinite(training))
     if len(present):
-        final_loss, final_step = float(training[present[-1]]), int(steps[present[-1]])
+        final_loss, final_step = _plain(training[present[-1]]), int(steps[present[-1]])
     throughput = np.asarray(columns["throughput"])
     reported = throughput[np.isfinite(throughput)]
     if len(reported):
-        mean = float(reported.mean())
+        mean = float(reported.mean(dtype=np.float64))
     return PointFigures(len(steps), best_loss, best_step, final_loss, final_step, mean)
 
 
+def _plain(value: np.floating[Any]) -> float:
+    """A float32 of a chunk as the shortest decimal it is (0.1, not 0.10000000149011612)."""
+    return float(str(value)) if value.dtype == np.float32 else float(value)
+
+
 def figures_from_database(session: Session, job_id: str) -> PointFigures:
-    """The figures by SQL aggregates: a count and an average, and two one-row lookups."""
+    """The figures by SQL aggregates: a count and an average, and two one-row lookups; for a run
+    whose points are (partly) in compressed chunks, from its columns."""
+    chunked = select(MetricChunkRow.first_step).where(MetricChunkRow.job_id == job_id).limit(1)
+    if session.scalar(chunked) is not None:
+        names = ("step", "training_loss", "validation_loss", "throughput")
+        return figures_from_columns(read_metric_columns(session, job_id, names=names).columns)
     point = MetricPointRow
     of_job = point.job_id == job_id
     count, mean = session.execute(select(func.count(), func.avg(point.throughput)).where(of_job)).one()

@@ -25,6 +25,7 @@ from core.cluster.base import (
 )
 from core.db import job_store
 from core.db.job_store import ClaimedJob, guarded_update
+from core.db.metric_chunks import pack_finished
 from core.db.models import DatasetRow, utcnow
 from core.errors import InvalidRequestError, NotFoundError
 from core.events import WorkAvailable
@@ -249,6 +250,7 @@ def _record_cancelled(
     change = finish_job(session, job, JobStatus.CANCELLED, now=now, values=values or None)
     if change.job is not None and points:
         store_metric_points(session, points)
+        pack_finished(session, job.id)  # the last look's points join the run's chunks
         change.points = points
     return change
 

@@ -22,6 +22,7 @@ from core.cluster.base import StatusReport, point_step
 from core.db import job_store
 from core.db.clock import database_time
 from core.db.job_store import ClaimedJob, guarded_update, guarded_update_many
+from core.db.metric_chunks import pack_finished
 from core.db.models import CostRecordRow, new_id, utcnow
 from core.db.upsert import insert_ignoring_conflicts
 from core.money.stop_rules import track_evaluations
@@ -153,6 +154,7 @@ def finish_job(
     )
     type_, title, message = _terminal_message(finished, status, error_message)
     change.notify(_job_note(session, job, type_, title, message, "terminal"))
+    pack_finished(session, job.id)  # the run is over: its points into chunks (core.db.metric_chunks)
     return change
 
 

@@ -38,6 +38,7 @@ from core.db.changes import change_stamp
 from core.db.clock import database_time
 from core.db.engine import cluster_id_taken, error_line, is_data_error
 from core.db.job_store import ClaimedJob, claim_active, claim_queued, job_holding_cluster_id, renew_claims
+from core.db.metric_chunks import Recorded, pack_recorded
 from core.db.migrate import HEAD_REVISION, current_revision
 from core.db.models import utcnow
 from core.errors import LoradeskError
@@ -725,6 +726,7 @@ class Scheduler:
                     changes = [record(session, item, outcome) for item, outcome in pairs]
                 store_metric_points(session, [point for change in changes for point in change.points])
                 store_samples(session, [sample for change in changes for sample in change.samples])
+                pack_recorded(session, _recorded(claimed, changes))
                 return changes
 
         unrecordable: list[str] = []  # cluster jobs whose Loradesk job failed for want of a record
@@ -738,6 +740,7 @@ class Scheduler:
                         change = record(session, item, outcome)
                         store_metric_points(session, change.points)
                         store_samples(session, change.samples)
+                        pack_recorded(session, _recorded([item], [change]))
                         changes.append(change)
                 except Exception as exc:
                     report.errors += 1
@@ -847,3 +850,17 @@ class Scheduler:
             log.info(
                 "job %s %r: %s → %s%s", claimed.job.id, claimed.job.name, before.value, after.value, suffix
             )
+
+
+def _recorded(claimed: Sequence[ClaimedJob], changes: Sequence[t.Change]) -> list[Recorded]:
+    """What each job's recording did to its points, for moving them into chunks (core.db.metric_chunks)."""
+    return [
+        Recorded(
+            job_id=change.job.id,
+            last_step_before=item.last_metric_step,
+            last_step=change.points[-1].step if change.points else item.last_metric_step,
+            ended=change.job.status.is_terminal,
+        )
+        for item, change in zip(claimed, changes, strict=True)
+        if change.job is not None and (change.points or change.job.status.is_terminal)
+    ]

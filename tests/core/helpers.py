@@ -8,6 +8,7 @@ from sqlalchemy import func, select, update
 
 from core.datasets.catalog import add_dataset
 from core.db.models import CostRecordRow, JobRow, MetricPointRow, NotificationRow
+from core.jobs.metric_columns import read_metric_columns
 from core.jobs.service import create_job, get_job
 from core.records import Job, JobDetail
 from core.scheduler import Scheduler
@@ -38,6 +39,12 @@ def count(ws: Workspace, model: type, **where: object) -> int:
         query = query.where(getattr(model, column) == value)
     with ws.db.read() as session:
         return session.scalar(query) or 0
+
+
+def stored_points(ws: Workspace, job_id: str) -> int:
+    """How many points of the job are stored, in rows or in chunks (core.db.metric_chunks)."""
+    with ws.db.read() as session:
+        return len(read_metric_columns(session, job_id, names=("step",)))
 
 
 def notification_types(ws: Workspace, job_id: str | None = None) -> list[str]:

@@ -100,9 +100,11 @@ async def test_metric_columns_come_from_the_driver(make_workspace, dataset_file,
     assert loss[0] == 1.0 / steps[0] and everything["throughput"].tolist() == [100.0 + s for s in steps]
     assert np.isnan(everything["validation_loss"]).all()
     assert after["step"].tolist() == [8, 9, 10] and after.last_step == 10
-    detail = jobs_service.get_job_metrics(ws, job_id=job.id, at_most=4)
+    detail = jobs_service.first_look_metrics(ws, job_id=job.id, at_most=4)
+    assert detail is not None
     assert not detail.complete and detail.columns["step"].tolist() == [3, 6, 9]  # 10 / 4: every 3rd
-    assert jobs_service.get_job_metrics(ws, job_id=job.id, at_most=10).complete
+    assert jobs_service.first_look_metrics(ws, job_id=job.id, at_most=10) is None  # as quick in full
+    assert jobs_service.get_job_metrics(ws, job_id=job.id).complete
 
 
 async def test_a_large_batch_of_points_is_stored_once(make_workspace, dataset_file):

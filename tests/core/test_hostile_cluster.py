@@ -14,7 +14,7 @@ from core.jobs.service import get_job
 from core.records import JobStatus
 from core.scheduler import Scheduler, worker
 from tests.conftest import TOKEN
-from tests.core.helpers import MetricPointRow, count, queue_jobs, run_cycles, set_job_columns
+from tests.core.helpers import MetricPointRow, count, queue_jobs, run_cycles, set_job_columns, stored_points
 from tests.fakes.cluster import JobPlan
 
 
@@ -39,7 +39,7 @@ async def test_a_giant_answer_is_taken_ten_thousand_points_at_a_time(
     seen = []
     for _ in range(3):
         detail = get_job(ws, job_id=job.id)
-        seen.append((detail.job.status, count(ws, MetricPointRow, job_id=job.id)))
+        seen.append((detail.job.status, stored_points(ws, job.id)))
         if detail.job.status is JobStatus.COMPLETED:
             break
         await scheduler.run_once()

@@ -196,16 +196,19 @@ def test_a_long_run_is_first_drawn_thinned_beside_its_full_load_and_never_after_
     assert running.current_step > window.selection.first_paint_points
     gates = {"thinned": threading.Event(), "full": threading.Event()}
     started: list[str] = []
-    real_get_job_metrics = jobs.get_job_metrics
+    real_get_job_metrics, real_first_look = jobs.get_job_metrics, jobs.first_look_metrics
 
-    def get_job_metrics(ws, *, job_id, after_step=None, at_most=None):
-        if job_id == running.id:
-            kind = "thinned" if at_most else "full"
-            started.append(kind)
-            gates[kind].wait(10)
-        return real_get_job_metrics(ws, job_id=job_id, after_step=after_step, at_most=at_most)
+    def gated(kind, real):
+        def call(ws, *, job_id, **kwargs):
+            if job_id == running.id:
+                started.append(kind)
+                gates[kind].wait(10)
+            return real(ws, job_id=job_id, **kwargs)
 
-    monkeypatch.setattr(jobs, "get_job_metrics", get_job_metrics)
+        return call
+
+    monkeypatch.setattr(jobs, "get_job_metrics", gated("full", real_get_job_metrics))
+    monkeypatch.setattr(jobs, "first_look_metrics", gated("thinned", real_first_look))
     monitor = window.monitor
     # The first look comes first: drawn thinned while the full load, already under way, runs.
     click_row(qtbot, window, running.id, wait=False)

@@ -447,6 +447,60 @@ def test_a_person_stores_a_long_backfill_of_points_under_row_security(team, data
     assert tuple(stored[0]) == (count, count)
 
 
+def test_a_runs_chunks_are_its_owners_alone_and_a_scheduler_role_leaves_points_in_rows(
+    team, dataset_for_team
+):
+    """Alice's points moved into compressed chunks (as her app's scheduler does when a run ends)
+    are hers as her rows were: Bob reaches none of them with raw SQL, and may not hang a chunk on
+    her job. A team scheduler role, which deletes nothing, leaves a run's points in rows."""
+    from sqlalchemy.orm import Session
+
+    from core.db.metric_chunks import pack_points
+    from core.db.models import utcnow
+    from core.jobs.metric_columns import read_metric_columns
+    from core.records import MetricPoint
+    from core.scheduler.metric_points import store_metric_points
+
+    jobs = people_with_jobs(team, dataset_for_team)
+    alices_job, alices_other = jobs[team.alice]
+    for job_id, role in ((alices_job, team.alice), (alices_other, team.scheduler)):
+        points = [
+            MetricPoint(job_id=job_id, step=s, epoch=1, training_loss=1.0 / s, recorded_at=utcnow())
+            for s in range(1, 301)
+        ]
+        engine = create_engine(team.db.url(role))
+        try:
+            with Session(engine) as session, session.begin():
+                store_metric_points(session, points)
+                moved = pack_points(session, job_id)
+            with Session(engine) as session:
+                assert len(read_metric_columns(session, job_id)) == 300
+        finally:
+            engine.dispose()
+        assert moved == (300 if role == team.alice else 0)
+    stored = superuser_sql(
+        team,
+        "SELECT (SELECT count(*) FROM metrics_points WHERE job_id = :a),"
+        " (SELECT sum(points) FROM metric_chunks WHERE job_id = :a),"
+        " (SELECT count(*) FROM metrics_points WHERE job_id = :o)",
+        a=alices_job,
+        o=alices_other,
+    )
+    assert tuple(stored[0]) == (0, 300, 300)
+    with team.sql(team.bob) as conn:
+        assert conn.execute("SELECT count(*) FROM metric_chunks").fetchone() == (0,)
+        assert conn.execute("DELETE FROM metric_chunks WHERE job_id = %s", [alices_job]).rowcount == 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+            conn.execute(
+                "INSERT INTO metric_chunks (job_id, first_step, last_step, points, data)"
+                " VALUES (%s, 1000, 1000, 1, '')",
+                [alices_job],
+            )
+    shown = team.json(team.alice, "jobs", "show", alices_job)
+    assert [p["step"] for p in shown["metrics"]] == list(range(1, 301))
+    assert shown["metrics"][3]["training_loss"] == 0.25
+
+
 def test_a_person_sees_and_prunes_only_their_own_deleted_jobs(team, dataset_for_team):
     """Tombstones (core.jobs.tombstones) are rows of their person's like the others: Alice's change
     query, and her raw SQL, never learn which of Bob's jobs were deleted."""
