@@ -22,7 +22,8 @@ CSV_HEADER = ("step", "epoch", *METRIC_FIELDS)
 
 
 class MetricSeries:
-    """Columns `step`, `epoch` and each of METRIC_FIELDS, all float64, `len(self)` long."""
+    """Columns `step`, `epoch` and each of METRIC_FIELDS, `len(self)` long: float64, or float32
+    as a load brings a run kept in chunks (half the memory of ten million points)."""
 
     def __init__(self, capacity: int = 1024) -> None:
         self._size = 0
@@ -56,7 +57,7 @@ class MetricSeries:
 
     def replace(self, columns: MetricColumns) -> None:
         """Hold exactly these columns, taken over without a copy (a million points are 64 MB)."""
-        self._data = {name: np.ascontiguousarray(columns[name], dtype=float) for name in CSV_HEADER}
+        self._data = {name: _floats(columns[name]) for name in CSV_HEADER}
         self._size = len(columns)
 
     def append_columns(self, columns: MetricColumns) -> int:
@@ -102,7 +103,7 @@ class MetricSeries:
         # a quarter more, not double: a series of a million points gains 16 MB, not 64, per growth
         capacity = max(needed, capacity + capacity // 4, 1024)
         for name, buffer in self._data.items():
-            grown = np.empty(capacity)
+            grown = np.empty(capacity, dtype=buffer.dtype)
             grown[: self._size] = buffer[: self._size]
             self._data[name] = grown
 
@@ -127,6 +128,12 @@ def _csv_cells(row: np.ndarray) -> list[str]:
         else:
             cells.append(repr(float(value)))
     return cells
+
+
+def _floats(values: np.ndarray) -> np.ndarray:
+    """The column as it came when it is float32 or float64 (no copy), else as float64."""
+    kept = values.dtype if values.dtype in (np.float32, np.float64) else np.float64
+    return np.ascontiguousarray(values, dtype=kept)
 
 
 def _num(value: float | int | None) -> float:
