@@ -22,6 +22,7 @@ from core.jobs import resume as job_resume
 from core.jobs import reuse as job_reuse
 from core.jobs import service as jobs
 from core.jobs import summary as run_summary
+from core.jobs.request import JobOrder
 from core.money import budget
 from core.records import Job
 from core.workspace import Workspace
@@ -127,8 +128,11 @@ class Session:
     ) -> None:
         self._run(jobs.jobs_changed_since, on_done, on_error, since=since)
 
-    def create_job(self, *, on_done: Callback, on_error: Callback | None = None, **params: Any) -> None:
-        self._run(jobs.create_job, on_done, on_error, **params)
+    def create_job(
+        self, order: JobOrder, *, force: bool, on_done: Callback, on_error: Callback | None = None
+    ) -> None:
+        """Queue the order (`jobs.queue_job`); past the monthly budget only with `force`."""
+        self._run(jobs.queue_job, on_done, on_error, order=order, force=force)
 
     def continuable_step(self, *, job_id: str, on_done: Callback, on_error: Callback | None = None) -> None:
         """The step a failed or cancelled job can be continued from (None: it cannot be)."""

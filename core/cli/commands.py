@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,8 +26,9 @@ from core.formats.hyperparameters import ADVANCED, DEFAULT_GPU_COUNT
 from core.id_prefix import resolve_job_id
 from core.jobs import service as jobs
 from core.jobs import summary as run_summary
+from core.jobs.request import JobOrder
 from core.jobs.resume import continue_job
-from core.jobs.reuse import like_arguments
+from core.jobs.reuse import like_order
 from core.money.budget import BudgetExceededError
 from core.money.stop_rules import RULE_COLUMNS
 from core.records import Job
@@ -194,9 +196,9 @@ def jobs_submit(args: argparse.Namespace) -> int:
                     )
                 )
             else:
-                arguments = _new_job_arguments(ws, args, hyperparameters, rules)
-                estimate = jobs.estimate_new_job(ws, **arguments)
-                job = jobs.create_job(ws, **arguments, expected_hours=estimate.hours, force=args.force)
+                order = _new_job_order(ws, args, hyperparameters, rules)
+                estimate = jobs.estimate_new_job(ws, order)
+                job = jobs.queue_job(ws, replace(order, expected_hours=estimate.hours), force=args.force)
         except BudgetExceededError as exc:
             raise BudgetExceededError(f"{exc}; add --force to submit anyway") from None
     if estimate is not None:
@@ -205,12 +207,12 @@ def jobs_submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _new_job_arguments(
+def _new_job_order(
     ws: Workspace, args: argparse.Namespace, hyperparameters: dict[str, Any], rules: dict[str, Any]
-) -> dict[str, Any]:
-    """create_job's arguments: the options, over the --like job's settings when one is named."""
+) -> JobOrder:
+    """The options, over the --like job's settings when one is named."""
     if getattr(args, "like", None) is not None:
-        return like_arguments(
+        return like_order(
             ws,
             like_id=args.like,  # resolved by now: a short id will do
             dataset_id=args.dataset,
@@ -220,14 +222,14 @@ def _new_job_arguments(
             gpu_count=args.gpu_count,
             rules=rules,
         )
-    return {
-        "dataset_id": args.dataset,
-        "name": args.name,
-        "hyperparameters": hyperparameters,
-        "gpu_type": args.gpu_type,
-        "gpu_count": DEFAULT_GPU_COUNT if args.gpu_count is None else args.gpu_count,
-        "rules": rules,
-    }
+    return JobOrder(
+        dataset_id=args.dataset,
+        name=args.name,
+        hyperparameters=hyperparameters,
+        gpu_type=args.gpu_type,
+        gpu_count=DEFAULT_GPU_COUNT if args.gpu_count is None else args.gpu_count,
+        rules=rules,
+    )
 
 
 async def _continue_job(ws: Workspace, **arguments: Any) -> Job:

@@ -1,6 +1,6 @@
-"""A new job as asked for, checked before anything is written: its name, hyperparameters and GPUs.
+"""A new job as asked for (`JobOrder`), and checked before anything is written (`check_new_job`).
 
-`create_job` calls `check_new_job` first, so the CLI and the new-job dialog refuse the same values
+`queue_job` calls `check_new_job` first, so the CLI and the new-job dialog refuse the same values
 with the same one-line message, and no backend ever meets a value it could not run.
 """
 
@@ -11,9 +11,30 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.config import Settings
-from core.formats.hyperparameters import TINY_MODEL, Hyperparameters, base_model_source, check_gpu_count
+from core.formats.hyperparameters import (
+    DEFAULT_GPU_COUNT,
+    TINY_MODEL,
+    Hyperparameters,
+    base_model_source,
+    check_gpu_count,
+)
 from core.money.gpu_offer import gpu_offer
 from core.names import NAME_MAX_CHARS, check_name, fit_name
+
+
+@dataclass(frozen=True)
+class JobOrder:
+    """A new job as a person asked for it, unchecked: what `queue_job` queues and
+    `estimate_new_job` prices. The dialog, `jobs submit`, clone and retry each make one."""
+
+    dataset_id: str  # an id or a unique name
+    name: str | None = None  # None: made from the dataset's name
+    hyperparameters: Mapping[str, Any] | None = None  # loose values; absent or None: the default
+    gpu_type: str | None = None  # None: the backend's first offer
+    gpu_count: int = DEFAULT_GPU_COUNT
+    rules: Mapping[str, Any] | None = None  # max_cost, max_hours, stop_on_nan, stop_on_plateau
+    expected_hours: float | None = None  # the run time to price it at; None: estimated from past runs
+    parent_job_id: str | None = None  # the job this one retries or continues
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from core.db import job_store
 from core.errors import InvalidRequestError, NotFoundError
 from core.formats.hyperparameters import setting_value
 from core.jobs.metric_columns import MetricColumns, read_metric_columns
-from core.jobs.service import create_job
+from core.jobs.request import JobOrder
+from core.jobs.service import queue_job
 from core.records import Job, JobStatus
 from core.workspace import Workspace
 
@@ -87,16 +88,19 @@ async def continue_job(
     merged = {**parent.hyperparameters, **changed}
     # The same settings make the same run: its length is known, and its progress starts at the step.
     same_run = merged == parent.hyperparameters and (gpu_count is None or gpu_count == parent.gpu_count)
-    return create_job(
-        ws,
+    order = JobOrder(
         dataset_id=parent.dataset_id,
         name=name or continued_name(parent.name, step),
         hyperparameters=merged,
         gpu_type=gpu_type or parent.gpu_type,
         gpu_count=gpu_count if gpu_count is not None else parent.gpu_count,
         rules=rules,
-        force=force,
         parent_job_id=parent.id,
+    )
+    return queue_job(
+        ws,
+        order,
+        force=force,
         resume_from_step=step,
         total_steps=parent.total_steps
         if same_run and parent.total_steps and parent.total_steps > step

@@ -13,7 +13,8 @@ from typing import Any
 
 from core.db import job_store
 from core.errors import NotFoundError
-from core.jobs.service import create_job
+from core.jobs.request import JobOrder
+from core.jobs.service import queue_job
 from core.money.estimate import RunTimeEstimate, estimate_run_time
 from core.records import Job
 from core.workspace import Workspace
@@ -24,7 +25,7 @@ __all__ = [
     "create_job_like",
     "estimate_run_time",
     "find_settings",
-    "like_arguments",
+    "like_order",
 ]
 
 
@@ -51,7 +52,7 @@ def find_settings(ws: Workspace, *, job_id: str) -> JobSettings:
     return JobSettings.of(job)
 
 
-def like_arguments(
+def like_order(
     ws: Workspace,
     *,
     like_id: str,
@@ -62,8 +63,8 @@ def like_arguments(
     gpu_count: int | None = None,
     rules: Mapping[str, Any] | None = None,
     retry: bool = False,
-) -> dict[str, Any]:
-    """create_job's arguments for a job with `like_id`'s dataset and settings; every argument
+) -> JobOrder:
+    """The order for a job with `like_id`'s dataset and settings; every argument
     given overrides (a hyperparameter given as None keeps the earlier job's value). Stop rules
     are the new run's own (`rules`), not copied. A `retry` names `like_id` as its parent."""
     like = find_settings(ws, job_id=like_id)
@@ -71,17 +72,17 @@ def like_arguments(
     merged = {**like.hyperparameters, **changed}
     if "lora_rank" in changed and "lora_alpha" not in changed:
         merged.pop("lora_alpha", None)  # alpha follows a changed rank (2 × rank), as a new job's does
-    return {
-        "dataset_id": dataset_id or like.dataset_id,
-        "name": name,
-        "hyperparameters": merged,
-        "gpu_type": gpu_type or like.gpu_type,
-        "gpu_count": gpu_count if gpu_count is not None else like.gpu_count,
-        "rules": rules,
-        "parent_job_id": like_id if retry else None,
-    }
+    return JobOrder(
+        dataset_id=dataset_id or like.dataset_id,
+        name=name,
+        hyperparameters=merged,
+        gpu_type=gpu_type or like.gpu_type,
+        gpu_count=gpu_count if gpu_count is not None else like.gpu_count,
+        rules=rules,
+        parent_job_id=like_id if retry else None,
+    )
 
 
 def create_job_like(ws: Workspace, *, like_id: str, force: bool = False, **overrides: Any) -> Job:
-    """Queue a job with `like_id`'s dataset and settings (`like_arguments`)."""
-    return create_job(ws, **like_arguments(ws, like_id=like_id, **overrides), force=force)
+    """Queue a job with `like_id`'s dataset and settings (`like_order`)."""
+    return queue_job(ws, like_order(ws, like_id=like_id, **overrides), force=force)

@@ -18,7 +18,7 @@ from core.events import JobDeleted, JobUpdated, WorkAvailable
 from core.formats.hyperparameters import DEFAULT_GPU_COUNT
 from core.jobs import tombstones as job_tombstones
 from core.jobs.metric_columns import JobMetrics, MetricColumns, count_rows, read_metric_columns
-from core.jobs.request import NewJob, check_new_job, default_job_name
+from core.jobs.request import JobOrder, NewJob, check_new_job, default_job_name
 from core.money.budget import check_budget
 from core.money.estimate import CostEstimate, estimate_job_cost, price
 from core.money.gpu_offer import gpu_offer
@@ -38,28 +38,44 @@ def create_job(
     gpu_count: int = DEFAULT_GPU_COUNT,
     rules: Mapping[str, Any] | None = None,
     expected_hours: float | None = None,
-    force: bool = False,
     parent_job_id: str | None = None,
+    force: bool = False,
+) -> Job:
+    """`queue_job` with the order's fields as keywords: the short form for scripts and tests."""
+    order = JobOrder(
+        dataset_id=dataset_id,
+        name=name,
+        hyperparameters=hyperparameters,
+        gpu_type=gpu_type,
+        gpu_count=gpu_count,
+        rules=rules,
+        expected_hours=expected_hours,
+        parent_job_id=parent_job_id,
+    )
+    return queue_job(ws, order, force=force)
+
+
+def queue_job(
+    ws: Workspace,
+    order: JobOrder,
+    *,
+    force: bool = False,
     resume_from_step: int | None = None,
     total_steps: int | None = None,
 ) -> Job:
     """Queue a new job on one of the user's datasets (by id or name); returns it.
 
-    `hyperparameters` holds loose values (None or absent: the default of `Hyperparameters`);
-    `rules` the guardrails (`max_cost`, `max_hours`, `stop_on_nan`, `stop_on_plateau`; absent:
-    off). Everything is checked before anything is written. With a monthly budget, a job whose
-    estimate (`estimate_new_job`; its `expected_hours` when given) would pass it raises
-    BudgetExceededError, unless `force`. `parent_job_id` links a retried or continued job to
-    its parent; `resume_from_step` (core.jobs.resume) starts it at that checkpoint's step, of
-    `total_steps` when the run's length is known already.
+    The order's `hyperparameters` hold loose values (None or absent: the default of
+    `Hyperparameters`); its `rules` the guardrails (absent: off). Everything is checked before
+    anything is written. With a monthly budget, a job whose estimate (`estimate_new_job`) would
+    pass it raises BudgetExceededError, unless `force`. `resume_from_step` (core.jobs.resume)
+    starts it at that checkpoint's step, of `total_steps` when the run's length is known already.
     """
-    request = check_new_job(
-        ws.settings, name=name, hyperparameters=hyperparameters, gpu_type=gpu_type, gpu_count=gpu_count
-    )
-    checked_rules = check_rules(rules or {})
-    dataset = find_dataset(ws, ref=dataset_id)
+    request = _checked(ws, order)
+    checked_rules = check_rules(order.rules or {})
+    dataset = find_dataset(ws, ref=order.dataset_id)
     if not force:
-        estimate = _estimate(ws, request, dataset.id, checked_rules, expected_hours)
+        estimate = _estimate(ws, request, dataset.id, checked_rules, order.expected_hours)
         check_budget(ws, hourly=estimate.hourly, estimate=estimate.amount)
     name = request.name or default_job_name(dataset.name, request.hyperparameters)
     epochs = request.hyperparameters.epochs
@@ -88,7 +104,7 @@ def create_job(
         submit_attempts=0,
         not_found_polls=0,
         progress_notified=0,
-        parent_job_id=parent_job_id,
+        parent_job_id=order.parent_job_id,
         resume_from_step=resume_from_step,
         # The parent's points up to the checkpoint are the parent's: this job's start after it.
         last_metric_step=resume_from_step,
@@ -101,25 +117,22 @@ def create_job(
     return job
 
 
-def estimate_new_job(
-    ws: Workspace,
-    *,
-    dataset_id: str,
-    name: str | None = None,
-    hyperparameters: Mapping[str, Any] | None = None,
-    gpu_type: str | None = None,
-    gpu_count: int = DEFAULT_GPU_COUNT,
-    rules: Mapping[str, Any] | None = None,
-    expected_hours: float | None = None,
-    parent_job_id: str | None = None,  # create_job's too; an estimate has no use for it
-) -> CostEstimate:
-    """What the job create_job would queue with these arguments is expected to cost (the figure
-    its budget check uses): its past runs' time on the dataset, else a stated guess."""
-    request = check_new_job(
-        ws.settings, name=name, hyperparameters=hyperparameters, gpu_type=gpu_type, gpu_count=gpu_count
+def estimate_new_job(ws: Workspace, order: JobOrder) -> CostEstimate:
+    """What the job `queue_job` would queue for this order is expected to cost (the figure its
+    budget check uses): its past runs' time on the dataset, else a stated guess."""
+    request = _checked(ws, order)
+    dataset = find_dataset(ws, ref=order.dataset_id)
+    return _estimate(ws, request, dataset.id, check_rules(order.rules or {}), order.expected_hours)
+
+
+def _checked(ws: Workspace, order: JobOrder) -> NewJob:
+    return check_new_job(
+        ws.settings,
+        name=order.name,
+        hyperparameters=order.hyperparameters,
+        gpu_type=order.gpu_type,
+        gpu_count=order.gpu_count,
     )
-    dataset = find_dataset(ws, ref=dataset_id)
-    return _estimate(ws, request, dataset.id, check_rules(rules or {}), expected_hours)
 
 
 def _estimate(

@@ -25,6 +25,7 @@ from core.formats.hyperparameters import (
     TINY_LEARNING_RATE,
     Hyperparameters,
 )
+from core.jobs.request import JobOrder
 from core.money.budget import BudgetExceededError, MonthSpend, would_pass
 from core.money.estimate import DEFAULT_RUN_HOURS, CostEstimate, RunTimeEstimate, guessed_basis, price
 from core.money.gpu_offer import gpu_offer
@@ -327,10 +328,10 @@ class NewJobDialog(FormDialog):
             self.spend.style().unpolish(self.spend)
             self.spend.style().polish(self.spend)
 
-    def parameters(self) -> dict[str, object]:
-        """The create_job arguments, or ValueError with a message naming the field.
+    def order(self) -> JobOrder:
+        """The job the form asks for, or ValueError with a message naming the field.
 
-        Only what a form can't say is checked here; the values' limits are create_job's, whose
+        Only what a form can't say is checked here; the values' limits are queue_job's, whose
         message the dialog shows the same way.
         """
         if self.dataset_combo.currentIndex() < 0:
@@ -340,10 +341,10 @@ class NewJobDialog(FormDialog):
             rate = float(rate_text) if rate_text else None
         except ValueError:
             raise ValueError("Learning rate must be a number, e.g. 2e-4.") from None
-        return {
-            "dataset_id": self.dataset_combo.currentData(),
-            "name": self.name_edit.text() if self.name_edit.text().strip() else None,
-            "hyperparameters": {
+        return JobOrder(
+            dataset_id=self.dataset_combo.currentData(),
+            name=self.name_edit.text() if self.name_edit.text().strip() else None,
+            hyperparameters={
                 "base_model": self.base_model.text().strip() or None,
                 "epochs": self.epochs.value(),
                 "learning_rate": rate,
@@ -353,24 +354,24 @@ class NewJobDialog(FormDialog):
                 **self.training_fields.values(),
                 **self.sample_fields.values(),
             },
-            "gpu_type": self.gpu_type.currentData(),
-            "gpu_count": self.gpu_count.value(),
-            "rules": self.rules.rules(),
-            "expected_hours": self.hours.value(),
-            "parent_job_id": self.parent_job_id,
-        }
+            gpu_type=self.gpu_type.currentData(),
+            gpu_count=self.gpu_count.value(),
+            rules=self.rules.rules(),
+            expected_hours=self.hours.value(),
+            parent_job_id=self.parent_job_id,
+        )
 
     def submit(self, *, force: bool = False) -> None:
         if self._budget_box is not None:
             return
         try:
-            params = self.parameters()
+            order = self.order()
         except ValueError as exc:
             self.show_error(str(exc))
             return
         self.show_error("")
         self.set_busy(True, "Creating…")
-        self.session.create_job(on_done=self._created, on_error=self.failed, force=force, **params)
+        self.session.create_job(order, force=force, on_done=self._created, on_error=self.failed)
 
     def failed(self, error: BaseException) -> None:
         if isinstance(error, BudgetExceededError):

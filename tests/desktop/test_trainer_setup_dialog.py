@@ -18,6 +18,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox
 
 from core.config import load_settings
+from core.jobs.request import JobOrder
 from core.trainer_python import env_dir, env_python
 from desktop.app import DesktopApp
 from desktop.dialogs.trainer_setup_dialog import TrainerSetupDialog
@@ -171,12 +172,10 @@ def test_a_job_that_failed_for_want_of_a_trainer_offers_the_setup(qtbot, home, i
     dataset = Path(__file__).resolve().parents[2] / "resources" / "sample-dataset.jsonl"
     app.session.add_dataset(file=dataset, name="numbers", bucket=None, on_done=created.append)
     qtbot.waitUntil(lambda: bool(created), timeout=10_000)
-    app.session.create_job(
-        on_done=created.append,
-        dataset_id=created[0].id,
-        name="my first run",
-        hyperparameters={"base_model": "tiny", "epochs": 1},
+    order = JobOrder(
+        dataset_id=created[0].id, name="my first run", hyperparameters={"base_model": "tiny", "epochs": 1}
     )
+    app.session.create_job(order, force=False, on_done=created.append)
     qtbot.waitUntil(lambda: message_box(app, FAILED_TITLE) is not None, timeout=30_000)
     box = message_box(app, FAILED_TITLE)
     assert "“my first run” could not start" in box.text()
@@ -202,9 +201,8 @@ def test_a_trainer_python_without_torch_names_itself_and_offers_the_setup(qtbot,
     dataset = Path(__file__).resolve().parents[2] / "resources" / "sample-dataset.jsonl"
     app.session.add_dataset(file=dataset, name="numbers", bucket=None, on_done=created.append)
     qtbot.waitUntil(lambda: bool(created), timeout=10_000)
-    app.session.create_job(
-        on_done=created.append, dataset_id=created[0].id, name="torchless", hyperparameters={"epochs": 1}
-    )
+    order = JobOrder(dataset_id=created[0].id, name="torchless", hyperparameters={"epochs": 1})
+    app.session.create_job(order, force=False, on_done=created.append)
     qtbot.waitUntil(lambda: message_box(app, FAILED_TITLE) is not None, timeout=60_000)
     box = message_box(app, FAILED_TITLE)
     assert box.text().startswith(f"“torchless” could not start: {sys.executable} has no torch.\n")
