@@ -98,7 +98,7 @@ def trainer_environment() -> dict[str, str]:
     (SPEC §4c)."""
     env = without_app_secrets(dict(os.environ, PYTHONUNBUFFERED="1"))
     if getattr(sys, "frozen", False):
-        _leave_bundle_environment(env)
+        leave_bundle_environment(env)
     source_root = str(Path(core.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [source_root, env.get("PYTHONPATH")]))
     return env
@@ -117,7 +117,7 @@ def require_trainer_python(settings: Settings) -> str:
     return python
 
 
-def _leave_bundle_environment(env: dict[str, str]) -> None:
+def leave_bundle_environment(env: dict[str, str]) -> None:
     """The bundle's loader points LD_LIBRARY_PATH at its own libraries; the trainer's Python must
     load those of its own environment (torch needs a newer libstdc++ than the bundle may hold)."""
     original = env.pop("LD_LIBRARY_PATH_ORIG", None)

@@ -43,6 +43,7 @@ from core.db.changes import change_stamp, latest_change
 from core.db.clock import db_now
 from core.db.convert import to_job
 from core.db.models import CostRecordRow, DatasetRow, JobRow
+from core.errors import NotFoundError
 from core.records import ACTIVE_STATUSES, TERMINAL_STATUSES, Job, JobStatus
 
 _TABLE = cast(Table, JobRow.__table__)
@@ -113,6 +114,14 @@ def find_job(session: Session, job_id: str, *, user_id: str) -> Job | None:
         select(*_TABLE.columns).where(JobRow.id == job_id, JobRow.user_id == user_id)
     ).first()
     return to_job(row) if row is not None else None
+
+
+def own_job(session: Session, job_id: str, *, user_id: str) -> Job:
+    """The user's job with this id, or NotFoundError saying where to find the ids."""
+    job = find_job(session, job_id, user_id=user_id)
+    if job is None:
+        raise NotFoundError(f"no job {job_id!r} (see `loradesk jobs list`)")
+    return job
 
 
 def last_metric_step(session: Session, job_id: str) -> int | None:

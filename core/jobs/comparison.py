@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.db import job_store
-from core.errors import NotFoundError
 from core.jobs.metric_columns import RECORDED_AT, MetricColumns, read_metric_columns
 from core.jobs.samples import read_samples
 from core.jobs.summary import RunSummary, figures_from_columns, find_job_dataset, summarise
@@ -33,9 +32,7 @@ class ComparedRun:
 
 def load_compared_run(ws: Workspace, *, job_id: str) -> ComparedRun:
     with ws.db.read() as session:
-        job = job_store.find_job(session, job_id, user_id=ws.user)
-        if job is None:
-            raise NotFoundError(f"no job {job_id!r} (see `loradesk jobs list`)")
+        job = job_store.own_job(session, job_id, user_id=ws.user)
         dataset = find_job_dataset(session, job)
         read = read_metric_columns(session, job_id, names=(*DRAWN, "throughput"))
         samples = tuple(read_samples(session, job_id))

@@ -11,9 +11,7 @@ import asyncio
 from dataclasses import dataclass
 
 from core.cluster.base import ClusterJobNotFoundError
-from core.db import job_store
-from core.errors import NotFoundError
-from core.records import Job
+from core.jobs.service import find_job
 from core.workspace import Workspace
 
 NOT_STARTED = "The job has not reached the cluster yet; its log starts when it does."
@@ -35,7 +33,7 @@ class JobLog:
 
 async def read_job_log(ws: Workspace, *, job_id: str, offset: int = 0) -> JobLog:
     """The user's job's log from `offset`; ClusterLogsUnavailableError when the cluster keeps none."""
-    job = await asyncio.to_thread(_find, ws, job_id)
+    job = await asyncio.to_thread(find_job, ws, job_id=job_id)
     ended = job.status.is_terminal
     if job.external_job_id is None:
         return JobLog("", offset, ended, NEVER_RAN if ended else NOT_STARTED)
@@ -44,11 +42,3 @@ async def read_job_log(ws: Workspace, *, job_id: str, offset: int = 0) -> JobLog
     except ClusterJobNotFoundError:
         return JobLog("", offset, True, GONE)
     return JobLog(chunk.text, chunk.next_offset, ended)
-
-
-def _find(ws: Workspace, job_id: str) -> Job:
-    with ws.db.read() as session:
-        job = job_store.find_job(session, job_id, user_id=ws.user)
-    if job is None:
-        raise NotFoundError(f"no job {job_id!r} (see `loradesk jobs list`)")
-    return job

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 
 from core.db import job_store
-from core.errors import InvalidRequestError, NotFoundError
+from core.errors import InvalidRequestError
 from core.formats.hyperparameters import setting_value
 from core.jobs.metric_columns import MetricColumns, read_metric_columns
 from core.jobs.request import JobOrder
-from core.jobs.service import queue_job
+from core.jobs.service import find_job, queue_job
 from core.records import Job, JobStatus
 from core.workspace import Workspace
 
@@ -45,7 +45,7 @@ async def find_checkpoint(ws: Workspace, *, job: Job) -> int | None:
 
 async def continuable_step(ws: Workspace, *, job_id: str) -> int | None:
     """The step a failed or cancelled job can be continued from; None for any other job."""
-    job = _find(ws, job_id)
+    job = find_job(ws, job_id=job_id)
     if job.status not in CONTINUABLE:
         return None
     return await find_checkpoint(ws, job=job)
@@ -65,7 +65,7 @@ async def continue_job(
     """Queue a job that continues `job_id` (failed or cancelled) from its last checkpoint, with
     its dataset and settings; arguments given override them, except what shapes the adapter.
     Stop rules are the new run's own, as for create_job."""
-    parent = _find(ws, job_id)
+    parent = find_job(ws, job_id=job_id)
     if parent.status not in CONTINUABLE:
         state = "cancelling" if parent.is_cancelling else parent.status.value
         raise InvalidRequestError(
@@ -150,11 +150,3 @@ def continued_name(name: str, step: int) -> str:
     """ "run (from step 40)"; a continued job's own suffix is replaced, not stacked."""
     suffix = f" (from step {step})"
     return _FROM_STEP.sub("", name)[: 200 - len(suffix)] + suffix
-
-
-def _find(ws: Workspace, job_id: str) -> Job:
-    with ws.db.read() as session:
-        job = job_store.find_job(session, job_id, user_id=ws.user)
-    if job is None:
-        raise NotFoundError(f"no job {job_id!r} (see `loradesk jobs list`)")
-    return job

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.db import job_store
-from core.errors import NotFoundError
 from core.jobs.request import JobOrder
 from core.jobs.service import queue_job
 from core.money.estimate import RunTimeEstimate, estimate_run_time
@@ -46,9 +45,7 @@ class JobSettings:
 def find_settings(ws: Workspace, *, job_id: str) -> JobSettings:
     """The settings of one of the user's jobs."""
     with ws.db.read() as session:
-        job = job_store.find_job(session, job_id, user_id=ws.user)
-    if job is None:
-        raise NotFoundError(f"no job {job_id!r} (see `loradesk jobs list`)")
+        job = job_store.own_job(session, job_id, user_id=ws.user)
     return JobSettings.of(job)
 
 

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 from core.db import job_store
 from core.db.convert import to_record
 from core.db.models import SampleRow
-from core.errors import NotFoundError
 from core.records import Job, Sample
 from core.workspace import Workspace
 
@@ -35,9 +34,7 @@ class JobSamples:
 def job_samples(ws: Workspace, *, job_id: str) -> JobSamples:
     """One of the user's jobs with every sample it has."""
     with ws.db.read() as session:
-        job = job_store.find_job(session, job_id, user_id=ws.user)
-        if job is None:
-            raise NotFoundError(f"no job {job_id!r} (see `loradesk jobs list`)")
+        job = job_store.own_job(session, job_id, user_id=ws.user)
         return JobSamples(job, tuple(read_samples(session, job.id, after_step=None)))
 
 

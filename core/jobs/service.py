@@ -153,9 +153,7 @@ def set_rules(ws: Workspace, *, job_id: str, rules: Mapping[str, Any]) -> Job:
     if not values:
         raise InvalidRequestError("no rule to change (see `loradesk jobs set --help`)")
     with ws.db.write() as session:
-        job = job_store.find_job(session, job_id, user_id=ws.user)
-        if job is None:
-            raise NotFoundError(f"no job {job_id!r} (see `loradesk jobs list`)")
+        job = job_store.own_job(session, job_id, user_id=ws.user)
         updated = None
         if not job.status.is_terminal:
             updated = job_store.set_rules(session, job_id, values, user_id=ws.user, now=utcnow())
@@ -183,18 +181,14 @@ def list_jobs(ws: Workspace, *, status: JobStatus | str | None = None) -> list[J
 def find_job(ws: Workspace, *, job_id: str) -> Job:
     """One of the user's jobs, without its points."""
     with ws.db.read() as session:
-        job = job_store.find_job(session, job_id, user_id=ws.user)
-    if job is None:
-        raise NotFoundError(f"no job {job_id!r} (see `loradesk jobs list`)")
+        job = job_store.own_job(session, job_id, user_id=ws.user)
     return job
 
 
 def get_job(ws: Workspace, *, job_id: str) -> JobDetail:
     """The job with its metric points (by step), cost records and notifications."""
     with ws.db.read() as session:
-        job = job_store.find_job(session, job_id, user_id=ws.user)
-        if job is None:
-            raise NotFoundError(f"no job {job_id!r} (see `loradesk jobs list`)")
+        job = job_store.own_job(session, job_id, user_id=ws.user)
         rows = session.scalars(
             select(MetricPointRow).where(MetricPointRow.job_id == job_id).order_by(MetricPointRow.step)
         )
@@ -233,9 +227,7 @@ def get_job_metrics(ws: Workspace, *, job_id: str, after_step: int | None = None
     """The job and its points as numpy columns, read straight from the driver (the monitor's
     load)."""
     with ws.db.read() as session:
-        job = job_store.find_job(session, job_id, user_id=ws.user)
-        if job is None:
-            raise NotFoundError(f"no job {job_id!r} (see `loradesk jobs list`)")
+        job = job_store.own_job(session, job_id, user_id=ws.user)
         columns = read_metric_columns(session, job_id, after_step=after_step)
     return JobMetrics(job=job, columns=columns)
 
@@ -245,9 +237,7 @@ def first_look_metrics(ws: Workspace, *, job_id: str, at_most: int) -> JobMetric
     full load runs; None when the full load is about as quick: at most that many of its points
     are in rows (the others are compressed chunks, read in a blink)."""
     with ws.db.read() as session:
-        job = job_store.find_job(session, job_id, user_id=ws.user)
-        if job is None:
-            raise NotFoundError(f"no job {job_id!r} (see `loradesk jobs list`)")
+        job = job_store.own_job(session, job_id, user_id=ws.user)
         rows = count_rows(session, job_id)
         if rows <= at_most:
             return None

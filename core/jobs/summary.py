@@ -28,7 +28,6 @@ from sqlalchemy.orm import Session
 from core.db import job_store
 from core.db.convert import to_dataset
 from core.db.models import DatasetRow, MetricChunkRow, MetricPointRow, utcnow
-from core.errors import NotFoundError
 from core.jobs.metric_columns import read_metric_columns
 from core.records import Dataset, Job
 from core.workspace import Workspace
@@ -162,9 +161,7 @@ def find_job_dataset(session: Session, job: Job) -> Dataset | None:
 def summarise_job(ws: Workspace, *, job_id: str) -> RunSummary:
     """The summary of one of the user's jobs, by SQL aggregates."""
     with ws.db.read() as session:
-        job = job_store.find_job(session, job_id, user_id=ws.user)
-        if job is None:
-            raise NotFoundError(f"no job {job_id!r} (see `loradesk jobs list`)")
+        job = job_store.own_job(session, job_id, user_id=ws.user)
         return summarise(job, find_job_dataset(session, job), figures_from_database(session, job_id))
 
 

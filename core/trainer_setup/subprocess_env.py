@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from core.trainer_python import without_app_secrets
+from core.trainer_python import leave_bundle_environment, without_app_secrets
 
 
 def outside_bundle(env: dict[str, str]) -> dict[str, str]:
@@ -12,13 +12,7 @@ def outside_bundle(env: dict[str, str]) -> dict[str, str]:
     another Python load the bundle's libraries) and without PYTHON* variables that would point
     another interpreter at this app's modules, and without the app's secrets."""
     if getattr(sys, "frozen", False):
-        original = env.pop("LD_LIBRARY_PATH_ORIG", None)
-        if original is None:
-            env.pop("LD_LIBRARY_PATH", None)
-        else:
-            env["LD_LIBRARY_PATH"] = original
-        for name in [name for name in env if name.startswith("_PYI_")]:
-            del env[name]
+        leave_bundle_environment(env)
     for name in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONNOUSERSITE"):
         env.pop(name, None)
     return without_app_secrets(env)
