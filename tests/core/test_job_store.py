@@ -69,7 +69,7 @@ def test_only_the_job_store_names_the_jobs_table():
     }
     # The schema names the table too: the model, and the row-security policies (DDL, like the
     # migrations that create them) whose rules look up which jobs a role may see.
-    assert writers == {"job_store.py", "db/models.py", "db/row_security.py"}
+    assert writers == {"db/job_store.py", "db/models.py", "db/row_security.py"}
 
 
 async def test_a_round_of_updates_obeys_the_guard_and_goes_in_one_statement_per_shape(
