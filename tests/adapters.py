@@ -1,15 +1,20 @@
-"""A real LoRA adapter of the tiny model, trained once per test session by the real trainer, and
-jobs that own it. Import the fixtures where they are used:
+"""A real LoRA adapter of the tiny model, trained once per test run (its workers share it) by the
+real trainer, and jobs that own it. Import the fixtures where they are used:
 
     from tests.adapters import trained_adapter  # noqa: F401
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,7 +36,35 @@ TASK_PROMPT = "Spell 512 in words.\n"
 
 @pytest.fixture(scope="session")
 def trained_adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("trained")
+    # The pytest-xdist workers of one run share it (their temp folders sit side by side in the
+    # run's): the first to ask trains it, the others wait on the lock and take it.
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    folder = shared / "trained-adapter"
+    adapter = folder / "out" / "adapter"
+    with _locked(shared / "trained-adapter.lock"):
+        if not (folder / "out" / "exit.json").is_file():
+            _train(folder)
+    exit_record = json.loads((folder / "out" / "exit.json").read_text())
+    assert exit_record["status"] == "completed", exit_record
+    assert (adapter / "adapter_model.safetensors").is_file()
+    return adapter
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _train(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)  # what a worker that failed here left
+    folder.mkdir(parents=True)
     spec = {
         "job_id": "trained-adapter",
         "dataset_url": str(SAMPLE),
@@ -47,9 +80,6 @@ def trained_adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=600,
     )
     assert result.returncode == 0, result.stderr
-    adapter = folder / "out" / "adapter"
-    assert (adapter / "adapter_model.safetensors").is_file()
-    return adapter
 
 
 def job_with_adapter(home: Path, adapter: Path | None, *, user: str = "dana", **columns: object) -> Job:

@@ -19,6 +19,34 @@ from core.config import load_settings
 from core.workspace import Workspace
 from tests.fakes.cluster import FakeCluster
 
+# The files whose tests take longest (minutes of trainer, Ray, PostgreSQL server or CLI processes)
+# run first: with two workers (scripts/test) the run then ends on short files, not with one worker
+# alone on one of these. A file's tests stay together (its module fixtures are made once).
+LONGEST_FILES = (
+    "tests/e2e/test_team_mode.py",
+    "tests/e2e/test_ray_training.py",
+    "tests/e2e/test_local_training.py",
+    "tests/e2e/test_fault_injection.py",
+    "tests/e2e/test_scheduler_process.py",
+    "tests/e2e/test_database_waits.py",
+    "tests/e2e/test_resume_training.py",
+    "tests/core/trainer/test_playground.py",
+    "tests/core/test_local_standby.py",
+    "tests/core/trainer/test_trainer.py",
+    "tests/core/trainer/test_models.py",
+    "tests/core/test_trainer_setup.py",
+)
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.path.relative_to(_ROOT).as_posix() if item.path.is_relative_to(_ROOT) else ""
+        return LONGEST_FILES.index(path) if path in LONGEST_FILES else len(LONGEST_FILES)
+
+    items.sort(key=rank)  # stable: the order within a file, and of the other files, is kept
+
+
 POSTGRES_URL = os.environ.get(
     "LORADESK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
