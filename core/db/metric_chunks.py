@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 CHUNK_STEPS = 10_000
 VALUE_FIELDS = ("epoch", *METRIC_FIELDS)  # float32 in a chunk, NaN for NULL
 _WINDOWS_A_MOVE = 10
+# Statements a recording spends moving one job's points: a run recorded before migration 0012
+# (a million rows) moves a hundred thousand points a recording, never all of them in one cycle's
+# transaction; what a finished run's last move left stays in rows, where every reader finds it.
+MOVES_A_RECORDING = 1
 _RETURNED = (
     MetricPointRow.step,
     MetricPointRow.recorded_at,
@@ -89,16 +93,20 @@ def decode(first_step: int, count: int, blob: bytes) -> ChunkPoints:
 # -- moving points into chunks -----------------------------------------------------------------
 
 
-def pack_points(session: Session, job_id: str, *, below_step: int | None = None) -> int:
+def pack_points(
+    session: Session, job_id: str, *, below_step: int | None = None, moves: int | None = None
+) -> int:
     """Move the job's points with step < below_step (all when None) from rows into chunks, one
     per window of CHUNK_STEPS steps, at most _WINDOWS_A_MOVE windows a statement (a run that
-    was never moved holds them in memory once); returns how many moved. A role that may not
-    delete points (a team's scheduler role) moves none and leaves them where they are."""
+    was never moved holds them in memory once) and at most `moves` statements (None: until none
+    is left); returns how many moved. A role that may not delete points (a team's scheduler
+    role) moves none and leaves them where they are."""
     point = MetricPointRow
     mine = [point.job_id == job_id] + ([] if below_step is None else [point.step < below_step])
-    moved = 0
+    moved, left = 0, moves
     try:
-        while (lowest := session.scalar(select(func.min(point.step)).where(*mine))) is not None:
+        while left != 0 and (lowest := session.scalar(select(func.min(point.step)).where(*mine))) is not None:
+            left = None if left is None else left - 1
             upto = (lowest // CHUNK_STEPS + _WINDOWS_A_MOVE) * CHUNK_STEPS
             if below_step is not None:
                 upto = min(upto, below_step)
@@ -114,14 +122,14 @@ def pack_points(session: Session, job_id: str, *, below_step: int | None = None)
     return moved
 
 
-def pack_finished(session: Session, job_id: str) -> int:
+def pack_finished(session: Session, job_id: str, *, moves: int | None = MOVES_A_RECORDING) -> int:
     """A run ended: its points move into chunks, unless it is small and has none yet."""
     chunk = select(MetricChunkRow.first_step).where(MetricChunkRow.job_id == job_id).limit(1)
     if session.scalar(chunk) is None:
         rows = select(MetricPointRow.step).where(MetricPointRow.job_id == job_id).limit(CHUNK_STEPS)
         if (session.scalar(select(func.count()).select_from(rows.subquery())) or 0) < CHUNK_STEPS:
             return 0
-    return pack_points(session, job_id)
+    return pack_points(session, job_id, moves=moves)
 
 
 @dataclass(frozen=True)
@@ -145,7 +153,7 @@ def pack_recorded(session: Session, recorded: Iterable[Recorded]) -> None:
             window = item.last_step // CHUNK_STEPS
             before = -1 if item.last_step_before is None else item.last_step_before // CHUNK_STEPS
             if window > before and window > 0:
-                pack_points(session, item.job_id, below_step=window * CHUNK_STEPS)
+                pack_points(session, item.job_id, below_step=window * CHUNK_STEPS, moves=MOVES_A_RECORDING)
 
 
 def _write_chunks(session: Session, job_id: str, rows: Sequence[tuple[object, ...]]) -> None:

@@ -160,3 +160,26 @@ async def test_the_scheduler_moves_a_long_run_into_chunks_as_it_goes_and_when_it
         columns = read_metric_columns(session, job.id)
     assert columns["step"].tolist() == list(range(1, 2 * CHUNK_STEPS + 501))
     assert [p.step for p in detail.metrics] == list(range(1, 2 * CHUNK_STEPS + 501))
+
+
+async def test_a_recording_moves_a_bounded_share_of_a_run_never_moved_before(
+    make_workspace, dataset_file, monkeypatch
+):
+    """A run recorded before migration 0012 (all its points in rows) is not moved whole inside one
+    cycle's transaction: each recording moves at most MOVES_A_RECORDING statements of windows,
+    and what is left in rows reads as before."""
+    from core.db import metric_chunks
+
+    monkeypatch.setattr(metric_chunks, "_WINDOWS_A_MOVE", 1)  # a statement: one window
+    ws = make_workspace()
+    (job,) = queue_jobs(ws, dataset_file)
+    with ws.db.write() as session:
+        store_metric_points(session, made_points(job.id, range(1, 35_001)))
+    with ws.db.write() as session:
+        pack_recorded(session, [Recorded(job.id, last_step_before=29_000, last_step=35_000, ended=False)])
+    assert stored(ws, job.id) == (35_000 - (CHUNK_STEPS - 1), [(1, CHUNK_STEPS - 1, CHUNK_STEPS - 1)])
+    with ws.db.write() as session:
+        assert pack_finished(session, job.id) == CHUNK_STEPS  # ended: one more window
+        assert pack_points(session, job.id) == 35_000 - 2 * CHUNK_STEPS + 1  # unbounded: the rest
+    with ws.db.read() as session:
+        assert read_metric_columns(session, job.id)["step"].tolist() == list(range(1, 35_001))
