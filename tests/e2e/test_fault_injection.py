@@ -267,7 +267,7 @@ async def test_schedulers_survive_kills_cluster_faults_cancels_and_a_database_re
             # Mid-submit: the cluster takes the job, its answer is held, the scheduler dies.
             fake.hold_submit_answers(60)
             held = await _held_submit(fake, scenario)
-            await scenario.kill(fleet, _owner_of_connection(scenario, held[1]))
+            await scenario.kill(fleet, await _owner_of_connection(scenario, held[1]))
             await scenario.cancel_job(_user_of(scenario, held[0]), held[0])
             scenario.fault("answer_garbage", times=6)
             # A hostile cluster (issue 23): answers dripping at 1 byte/s (each cut at its 30 s
@@ -336,15 +336,23 @@ async def _held_submit(fake: FakeCluster, scenario: Scenario) -> tuple[str, int]
     raise AssertionError("no submit was held")
 
 
-def _owner_of_connection(scenario: Scenario, client_port: int) -> str:
-    """The scheduler whose HTTP connection comes from `client_port` (by the process's sockets)."""
+async def _owner_of_connection(scenario: Scenario, client_port: int) -> str:
+    """The scheduler whose HTTP connection comes from `client_port` (by the process's sockets).
+
+    Asked again for a while: on a busy machine the socket table can lag the connection, and
+    the claims query can run before the claim it looks for is visible."""
     import psutil
 
-    for conn in psutil.net_connections(kind="tcp"):
-        if conn.laddr and conn.laddr.port == client_port and conn.pid:
-            for owner in scenario.claims():
-                if int(owner.split(":")[1]) == conn.pid:
-                    return owner
+    for _ in range(100):
+        pids = {
+            conn.pid
+            for conn in psutil.net_connections(kind="tcp")
+            if conn.laddr and conn.laddr.port == client_port and conn.pid
+        }
+        for owner in scenario.claims():
+            if int(owner.split(":")[1]) in pids:
+                return owner
+        await asyncio.sleep(0.1)
     raise AssertionError(f"no scheduler holds the connection from port {client_port}")
 
 
