@@ -271,7 +271,7 @@ def test_in_the_window_the_shortcut_edits_the_selected_jobs_rules(qtbot, home, d
     qtbot.waitUntil(lambda: dialog is not None and dialog.isVisible(), timeout=5000)
     type_into(dialog.fields.max_cost, "7.5")
     dialog.ok_button.click()
-    qtbot.waitUntil(lambda: len(chips(widget.monitor)) == 2, timeout=5000)
+    qtbot.waitUntil(lambda: len(chips(widget.monitor)) == 2, timeout=15_000)  # saved off the UI thread
     assert chips(widget.monitor)[0] == ("Cost cap: $0.00 of $7.50", "")
     assert get_job(ws, job_id=running.id).job.max_cost == 7.5
     widget.detach()
