@@ -22,11 +22,12 @@ class Cycle:
 
 def allocate_in_a_worker() -> list[list[int]]:
     """What a worker thread doing core work does: build a result of container objects (rows,
-    say), more than the youngest generation's threshold, so an automatic collection runs in it."""
+    say), ten times the youngest generation's threshold, so an automatic collection runs in it, and
+    the count stays past the threshold whatever other threads of the test process free meanwhile."""
     result: list[list[int]] = []
 
     def build() -> None:
-        result.extend([i] for i in range(2 * gc.get_threshold()[0]))
+        result.extend([i] for i in range(10 * gc.get_threshold()[0]))
 
     worker = threading.Thread(target=build, name="worker")
     worker.start()
@@ -43,7 +44,7 @@ def test_a_cycle_dropped_while_a_worker_allocates_is_freed_on_the_ui_thread(qtbo
         Cycle()  # dropped at once: garbage in a reference cycle
         rows = allocate_in_a_worker()
         assert Cycle.freed_on == []  # the worker's allocations collected nothing
-        qtbot.waitUntil(lambda: Cycle.freed_on != [], timeout=5000)
+        qtbot.waitUntil(lambda: Cycle.freed_on != [], timeout=15_000)
         assert Cycle.freed_on == [threading.main_thread().name]
         with qtbot.waitSignal(collector.destroyed):
             collector.deleteLater()
