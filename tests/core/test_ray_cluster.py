@@ -30,7 +30,7 @@ from core.storage import open_storage
 from core.storage.folder import LocalStorage
 from core.workspace import Workspace
 from tests.core.helpers import queue_jobs
-from tests.fakes.ray_head import FakeRayHead
+from tests.fakes.ray_head import FakeRayHead, request_kinds
 from tests.ray_head import free_port
 
 TOKEN = "ray-secret-token"
@@ -271,16 +271,7 @@ async def test_sample_lines_of_the_log_come_with_the_status(ray, fake_ray):
 
 
 def polls_of(head: FakeRayHead) -> dict[str, int]:
-    """The head's requests by kind: the job list, one job's details, log tails."""
-    kinds = {"list": 0, "details": 0, "log": 0}
-    for line in head.requests:
-        if line == "GET /api/jobs/":
-            kinds["list"] += 1
-        elif line.startswith("GET /api/jobs/") and not line.endswith("/logs"):
-            kinds["details"] += 1
-        elif line == "GET /api/v0/logs/file":
-            kinds["log"] += 1
-    return kinds
+    return request_kinds(head.requests)
 
 
 async def test_many_jobs_are_read_from_one_job_list_and_only_moved_logs_are_read(ray, fake_ray):

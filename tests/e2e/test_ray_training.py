@@ -31,6 +31,7 @@ from core.storage.s3 import S3Storage
 from core.trainer.report import METRIC_PREFIX
 from core.workspace import Workspace
 from tests.core.helpers import set_job_columns
+from tests.fakes.ray_head import request_kinds
 from tests.ray_head import RayHead, free_port
 from tests.s3_server import S3Server
 
@@ -72,16 +73,7 @@ class RequestLog:
             self.tails_of.add(params.url.query.get("submission_id", ""))
 
     def kinds(self) -> dict[str, int]:
-        """The requests by kind: the job list, one job's details, log tails."""
-        kinds = {"list": 0, "details": 0, "log": 0}
-        for line in self.requests:
-            if line == "GET /api/jobs/":
-                kinds["list"] += 1
-            elif line.startswith("GET /api/jobs/") and not line.endswith("/logs"):
-                kinds["details"] += 1
-            elif line == "GET /api/v0/logs/file":
-                kinds["log"] += 1
-        return kinds
+        return request_kinds(self.requests)
 
 
 @pytest.fixture

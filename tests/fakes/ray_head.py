@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,3 +147,17 @@ class FakeRayHead:
         self.log_requests.append(lines)
         chosen = job.log_lines if lines == -1 else job.log_lines[-lines:]
         return web.Response(text="".join(line + "\n" for line in chosen), content_type="text/plain")
+
+
+def request_kinds(lines: Iterable[str]) -> dict[str, int]:
+    """Requests to a Ray dashboard (`"GET /path"` lines) by kind: the job list, one job's
+    details, log tails. The fake head's tests and the real head's test count them alike."""
+    kinds = {"list": 0, "details": 0, "log": 0}
+    for line in lines:
+        if line == "GET /api/jobs/":
+            kinds["list"] += 1
+        elif line.startswith("GET /api/jobs/") and not line.endswith("/logs"):
+            kinds["details"] += 1
+        elif line == "GET /api/v0/logs/file":
+            kinds["log"] += 1
+    return kinds
